@@ -1,0 +1,1 @@
+"""Pure trading vocabulary: instruments, money, orders, fills, positions. Standard library only."""

@@ -1,0 +1,1 @@
+"""exchange/sim package."""
