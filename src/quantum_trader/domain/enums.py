@@ -96,7 +96,7 @@ class PlanAction(StrEnum):
 
     @property
     def close_fraction(self) -> str | None:
-        """Fraction of the live position an exit closes, as a decimal string; None if not an exit."""
+        """Fraction of the live position an exit closes (decimal string); None if no exit."""
         return _CLOSE_FRACTION.get(self)
 
 

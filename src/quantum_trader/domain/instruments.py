@@ -53,9 +53,8 @@ class Instrument:
         return round_down(qty, self.step_size)
 
     def price_ok(self, price: Decimal) -> bool:
-        return (
-            self.min_price <= price <= self.max_price
-            and is_multiple(price - self.min_price, self.tick_size)
+        return self.min_price <= price <= self.max_price and is_multiple(
+            price - self.min_price, self.tick_size
         )
 
     def qty_ok(self, qty: Decimal, *, market: bool) -> bool:

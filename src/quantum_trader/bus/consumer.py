@@ -1,0 +1,189 @@
+"""One consumer-group loop: read → decode → handle → ack, with reclaim and dead letters.
+
+Delivery is at-least-once; handlers must be idempotent (see ``idempotency``). A message
+is acknowledged only after its handler returned, i.e. after its effect is durable.
+A payload that does not decode, or whose handler fails ``max_failures`` times, goes to
+the dead-letter stream with the reason and is then acknowledged: nothing vanishes and
+nothing blocks the stream forever (FAILURES #4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from redis.exceptions import ResponseError
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.codec import DecodeError, decode
+from quantum_trader.bus.schemas import Envelope, Message
+from quantum_trader.bus.transport import Delivery, TransportClosed
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Message, Delivery], Awaitable[None]]
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    reclaimed: int = 0
+    reconnects: int = 0
+    last_poll_ms: int = 0  # clock time the loop last finished a poll: proof it is turning
+
+
+@dataclass
+class ConsumerConfig:
+    batch: int = 100
+    block_ms: int = 1000
+    reclaim_idle_ms: int = 30_000
+    reclaim_interval_ms: int = 5_000
+    max_failures: int = 3
+    max_bytes: int = 65_536
+    max_backoff_s: float = 5.0
+
+
+@dataclass
+class StreamConsumer:
+    """Consumes ``streams`` as ``consumer`` in ``group``; ``priority`` streams are read first."""
+
+    bus: Bus
+    streams: Sequence[str]
+    group: str
+    consumer: str
+    handler: Handler
+    expect: Mapping[str, tuple[type[Envelope], ...]] = field(default_factory=dict)
+    priority: Sequence[str] = ()
+    config: ConsumerConfig = field(default_factory=ConsumerConfig)
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
+    _last_reclaim: int = -(10**15)
+    _retry_own: bool = True
+
+    async def start(self) -> None:
+        """Create groups; then finish what this consumer name left unacknowledged."""
+        for stream in self.streams:
+            await self.bus.transport.ensure_group(stream, self.group)
+        self._retry_own = True
+
+    async def poll(self, block_ms: int | None = None) -> int:
+        """Process one batch; returns how many deliveries were handled."""
+        transport = self.bus.transport
+        batch: list[Delivery] = []
+        if self._retry_own:
+            self._retry_own = False
+            for stream in self.streams:
+                batch += await transport.read_own_pending(
+                    stream, self.group, self.consumer, self.config.batch
+                )
+        now = self.bus.clock.now_ms()
+        if now - self._last_reclaim >= self.config.reclaim_interval_ms:
+            self._last_reclaim = now
+            for stream in self.streams:
+                claimed = await transport.reclaim(
+                    stream,
+                    self.group,
+                    self.consumer,
+                    self.config.reclaim_idle_ms,
+                    self.config.batch,
+                )
+                self.stats.reclaimed += len(claimed)
+                batch += claimed
+        if not batch and self.priority:
+            batch = await transport.read(
+                self.priority, self.group, self.consumer, self.config.batch, 0
+            )
+        if not batch:
+            wait = self.config.block_ms if block_ms is None else block_ms
+            batch = await transport.read(
+                self.streams, self.group, self.consumer, self.config.batch, wait
+            )
+        if self.priority:
+            batch.sort(key=lambda d: d.stream not in self.priority)
+        await self._handle_batch(batch)
+        self.stats.last_poll_ms = self.bus.clock.now_ms()
+        return len(batch)
+
+    async def _handle_batch(self, batch: list[Delivery]) -> None:
+        acks: dict[str, list[str]] = {}
+        for delivery in batch:
+            if await self._handle_one(delivery):
+                acks.setdefault(delivery.stream, []).append(delivery.entry_id)
+        for stream, ids in acks.items():
+            await self.bus.transport.ack(stream, self.group, ids)
+
+    async def _handle_one(self, delivery: Delivery) -> bool:
+        """True when the delivery may be acknowledged."""
+        if not delivery.raw:
+            return True  # trimmed while pending: nothing left to process
+        try:
+            message = decode(
+                delivery.raw,
+                max_bytes=self.config.max_bytes,
+                expect=self.expect.get(delivery.stream),
+            )
+        except DecodeError as exc:
+            await self._dead(delivery, exc.reason, 0)
+            return True
+        if delivery.deliveries > self.config.max_failures + 1:
+            await self._dead(
+                delivery, f"poison: delivered {delivery.deliveries} times without ack", 0
+            )
+            return True
+        try:
+            await self.handler(message, delivery)
+        except (TransportClosed, ConnectionError):
+            raise
+        except Exception as exc:  # a handler bug must not stop the loop
+            self.stats.failed += 1
+            field_name = f"{self.group}|{delivery.stream}|{delivery.entry_id}"
+            failures = await self.bus.transport.count_failure(
+                self.bus.keys.bus_failures, field_name
+            )
+            log.warning("handler failed", extra={"entry": delivery.entry_id, "err": repr(exc)})
+            if failures >= self.config.max_failures:
+                await self._dead(
+                    delivery, f"handler failed {failures}x: {type(exc).__name__}: {exc}", failures
+                )
+                await self.bus.transport.clear_failure(self.bus.keys.bus_failures, field_name)
+                return True
+            self._retry_own = True
+            return False
+        self.stats.processed += 1
+        return True
+
+    async def _dead(self, delivery: Delivery, reason: str, failures: int) -> None:
+        await self.bus.dead_letter(
+            delivery, group=self.group, consumer=self.consumer, reason=reason, failures=failures
+        )
+        self.stats.dead_lettered += 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until ``stop`` is set, reconnecting after Redis failures.
+
+        Returning for any other reason is impossible: errors propagate so the service
+        runtime reports a dead loop instead of a process that only looks alive.
+        """
+        backoff = 0.05
+        started = False
+        while not stop.is_set():
+            try:
+                if not started:
+                    await self.start()
+                    started = True
+                await self.poll()
+                backoff = 0.05
+            except (TransportClosed, ConnectionError, OSError) as exc:
+                self.stats.reconnects += 1
+                log.warning("redis unavailable, reconnecting", extra={"err": str(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.config.max_backoff_s)
+                started = False
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                started = False  # group lost (e.g. Redis restarted without AOF): recreate
+            except LookupError:
+                started = False

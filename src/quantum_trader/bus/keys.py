@@ -1,0 +1,116 @@
+"""Every stream name and key pattern, in one place (FAILURES #6, #17, #25).
+
+Each key has exactly one Redis type forever (FAILURES #9) and one writer; the table
+``KEY_TYPES`` records both so a test can check that no code writes a key with another
+type. Names follow the original system so its operators recognise them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STREAM_NAMES = (
+    "market",
+    "trade.intent",
+    "apply.plan",
+    "apply.exit",
+    "apply.result",
+    "fills",
+    "events",
+    "dead",
+)
+
+# pattern (without prefix) -> (redis type, writer)
+KEY_TYPES: dict[str, tuple[str, str]] = {
+    **{f"stream:{name}": ("stream", "see DESIGN.md §3") for name in STREAM_NAMES},
+    "position:{symbol}": ("hash", "ledger"),
+    "cooldown:open:{symbol}": ("string", "apply-layer"),
+    "inflight:{symbol}": ("string", "apply-layer"),
+    "plan:done:{plan_id}": ("string", "apply-layer"),
+    "risk:state": ("string", "risk-guard"),
+    "health:{service}": ("string", "every service (its own key)"),
+    "bus:failures": ("hash", "bus"),
+    "effect:{effect_id}": ("string", "bus idempotency"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key and stream names under a prefix (default ``quantum:``)."""
+
+    prefix: str = "quantum:"
+
+    def stream(self, name: str) -> str:
+        if name not in STREAM_NAMES:
+            raise KeyError(f"unknown stream {name!r}; known: {', '.join(STREAM_NAMES)}")
+        return f"{self.prefix}stream:{name}"
+
+    @property
+    def market(self) -> str:
+        return self.stream("market")
+
+    @property
+    def trade_intent(self) -> str:
+        return self.stream("trade.intent")
+
+    @property
+    def apply_plan(self) -> str:
+        return self.stream("apply.plan")
+
+    @property
+    def apply_exit(self) -> str:
+        """Exit plans' own lane, read before entries so an entry storm cannot delay them."""
+        return self.stream("apply.exit")
+
+    @property
+    def apply_result(self) -> str:
+        return self.stream("apply.result")
+
+    @property
+    def fills(self) -> str:
+        return self.stream("fills")
+
+    @property
+    def events(self) -> str:
+        return self.stream("events")
+
+    @property
+    def dead(self) -> str:
+        return self.stream("dead")
+
+    def position(self, symbol: str) -> str:
+        return f"{self.prefix}position:{symbol}"
+
+    def cooldown_open(self, symbol: str) -> str:
+        return f"{self.prefix}cooldown:open:{symbol}"
+
+    def inflight(self, symbol: str) -> str:
+        return f"{self.prefix}inflight:{symbol}"
+
+    def plan_done(self, plan_id: str) -> str:
+        return f"{self.prefix}plan:done:{plan_id}"
+
+    @property
+    def risk_state(self) -> str:
+        return f"{self.prefix}risk:state"
+
+    def health(self, service: str) -> str:
+        return f"{self.prefix}health:{service}"
+
+    @property
+    def bus_failures(self) -> str:
+        return f"{self.prefix}bus:failures"
+
+    def effect(self, effect_id: str) -> str:
+        return f"{self.prefix}effect:{effect_id}"
+
+    def expected_type(self, key: str) -> str | None:
+        """The one Redis type ``key`` may have, or None if it is not ours."""
+        if not key.startswith(self.prefix):
+            return None
+        rest = key[len(self.prefix) :]
+        for pattern, (redis_type, _writer) in KEY_TYPES.items():
+            head = pattern.split("{", 1)[0]
+            if ("{" in pattern and rest.startswith(head)) or rest == pattern:
+                return redis_type
+        return None

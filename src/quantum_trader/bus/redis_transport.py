@@ -1,0 +1,157 @@
+"""Redis Streams transport on redis-py's asyncio client."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from quantum_trader.bus.transport import Delivery, TransportClosed
+
+FIELD = b"msg"
+
+
+def connect(url: str, **kwargs: Any) -> aioredis.Redis:
+    """A client with timeouts suited to a trading system (fail fast, reconnect)."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 2.0,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        "retry_on_timeout": False,
+    }
+    options.update(kwargs)
+    return aioredis.Redis.from_url(url, **options)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisTransport:
+    """``Transport`` over a real Redis server."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def publish(self, stream: str, payload: bytes, maxlen: int | None = None) -> str:
+        try:
+            entry_id = await self.client.xadd(
+                stream, {FIELD: payload}, maxlen=maxlen, approximate=True
+            )
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+        return _text(entry_id)
+
+    async def publish_many(
+        self, stream: str, payloads: Sequence[bytes], maxlen: int | None = None
+    ) -> list[str]:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for payload in payloads:
+                    pipe.xadd(stream, {FIELD: payload}, maxlen=maxlen, approximate=True)
+                ids = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+        return [_text(i) for i in ids]
+
+    async def ensure_group(self, stream: str, group: str) -> None:
+        try:
+            await self.client.xgroup_create(stream, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+
+    async def read(
+        self, streams: Sequence[str], group: str, consumer: str, count: int, block_ms: int
+    ) -> list[Delivery]:
+        try:
+            reply = await self.client.xreadgroup(
+                group,
+                consumer,
+                {s: ">" for s in streams},
+                count=count,
+                block=block_ms if block_ms > 0 else None,
+            )
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+        return self._deliveries(reply, 1)
+
+    async def read_own_pending(
+        self, stream: str, group: str, consumer: str, count: int
+    ) -> list[Delivery]:
+        try:
+            reply = await self.client.xreadgroup(group, consumer, {stream: "0"}, count=count)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+        return self._deliveries(reply, 2)
+
+    @staticmethod
+    def _deliveries(reply: Any, deliveries: int) -> list[Delivery]:
+        out: list[Delivery] = []
+        for stream_name, entries in reply or []:
+            name = _text(stream_name)
+            for entry_id, fields in entries:
+                # A deleted (trimmed) entry still pending comes back with no fields.
+                raw = (fields or {}).get(FIELD, b"")
+                out.append(Delivery(name, _text(entry_id), raw, deliveries))
+        return out
+
+    async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+        if not entry_ids:
+            return
+        try:
+            await self.client.xack(stream, group, *entry_ids)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+
+    async def reclaim(
+        self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int
+    ) -> list[Delivery]:
+        try:
+            reply = await self.client.xautoclaim(
+                stream, group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count
+            )
+            claimed = reply[1]
+            if not claimed:
+                return []
+            first, last = _text(claimed[0][0]), _text(claimed[-1][0])
+            pending = await self.client.xpending_range(
+                stream, group, min=first, max=last, count=len(claimed) + 10, consumername=consumer
+            )
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+        times = {str(_text(p["message_id"])): int(p["times_delivered"]) for p in pending}
+        out: list[Delivery] = []
+        for entry_id, fields in claimed:
+            eid = _text(entry_id)
+            raw = (fields or {}).get(FIELD, b"") if fields else b""
+            out.append(Delivery(stream, eid, raw, max(2, times.get(eid, 2))))
+        return out
+
+    async def count_failure(self, key: str, field: str) -> int:
+        try:
+            return int(await self.client.hincrby(key, field, 1))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+
+    async def clear_failure(self, key: str, field: str) -> None:
+        try:
+            await self.client.hdel(key, field)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+
+    async def pending_count(self, stream: str, group: str) -> int:
+        info = await self.client.xpending(stream, group)
+        return int(info["pending"])
+
+    async def stream_length(self, stream: str) -> int:
+        return int(await self.client.xlen(stream))
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,175 @@
+"""The ``quantum`` command: one entry point for every service, tool and report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from quantum_trader import __version__
+from quantum_trader.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    name="quantum",
+    help="Quantum Trader: crypto futures trading on Redis Streams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+redis_app = typer.Typer(
+    help="Control the embedded redis-server (used when QUANTUM_REDIS_URL is unset)."
+)
+config_app = typer.Typer(help="Inspect the effective configuration.")
+app.add_typer(redis_app, name="redis")
+app.add_typer(config_app, name="config")
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    config_file: Path | None = None
+    log_json: bool = False
+    log_level: str | None = None
+
+
+state = _State()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line on stderr and return the Exit to raise (no traceback)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def settings(**overrides: object) -> Settings:
+    """Effective settings for a command; a bad value ends the command with one line."""
+    try:
+        return load_settings(state.config_file, **overrides)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.callback()
+def root(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML settings file ([quantum] table or top level)."),
+    ] = None,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Structured JSON logs on stderr.")
+    ] = False,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR.")
+    ] = None,
+) -> None:
+    """Quantum Trader command line."""
+    state.config_file, state.log_json, state.log_level = config, log_json, log_level
+    from quantum_trader.ops.logs import configure_logging
+
+    level = (log_level or "WARNING").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise fail(f"--log-level {log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+    configure_logging(level, log_json)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"quantum-trader {__version__}")
+
+
+@config_app.command("show")
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the effective settings (secrets masked)."""
+    data = settings().masked()
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    table = Table(title="Quantum Trader settings", show_lines=False)
+    table.add_column("setting", style="cyan")
+    table.add_column("value")
+    table.add_column("env")
+    for name, value in data.items():
+        shown = ",".join(value) if isinstance(value, list) else str(value)
+        table.add_row(name, shown, f"QUANTUM_{name.upper()}")
+    console.print(table)
+
+
+@redis_app.command("start")
+def redis_start() -> None:
+    """Start the embedded redis-server in the data directory and leave it running."""
+    from quantum_trader.ops.embedded_redis import EmbeddedRedis, EmbeddedRedisError, read_state
+
+    s = settings()
+    running = read_state(s.data_dir / "redis")
+    if running:
+        console.print(f"already running: {running['url']} (pid {running['pid']})")
+        return
+    try:
+        server = EmbeddedRedis(s.data_dir / "redis").start()
+    except EmbeddedRedisError as exc:
+        raise fail(str(exc)) from None
+    # Hand the process over: it outlives this command until `quantum redis stop`.
+    server.process = None
+    console.print(f"redis-server running at {server.url}; export QUANTUM_REDIS_URL={server.url}")
+
+
+@redis_app.command("stop")
+def redis_stop() -> None:
+    """Stop the embedded redis-server started by `quantum redis start`."""
+    from quantum_trader.ops.embedded_redis import stop_recorded
+
+    s = settings()
+    if stop_recorded(s.data_dir / "redis"):
+        console.print("stopped")
+    else:
+        console.print("not running")
+
+
+@redis_app.command("status")
+def redis_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Say whether the embedded redis-server is running, and where."""
+    from quantum_trader.ops.embedded_redis import find_binary, read_state
+
+    s = settings()
+    running = read_state(s.data_dir / "redis")
+    try:
+        binary: str | None = find_binary()
+    except RuntimeError:
+        binary = None
+    info = {"running": bool(running), "binary": binary, **(running or {})}
+    if as_json:
+        print(json.dumps(info))
+    elif running:
+        console.print(f"running: {running['url']} (pid {running['pid']}), binary {binary}")
+    else:
+        console.print(f"not running (binary: {binary or 'none found'})")
+
+
+def _mount_optional() -> None:
+    """Sub-commands that live beside their modules."""
+    from quantum_trader.data.cli import app as data_app
+
+    app.add_typer(data_app, name="data", help="Synthesise, load and inspect market data.")
+
+
+def main() -> None:
+    _mount_optional()
+    try:
+        app()
+    except ConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Shared fixtures: a real redis-server per test session, on a free port, AOF fsync always."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.keys import Keys
+from quantum_trader.ops.embedded_redis import EmbeddedRedis
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+_prefixes = itertools.count()
+
+
+def shared_data(relative: str) -> Path:
+    """A file of the shared Binance fixtures, or skip (a user's clone may not have them)."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} not present: the shared Binance fixtures live beside the repo")
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), fsync="always")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis_client(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def keys() -> Keys:
+    """A fresh key prefix per test: tests share one server but never each other's keys."""
+    return Keys(prefix=f"t{next(_prefixes)}:")
