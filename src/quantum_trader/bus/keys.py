@@ -24,10 +24,15 @@ STREAM_NAMES = (
 KEY_TYPES: dict[str, tuple[str, str]] = {
     **{f"stream:{name}": ("stream", "see DESIGN.md §3") for name in STREAM_NAMES},
     "position:{symbol}": ("hash", "ledger"),
+    "positions": ("set", "ledger"),
+    "ledger:fills:{symbol}": ("set", "ledger"),
     "cooldown:open:{symbol}": ("string", "apply-layer"),
     "inflight:{symbol}": ("string", "apply-layer"),
     "plan:done:{plan_id}": ("string", "apply-layer"),
     "risk:state": ("string", "risk-guard"),
+    "risk:kill_switch": ("string", "operator (quantum kill-switch)"),
+    "risk:supervisor": ("string", "supervisor"),
+    "risk:circuit": ("string", "supervisor circuit breaker; cleared by an operator"),
     "health:{service}": ("string", "every service (its own key)"),
     "bus:failures": ("hash", "bus"),
     "effect:{effect_id}": ("string", "bus idempotency"),
@@ -80,6 +85,27 @@ class Keys:
 
     def position(self, symbol: str) -> str:
         return f"{self.prefix}position:{symbol}"
+
+    @property
+    def positions(self) -> str:
+        """Set of symbols with an open position in the ledger."""
+        return f"{self.prefix}positions"
+
+    def ledger_fills(self, symbol: str) -> str:
+        """Trade ids already folded into the ledger (fill-id dedupe)."""
+        return f"{self.prefix}ledger:fills:{symbol}"
+
+    @property
+    def risk_kill_switch(self) -> str:
+        return f"{self.prefix}risk:kill_switch"
+
+    @property
+    def risk_supervisor(self) -> str:
+        return f"{self.prefix}risk:supervisor"
+
+    @property
+    def risk_circuit(self) -> str:
+        return f"{self.prefix}risk:circuit"
 
     def cooldown_open(self, symbol: str) -> str:
         return f"{self.prefix}cooldown:open:{symbol}"

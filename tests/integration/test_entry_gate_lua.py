@@ -1,0 +1,104 @@
+"""The Lua gate implements the pure entry rule: the shared case table, run on real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import pytest
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.keys import Keys
+from quantum_trader.decide.entry_gates import GateOutcome
+from quantum_trader.domain.enums import PositionSide
+from quantum_trader.domain.money import fmt
+from quantum_trader.services.entry_gate import GateAnswer, GateLimits, Lease, RedisEntryGate
+from tests.unit.decide.gate_cases import GATE_CASES, GateCase
+
+SYMBOL = "BTCUSDT"
+OTHERS = [f"SYM{i}USDT" for i in range(120)]
+
+
+async def materialise(client: aioredis.Redis, keys: Keys, case: GateCase) -> RedisEntryGate:
+    """Write the snapshot's facts as the Redis state they summarise."""
+    s = case.snapshot
+    if s.plan_seen:
+        await client.set(keys.plan_done("plan-1"), "done")
+    own = s.position_side is not None and s.position_qty > 0
+    if own:
+        await client.hset(
+            keys.position(SYMBOL),
+            mapping={
+                "side": s.position_side.value,
+                "qty": fmt(s.position_qty),
+                "entry_price": "0",
+                "entry_orders": str(s.adds_count + 1),
+            },
+        )
+    others = s.open_positions - (1 if own else 0)
+    for i in range(max(0, others)):
+        entry = fmt(s.gross_exposure) if i == 0 else "0"
+        await client.hset(
+            keys.position(OTHERS[i]),
+            mapping={"side": "LONG", "qty": "1", "entry_price": entry, "entry_orders": "1"},
+        )
+    if s.inflight:
+        await client.set(keys.inflight(SYMBOL), json.dumps({"notional": "0"}))
+    if s.cooldown:
+        await client.set(keys.cooldown_open(SYMBOL), "x")
+    await client.set(keys.risk_state, json.dumps({"mode": s.risk_mode.value}))
+    limits = GateLimits(
+        allow_pyramiding=s.allow_pyramiding,
+        max_adds=s.max_adds,
+        max_open_positions=s.max_open_positions,
+        max_gross_exposure=s.max_gross_exposure,
+    )
+    return RedisEntryGate(client, keys, [SYMBOL, *OTHERS], limits)
+
+
+@pytest.mark.parametrize("case", GATE_CASES, ids=[c.name for c in GATE_CASES])
+async def test_lua_gate_agrees_with_the_pure_rule(
+    case: GateCase, redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    s = case.snapshot
+    if s.gross_exposure > 0 and s.open_positions - (1 if s.position_side else 0) <= 0:
+        pytest.skip("exposure without any other position cannot be written as Redis state")
+    gate = await materialise(redis_client, keys, case)
+    lease = Lease("plan-1", "qt-plan-1", s.plan_side, s.plan_notional, case.now)
+    result = await gate.check_and_reserve(
+        plan_id="plan-1",
+        symbol=SYMBOL,
+        side=s.plan_side,
+        notional=s.plan_notional,
+        expires_at=s.plan_expires_at,
+        lease=lease,
+        now=case.now,
+    )
+    if case.expected.outcome is GateOutcome.ALLOW:
+        assert result.answer is GateAnswer.ALLOW
+        assert await redis_client.exists(keys.inflight(SYMBOL))
+    else:
+        assert (result.answer, result.reason) == (GateAnswer.SKIP, case.expected.reason)
+
+
+async def test_fifty_racing_reservations_for_one_symbol_let_exactly_one_through(
+    redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    gate = RedisEntryGate(redis_client, keys, [SYMBOL], GateLimits())
+
+    async def attempt(n: int) -> GateAnswer:
+        lease = Lease(f"plan-{n % 5}", f"c{n}", PositionSide.LONG, Decimal(100), 0)
+        result = await gate.check_and_reserve(
+            plan_id=f"plan-{n % 5}",
+            symbol=SYMBOL,
+            side=PositionSide.LONG,
+            notional=Decimal(100),
+            expires_at=10**13,
+            lease=lease,
+            now=1,
+        )
+        return result.answer
+
+    answers = await asyncio.gather(*(attempt(n) for n in range(50)))
+    assert answers.count(GateAnswer.ALLOW) == 1
