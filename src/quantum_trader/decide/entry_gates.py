@@ -1,0 +1,123 @@
+"""The entry gate: may this OPEN plan place an order now? ALLOW, or SKIP with a reason.
+
+This is the reference rule. The apply-layer runs the same rule as one atomic Redis Lua
+script (check and reserve in a single step, FAILURES #1), and the shared table in
+``tests/unit/decide/gate_cases.py`` is run against both, so the snapshot is deliberately
+a flat record of scalars that maps one-to-one onto Lua arguments.
+
+Check order is part of the contract (the first failing check gives the reason):
+    1. ``duplicate_plan``   - this plan id was already seen (redelivery, retry, race)
+    2. ``expired``          - ``plan_expires_at < now``
+    3. ``risk_halt``        - risk mode HALT
+    4. ``risk_reduce_only`` - risk mode REDUCE_ONLY
+    5. ``inflight``         - an entry on this symbol is in progress (its position may
+                              not be written yet: the race behind FAILURES #1)
+    6. ``position_exists``  - a position on this symbol: always for the opposite side
+                              (one-way mode), and for the same side unless pyramiding is
+                              allowed and ``adds_count < max_adds``
+    7. ``cooldown``         - the symbol's post-entry/post-close cooldown key exists
+    8. ``max_positions``    - a NEW position would exceed ``max_open_positions``
+                              (an allowed add to an existing position does not count)
+    9. ``max_exposure``     - ``gross_exposure + plan_notional > max_gross_exposure``
+
+Exit plans never pass through this gate (invariant 4, FAILURES #13): callers ask
+``gate_applies(plan.kind)`` and only OPEN plans are gated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from quantum_trader.decide import reasons
+from quantum_trader.domain.enums import PlanKind, PositionSide, RiskMode
+from quantum_trader.domain.money import ZERO
+
+GATE_CHECK_ORDER: tuple[str, ...] = (
+    reasons.DUPLICATE_PLAN,
+    reasons.EXPIRED,
+    reasons.RISK_HALT,
+    reasons.RISK_REDUCE_ONLY,
+    reasons.INFLIGHT,
+    reasons.POSITION_EXISTS,
+    reasons.COOLDOWN,
+    reasons.MAX_POSITIONS,
+    reasons.MAX_EXPOSURE,
+)
+
+
+class GateOutcome(StrEnum):
+    ALLOW = "ALLOW"
+    SKIP = "SKIP"
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    outcome: GateOutcome
+    reason: str | None = None  # None exactly when ALLOW
+
+    @classmethod
+    def allow(cls) -> GateVerdict:
+        return cls(GateOutcome.ALLOW)
+
+    @classmethod
+    def skip(cls, reason: str) -> GateVerdict:
+        return cls(GateOutcome.SKIP, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class GateSnapshot:
+    """Everything the gate reads, flat. ``position_side`` None means no position."""
+
+    plan_side: PositionSide
+    plan_expires_at: int
+    plan_notional: Decimal
+    plan_seen: bool
+    position_side: PositionSide | None
+    position_qty: Decimal
+    inflight: bool
+    cooldown: bool
+    risk_mode: RiskMode
+    open_positions: int
+    gross_exposure: Decimal
+    allow_pyramiding: bool
+    max_adds: int
+    adds_count: int
+    max_open_positions: int
+    max_gross_exposure: Decimal
+
+
+def gate_applies(plan_kind: PlanKind) -> bool:
+    """Only entries are gated; an exit must never be blocked by an entry rule."""
+    return plan_kind is PlanKind.OPEN
+
+
+def check_entry_gate(snapshot: GateSnapshot, now: int) -> GateVerdict:
+    """Apply the checks in ``GATE_CHECK_ORDER``; the first failure is the SKIP reason."""
+    s = snapshot
+    if s.plan_seen:
+        return GateVerdict.skip(reasons.DUPLICATE_PLAN)
+    if s.plan_expires_at < now:
+        return GateVerdict.skip(reasons.EXPIRED)
+    if s.risk_mode is RiskMode.HALT:
+        return GateVerdict.skip(reasons.RISK_HALT)
+    if s.risk_mode is RiskMode.REDUCE_ONLY:
+        return GateVerdict.skip(reasons.RISK_REDUCE_ONLY)
+    if s.inflight:
+        return GateVerdict.skip(reasons.INFLIGHT)
+    has_position = s.position_side is not None and s.position_qty > ZERO
+    if has_position and not _add_allowed(s):
+        return GateVerdict.skip(reasons.POSITION_EXISTS)
+    if s.cooldown:
+        return GateVerdict.skip(reasons.COOLDOWN)
+    if not has_position and s.open_positions >= s.max_open_positions:
+        return GateVerdict.skip(reasons.MAX_POSITIONS)
+    if s.gross_exposure + s.plan_notional > s.max_gross_exposure:
+        return GateVerdict.skip(reasons.MAX_EXPOSURE)
+    return GateVerdict.allow()
+
+
+def _add_allowed(s: GateSnapshot) -> bool:
+    """Pyramiding: only the same side, only when configured, only up to ``max_adds``."""
+    return s.position_side is s.plan_side and s.allow_pyramiding and s.adds_count < s.max_adds

@@ -1,0 +1,83 @@
+"""Reason codes: every "no" a decision gives carries one of these strings.
+
+They travel on the wire (apply.result ``reason``, risk-mode events, repair events), so
+they are plain strings, defined once here and never spelled ad hoc elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+# Intent admission (intent_policy)
+UNIVERSE_STALE: Final = "universe_stale"
+UNIVERSE_EMPTY: Final = "universe_empty"
+SYMBOL_NOT_ALLOWED: Final = "symbol_not_allowed"
+LOW_CONFIDENCE: Final = "low_confidence"
+DUPLICATE_INTENT: Final = "duplicate_intent"
+EXPIRED: Final = "expired"
+
+# Sizing (sizing)
+INVALID_ENTRY_PRICE: Final = "invalid_entry_price"
+NO_EQUITY: Final = "no_equity"
+INVALID_STOP: Final = "invalid_stop"
+INVALID_TAKE_PROFIT: Final = "invalid_take_profit"
+BELOW_MIN_QTY: Final = "below_min_qty"
+BELOW_MIN_NOTIONAL: Final = "below_min_notional"
+
+# Entry gate (entry_gates); EXPIRED above is shared
+DUPLICATE_PLAN: Final = "duplicate_plan"
+POSITION_EXISTS: Final = "position_exists"
+INFLIGHT: Final = "inflight"
+COOLDOWN: Final = "cooldown"
+RISK_REDUCE_ONLY: Final = "risk_reduce_only"
+RISK_HALT: Final = "risk_halt"
+MAX_POSITIONS: Final = "max_positions"
+MAX_EXPOSURE: Final = "max_exposure"
+
+# Risk guard (risk_guard); service health reasons are SERVICE_DOWN_PREFIX + service name
+EQUITY_STALE: Final = "EQUITY_STALE"
+DAILY_LOSS_LIMIT: Final = "daily_loss_limit"
+MAX_DRAWDOWN: Final = "max_drawdown"
+CONSECUTIVE_LOSSES: Final = "consecutive_losses"
+MAX_OPEN_POSITIONS: Final = "max_open_positions"
+MAX_GROSS_EXPOSURE: Final = "max_gross_exposure"
+MARGIN_UTILISATION: Final = "margin_utilisation"
+KILL_SWITCH: Final = "kill_switch"
+CIRCUIT_BREAKER: Final = "circuit_breaker"
+SERVICE_DOWN_PREFIX: Final = "service_down:"
+
+# Exits (exit_brain, harvest_ladder, kill_score)
+HARVEST_TRANCHE: Final = "harvest_tranche"  # followed by ":<n>" on the decision
+BREAK_EVEN: Final = "break_even"
+TRAILING_STOP: Final = "trailing_stop"
+KILL_SCORE: Final = "kill_score"
+TIME_STOP: Final = "time_stop"
+STOP_BREACHED: Final = "stop_breached"
+
+# Close quantity at execution (close_qty)
+NO_POSITION: Final = "no_position"
+STALE_POSITION: Final = "stale_position"
+INVALID_FRACTION: Final = "invalid_fraction"
+REMAINDER_BELOW_MIN: Final = "remainder_below_min"
+PARTIAL_BELOW_MIN: Final = "partial_below_min"
+
+# Reconcile (reconcile)
+NOT_ON_EXCHANGE: Final = "not_on_exchange"
+SIDE_FLIPPED: Final = "side_flipped"
+DUPLICATE_STOP: Final = "duplicate_stop"
+NO_LEASE: Final = "no_lease"
+LEASE_EXPIRED: Final = "lease_expired"
+
+
+def service_down(service: str) -> str:
+    """Reason code for an unhealthy service, e.g. ``service_down:apply-layer``."""
+    return f"{SERVICE_DOWN_PREFIX}{service}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A decision's "no": a reason code from this module and a human-readable detail."""
+
+    reason: str
+    detail: str = ""

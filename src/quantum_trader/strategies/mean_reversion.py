@@ -1,0 +1,165 @@
+"""Mean reversion: an RSI extreme, confirmed by the MACD histogram turning back.
+
+RSI below ``oversold`` arms a long setup for ``setup_bars`` bars. The setup fires a
+LONG on a bar that closes up while the MACD histogram rises: price has bounced *and*
+downside momentum is shrinking. Overbought, a down close and a falling histogram mirror
+it into a SHORT. Buying the RSI extreme alone is catching a falling knife; a steady
+sell-off keeps RSI pinned low and, as its EMAs converge, even lifts the histogram, so
+the up close is what separates a bounce from a pause in the fall. A setup fires once.
+
+Confidence grows with how deep the RSI extreme went past its threshold: just past 30
+is a weak setup (0.5), ``full_confidence_depth`` points past it is full conviction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from quantum_trader.domain.enums import PositionSide
+from quantum_trader.strategies import params
+from quantum_trader.strategies.base import Bar, Signal, Strategy, StrategyState, register
+from quantum_trader.strategies.features import MarketFeatures
+from quantum_trader.strategies.indicators import Macd, Rsi
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """An armed RSI extreme: how many bars ago it was last seen and how far it went."""
+
+    age: int
+    extreme: float
+
+
+def track_setup(
+    setup: Setup | None, extreme_now: bool, rsi: float, *, deeper_is_lower: bool, max_age: int
+) -> Setup | None:
+    """Arm on an extreme RSI reading, keep the most extreme value, expire after ``max_age``."""
+    if extreme_now:
+        if setup is None:
+            return Setup(0, rsi)
+        deeper = min(setup.extreme, rsi) if deeper_is_lower else max(setup.extreme, rsi)
+        return Setup(0, deeper)
+    if setup is None or setup.age + 1 > max_age:
+        return None
+    return Setup(setup.age + 1, setup.extreme)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeanReversionState(StrategyState):
+    rsi: Rsi
+    macd: Macd
+    market: MarketFeatures
+    hist_prev: float = math.nan  # MACD histogram one bar ago
+    oversold: Setup | None = None
+    overbought: Setup | None = None
+    # A setup that fired stays spent until RSI leaves the zone, so one sell-off is one trade.
+    oversold_spent: bool = False
+    overbought_spent: bool = False
+
+
+@register("mean_reversion")
+class MeanReversion(Strategy[MeanReversionState]):
+    """RSI oversold/overbought + MACD histogram turn; stop ``stop_atr`` × ATR."""
+
+    def __init__(
+        self,
+        *,
+        rsi_period: int = 14,
+        oversold: float = 30.0,
+        overbought: float = 70.0,
+        macd_fast: int = 12,
+        macd_slow: int = 26,
+        macd_signal: int = 9,
+        setup_bars: int = 5,
+        atr_period: int = 14,
+        stop_atr: float = 2.0,
+        take_profit_atr: float | None = 2.0,
+        full_confidence_depth: float = 15.0,
+    ) -> None:
+        self.rsi_period = params.positive_int("rsi_period", rsi_period)
+        self.oversold = params.in_range("oversold", oversold, 0.0, 100.0)
+        self.overbought = params.in_range("overbought", overbought, 0.0, 100.0)
+        params.ordered("oversold", self.oversold, "overbought", self.overbought)
+        self.macd_fast = params.positive_int("macd_fast", macd_fast)
+        self.macd_slow = params.positive_int("macd_slow", macd_slow)
+        params.ordered("macd_fast", self.macd_fast, "macd_slow", self.macd_slow)
+        self.macd_signal = params.positive_int("macd_signal", macd_signal)
+        self.setup_bars = params.positive_int("setup_bars", setup_bars)
+        self.atr_period = params.positive_int("atr_period", atr_period)
+        self.stop_atr = params.positive_float("stop_atr", stop_atr)
+        self.take_profit_atr = params.optional_positive_float("take_profit_atr", take_profit_atr)
+        self.full_confidence_depth = params.positive_float(
+            "full_confidence_depth", full_confidence_depth
+        )
+        # The histogram is an EMA of an EMA difference: give both layers time to converge.
+        self.warmup = max(self.rsi_period + 1, self.macd_slow + self.macd_signal, self.atr_period)
+
+    def initial_state(self, symbol: str) -> MeanReversionState:
+        return MeanReversionState(
+            symbol=symbol,
+            rsi=Rsi.start(self.rsi_period),
+            macd=Macd.start(self.macd_fast, self.macd_slow, self.macd_signal),
+            market=MarketFeatures.start(atr_period=self.atr_period),
+        )
+
+    def advance(
+        self, state: MeanReversionState, bar: Bar
+    ) -> tuple[MeanReversionState, Signal | None]:
+        rsi = state.rsi.update(bar.close)
+        macd = state.macd.update(bar.close)
+        market = state.market.update(bar)
+        hist = macd.histogram
+        level = rsi.value  # NaN until ready: every comparison below is then False
+        oversold = track_setup(
+            state.oversold,
+            level < self.oversold and not state.oversold_spent,
+            level,
+            deeper_is_lower=True,
+            max_age=self.setup_bars,
+        )
+        overbought = track_setup(
+            state.overbought,
+            level > self.overbought and not state.overbought_spent,
+            level,
+            deeper_is_lower=False,
+            max_age=self.setup_bars,
+        )
+
+        prev_close = state.rsi.prev_close  # NaN on the first bar
+        bounced = bar.close > prev_close and hist > state.hist_prev
+        rejected = bar.close < prev_close and hist < state.hist_prev
+        side: PositionSide | None = None
+        depth = 0.0
+        if bounced and oversold is not None:
+            side, depth, oversold = PositionSide.LONG, self.oversold - oversold.extreme, None
+        elif rejected and overbought is not None:
+            side, depth, overbought = PositionSide.SHORT, overbought.extreme - self.overbought, None
+
+        new_state = replace(
+            state,
+            rsi=rsi,
+            macd=macd,
+            market=market,
+            hist_prev=hist,
+            oversold=oversold,
+            overbought=overbought,
+            oversold_spent=(state.oversold_spent or side is PositionSide.LONG)
+            and level < self.oversold,
+            overbought_spent=(state.overbought_spent or side is PositionSide.SHORT)
+            and level > self.overbought,
+        )
+        stop = market.stop_distance(self.stop_atr)
+        if side is None or stop is None:
+            return new_state, None
+        strength = depth / self.full_confidence_depth
+        atr = market.atr.value
+        take_profit = None if self.take_profit_atr is None else self.take_profit_atr * atr
+        return new_state, self.signal(
+            bar,
+            side,
+            confidence=0.5 + 0.5 * min(1.0, strength),
+            stop_distance=stop,
+            take_profit_distance=take_profit,
+            features=market.snapshot(bar.close, strength, rsi=level, macd_histogram_atr=hist / atr),
+        )

@@ -1,0 +1,1 @@
+"""Unit tests of the signal strategies and their indicators."""
