@@ -27,7 +27,8 @@ def connect(url: str, **kwargs: Any) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, **options)
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
+    """Redis replies as str, whether the client decodes responses or not."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -44,7 +45,7 @@ class RedisTransport:
             )
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise TransportClosed(str(exc)) from exc
-        return _text(entry_id)
+        return as_text(entry_id)
 
     async def publish_many(
         self, stream: str, payloads: Sequence[bytes], maxlen: int | None = None
@@ -56,7 +57,7 @@ class RedisTransport:
                 ids = await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise TransportClosed(str(exc)) from exc
-        return [_text(i) for i in ids]
+        return [as_text(i) for i in ids]
 
     async def ensure_group(self, stream: str, group: str) -> None:
         try:
@@ -95,11 +96,11 @@ class RedisTransport:
     def _deliveries(reply: Any, deliveries: int) -> list[Delivery]:
         out: list[Delivery] = []
         for stream_name, entries in reply or []:
-            name = _text(stream_name)
+            name = as_text(stream_name)
             for entry_id, fields in entries:
                 # A deleted (trimmed) entry still pending comes back with no fields.
                 raw = (fields or {}).get(FIELD, b"")
-                out.append(Delivery(name, _text(entry_id), raw, deliveries))
+                out.append(Delivery(name, as_text(entry_id), raw, deliveries))
         return out
 
     async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
@@ -120,16 +121,16 @@ class RedisTransport:
             claimed = reply[1]
             if not claimed:
                 return []
-            first, last = _text(claimed[0][0]), _text(claimed[-1][0])
+            first, last = as_text(claimed[0][0]), as_text(claimed[-1][0])
             pending = await self.client.xpending_range(
                 stream, group, min=first, max=last, count=len(claimed) + 10, consumername=consumer
             )
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise TransportClosed(str(exc)) from exc
-        times = {str(_text(p["message_id"])): int(p["times_delivered"]) for p in pending}
+        times = {str(as_text(p["message_id"])): int(p["times_delivered"]) for p in pending}
         out: list[Delivery] = []
         for entry_id, fields in claimed:
-            eid = _text(entry_id)
+            eid = as_text(entry_id)
             raw = (fields or {}).get(FIELD, b"") if fields else b""
             out.append(Delivery(stream, eid, raw, max(2, times.get(eid, 2))))
         return out

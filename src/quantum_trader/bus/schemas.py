@@ -137,6 +137,7 @@ class Plan(Envelope, frozen=True, kw_only=True, tag="apply.plan", rename={"r_mul
     action: PlanAction
     qty: Decimal | None = None
     pct: Decimal | None = None
+    reference_price: Decimal | None = None  # entry reference for exposure accounting
     leverage: Annotated[int, msgspec.Meta(ge=1, le=125)] = 1
     stop_price: Decimal | None = None
     take_profit: tuple[Decimal, ...] = ()
@@ -151,6 +152,7 @@ class Plan(Envelope, frozen=True, kw_only=True, tag="apply.plan", rename={"r_mul
     def __post_init__(self) -> None:
         super().__post_init__()
         _finite("qty", self.qty, positive=True)
+        _finite("reference_price", self.reference_price, positive=True)
         _finite("stop_price", self.stop_price, positive=True)
         for level in self.take_profit:
             _finite("take_profit", level, positive=True)

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from quantum_trader.bus.keys import Keys
+from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import FillEvent
 from quantum_trader.decide.position_ledger import (
     FillOutcome,
@@ -52,11 +53,7 @@ def fill_from_event(event: FillEvent) -> Fill:
 def _decode(raw: Any) -> LedgerPosition | None:
     if not raw:
         return None
-    return LedgerPosition.from_hash({_s(k): _s(v) for k, v in raw.items()})
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return LedgerPosition.from_hash({as_text(k): as_text(v) for k, v in raw.items()})
 
 
 class RedisLedger:
@@ -68,7 +65,7 @@ class RedisLedger:
         return _decode(await self.client.hgetall(self.keys.position(symbol)))
 
     async def all(self) -> list[LedgerPosition]:
-        symbols = sorted(_s(s) for s in await self.client.smembers(self.keys.positions))
+        symbols = sorted(as_text(s) for s in await self.client.smembers(self.keys.positions))
         out = []
         for symbol in symbols:
             position = await self.read(symbol)

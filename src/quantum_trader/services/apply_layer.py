@@ -1,0 +1,232 @@
+"""The apply layer: the single executor of every plan (FAILURES #2, #21).
+
+OPEN plans pass the atomic entry gate, then one market order with a client id derived
+from the plan, then a protective stop on the fill. CLOSE / PARTIAL / UPDATE_STOP plans
+skip every entry gate (invariant 4, FAILURES #13) and are sized against the live
+position at execution (FAILURES #12). Every plan yields exactly one ``apply.result``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.codec import encode
+from quantum_trader.bus.idempotency import EffectStore, StreamAdd
+from quantum_trader.bus.redis_transport import as_text
+from quantum_trader.bus.schemas import ApplyResult, Message, Plan, derive_id
+from quantum_trader.bus.transport import Delivery
+from quantum_trader.clock import Clock
+from quantum_trader.decide import reasons
+from quantum_trader.decide.close_qty import LivePosition, close_qty_for
+from quantum_trader.decide.reasons import Rejection
+from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.orders import Order, OrderRequest
+from quantum_trader.exchange.interface import Exchange
+from quantum_trader.services.entry_gate import GateAnswer, Lease, RedisEntryGate
+from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.order_router import OrderRouter, Refused, client_order_id
+from quantum_trader.services.protective_stop import ProtectiveStops
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    executed: bool
+    reason: str
+    order: Order | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyConfig:
+    cooldown_ms: int = 60_000
+    plan_done_ttl_ms: int = 7 * 86_400_000
+
+
+@dataclass
+class ApplyLayer:
+    exchange: Exchange
+    router: OrderRouter
+    ledger: RedisLedger
+    gate: RedisEntryGate
+    stops: ProtectiveStops
+    effects: EffectStore
+    bus: Bus
+    client: aioredis.Redis
+    clock: Clock
+    instruments: Mapping[str, Instrument]
+    config: ApplyConfig = ApplyConfig()
+    source: str = "apply-layer"
+
+    async def handle(self, message: Message, delivery: Delivery) -> None:
+        if not isinstance(message, Plan):
+            raise TypeError(f"apply layer got {type(message).__name__}")
+        outcome = await (
+            self.open(message) if message.kind is PlanKind.OPEN else self.exit(message)
+        )
+        await self.publish_result(message, outcome)
+
+    # -- entries ---------------------------------------------------------------------
+
+    async def open(self, plan: Plan) -> Outcome:
+        assert plan.qty is not None and plan.stop_price is not None
+        now = self.clock.now_ms()
+        price = plan.reference_price or plan.stop_price
+        lease = Lease(
+            plan.plan_id, client_order_id("e", plan.plan_id), plan.side, plan.qty * price, now
+        )
+        verdict = await self.gate.check_and_reserve(
+            plan_id=plan.plan_id,
+            symbol=plan.symbol,
+            side=plan.side,
+            notional=lease.notional,
+            expires_at=plan.expires_at,
+            lease=lease,
+            now=now,
+        )
+        if verdict.answer is GateAnswer.SKIP:
+            return Outcome(False, verdict.reason)
+        lease = verdict.lease or lease
+        order: Order | None = None
+        if verdict.answer is GateAnswer.RESUME:
+            order = await self.router.resolve(plan.symbol, lease.client_order_id)
+        if order is None:
+            await self.exchange.set_leverage(plan.symbol, plan.leverage)
+            placed = await self.router.place(
+                OrderRequest(
+                    symbol=plan.symbol,
+                    side=plan.side.entry_side,
+                    type=OrderType.MARKET,
+                    client_order_id=lease.client_order_id,
+                    quantity=plan.qty,
+                )
+            )
+            if isinstance(placed, Refused):
+                await self.gate.finish(plan.plan_id, plan.symbol, f"rejected:{placed.code}", 0)
+                return Outcome(False, f"exchange_rejected:{placed.code}")
+            order = placed.order
+        order = await self.router.until_final(order)
+        for fill in await self.router.fills_of(order):
+            await self.ledger.record_fill(fill, plan.leverage)
+        if order.executed_qty <= 0:
+            await self.gate.finish(plan.plan_id, plan.symbol, "not_filled", 0)
+            return Outcome(False, "not_filled", order)
+        position = await self.ledger.read(plan.symbol)
+        if position is not None:
+            await self.stops.ensure(position, plan.stop_price)
+        await self.gate.finish(plan.plan_id, plan.symbol, "done", self.config.cooldown_ms)
+        return Outcome(True, "executed", order)
+
+    # -- exits -----------------------------------------------------------------------
+
+    async def exit(self, plan: Plan) -> Outcome:
+        done_key = self.bus.keys.plan_done(plan.plan_id)
+        claimed = await self.client.set(
+            done_key, "reserved:exit", nx=True, px=self.config.plan_done_ttl_ms
+        )
+        previous = None if claimed else await self.client.get(done_key)
+        if previous is not None and as_text(previous).startswith("done"):
+            return Outcome(False, reasons.DUPLICATE_PLAN)
+        outcome = await self._exit(plan)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(done_key, f"done:{outcome.reason}", px=self.config.plan_done_ttl_ms)
+            if outcome.executed and plan.action is not PlanAction.UPDATE_STOP:
+                pipe.set(
+                    self.bus.keys.cooldown_open(plan.symbol),
+                    plan.plan_id,
+                    px=self.config.cooldown_ms,
+                )
+            await pipe.execute()
+        return outcome
+
+    async def _exit(self, plan: Plan) -> Outcome:
+        ours = await self.ledger.read(plan.symbol)
+        theirs = next((p for p in await self.exchange.positions() if p.symbol == plan.symbol), None)
+        if ours is None or theirs is None or theirs.qty <= 0:
+            return Outcome(False, reasons.NO_POSITION)
+        if ours.position_id != plan.position_id:
+            return Outcome(False, reasons.STALE_POSITION)
+        if plan.action is PlanAction.UPDATE_STOP:
+            if plan.stop_price is None:
+                return Outcome(False, "missing_stop_price")
+            moved = await self.stops.ensure(ours, plan.stop_price)
+            return Outcome(moved, "stop_moved" if moved else "stop_refused_position_exited")
+        fraction = plan.action.close_fraction
+        if fraction is None:
+            return Outcome(False, f"not_an_exit:{plan.action.value}")
+        live = LivePosition(ours.position_id, plan.symbol, theirs.side, theirs.qty)
+        decision = close_qty_for(
+            live,
+            plan.position_id or "",
+            Decimal(fraction),
+            self.instruments[plan.symbol],
+            theirs.mark_price,
+        )
+        if isinstance(decision, Rejection):
+            return Outcome(False, decision.reason)
+        placed = await self.router.place(
+            OrderRequest(
+                symbol=plan.symbol,
+                side=theirs.side.exit_side,
+                type=OrderType.MARKET,
+                client_order_id=client_order_id("x", plan.plan_id),
+                quantity=decision.qty,
+                reduce_only=True,
+            )
+        )
+        if isinstance(placed, Refused):
+            return Outcome(False, f"exchange_rejected:{placed.code}")
+        order = await self.router.until_final(placed.order)
+        for fill in await self.router.fills_of(order):
+            await self.ledger.record_fill(fill)
+        remaining = await self.ledger.read(plan.symbol)
+        if remaining is None:
+            await self.stops.cancel(ours)
+        else:
+            stage = _tranche(plan.reason_codes)
+            if stage:
+                await self.ledger.set_ladder_stage(
+                    plan.symbol, remaining.position_id, stage, self.clock.now_ms()
+                )
+            if remaining.stop_price > 0:
+                await self.stops.ensure(remaining, remaining.stop_price)  # resize to the rest
+        return Outcome(True, "executed", order)
+
+    # -- results ---------------------------------------------------------------------
+
+    async def publish_result(self, plan: Plan, outcome: Outcome) -> None:
+        """Exactly one result per plan id, whatever is redelivered."""
+        now = self.clock.now_ms()
+        order = outcome.order
+        result = ApplyResult(
+            msg_id=derive_id("result", plan.plan_id),
+            correlation_id=plan.correlation_id,
+            causation_id=plan.msg_id,
+            ts_event=now,
+            ts_init=now,
+            source=self.source,
+            plan_id=plan.plan_id,
+            symbol=plan.symbol,
+            action=plan.action,
+            executed=outcome.executed,
+            reason=outcome.reason,
+            client_order_id=order.client_order_id if order else "",
+            exchange_order_id=order.exchange_order_id if order else "",
+            filled_qty=order.executed_qty if order else Decimal(0),
+            avg_price=order.avg_price if order else Decimal(0),
+        )
+        await self.effects.apply_once(
+            f"result:{plan.plan_id}",
+            [StreamAdd(self.bus.keys.apply_result, encode(result), self.bus.maxlen)],
+        )
+
+
+def _tranche(reason_codes: tuple[str, ...]) -> int:
+    for code in reason_codes:
+        if code.startswith(f"{reasons.HARVEST_TRANCHE}:"):
+            return int(code.split(":", 1)[1])
+    return 0

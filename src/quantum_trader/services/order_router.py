@@ -1,0 +1,114 @@
+"""Placing an order so that its outcome is always known (DESIGN.md §3 "Order outcomes").
+
+An unknown outcome (timeout, 5xx, -1006/-1007) is never treated as a rejection and never
+retried blindly: the order is looked up by its client order id until its fate is known.
+Only a definitive "no such order" allows placing it (with the same client id) again.
+Client order ids are derived from what the order is for, so a retry after a crash finds
+the earlier order instead of placing a second one (invariant 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from quantum_trader.clock import Clock
+from quantum_trader.domain.orders import Fill, Order, OrderRequest
+from quantum_trader.exchange.interface import (
+    Exchange,
+    OrderNotFound,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    RetryableError,
+)
+
+
+def client_order_id(purpose: str, *parts: object) -> str:
+    """Binance-safe (≤ 36 chars, [A-Za-z0-9-]) deterministic id: ``q<purpose>-<hash>``."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:28]
+    return f"q{purpose}-{digest}"
+
+
+class OutcomeUnresolved(RuntimeError):
+    """The exchange would not say whether the order exists; nothing else may happen on
+    the symbol. The plan stays pending and is retried (its lease still holds the symbol)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    code: int
+    message: str
+
+
+@dataclass
+class OrderRouter:
+    exchange: Exchange
+    clock: Clock
+    lookups: int = 8
+    backoff_s: float = 0.25
+
+    async def place(self, request: OrderRequest) -> Placed | Refused:
+        """Place ``request`` (or find it, if an earlier attempt got through)."""
+        attempts = 0
+        while True:
+            try:
+                return Placed(await self.exchange.create_order(request))
+            except OrderRejected as exc:
+                if exc.code == -4116:  # duplicate client id: our earlier attempt exists
+                    return Placed(await self.find(request.symbol, request.client_order_id))
+                return Refused(exc.code, exc.message)
+            except RetryableError as exc:
+                attempts += 1
+                if attempts > self.lookups:
+                    raise OutcomeUnresolved(f"{request.client_order_id}: {exc}") from exc
+                await self.clock.sleep(exc.retry_after_s)
+            except OrderOutcomeUnknown:
+                found = await self.resolve(request.symbol, request.client_order_id)
+                if found is not None:
+                    return Placed(found)
+                # Definitively absent: safe to send again with the same client id.
+
+    async def resolve(self, symbol: str, coid: str) -> Order | None:
+        """The order with ``coid``, or None when the exchange says it does not exist."""
+        delay = self.backoff_s
+        for _ in range(self.lookups):
+            try:
+                return await self.exchange.fetch_order(symbol, coid)
+            except OrderNotFound:
+                return None
+            except (OrderOutcomeUnknown, RetryableError):
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise OutcomeUnresolved(f"{coid}: status still unknown after {self.lookups} lookups")
+
+    async def find(self, symbol: str, coid: str) -> Order:
+        order = await self.resolve(symbol, coid)
+        if order is None:
+            raise OutcomeUnresolved(f"{coid}: reported duplicate but not found")
+        return order
+
+    async def until_final(self, order: Order) -> Order:
+        """Market orders fill at once; wait (bounded) if the venue answered before filling."""
+        for _ in range(self.lookups):
+            if order.status.is_final:
+                return order
+            await self.clock.sleep(self.backoff_s)
+            order = await self.find(order.symbol, order.client_order_id)
+        return order
+
+    async def fills_of(self, order: Order) -> Sequence[Fill]:
+        trades = await self.exchange.my_trades(order.symbol, since=order.created_at - 1)
+        return [t for t in trades if t.client_order_id == order.client_order_id]
+
+    async def cancel_quietly(self, symbol: str, coid: str) -> None:
+        """Cancel if still open; an order already gone is fine."""
+        try:
+            await self.exchange.cancel_order(symbol, coid)
+        except (OrderNotFound, OrderRejected):
+            pass

@@ -1,0 +1,102 @@
+"""Every position protected (invariant 3): place, move or resize the exchange-side stop.
+
+A new stop is always placed *before* the old one is cancelled, so there is never a
+moment without one. A stop the exchange refuses (e.g. -2021 "would immediately
+trigger") leaves the position unprotected, so it is closed at market instead and an
+event says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.schemas import Event, derive_id
+from quantum_trader.clock import Clock
+from quantum_trader.decide.position_ledger import LedgerPosition
+from quantum_trader.domain.enums import OrderType, WorkingType
+from quantum_trader.domain.orders import OrderRequest
+from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.order_router import OrderRouter, Refused, client_order_id
+
+
+@dataclass
+class ProtectiveStops:
+    router: OrderRouter
+    ledger: RedisLedger
+    bus: Bus
+    clock: Clock
+    source: str = "apply-layer"
+
+    async def ensure(self, position: LedgerPosition, stop_price: Decimal) -> bool:
+        """A reduce-only stop for the whole ``position.qty`` at ``stop_price``.
+
+        Returns False when the stop could not be placed and the position was exited.
+        """
+        coid = client_order_id("s", position.position_id, stop_price, position.qty)
+        if position.stop_order_id == coid:
+            return True
+        request = OrderRequest(
+            symbol=position.symbol,
+            side=position.side.exit_side,
+            type=OrderType.STOP_MARKET,
+            client_order_id=coid,
+            quantity=position.qty,
+            stop_price=stop_price,
+            reduce_only=True,
+            working_type=WorkingType.MARK_PRICE,
+        )
+        placed = await self.router.place(request)
+        if isinstance(placed, Refused):
+            await self._exit_unprotected(position, stop_price, placed)
+            return False
+        old = position.stop_order_id
+        await self.ledger.set_stop(
+            position.symbol, position.position_id, stop_price, coid, self.clock.now_ms()
+        )
+        if old and old != coid:
+            await self.router.cancel_quietly(position.symbol, old)
+        return True
+
+    async def cancel(self, position: LedgerPosition) -> None:
+        if position.stop_order_id:
+            await self.router.cancel_quietly(position.symbol, position.stop_order_id)
+
+    async def _exit_unprotected(
+        self, position: LedgerPosition, stop_price: Decimal, refusal: Refused
+    ) -> None:
+        coid = client_order_id("x", position.position_id, "stop-refused", position.qty)
+        request = OrderRequest(
+            symbol=position.symbol,
+            side=position.side.exit_side,
+            type=OrderType.MARKET,
+            client_order_id=coid,
+            quantity=position.qty,
+            reduce_only=True,
+        )
+        placed = await self.router.place(request)
+        outcome = "refused" if isinstance(placed, Refused) else "exited"
+        if not isinstance(placed, Refused):
+            order = await self.router.until_final(placed.order)
+            for fill in await self.router.fills_of(order):
+                await self.ledger.record_fill(fill)
+        now = self.clock.now_ms()
+        await self.bus.publish(
+            self.bus.keys.events,
+            Event(
+                msg_id=derive_id("stop-failed", position.position_id, stop_price),
+                correlation_id=position.position_id,
+                ts_event=now,
+                ts_init=now,
+                source=self.source,
+                kind="protective_stop_failed",
+                severity="critical",
+                symbol=position.symbol,
+                detail=(
+                    f"stop at {stop_price} refused ({refusal.code}: {refusal.message}); "
+                    f"position {outcome} at market"
+                ),
+                evidence={"code": str(refusal.code), "exit": outcome},
+            ),
+        )
