@@ -1,0 +1,239 @@
+"""``quantum data …``: generate synthetic markets and inspect kline files.
+
+Mounted by the root CLI as a Typer sub-app. Bad input ends in a one-line message that
+names the option and the fix, with exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from quantum_trader.data.bars import MINUTE_MS, DataError, interval_ms
+from quantum_trader.data.binance import scan
+from quantum_trader.data.funding import generate_funding, load_funding_rates, write_funding_csv
+from quantum_trader.data.quality import fmt_time
+from quantum_trader.data.resample import resample
+from quantum_trader.data.summary import SeriesSummary, summarize
+from quantum_trader.data.symbols import DEFAULT_SYMBOLS
+from quantum_trader.data.synthetic import MarketConfig, generate_market
+from quantum_trader.data.writers import dump_name, write_klines_csv, write_parquet
+
+app = typer.Typer(
+    help="Market data: generate synthetic markets, inspect Binance kline dumps.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+MAX_DAYS = 3660
+
+
+class FileFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def parse_symbols(text: str) -> list[str]:
+    """'BTCUSDT,ETHUSDT' or a count ('5': the first five built-in symbols)."""
+    text = text.strip()
+    if text.isdigit():
+        count = int(text)
+        if not 1 <= count <= len(DEFAULT_SYMBOLS):
+            raise typer.BadParameter(
+                f"a count must be 1–{len(DEFAULT_SYMBOLS)} (the built-in symbols)",
+                param_hint="--symbols",
+            )
+        return list(DEFAULT_SYMBOLS)[:count]
+    names = [n.strip().upper() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DEFAULT_SYMBOLS]
+    if not names or unknown:
+        raise typer.BadParameter(
+            f"unknown symbol(s) {', '.join(unknown) or '(none given)'}; use a comma list of "
+            f"{', '.join(DEFAULT_SYMBOLS)} or a count",
+            param_hint="--symbols",
+        )
+    if len(set(names)) != len(names):
+        raise typer.BadParameter("each symbol may appear once", param_hint="--symbols")
+    return names
+
+
+def _parse_start(text: str) -> int:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2024-01-01", param_hint="--start"
+        ) from None
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+@app.command()
+def synth(
+    symbols: str = typer.Option(
+        "BTCUSDT,ETHUSDT,SOLUSDT", help="Comma list of symbols, or how many built-in ones."
+    ),
+    days: float = typer.Option(30.0, help="Length of the market in days."),
+    start: str = typer.Option("2024-01-01", help="First day (UTC), YYYY-MM-DD."),
+    seed: int = typer.Option(0, min=0, help="Random seed; same seed, same bytes."),
+    interval: str = typer.Option("1m", help="Bar interval to write (1m, 5m, 15m, 1h, 4h, 1d)."),
+    correlation: float = typer.Option(0.6, min=0.0, max=1.0, help="Pairwise correlation."),
+    out: Path = typer.Option(Path("data/synthetic"), help="Output directory."),
+    fmt: FileFormat = typer.Option(FileFormat.csv, "--format", help="csv or parquet."),
+    funding: bool = typer.Option(True, help="Also write an 8 h funding-rate file per symbol."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Generate a seeded synthetic market and write Binance-style kline files."""
+    names = parse_symbols(symbols)
+    if not (math.isfinite(days) and 0 < days <= MAX_DAYS):
+        raise typer.BadParameter(f"must be within (0, {MAX_DAYS}]", param_hint="--days")
+    try:
+        step = interval_ms(interval)
+    except DataError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--interval") from None
+    if step % MINUTE_MS or step > days * 86_400_000:
+        raise typer.BadParameter(
+            "must be whole minutes and no longer than --days", param_hint="--interval"
+        )
+    start_ms = _parse_start(start)
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file; give a directory", param_hint="--out")
+    out.mkdir(parents=True, exist_ok=True)
+    n_bars = round(days * 1440)
+    config = MarketConfig(seed=seed, start_ms=start_ms, correlation=correlation)
+    quiet = as_json or len(names) < 3
+    with Progress(transient=True, disable=quiet) as progress:
+        task = progress.add_task("generating", total=len(names))
+        market = generate_market(names, n_bars, config, lambda _: progress.advance(task))
+        written: list[dict[str, Any]] = []
+        write_task = progress.add_task("writing", total=len(names))
+        for name, bars in market.bars.items():
+            spec = market.specs[name]
+            series = bars if interval == "1m" else resample(bars, interval)
+            suffix = "." + fmt.value
+            path = out / dump_name(series, suffix)
+            if fmt is FileFormat.csv:
+                write_klines_csv(series, path, tick_size=spec.tick_size, step_size=spec.step_size)
+            else:
+                write_parquet(series, path)
+            entry: dict[str, Any] = {"symbol": name, "interval": interval, "rows": len(series)}
+            entry["path"] = str(path)
+            if funding:
+                rates = generate_funding(market, name)
+                funding_path = out / dump_name(series).replace(f"-{interval}-", "-fundingRate-")
+                entry["funding_path"] = str(write_funding_csv(rates, funding_path))
+            written.append(entry)
+            progress.advance(write_task)
+    if as_json:
+        typer.echo(json.dumps({"seed": seed, "files": written}, indent=2))
+        return
+    table = Table(title=f"synthetic market, seed {seed}, {days:g} days from {start}")
+    for column in ("symbol", "interval", "rows", "file"):
+        table.add_column(column)
+    for entry in written:
+        table.add_row(entry["symbol"], interval, str(entry["rows"]), entry["path"])
+    Console().print(table)
+
+
+def _fmt(value: float | None, spec: str = ".6g") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _summary_table(s: SeriesSummary) -> Table:
+    table = Table(title=f"{s.symbol} {s.interval}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    span = (
+        f"{fmt_time(s.first)} → {fmt_time(s.last)} UTC"
+        if s.first is not None and s.last is not None
+        else "–"
+    )
+    rows = [
+        ("rows", f"{s.rows} from {s.files} file(s)"),
+        ("time", span),
+        ("gaps", f"{s.gaps} ({s.missing_bars} missing bars)"),
+        ("duplicates", f"{s.duplicates} exact, {s.conflicting_duplicates} conflicting"),
+        ("out of order", str(s.unsorted)),
+        (
+            "bad rows",
+            f"{s.non_finite} non-finite, {s.bad_ohlc} bad OHLC, {s.misaligned} misaligned",
+        ),
+        ("price range", f"{_fmt(s.price_min)} – {_fmt(s.price_max)}"),
+        (
+            "log returns",
+            f"mean {_fmt(s.return_mean, '.3g')}, std {_fmt(s.return_std, '.3g')}, "
+            f"min {_fmt(s.return_min, '.3g')}, max {_fmt(s.return_max, '.3g')}",
+        ),
+        ("annualised vol", _fmt(s.annualised_vol, ".1%")),
+    ]
+    if s.repair is not None:
+        r = s.repair
+        rows.append(
+            (
+                "repair would",
+                f"reorder: {r['reordered']}, drop "
+                f"{r['duplicates_dropped']} duplicates, fill {r['gaps_filled']} gaps "
+                f"with {r['bars_inserted']} flat bars",
+            )
+        )
+    for problem in s.problems:
+        rows.append(("problem", problem))
+    for field, value in rows:
+        table.add_row(field, value)
+    return table
+
+
+def _inspect_funding(path: Path, as_json: bool) -> None:
+    rates = load_funding_rates(path)
+    info = {
+        "symbol": rates.symbol,
+        "rows": len(rates),
+        "first": int(rates.funding_time[0]) if len(rates) else None,
+        "last": int(rates.funding_time[-1]) if len(rates) else None,
+        "rate_min": float(rates.rate.min()) if len(rates) else None,
+        "rate_max": float(rates.rate.max()) if len(rates) else None,
+        "share_at_base_rate": float((rates.rate == 0.0001).mean()) if len(rates) else None,
+    }
+    if as_json:
+        typer.echo(json.dumps({"funding": [info]}, indent=2))
+        return
+    table = Table(title=f"{rates.symbol} funding", show_header=False)
+    for key, value in info.items():
+        shown = fmt_time(value) if key in ("first", "last") and isinstance(value, int) else value
+        table.add_row(key, str(shown))
+    Console().print(table)
+
+
+@app.command()
+def inspect(
+    path: Path = typer.Argument(..., exists=True, help="A kline file or a directory of them."),
+    repair: bool = typer.Option(False, "--repair", help="Also report what repair would do."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Report rows, time span, gaps, duplicates, prices and returns per symbol."""
+    try:
+        if path.is_file() and "-fundingRate" in path.name:
+            _inspect_funding(path, as_json)
+            return
+        summaries = [summarize(raw, repair=repair) for raw in scan(path)]
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps({"series": [s.as_dict() for s in summaries]}, indent=2))
+        return
+    console = Console()
+    for summary in summaries:
+        console.print(_summary_table(summary))
