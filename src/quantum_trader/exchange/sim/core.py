@@ -1,0 +1,319 @@
+"""``MatchingCore``: one simulated Binance USDⓈ-M account, pure and synchronous.
+
+Time is handed in (ms); randomness comes only from a ``random.Random(seed)``; nothing
+reads the wall clock. Each call appends execution events, which the caller drains with
+``drain_events()``. The async ``SimExchange`` and the HTTP front are thin shells on top.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from decimal import Decimal
+
+from quantum_trader.domain.enums import OrderStatus, OrderType, Side
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.money import ZERO
+from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
+from quantum_trader.exchange.interface import ExecutionEvent, Kline, MarkPrice
+from quantum_trader.exchange.sim import errors, market
+from quantum_trader.exchange.sim.account import Account, Ledger
+from quantum_trader.exchange.sim.book import SymbolBook, WorkingOrder
+from quantum_trader.exchange.sim.execution import (
+    account_state,
+    available_balance,
+    emit_order,
+    finish,
+    margin_totals,
+)
+from quantum_trader.exchange.sim.funding import FundingSchedule
+from quantum_trader.exchange.sim.history import HistorySnapshot
+from quantum_trader.exchange.sim.liquidation import check_liquidation
+from quantum_trader.exchange.sim.matching import cross_limit_now, execute_market
+from quantum_trader.exchange.sim.state import SimConfig, SimState
+from quantum_trader.exchange.sim.universe import default_universe
+from quantum_trader.exchange.sim.validation import (
+    check_exposure,
+    check_min_notional,
+    check_not_triggered,
+    check_reduce_only,
+    check_shape,
+)
+
+
+class MatchingCore:
+    """Binance USDⓈ-M semantics for one cross-margin, one-way-mode account."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument] | None = None,
+        *,
+        config: SimConfig | None = None,
+        funding: FundingSchedule | None = None,
+        seed: int = 0,
+        start_ms: int = 0,
+    ) -> None:
+        self.config = config or SimConfig()
+        universe = dict(instruments) if instruments is not None else default_universe()
+        schedule = funding or FundingSchedule()
+        self._state = SimState(
+            config=self.config,
+            books={s: SymbolBook(i) for s, i in universe.items()},
+            account=Account(self.config.starting_balance, self.config.default_leverage),
+            funding=schedule,
+            rng=random.Random(seed),
+            now_ms=start_ms,
+            next_funding_ms=schedule.next_after(start_ms),
+        )
+
+    # -- time and prices ------------------------------------------------------------
+
+    @property
+    def now_ms(self) -> int:
+        return self._state.now_ms
+
+    def advance_time(self, now_ms: int) -> None:
+        market.advance_time(self._state, now_ms)
+
+    def on_bar(
+        self,
+        symbol: str,
+        open_time: int,
+        open: Decimal,
+        high: Decimal,
+        low: Decimal,
+        close: Decimal,
+        volume: Decimal = ZERO,
+        interval: str = "1m",
+    ) -> None:
+        """Drive one candle of the trade price; the mark follows the same path."""
+        self._book(symbol)
+        market.on_bar(self._state, symbol, open_time, (open, high, low, close), volume, interval)
+
+    def set_mark(self, symbol: str, mark: Decimal, now_ms: int | None = None) -> None:
+        self._book(symbol)
+        if now_ms is not None:
+            self.advance_time(now_ms)
+        market.set_mark(self._state, symbol, mark)
+
+    def set_price(self, symbol: str, price: Decimal, now_ms: int | None = None) -> None:
+        """Set last and mark together (a jump; stops reached fire at this price)."""
+        self._book(symbol)
+        if now_ms is not None:
+            self.advance_time(now_ms)
+        market.set_price(self._state, symbol, price)
+
+    # -- orders ---------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> Order:
+        """Accept (returning the order after any immediate fill) or raise ``OrderRejected``."""
+        state = self._state
+        book = self._book(request.symbol)
+        instrument = book.instrument
+        if request.client_order_id in state.history.open_client_ids:
+            raise errors.rejected(errors.DUPLICATE_CLIENT_ID)
+        check_shape(request, instrument)
+        position_qty = state.account.position_qty(request.symbol)
+        if request.type in (OrderType.MARKET, OrderType.LIMIT):
+            check_reduce_only(request, position_qty)
+        if request.type is OrderType.MARKET and not book.has_price:
+            raise errors.rejected(errors.NO_LIQUIDITY)
+        reference = self._reference_price(request, book)
+        check_min_notional(request, instrument, reference)
+        if request.type.is_conditional:
+            trigger_source = book.mark if request.working_type == "MARK_PRICE" else book.last
+            check_not_triggered(request, trigger_source)
+        elif (
+            request.type is OrderType.LIMIT
+            and request.time_in_force == "GTX"
+            and self._crosses(request.side, request.price, book)
+        ):
+            raise errors.rejected(errors.POST_ONLY_REJECTED)
+        if request.type in (OrderType.MARKET, OrderType.LIMIT) and not request.reduce_only:
+            assert request.quantity is not None
+            signed = request.quantity if request.side is Side.BUY else -request.quantity
+            check_exposure(
+                instrument,
+                position_qty=position_qty,
+                signed_qty=signed,
+                price=reference,
+                leverage=state.account.leverage_of(request.symbol),
+                available=available_balance(state),
+            )
+        order = self._accept(request)
+        self._work(order, book)
+        return order.snapshot()
+
+    def cancel(self, symbol: str, client_order_id: str) -> Order:
+        """Cancel an open order; -2011 when it is already final, OrderNotFound if unknown."""
+        order = self._lookup(symbol, client_order_id)
+        if not order.is_open:
+            raise errors.rejected(errors.UNKNOWN_ORDER_SENT)
+        finish(self._state, order, OrderStatus.CANCELED)
+        return order.snapshot()
+
+    def cancel_all(self, symbol: str) -> list[Order]:
+        book = self._book(symbol)
+        cancelled = []
+        for order in list(book.resting):
+            finish(self._state, order, OrderStatus.CANCELED)
+            cancelled.append(order.snapshot())
+        return cancelled
+
+    def order(self, symbol: str, client_order_id: str) -> Order:
+        return self._lookup(symbol, client_order_id).snapshot()
+
+    def order_by_exchange_id(self, exchange_order_id: str) -> Order:
+        order = self._state.history.by_exchange_id.get(exchange_order_id)
+        if order is None:
+            raise errors.not_found("?", exchange_order_id)
+        return order.snapshot()
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        books = [self._book(symbol)] if symbol else list(self._state.books.values())
+        return [o.snapshot() for b in books for o in sorted(b.resting, key=lambda o: o.seq)]
+
+    def set_leverage(self, symbol: str, leverage: int) -> int:
+        state = self._state
+        instrument = self._book(symbol).instrument
+        if not 1 <= leverage <= instrument.max_leverage:
+            raise errors.rejected(errors.INVALID_LEVERAGE, leverage=leverage)
+        position_qty = state.account.position_qty(symbol)
+        notional = abs(position_qty) * state.books[symbol].mark
+        if notional > instrument.max_notional_at(leverage):
+            raise errors.rejected(errors.MAX_POSITION_AT_LEVERAGE)
+        previous = state.account.leverage_of(symbol)
+        state.account.leverage[symbol] = leverage
+        upnl, initial, _ = margin_totals(state)
+        if notional and initial > state.account.wallet + upnl:
+            state.account.leverage[symbol] = previous
+            raise errors.rejected(errors.LEVERAGE_INSUFFICIENT_MARGIN)
+        return leverage
+
+    # -- queries --------------------------------------------------------------------
+
+    def instruments(self) -> list[Instrument]:
+        return [b.instrument for b in self._state.books.values()]
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._book(symbol).instrument
+
+    def account(self) -> AccountState:
+        return account_state(self._state)
+
+    def positions(self) -> tuple[PositionState, ...]:
+        return account_state(self._state).positions
+
+    def trades(self, symbol: str, since: int | None = None) -> list[Fill]:
+        fills = self._state.history.fills_by_symbol.get(symbol, [])
+        return [f for f in fills if since is None or f.ts >= since]
+
+    def mark_price(self, symbol: str) -> MarkPrice:
+        state = self._state
+        book = self._book(symbol)
+        return MarkPrice(
+            symbol=symbol,
+            mark_price=book.mark,
+            index_price=book.mark,
+            funding_rate=state.funding.rate(symbol, state.next_funding_ms),
+            next_funding_time=state.next_funding_ms,
+            ts=state.now_ms,
+        )
+
+    def last_price(self, symbol: str) -> Decimal:
+        return self._book(symbol).last
+
+    def klines(
+        self, symbol: str, interval: str, limit: int = 500, end_time: int | None = None
+    ) -> list[Kline]:
+        bars = self._state.klines.get((symbol, interval), ())
+        selected = [k for k in bars if end_time is None or k.open_time <= end_time]
+        return selected[-limit:] if limit > 0 else []
+
+    def drain_events(self) -> list[ExecutionEvent]:
+        events, self._state.events = self._state.events, []
+        return events
+
+    def history(self) -> HistorySnapshot:
+        return self._state.history.snapshot()
+
+    def ledger(self) -> Ledger:
+        """Cumulative realized PnL, commissions, funding and insurance cover (for audits)."""
+        return self._state.account.ledger
+
+    def all_orders(self) -> list[Order]:
+        return [o.snapshot() for o in self._state.history.orders]
+
+    def position_qty(self, symbol: str) -> Decimal:
+        """Signed net position (long > 0)."""
+        return self._state.account.position_qty(symbol)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _book(self, symbol: str) -> SymbolBook:
+        book = self._state.books.get(symbol)
+        if book is None:
+            raise errors.rejected(errors.INVALID_SYMBOL)
+        return book
+
+    def _lookup(self, symbol: str, client_order_id: str) -> WorkingOrder:
+        self._book(symbol)
+        order = self._state.history.by_client_id.get((symbol, client_order_id))
+        if order is None:
+            raise errors.not_found(symbol, client_order_id)
+        return order
+
+    def _reference_price(self, request: OrderRequest, book: SymbolBook) -> Decimal:
+        """Price Binance values an order at for notional and margin checks."""
+        if request.type is OrderType.LIMIT:
+            assert request.price is not None
+            return request.price
+        if request.type.is_conditional:
+            assert request.stop_price is not None
+            return request.stop_price
+        return book.last
+
+    @staticmethod
+    def _crosses(side: Side, price: Decimal | None, book: SymbolBook) -> bool:
+        """True when a limit at ``price`` would execute against the market right now."""
+        assert price is not None
+        if not book.has_price:
+            return False
+        return price >= book.last if side is Side.BUY else price <= book.last
+
+    def _accept(self, request: OrderRequest) -> WorkingOrder:
+        state = self._state
+        order_id = state.next_order_id()
+        order = WorkingOrder(
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            client_order_id=request.client_order_id,
+            exchange_order_id=order_id,
+            quantity=request.quantity if request.quantity is not None else ZERO,
+            price=request.price,
+            stop_price=request.stop_price,
+            reduce_only=request.reduce_only,
+            close_position=request.close_position,
+            working_type=request.working_type,
+            time_in_force=request.time_in_force,
+            created_at=state.now_ms,
+            updated_at=state.now_ms,
+            seq=state.order_seq,
+        )
+        state.history.record_order(order)
+        emit_order(state, order)
+        return order
+
+    def _work(self, order: WorkingOrder, book: SymbolBook) -> None:
+        """Execute or rest a freshly accepted order."""
+        state = self._state
+        if order.type is OrderType.MARKET:
+            execute_market(state, order)
+        elif order.type is OrderType.LIMIT and self._crosses(order.side, order.price, book):
+            cross_limit_now(state, order)
+        elif order.type is OrderType.LIMIT and order.time_in_force in ("IOC", "FOK"):
+            finish(state, order, OrderStatus.EXPIRED)
+        else:
+            book.add(order)
+        check_liquidation(state)

@@ -1,0 +1,141 @@
+"""Matching: market fills, immediate limit crosses, and sweeping resting orders as price moves.
+
+A move of a price source from ``start`` to ``end`` acts on every resting order whose
+level it reaches, in the order the price reaches them (nearest level first, then
+arrival). A continuous move executes a triggered stop at its stop price (the price
+passes through it); a gap (a jump, e.g. the bar's open) executes at the price after the
+jump, as a real stop does when the market gaps through it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from quantum_trader.domain.enums import OrderStatus, OrderType, Side
+from quantum_trader.exchange.interface import OrderRejected
+from quantum_trader.exchange.sim.book import SymbolBook, WorkingOrder, crossed
+from quantum_trader.exchange.sim.execution import (
+    REASON_ORDER,
+    after_fill,
+    available_balance,
+    emit_account,
+    executable_qty,
+    fill_order,
+    finish,
+)
+from quantum_trader.exchange.sim.state import SimState
+from quantum_trader.exchange.sim.validation import check_exposure
+
+
+def set_prices(book: SymbolBook, last: Decimal | None, mark: Decimal | None) -> None:
+    if last is not None:
+        book.last = last
+    if mark is not None:
+        book.mark = mark
+        book.mark_f = float(mark)
+
+
+def execute_market(state: SimState, order: WorkingOrder) -> bool:
+    """Fill a MARKET or triggered conditional order as taker; False when it expired instead."""
+    book = state.books[order.symbol]
+    qty = executable_qty(state, order)
+    if qty <= 0:
+        finish(state, order, OrderStatus.EXPIRED)
+        return False
+    price = state.config.slippage.fill_price(book.instrument, book.last, order.side, qty, state.rng)
+    if order.type.is_conditional and not (order.reduce_only or order.close_position):
+        # A triggered stop is a new market order: margin is checked only now.
+        try:
+            check_exposure(
+                book.instrument,
+                position_qty=state.account.position_qty(order.symbol),
+                signed_qty=qty if order.side is Side.BUY else -qty,
+                price=price,
+                leverage=state.account.leverage_of(order.symbol),
+                available=available_balance(state),
+            )
+        except OrderRejected:
+            finish(state, order, OrderStatus.EXPIRED)
+            return False
+    fill_order(state, order, qty, price, maker=False, fee=state.config.taker_fee)
+    if order.is_open:  # reduce-only cut short: the rest can never execute
+        finish(state, order, OrderStatus.EXPIRED)
+    after_fill(state, order.symbol)
+    emit_account(state, REASON_ORDER)
+    return True
+
+
+def cross_limit_now(state: SimState, order: WorkingOrder) -> None:
+    """A limit order priced through the market executes at once as taker, capped at its price."""
+    book = state.books[order.symbol]
+    qty = executable_qty(state, order)
+    if qty <= 0:
+        finish(state, order, OrderStatus.EXPIRED)
+        return
+    assert order.price is not None
+    price = state.config.slippage.fill_price(book.instrument, book.last, order.side, qty, state.rng)
+    price = min(price, order.price) if order.side is Side.BUY else max(price, order.price)
+    fill_order(state, order, qty, price, maker=False, fee=state.config.taker_fee)
+    if order.is_open:
+        finish(state, order, OrderStatus.EXPIRED)
+    after_fill(state, order.symbol)
+    emit_account(state, REASON_ORDER)
+
+
+def fill_resting_limit(state: SimState, order: WorkingOrder) -> None:
+    """The market reached a resting limit: it fills at its own price as maker."""
+    qty = executable_qty(state, order)
+    if qty <= 0:
+        finish(state, order, OrderStatus.EXPIRED)
+        return
+    fill_order(state, order, qty, order.level, maker=True, fee=state.config.maker_fee)
+    if order.is_open:
+        finish(state, order, OrderStatus.EXPIRED)
+    after_fill(state, order.symbol)
+    emit_account(state, REASON_ORDER)
+
+
+def _between(level: Decimal, start: Decimal, end: Decimal) -> bool:
+    return start <= level <= end if start <= end else end <= level <= start
+
+
+def sweep(
+    state: SimState,
+    book: SymbolBook,
+    end_last: Decimal | None,
+    end_mark: Decimal | None,
+    *,
+    gap: bool,
+) -> None:
+    """Move the last and/or mark price to their new values, acting on what they reach."""
+    start_last, start_mark = book.last, book.mark
+    hits: list[WorkingOrder] = []
+    for order in book.resting:
+        end = end_mark if order.on_mark else end_last
+        if end is not None and crossed(order, end):
+            hits.append(order)
+    if hits:
+        if end_last is not None:
+            rising = end_last >= start_last
+        else:
+            rising = end_mark is not None and end_mark >= start_mark
+        hits.sort(key=lambda o: (o.level if rising else -o.level, o.seq))
+        for order in hits:
+            if not order.is_open or order not in book.resting:
+                continue  # an earlier fill in this move cancelled or expired it
+            start = start_mark if order.on_mark else start_last
+            end = end_mark if order.on_mark else end_last
+            assert end is not None
+            level = order.level
+            at = end if gap or not _between(level, start, end) else level
+            if order.type is OrderType.LIMIT:
+                set_prices(book, level, level if end_mark is not None else None)
+                fill_resting_limit(state, order)
+            else:
+                set_prices(
+                    book,
+                    at if end_last is not None else None,
+                    at if end_mark is not None else None,
+                )
+                execute_market(state, order)
+    set_prices(book, end_last, end_mark)
