@@ -15,6 +15,12 @@ def redis_server() -> EmbeddedRedis:
 
 def report(bench: str, ours: float, baseline: float, unit: str, **extra: object) -> None:
     """Every benchmark ends with this one JSON line."""
-    line = {"bench": bench, "ours": round(ours, 3), "baseline": round(baseline, 3),
-            "ratio": round(ours / baseline, 3) if baseline else None, "unit": unit, **extra}
+    line = {
+        "bench": bench,
+        "ours": round(ours, 3),
+        "baseline": round(baseline, 3),
+        "ratio": round(ours / baseline, 3) if baseline else None,
+        "unit": unit,
+        **extra,
+    }
     print(json.dumps(line))

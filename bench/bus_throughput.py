@@ -27,9 +27,17 @@ READ_BATCH = 100
 
 
 def message(i: int) -> MarkPriceUpdate:
-    return MarkPriceUpdate(msg_id=str(i), ts_event=i, ts_init=i, source="bench", symbol="BTCUSDT",
-                           mark_price=Decimal("64000.1"), index_price=Decimal("64000.0"),
-                           funding_rate=Decimal("0.0001"), next_funding_time=0)
+    return MarkPriceUpdate(
+        msg_id=str(i),
+        ts_event=i,
+        ts_init=i,
+        source="bench",
+        symbol="BTCUSDT",
+        mark_price=Decimal("64000.1"),
+        index_price=Decimal("64000.0"),
+        funding_rate=Decimal("0.0001"),
+        next_funding_time=0,
+    )
 
 
 async def ours(client: aioredis.Redis) -> float:
@@ -41,9 +49,14 @@ async def ours(client: aioredis.Redis) -> float:
         nonlocal count
         count += 1
 
-    consumer = StreamConsumer(bus, [keys.market], "bench", "c1", handle,
-                              config=ConsumerConfig(batch=READ_BATCH, block_ms=0,
-                                                    reclaim_interval_ms=10**9))
+    consumer = StreamConsumer(
+        bus,
+        [keys.market],
+        "bench",
+        "c1",
+        handle,
+        config=ConsumerConfig(batch=READ_BATCH, block_ms=0, reclaim_interval_ms=10**9),
+    )
     await consumer.start()
     msgs = [message(i) for i in range(N)]
     t0 = time.perf_counter()

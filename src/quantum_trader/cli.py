@@ -58,7 +58,9 @@ def settings(**overrides: object) -> Settings:
 def root(
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="TOML settings file (a \\[quantum] table, or settings at top level)."),
+        typer.Option(
+            "--config", help="TOML settings file (a \\[quantum] table, or settings at top level)."
+        ),
     ] = None,
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Structured JSON logs on stderr.")
