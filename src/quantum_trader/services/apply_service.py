@@ -1,0 +1,83 @@
+"""Wiring of the apply layer as a service: one consumer that reads the exit lane first.
+
+Exit plans travel on their own stream (``apply.exit``) which the consumer reads before
+the entry stream (``apply.plan``), so an entry storm cannot delay an exit; the entry
+stream is read in small batches so an exit waits for at most a few entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
+from quantum_trader.bus.idempotency import RedisEffectStore
+from quantum_trader.bus.schemas import Plan
+from quantum_trader.clock import Clock
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.exchange.interface import Exchange
+from quantum_trader.services.apply_layer import ApplyConfig, ApplyLayer
+from quantum_trader.services.entry_gate import GateLimits, RedisEntryGate
+from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.order_router import OrderRouter
+from quantum_trader.services.protective_stop import ProtectiveStops
+from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
+
+GROUP = "apply-layer"
+
+
+def build_apply_layer(
+    *,
+    exchange: Exchange,
+    bus: Bus,
+    redis: aioredis.Redis,
+    clock: Clock,
+    instruments: Mapping[str, Instrument],
+    symbols: Sequence[str],
+    limits: GateLimits = GateLimits(),
+    config: ApplyConfig = ApplyConfig(),
+) -> ApplyLayer:
+    router = OrderRouter(exchange, clock)
+    ledger = RedisLedger(redis, bus.keys)
+    return ApplyLayer(
+        exchange=exchange,
+        router=router,
+        ledger=ledger,
+        gate=RedisEntryGate(redis, bus.keys, symbols, limits),
+        stops=ProtectiveStops(router, ledger, bus, clock),
+        effects=RedisEffectStore(redis, bus.keys),
+        bus=bus,
+        client=redis,
+        clock=clock,
+        instruments=instruments,
+        config=config,
+    )
+
+
+def apply_consumer(
+    layer: ApplyLayer, consumer_name: str, config: ConsumerConfig | None = None
+) -> StreamConsumer:
+    keys = layer.bus.keys
+    return StreamConsumer(
+        layer.bus,
+        [keys.apply_exit, keys.apply_plan],
+        GROUP,
+        consumer_name,
+        layer.handle,
+        expect={keys.apply_exit: (Plan,), keys.apply_plan: (Plan,)},
+        priority=[keys.apply_exit],
+        config=config or ConsumerConfig(batch=10),
+    )
+
+
+def build_apply_service(layer: ApplyLayer, consumer_name: str, **runtime: float) -> ServiceRuntime:
+    return ServiceRuntime(
+        "apply-layer",
+        layer.clock,
+        layer.bus.keys,
+        RedisHealthWriter(layer.client),
+        consumers=[apply_consumer(layer, consumer_name)],
+        **runtime,  # type: ignore[arg-type]
+    )
