@@ -58,7 +58,7 @@ class ReconcileConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerPosition:
+class LedgerView:
     """Our view of a position (written from fills)."""
 
     symbol: str
@@ -160,7 +160,7 @@ def is_protective_stop(order: Order, side: PositionSide) -> bool:
 
 
 def reconcile(
-    ledger: Mapping[str, LedgerPosition],
+    ledger: Mapping[str, LedgerView],
     exchange_positions: Iterable[PositionState],
     open_orders: Iterable[Order],
     leases: Iterable[InflightLease],
@@ -195,7 +195,7 @@ def reconcile(
     return repairs
 
 
-def _position_repairs(ours: LedgerPosition | None, theirs: PositionState | None) -> list[Repair]:
+def _position_repairs(ours: LedgerView | None, theirs: PositionState | None) -> list[Repair]:
     if ours is not None and ours.qty <= ZERO:
         ours = None
     if ours is None and theirs is None:

@@ -13,7 +13,7 @@ from quantum_trader.decide.reconcile import (
     CorrectDrift,
     DropGhost,
     InflightLease,
-    LedgerPosition,
+    LedgerView,
     PlaceProtectiveStop,
     ReconcileConfig,
     Repair,
@@ -46,8 +46,8 @@ def venue(
     )
 
 
-def ours(symbol: str, side: PositionSide, qty: str, entry: str, pid: str = "p1") -> LedgerPosition:
-    return LedgerPosition(symbol, side, D(qty), D(entry), pid, "qt-stop")
+def ours(symbol: str, side: PositionSide, qty: str, entry: str, pid: str = "p1") -> LedgerView:
+    return LedgerView(symbol, side, D(qty), D(entry), pid, "qt-stop")
 
 
 def stop_order(
@@ -83,7 +83,7 @@ def stop_order(
 
 
 def diff(
-    ledger: Sequence[LedgerPosition] = (),
+    ledger: Sequence[LedgerView] = (),
     positions: Sequence[PositionState] = (),
     orders: Sequence[Order] = (),
     leases: Sequence[InflightLease] = (),
