@@ -35,6 +35,7 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "risk:circuit": ("string", "supervisor circuit breaker; cleared by an operator"),
     "health:{service}": ("string", "every service (its own key)"),
     "bus:failures": ("hash", "bus"),
+    "exit:reasons": ("hash", "apply-layer (exit order client id -> reason)"),
     "effect:{effect_id}": ("string", "bus idempotency"),
 }
 
@@ -126,6 +127,10 @@ class Keys:
     @property
     def bus_failures(self) -> str:
         return f"{self.prefix}bus:failures"
+
+    @property
+    def exit_reasons(self) -> str:
+        return f"{self.prefix}exit:reasons"
 
     def effect(self, effect_id: str) -> str:
         return f"{self.prefix}effect:{effect_id}"

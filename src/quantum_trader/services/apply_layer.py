@@ -168,12 +168,14 @@ class ApplyLayer:
         )
         if isinstance(decision, Rejection):
             return Outcome(False, decision.reason)
+        coid = client_order_id("x", plan.plan_id)
+        await self.client.hset(self.bus.keys.exit_reasons, coid, _exit_reason(plan))
         placed = await self.router.place(
             OrderRequest(
                 symbol=plan.symbol,
                 side=theirs.side.exit_side,
                 type=OrderType.MARKET,
-                client_order_id=client_order_id("x", plan.plan_id),
+                client_order_id=coid,
                 quantity=decision.qty,
                 reduce_only=True,
             )
@@ -223,6 +225,11 @@ class ApplyLayer:
             f"result:{plan.plan_id}",
             [StreamAdd(self.bus.keys.apply_result, encode(result), self.bus.maxlen)],
         )
+
+
+def _exit_reason(plan: Plan) -> str:
+    """The journal's exit reason: the plan's leading reason code (e.g. kill_score)."""
+    return plan.reason_codes[0] if plan.reason_codes else plan.action.value.lower()
 
 
 def _tranche(reason_codes: tuple[str, ...]) -> int:

@@ -1,0 +1,202 @@
+"""The exit brain: on every closed bar, judge every open position on that symbol with the
+pure ``decide.exit_brain.evaluate_exit`` and send its CLOSE / PARTIAL / UPDATE_STOP plans
+down the exit lane (``apply.exit``), each exactly once (its plan id is derived from the
+position and the tranche or reason, FAILURES #26)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.codec import encode
+from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
+from quantum_trader.bus.idempotency import EffectStore, StreamAdd
+from quantum_trader.bus.schemas import MarketBar, MarkPriceUpdate, Message, Plan, derive_id
+from quantum_trader.bus.transport import Delivery
+from quantum_trader.clock import Clock
+from quantum_trader.decide.exit_brain import ExitConfig, evaluate_exit
+from quantum_trader.decide.exit_model import ExitDecision, ExitState, MarketFeatures, OpenPosition
+from quantum_trader.decide.position_ledger import LedgerPosition
+from quantum_trader.domain.enums import PlanKind
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.exchange.interface import Exchange
+from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
+from quantum_trader.strategies.base import Bar
+from quantum_trader.strategies.features import MarketFeatures as FeatureTracker
+
+PLAN_TTL_MS = 60_000
+
+
+def directional_strength(tracker: FeatureTracker, close: float, sign: int) -> Decimal:
+    """How far price sits on the position's side of the trend, in units of 2 ATR (0..1)."""
+    if not tracker.atr.ready or tracker.atr.value <= 0:
+        return Decimal("0.5")
+    gap = sign * (close - tracker.trend.value) / (2 * tracker.atr.value)
+    return Decimal(str(round(min(1.0, max(0.0, gap)), 4)))
+
+
+@dataclass
+class ExitBrain:
+    ledger: RedisLedger
+    effects: EffectStore
+    bus: Bus
+    clock: Clock
+    instruments: Mapping[str, Instrument]
+    config: ExitConfig = field(default_factory=ExitConfig)
+    source: str = "exit-brain"
+    trackers: dict[str, FeatureTracker] = field(default_factory=dict)
+    states: dict[str, ExitState] = field(default_factory=dict)
+    strength_at_entry: dict[str, Decimal] = field(default_factory=dict)
+    proposed: int = 0
+
+    def observe(self, bar: MarketBar) -> FeatureTracker:
+        tracker = self.trackers.get(bar.symbol) or FeatureTracker.start()
+        tracker = tracker.update(
+            Bar(
+                bar.symbol,
+                bar.interval,
+                bar.open_time,
+                float(bar.open),
+                float(bar.high),
+                float(bar.low),
+                float(bar.close),
+                float(bar.volume),
+            )
+        )
+        self.trackers[bar.symbol] = tracker
+        return tracker
+
+    async def warm_up(self, exchange: Exchange, symbols: list[str], interval: str) -> None:
+        """Rebuild ATR / trend from recent klines so a restart judges with full features."""
+        for symbol in symbols:
+            tracker = FeatureTracker.start()
+            for k in await exchange.klines(symbol, interval, limit=250):
+                tracker = tracker.update(
+                    Bar(
+                        symbol,
+                        interval,
+                        k.open_time,
+                        float(k.open),
+                        float(k.high),
+                        float(k.low),
+                        float(k.close),
+                        float(k.volume),
+                    )
+                )
+            self.trackers[symbol] = tracker
+
+    async def handle(self, message: Message, delivery: Delivery) -> None:
+        if isinstance(message, MarketBar):
+            if not message.closed:
+                return
+            tracker = self.observe(message)
+            price, at = message.close, message.close_time + 1
+        elif isinstance(message, MarkPriceUpdate):
+            known = self.trackers.get(message.symbol)
+            if known is None:
+                return  # no features yet: the next bar will judge
+            tracker, price, at = known, message.mark_price, message.ts_event
+        else:
+            return
+        position = await self.ledger.read(message.symbol)
+        if position is None or position.initial_stop <= 0:
+            return  # flat, or its protective stop is still being placed
+        for decision in self.judge(position, tracker, price, at):
+            await self.propose(decision, message.msg_id, at)
+
+    def judge(
+        self, position: LedgerPosition, tracker: FeatureTracker, price: Decimal, now: int
+    ) -> list[ExitDecision]:
+        sign = position.side.sign
+        strength = directional_strength(tracker, float(price), sign)
+        entry_strength = self.strength_at_entry.setdefault(position.position_id, strength)
+        features = MarketFeatures(
+            price=price,
+            atr=Decimal(str(round(tracker.atr.value, 12))) if tracker.atr.ready else Decimal(0),
+            regime=int(tracker.regime(float(price))),
+            signal_strength=strength,
+            signal_strength_at_entry=entry_strength,
+            volatility_ratio=Decimal(str(round(tracker.volatility_ratio(), 6))),
+        )
+        open_position = OpenPosition(
+            position_id=position.position_id,
+            symbol=position.symbol,
+            side=position.side,
+            entry_price=position.entry_price,
+            initial_stop=position.initial_stop,
+            qty=position.qty,
+            initial_qty=position.initial_qty,
+            opened_at=position.opened_at,
+            leverage=position.leverage,
+            fees_paid=position.fees,
+        )
+        state = self.states.get(position.position_id) or ExitState.opening(open_position)
+        # The ledger is the truth about what already happened to this position.
+        state = replace(
+            state,
+            ladder_stage=max(state.ladder_stage, position.ladder_stage),
+            current_stop=position.stop_price if position.stop_price > 0 else state.current_stop,
+        )
+        new_state, decisions = evaluate_exit(
+            open_position, state, features, self.instruments[position.symbol], self.config, now
+        )
+        self.states[position.position_id] = new_state
+        return decisions
+
+    async def propose(self, decision: ExitDecision, cause: str, at: int) -> None:
+        now = self.clock.now_ms()
+        plan = Plan(
+            msg_id=derive_id("exit-plan", decision.plan_id),
+            correlation_id=decision.position_id,
+            causation_id=cause,
+            ts_event=at,
+            ts_init=now,
+            source=self.source,
+            plan_id=decision.plan_id,
+            kind=PlanKind.CLOSE,
+            symbol=decision.symbol,
+            side=decision.side,
+            action=decision.action,
+            pct=decision.fraction,
+            stop_price=decision.new_stop,
+            position_id=decision.position_id,
+            reason_codes=decision.reason_codes,
+            kill_score=float(decision.kill_score),
+            kill_components={k: float(v) for k, v in decision.kill_components},
+            r_multiple=decision.r_multiple,
+            created_at=decision.created_at,
+            expires_at=decision.created_at + PLAN_TTL_MS,
+        )
+        applied = await self.effects.apply_once(
+            f"exit-plan:{decision.plan_id}",
+            [StreamAdd(self.bus.keys.apply_exit, encode(plan), self.bus.maxlen)],
+        )
+        self.proposed += int(applied)
+
+
+def build_exit_brain_service(
+    brain: ExitBrain, redis: aioredis.Redis, consumer_name: str, **runtime: float
+) -> ServiceRuntime:
+    keys = brain.bus.keys
+    consumer = StreamConsumer(
+        brain.bus,
+        [keys.market],
+        "exit-brain",
+        consumer_name,
+        brain.handle,
+        expect={keys.market: (MarketBar, MarkPriceUpdate)},
+        config=ConsumerConfig(batch=100),
+    )
+    return ServiceRuntime(
+        "exit-brain",
+        brain.clock,
+        keys,
+        RedisHealthWriter(redis),
+        consumers=[consumer],
+        **runtime,  # type: ignore[arg-type]
+    )
