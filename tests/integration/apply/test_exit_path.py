@@ -44,11 +44,11 @@ class Path3R:
         await self.apply.start()
         await self.fills.start()
 
-    async def bar(self, o: str, h: str, l: str, c: str) -> None:
+    async def bar(self, o: str, h: str, lo: str, c: str) -> None:
         open_time = T0 + 60_000 * self.minute
         self.minute += 1
         self.rig.clock.set(open_time + 60_000)
-        values = [Decimal(x) for x in (o, h, l, c)]
+        values = [Decimal(x) for x in (o, h, lo, c)]
         self.rig.exchange.on_bar(SYMBOL, open_time, *values, Decimal(100))
         bar = MarketBar(
             msg_id=derive_id("bar", open_time),
