@@ -34,9 +34,12 @@ class ProtectiveStops:
 
         Returns False when the stop could not be placed and the position was exited.
         """
-        coid = client_order_id("s", position.position_id, stop_price, position.qty)
-        if position.stop_order_id == coid:
-            return True
+        # The ledger version makes the id new for every placement that follows a recorded
+        # one (a re-place after a hand-cancel), yet the same for a retry after a crash
+        # between placing and recording (the exchange then answers -4116 and we find it).
+        coid = client_order_id(
+            "s", position.position_id, stop_price, position.qty, position.version
+        )
         request = OrderRequest(
             symbol=position.symbol,
             side=position.side.exit_side,
