@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ class ConsumerStats:
     dead_lettered: int = 0
     reclaimed: int = 0
     reconnects: int = 0
-    last_poll_ms: int = 0  # clock time the loop last finished a poll: proof it is turning
+    last_poll_at: float = 0.0  # monotonic time of the last finished poll: the loop turns
 
 
 @dataclass
@@ -103,7 +104,7 @@ class StreamConsumer:
         if self.priority:
             batch.sort(key=lambda d: d.stream not in self.priority)
         await self._handle_batch(batch)
-        self.stats.last_poll_ms = self.bus.clock.now_ms()
+        self.stats.last_poll_at = time.monotonic()
         return len(batch)
 
     async def _handle_batch(self, batch: list[Delivery]) -> None:

@@ -123,6 +123,10 @@ def apply_fill(position: LedgerPosition | None, fill: Fill, leverage: int) -> Fi
     """Fold one fill into the net position (one-way mode, average entry price)."""
     fee = fill.commission
     signed = fill.qty if fill.side is Side.BUY else -fill.qty
+    if position is None and fill.reduce_only:
+        # A reduce-only fill cannot open a position on the venue: the ledger is behind
+        # (the position was already dropped); the reconciler settles it, never a phantom.
+        return FillOutcome(None, None, ZERO)
     if position is None:
         side = PositionSide.LONG if signed > 0 else PositionSide.SHORT
         opened = LedgerPosition(

@@ -72,12 +72,14 @@ def apply_consumer(
     )
 
 
-def build_apply_service(layer: ApplyLayer, consumer_name: str, **runtime: float) -> ServiceRuntime:
+def build_apply_service(
+    layer: ApplyLayer, consumer_name: str, heartbeat_interval_s: float = 1.0
+) -> ServiceRuntime:
     return ServiceRuntime(
         "apply-layer",
         layer.clock,
         layer.bus.keys,
         RedisHealthWriter(layer.client),
         consumers=[apply_consumer(layer, consumer_name)],
-        **runtime,  # type: ignore[arg-type]
+        heartbeat_interval_s=heartbeat_interval_s,
     )

@@ -180,7 +180,10 @@ class ExitBrain:
 
 
 def build_exit_brain_service(
-    brain: ExitBrain, redis: aioredis.Redis, consumer_name: str, **runtime: float
+    brain: ExitBrain,
+    redis: aioredis.Redis,
+    consumer_name: str,
+    heartbeat_interval_s: float = 1.0,
 ) -> ServiceRuntime:
     keys = brain.bus.keys
     consumer = StreamConsumer(
@@ -198,5 +201,5 @@ def build_exit_brain_service(
         keys,
         RedisHealthWriter(redis),
         consumers=[consumer],
-        **runtime,  # type: ignore[arg-type]
+        heartbeat_interval_s=heartbeat_interval_s,
     )

@@ -10,9 +10,12 @@ import redis.asyncio as aioredis
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
+from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import FillEvent, Message
 from quantum_trader.bus.transport import Delivery
+from quantum_trader.decide.position_ledger import LedgerPosition
+from quantum_trader.domain.orders import Fill
 from quantum_trader.services.journal import Journal, exit_reason_for
 from quantum_trader.services.ledger import RedisLedger, fill_from_event
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
@@ -40,16 +43,24 @@ class LedgerService:
             if now is None or now.position_id != before.position_id:
                 closing = before
         if closing is not None:
-            planned = await self.redis.hget(self.ledger.keys.exit_reasons, fill.client_order_id)
-            reason = exit_reason_for(
-                fill.client_order_id, closing, as_text(planned) if planned else None
-            )
-            await self.journal.record_close(closing, fill.price, fill.ts, reason)
+            await journal_close(self.journal, self.redis, self.ledger.keys, closing, fill)
             self.closed += 1
 
 
+async def journal_close(
+    journal: Journal, redis: aioredis.Redis, keys: Keys, closing: LedgerPosition, fill: Fill
+) -> None:
+    """Journal a position that ``fill`` closed, with the reason the closing order had."""
+    planned = await redis.hget(keys.exit_reasons, fill.client_order_id)
+    reason = exit_reason_for(fill.client_order_id, closing, as_text(planned) if planned else None)
+    await journal.record_close(closing, fill.price, fill.ts, reason)
+
+
 def build_ledger_service(
-    service: LedgerService, bus: Bus, consumer_name: str, **runtime: float
+    service: LedgerService,
+    bus: Bus,
+    consumer_name: str,
+    heartbeat_interval_s: float = 1.0,
 ) -> ServiceRuntime:
     consumer = StreamConsumer(
         bus,
@@ -66,5 +77,5 @@ def build_ledger_service(
         bus.keys,
         RedisHealthWriter(service.redis),
         consumers=[consumer],
-        **runtime,  # type: ignore[arg-type]
+        heartbeat_interval_s=heartbeat_interval_s,
     )

@@ -25,10 +25,12 @@ from quantum_trader.decide import reconcile as diff
 from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO
+from quantum_trader.domain.orders import PositionState
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.entry_gate import Lease
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.ledger_service import journal_close
 from quantum_trader.services.order_router import OrderRouter
 from quantum_trader.services.protective_stop import ProtectiveStops
 
@@ -53,8 +55,9 @@ class PositionMonitor:
 
     async def reconcile_once(self) -> list[diff.Repair]:
         now = self.clock.now_ms()
-        ours = {p.symbol: p for p in await self.ledger.all()}
         theirs = list(await self.exchange.positions())
+        await self._fold_missing_fills(theirs)
+        ours = {p.symbol: p for p in await self.ledger.all()}
         orders = list(await self.exchange.open_orders())
         watched = sorted(set(self.symbols) | set(ours) | {p.symbol for p in theirs})
         leases = await self._leases(watched)
@@ -71,6 +74,24 @@ class PositionMonitor:
             self.repairs[type(repair).__name__] += 1
         self.rounds += 1
         return repairs
+
+    async def _fold_missing_fills(self, theirs: Sequence[PositionState]) -> None:
+        """Facts before repairs: a ledger that disagrees with the exchange may only be
+        behind (a fill still in flight), so fold the exchange's own trades first."""
+        live = {p.symbol: p.signed_qty for p in theirs}
+        for position in await self.ledger.all():
+            if live.get(position.symbol, ZERO) == position.signed_qty:
+                continue
+            trades = await self.exchange.my_trades(position.symbol, since=position.opened_at)
+            for fill in trades:
+                outcome = await self.ledger.record_fill(fill)
+                if outcome is None:
+                    continue
+                self.repairs["FoldedFill"] += 1
+                if outcome.closed is not None and self.journal is not None:
+                    await journal_close(
+                        self.journal, self.redis, self.bus.keys, outcome.closed, fill
+                    )
 
     async def _leases(self, symbols: Sequence[str]) -> list[diff.InflightLease]:
         out = []

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -117,13 +118,17 @@ class ServiceRuntime:
                 loop.add_signal_handler(sig, self.stop_event.set)
 
     def stalled(self) -> list[str]:
-        """Consumers whose loop has not completed a poll within the heartbeat TTL."""
-        now = self.clock.now_ms()
-        limit = self.heartbeat_ttl_ms
+        """Consumers whose loop has not finished a poll within the heartbeat TTL.
+
+        Liveness is wall-clock time (the heartbeat key's TTL is), whatever clock the
+        market runs on: a simulated clock may jump hours between two polls.
+        """
+        now = time.monotonic()
         return [
             c.group
             for c in self.consumers
-            if c.stats.last_poll_ms and now - c.stats.last_poll_ms > limit + c.config.block_ms
+            if c.stats.last_poll_at
+            and (now - c.stats.last_poll_at) * 1000 > self.heartbeat_ttl_ms + c.config.block_ms
         ]
 
     async def _heartbeat_loop(self) -> None:
@@ -137,7 +142,7 @@ class ServiceRuntime:
                 self.status = "running"
                 with contextlib.suppress(Exception):
                     await self.beat()
-            await self.clock.sleep(self.heartbeat_interval_s)
+            await asyncio.sleep(self.heartbeat_interval_s)
 
     async def _job_loop(self, job: PeriodicJob) -> None:
         while not self.stop_event.is_set():

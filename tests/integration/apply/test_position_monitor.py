@@ -39,8 +39,10 @@ async def test_a_position_closed_by_hand_is_dropped_and_never_closed_again(rig: 
     rig.exchange.close_position_by_hand("ETHUSDT")
     reconciler = monitor(rig)
     repairs = await reconciler.reconcile_once()
-    kinds = [type(r).__name__ for r in repairs]
-    assert "DropGhost" in kinds and "CancelOrphanOrder" in kinds  # the stop had no position
+    # The exchange's own trade history explains the close: it is folded in as a fill,
+    # and the stop left without a position is cancelled.
+    assert reconciler.repairs["FoldedFill"] == 1
+    assert [type(r).__name__ for r in repairs] == ["CancelOrphanOrder"]
     assert await rig.layer.ledger.read("ETHUSDT") is None
     assert await rig.exchange.open_orders("ETHUSDT") == []
     orders_before = len(rig.orders())
@@ -83,3 +85,20 @@ async def test_a_protective_stop_cancelled_by_hand_is_placed_again(rig: ApplyRig
     assert stop.quantity == before.qty and stop.reduce_only
     after = await rig.layer.ledger.read("BTCUSDT")
     assert after is not None and after.stop_order_id == stop.client_order_id
+
+
+async def test_a_ledger_position_the_exchange_never_had_is_dropped_as_a_ghost(
+    rig: ApplyRig,
+) -> None:
+    await open_position(rig, "DOGEUSDT")
+    real = await rig.layer.ledger.read("DOGEUSDT")
+    assert real is not None
+    from dataclasses import replace
+
+    await rig.layer.ledger.replace(
+        replace(real, symbol="XRPUSDT", position_id="XRPUSDT:lost"), "XRPUSDT"
+    )
+    repairs = await monitor(rig).reconcile_once()
+    assert [(type(r).__name__, r.symbol) for r in repairs] == [("DropGhost", "XRPUSDT")]
+    assert await rig.layer.ledger.read("XRPUSDT") is None
+    assert await rig.layer.ledger.read("DOGEUSDT") is not None

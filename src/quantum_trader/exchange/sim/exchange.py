@@ -159,6 +159,10 @@ class SimExchange:
         self.core.advance_time(now_ms)
         self._publish()
 
+    def undelivered(self) -> int:
+        """Events queued for the execution-event stream but not yet taken by a reader."""
+        return self._queue.qsize()
+
     def pending_events(self) -> list[ExecutionEvent]:
         """Take every event already delivered to the queue, without waiting."""
         taken: list[ExecutionEvent] = []

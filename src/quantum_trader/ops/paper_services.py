@@ -1,0 +1,180 @@
+"""Builds every service of the system for one exchange, bus and clock (the composition
+root's service list): the same constructors serve paper, demo and live; only the
+exchange and the clock passed in differ."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.idempotency import RedisEffectStore
+from quantum_trader.clock import Clock
+from quantum_trader.config import Settings
+from quantum_trader.decide.exit_brain import ExitConfig
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.exchange.interface import Exchange
+from quantum_trader.ops.supervisor import ServiceSpec
+from quantum_trader.services.apply_layer import ApplyConfig
+from quantum_trader.services.apply_service import build_apply_layer, build_apply_service
+from quantum_trader.services.entry_gate import GateLimits
+from quantum_trader.services.execution_pump import ExecutionPump
+from quantum_trader.services.exit_brain import ExitBrain, build_exit_brain_service
+from quantum_trader.services.intent_bridge import IntentBridgeConfig, build_intent_bridge
+from quantum_trader.services.journal import Journal
+from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.ledger_service import LedgerService, build_ledger_service
+from quantum_trader.services.order_router import OrderRouter
+from quantum_trader.services.position_monitor import PositionMonitor
+from quantum_trader.services.protective_stop import ProtectiveStops
+from quantum_trader.services.risk_guard import RiskGuardConfig, build_risk_guard
+from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
+from quantum_trader.services.signal_engine import SignalEngineConfig, build_signal_engine
+
+EXIT_LANE_GROUPS = ("apply-layer",)
+
+
+@dataclass
+class SystemParts:
+    """Everything the services share, and the long-lived parts tests and reports read."""
+
+    settings: Settings
+    exchange: Exchange
+    bus: Bus
+    redis: aioredis.Redis
+    clock: Clock
+    instruments: Mapping[str, Instrument]
+    symbols: Sequence[str]
+    journal: Journal
+    signal: SignalEngineConfig
+    bridge: IntentBridgeConfig
+    risk: RiskGuardConfig = field(default_factory=RiskGuardConfig)
+    limits: GateLimits = field(default_factory=GateLimits)
+    apply: ApplyConfig = field(default_factory=ApplyConfig)
+    exits: ExitConfig = field(default_factory=ExitConfig)
+    reconcile_interval_s: float = 10.0
+    sweep_interval_s: float = 5.0
+    heartbeat_interval_s: float = 1.0
+    pumps: list[ExecutionPump] = field(default_factory=list)
+    monitors: list[PositionMonitor] = field(default_factory=list)
+
+    def monitor(self) -> PositionMonitor:
+        router = OrderRouter(self.exchange, self.clock)
+        ledger = RedisLedger(self.redis, self.bus.keys)
+        return PositionMonitor(
+            self.exchange,
+            ledger,
+            router,
+            ProtectiveStops(router, ledger, self.bus, self.clock),
+            self.bus,
+            self.redis,
+            self.clock,
+            self.instruments,
+            self.symbols,
+            self.journal,
+        )
+
+    def specs(self) -> list[ServiceSpec]:
+        return [
+            ServiceSpec("signal-engine", self._signal_engine),
+            ServiceSpec("intent-bridge", self._intent_bridge),
+            ServiceSpec("risk-guard", self._risk_guard),
+            ServiceSpec("apply-layer", self._apply_layer),
+            ServiceSpec("exit-brain", self._exit_brain),
+            ServiceSpec("ledger", self._ledger),
+            ServiceSpec("execution-pump", self._pump),
+            ServiceSpec("position-monitor", self._position_monitor),
+        ]
+
+    def _common(self, name: str) -> dict[str, object]:
+        return {
+            "bus": self.bus,
+            "redis": self.redis,
+            "exchange": self.exchange,
+            "clock": self.clock,
+            "consumer_name": f"{name}-1",
+        }
+
+    def _signal_engine(self) -> ServiceRuntime:
+        return build_signal_engine(config=self.signal, **self._common("signal-engine"))  # type: ignore[arg-type]
+
+    def _intent_bridge(self) -> ServiceRuntime:
+        return build_intent_bridge(config=self.bridge, **self._common("intent-bridge"))  # type: ignore[arg-type]
+
+    def _risk_guard(self) -> ServiceRuntime:
+        return build_risk_guard(config=self.risk, **self._common("risk-guard"))  # type: ignore[arg-type]
+
+    def _apply_layer(self) -> ServiceRuntime:
+        layer = build_apply_layer(
+            exchange=self.exchange,
+            bus=self.bus,
+            redis=self.redis,
+            clock=self.clock,
+            instruments=self.instruments,
+            symbols=self.symbols,
+            limits=self.limits,
+            config=self.apply,
+        )
+        return build_apply_service(layer, "apply-layer-1", self.heartbeat_interval_s)
+
+    def _exit_brain(self) -> ServiceRuntime:
+        brain = ExitBrain(
+            RedisLedger(self.redis, self.bus.keys),
+            RedisEffectStore(self.redis, self.bus.keys),
+            self.bus,
+            self.clock,
+            self.instruments,
+            self.exits,
+        )
+        return build_exit_brain_service(
+            brain, self.redis, "exit-brain-1", self.heartbeat_interval_s
+        )
+
+    def _ledger(self) -> ServiceRuntime:
+        service = LedgerService(RedisLedger(self.redis, self.bus.keys), self.journal, self.redis)
+        return build_ledger_service(service, self.bus, "ledger-1", self.heartbeat_interval_s)
+
+    def _pump(self) -> ServiceRuntime:
+        pump = ExecutionPump(
+            self.exchange, self.bus, RedisEffectStore(self.redis, self.bus.keys), self.clock
+        )
+        self.pumps.append(pump)
+        runtime = ServiceRuntime(
+            "execution-pump",
+            self.clock,
+            self.bus.keys,
+            RedisHealthWriter(self.redis),
+            heartbeat_interval_s=self.heartbeat_interval_s,
+        )
+
+        async def events() -> None:
+            await pump.events(runtime.stop_event)
+
+        async def sweep() -> None:
+            ledger = RedisLedger(self.redis, self.bus.keys)
+            held = [p.symbol for p in await ledger.all()]
+            await pump.sweep([*held, *self.symbols])
+
+        runtime.jobs = [
+            PeriodicJob("events", 0.0, events),
+            PeriodicJob("sweep", self.sweep_interval_s, sweep),
+        ]
+        return runtime
+
+    def _position_monitor(self) -> ServiceRuntime:
+        monitor = self.monitor()
+        self.monitors.append(monitor)
+
+        async def reconcile() -> None:
+            await monitor.reconcile_once()
+
+        return ServiceRuntime(
+            "position-monitor",
+            self.clock,
+            self.bus.keys,
+            RedisHealthWriter(self.redis),
+            jobs=[PeriodicJob("reconcile", self.reconcile_interval_s, reconcile)],
+            heartbeat_interval_s=self.heartbeat_interval_s,
+        )

@@ -1,0 +1,112 @@
+"""``quantum run`` and ``quantum demo``: the whole system in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from quantum_trader.config import Mode
+from quantum_trader.ops.run_summary import RunSummary
+
+console = Console()
+
+
+def _symbols(text: str | None, count: int) -> tuple[str, ...]:
+    from quantum_trader.config import DEFAULT_SYMBOLS
+    from quantum_trader.data.symbols import DEFAULT_SYMBOLS as UNIVERSE
+
+    if text:
+        return tuple(s.strip().upper() for s in text.split(",") if s.strip())
+    pool = list(DEFAULT_SYMBOLS) + [s for s in UNIVERSE if s not in DEFAULT_SYMBOLS]
+    return tuple(pool[:count])
+
+
+def run_command(
+    mode: Annotated[
+        Mode, typer.Option(help="paper (simulated exchange), demo or live.")
+    ] = Mode.PAPER,
+    symbols: Annotated[str | None, typer.Option(help="Comma list, e.g. BTCUSDT,ETHUSDT.")] = None,
+    count: Annotated[
+        int,
+        typer.Option(
+            "--symbol-count",
+            min=1,
+            max=22,
+            help="How many default symbols when --symbols is not given.",
+        ),
+    ] = 8,
+    duration: Annotated[float, typer.Option(help="Market hours to run (paper).", min=0.05)] = 6.0,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic market and simulator.")] = 7,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the summary as JSON here.")
+    ] = None,
+) -> None:
+    """Run every service against the exchange; print a summary at the end."""
+    from quantum_trader.cli import fail, settings
+    from quantum_trader.ops.paper_run import PaperRun, PaperRunConfig
+
+    if mode is not Mode.PAPER:
+        raise fail(f"--mode {mode.value}: demo and live need the ccxt adapter; use --mode paper")
+    s = settings()
+    config = PaperRunConfig(symbols=_symbols(symbols, count), hours=duration, seed=seed)
+    with Progress(
+        TextColumn("[bold]paper[/] market minutes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("run", total=int(duration * 60) + 1)
+        run = PaperRun(s, config, on_step=lambda done, total: progress.update(task, completed=done))
+        try:
+            summary = asyncio.run(run.run())
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    show(summary)
+    if json_path:
+        json_path.write_text(json.dumps(summary.to_json(), indent=2))
+        console.print(f"summary written to {json_path}")
+    console.print(
+        f"next: [cyan]quantum status[/] (positions, risk mode), journal at "
+        f"{s.data_dir / 'journal.sqlite'}, metrics with [cyan]quantum run[/] on a live Redis"
+    )
+    if summary.violations:
+        raise typer.Exit(1)
+
+
+def show(summary: RunSummary) -> None:
+    table = Table(
+        title=f"Quantum Trader {summary.mode} run — {summary.market_hours:g} market hours"
+    )
+    table.add_column("what", style="cyan")
+    table.add_column("value", justify="right")
+    rows = [
+        ("symbols", ", ".join(summary.symbols)),
+        ("entries", str(summary.entries)),
+        ("exits by reason", _fmt(summary.exits_by_reason)),
+        ("skipped by reason", _fmt(summary.skipped_by_reason)),
+        ("realized PnL (USDT)", summary.realized_pnl),
+        ("fees (USDT)", summary.fees),
+        ("funding (USDT)", summary.funding),
+        ("open positions", str(summary.open_positions)),
+        ("dead letters", str(summary.dead_letters)),
+        ("restarts", str(summary.restarts)),
+        ("reconcile repairs", str(summary.reconcile_repairs)),
+    ]
+    for name, value in summary.invariants.items():
+        rows.append((f"invariant: {name}", str(value)))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+
+
+def _fmt(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "—"

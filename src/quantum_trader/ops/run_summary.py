@@ -1,0 +1,117 @@
+"""What a run did, measured from the exchange's own history and the streams.
+
+The keys are the ones ``quantum run --json`` documents: mode, market_hours, symbols,
+entries, exits_by_reason, skipped_by_reason, realized_pnl, fees, funding,
+open_positions, dead_letters, restarts, reconcile_repairs, invariants.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from quantum_trader.bus.codec import decode
+from quantum_trader.bus.schemas import ApplyResult, Plan
+from quantum_trader.domain.money import fmt
+from quantum_trader.exchange.sim import SimExchange
+from quantum_trader.ops import invariants
+from quantum_trader.ops.paper_services import SystemParts
+from quantum_trader.ops.supervisor import Supervisor
+from quantum_trader.services.ledger import RedisLedger
+
+
+@dataclass
+class RunSummary:
+    mode: str
+    market_hours: float
+    symbols: list[str]
+    entries: int
+    exits_by_reason: dict[str, int]
+    skipped_by_reason: dict[str, int]
+    realized_pnl: str
+    fees: str
+    funding: str
+    open_positions: int
+    dead_letters: int
+    restarts: int
+    reconcile_repairs: int
+    invariants: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def violations(self) -> int:
+        """Invariant breaches in this run (an unprotected stretch counts above 60 s)."""
+        inv = self.invariants
+        counted = (
+            "duplicate_entries",
+            "ledger_mismatches",
+            "unexecuted_exits",
+            "reduce_only_growth",
+        )
+        unprotected = float(inv["max_unprotected_seconds"]) > 60
+        return sum(int(inv[k]) for k in counted) + int(unprotected)
+
+
+async def _stream(parts: SystemParts, stream: str) -> list[Any]:
+    out = []
+    entries: list[Any] = list(await parts.redis.xrange(stream) or [])
+    for _, fields in entries:
+        try:
+            out.append(decode(fields[b"msg"]))
+        except ValueError:
+            continue
+    return out
+
+
+async def summarise(
+    parts: SystemParts, supervisor: Supervisor, *, hours: float, mode: str
+) -> RunSummary:
+    exchange = parts.exchange
+    assert isinstance(exchange, SimExchange), "paper summaries read the simulator's history"
+    history = exchange.core.history()
+    fills, orders = list(history.fills), list(exchange.core.all_orders())
+    now = parts.clock.now_ms()
+    results = [
+        r for r in await _stream(parts, parts.bus.keys.apply_result) if isinstance(r, ApplyResult)
+    ]
+    exit_plans = [p for p in await _stream(parts, parts.bus.keys.apply_exit) if isinstance(p, Plan)]
+    answered = {r.plan_id for r in results}
+    ledger = {
+        p.symbol: (p.side.value, p.qty)
+        for p in await RedisLedger(parts.redis, parts.bus.keys).all()
+    }
+    positions = list(await exchange.positions())
+    unprotected_ms, _ = invariants.max_unprotected_ms(fills, orders, now)
+    entry_orders = {
+        f.client_order_id for f in fills if f.client_order_id.startswith(invariants.ENTRY_PREFIX)
+    }
+    money = exchange.core.ledger()
+    metrics = parts.journal.harvest_metrics()
+    return RunSummary(
+        mode=mode,
+        market_hours=hours,
+        symbols=list(parts.symbols),
+        entries=len(entry_orders),
+        exits_by_reason=dict(sorted(metrics.closes_by_reason.items())),
+        skipped_by_reason=dict(
+            sorted(Counter(r.reason for r in results if not r.executed).items())
+        ),
+        realized_pnl=fmt(Decimal(money.realized_pnl)),
+        fees=fmt(Decimal(money.commission)),
+        funding=fmt(Decimal(money.funding)),
+        open_positions=sum(1 for p in positions if p.qty > 0),
+        dead_letters=int(await parts.redis.xlen(parts.bus.keys.dead)),
+        restarts=supervisor.restarts,
+        reconcile_repairs=sum(sum(m.repairs.values()) for m in parts.monitors),
+        invariants={
+            "duplicate_entries": len(invariants.duplicate_entries(fills)),
+            "max_unprotected_seconds": round(unprotected_ms / 1000, 3),
+            "ledger_mismatches": len(invariants.ledger_mismatches(ledger, positions)),
+            "unexecuted_exits": sum(1 for p in exit_plans if p.plan_id not in answered),
+            "reduce_only_growth": len(invariants.reduce_only_growth(fills)),
+        },
+    )

@@ -1,0 +1,208 @@
+"""The supervisor: runs the services, restarts crashed ones, and fails safe.
+
+* A crashed service is restarted with exponential backoff; several restarts within a
+  window are reported as a crash loop (FAILURES #3: 6,568 silent restarts).
+* Heartbeats (``quantum:health:{service}``, written by each service's own loop) are
+  watched; when a service the exits depend on (apply layer, exit brain, position monitor)
+  has been silent for longer than ``down_after_ms``, entries stop: the supervisor writes
+  ``quantum:risk:supervisor`` = REDUCE_ONLY with reason ``service_down:<name>``, which
+  the apply layer's entry gate reads. It is lifted when every such service beats again.
+* Every restart, crash loop and mode change is an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+import structlog
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.schemas import Event, derive_id
+from quantum_trader.decide import reasons
+from quantum_trader.domain.enums import RiskMode
+from quantum_trader.services.runtime import ServiceRuntime
+
+log = structlog.get_logger(__name__)
+EXIT_PATH = ("apply-layer", "exit-brain", "position-monitor")
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    build: Callable[[], ServiceRuntime]
+
+
+@dataclass
+class ServiceRecord:
+    spec: ServiceSpec
+    runtime: ServiceRuntime | None = None
+    restarts: int = 0
+    recent_crashes: list[float] = field(default_factory=list)
+    last_error: str = ""
+    crash_loop: bool = False
+
+
+@dataclass
+class Supervisor:
+    specs: Sequence[ServiceSpec]
+    redis: aioredis.Redis
+    bus: Bus
+    down_after_ms: int = 5_000
+    watch_interval_s: float = 0.25
+    backoff_initial_s: float = 0.05
+    backoff_max_s: float = 5.0
+    crash_loop_restarts: int = 5
+    crash_loop_window_s: float = 60.0
+    exit_path: tuple[str, ...] = EXIT_PATH
+    records: dict[str, ServiceRecord] = field(default_factory=dict)
+    down_since: dict[str, float] = field(default_factory=dict)
+    fail_safe_reasons: tuple[str, ...] = ()
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def restarts(self) -> int:
+        return sum(r.restarts for r in self.records.values())
+
+    async def run(self) -> None:
+        self.records = {s.name: ServiceRecord(s) for s in self.specs}
+        tasks = [
+            asyncio.create_task(self._keep_running(r), name=f"sup:{n}")
+            for n, r in self.records.items()
+        ]
+        tasks.append(asyncio.create_task(self._watch(), name="sup:watch"))
+        try:
+            await self.stop_event.wait()
+        finally:
+            for record in self.records.values():
+                if record.runtime is not None:
+                    record.runtime.stop_event.set()
+            _, pending = await asyncio.wait(tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def kill(self, name: str) -> None:
+        """Crash a service on purpose (tests, chaos): its loops are cancelled."""
+        record = self.records[name]
+        if record.runtime is not None:
+            record.runtime.stop_event.set()
+            record.last_error = "killed"
+
+    async def _keep_running(self, record: ServiceRecord) -> None:
+        backoff = self.backoff_initial_s
+        while not self.stop_event.is_set():
+            record.runtime = record.spec.build()
+            started = time.monotonic()
+            try:
+                await record.runtime.run()
+                if self.stop_event.is_set():
+                    return
+                error = record.last_error or "returned"
+            except Exception as exc:  # a crashed service is restarted, never fatal here
+                error = f"{type(exc).__name__}: {exc}"
+            record.last_error = ""
+            record.restarts += 1
+            now = time.monotonic()
+            if now - started > self.crash_loop_window_s:
+                backoff = self.backoff_initial_s
+            record.recent_crashes = [
+                t for t in record.recent_crashes if now - t < self.crash_loop_window_s
+            ] + [now]
+            looping = len(record.recent_crashes) >= self.crash_loop_restarts
+            if looping and not record.crash_loop:
+                await self._event(
+                    "crash_loop",
+                    "critical",
+                    record.spec.name,
+                    f"{len(record.recent_crashes)} restarts in "
+                    f"{self.crash_loop_window_s:.0f}s; last: {error}",
+                )
+            record.crash_loop = looping
+            await self._event("service_restart", "warning", record.spec.name, error)
+            log.warning("service restarted", service=record.spec.name, error=error)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.backoff_max_s)
+
+    async def _watch(self) -> None:
+        while not self.stop_event.is_set():
+            with contextlib.suppress(Exception):
+                await self.check_health()
+            await asyncio.sleep(self.watch_interval_s)
+
+    async def check_health(self) -> tuple[str, ...]:
+        """Compare exit-path heartbeats with the threshold and set or lift the fail-safe."""
+        now = time.monotonic()
+        for name in self.exit_path:
+            if name not in self.records:
+                continue
+            alive = await self.redis.exists(self.bus.keys.health(name))
+            if alive:
+                self.down_since.pop(name, None)
+            else:
+                self.down_since.setdefault(name, now)
+        down = tuple(
+            sorted(
+                reasons.service_down(n)
+                for n, since in self.down_since.items()
+                if (now - since) * 1000 >= self.down_after_ms
+            )
+        )
+        if down != self.fail_safe_reasons:
+            await self._set_fail_safe(down)
+        return down
+
+    async def _set_fail_safe(self, down: tuple[str, ...]) -> None:
+        key = self.bus.keys.risk_supervisor
+        if down:
+            payload = {
+                "mode": RiskMode.REDUCE_ONLY.value,
+                "reasons": list(down),
+                "since": self.bus.clock.now_ms(),
+            }
+            await self.redis.set(key, json.dumps(payload))
+            await self._event(
+                "risk_mode_changed",
+                "critical",
+                "",
+                f"REDUCE_ONLY: {', '.join(down)}",
+                RiskMode.REDUCE_ONLY,
+            )
+        else:
+            await self.redis.delete(key)
+            await self._event(
+                "risk_mode_changed",
+                "info",
+                "",
+                "services healthy again: fail-safe lifted",
+                RiskMode.NORMAL,
+            )
+        self.fail_safe_reasons = down
+
+    async def _event(
+        self, kind: str, severity: str, service: str, detail: str, mode: RiskMode | None = None
+    ) -> None:
+        now = self.bus.clock.now_ms()
+        with contextlib.suppress(Exception):
+            await self.bus.publish(
+                self.bus.keys.events,
+                Event(
+                    msg_id=derive_id("sup", kind, service, now, detail, time.monotonic_ns()),
+                    ts_event=now,
+                    ts_init=now,
+                    source="supervisor",
+                    kind=kind,
+                    severity=severity,
+                    detail=f"{service}: {detail}" if service else detail,
+                    risk_mode=mode,
+                    evidence={"service": service} if service else {},
+                ),
+            )

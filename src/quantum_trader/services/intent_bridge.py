@@ -1,0 +1,331 @@
+"""The intent bridge: trade intents in, sized OPEN plans (or a reasoned "no") out.
+
+An IO shell around ``decide.intent_policy.admit_intent`` and ``decide.sizing.size_entry``.
+For each ``TradeIntent`` it judges admission against a fail-closed symbol universe
+(configured ∩ exchange-listed, trusted only while fresh: FAILURES #18), sizes the entry
+from a fresh account read, and publishes one OPEN ``Plan`` with the deterministic id
+``plan_id_for_intent(intent_id)``. Exactly-once is enforced in Redis, not in memory: the
+plan is written with ``apply_once("plan:<plan_id>")``, so a redelivered intent, a restart
+or a second bridge instance can never emit a second plan for one intent (invariant 1).
+A rejection is an ``intent_rejected`` event, also once per intent, and never silent.
+
+The bridge never talks to the exchange's order API: the apply layer is the single
+executor (FAILURES #21); this service only proposes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.codec import encode
+from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
+from quantum_trader.bus.idempotency import EffectStore, RedisEffectStore, StreamAdd
+from quantum_trader.bus.schemas import Event, Message, Plan, TradeIntent, derive_id
+from quantum_trader.bus.transport import Delivery
+from quantum_trader.clock import Clock
+from quantum_trader.config import DEFAULT_SYMBOLS, Settings
+from quantum_trader.decide import intent_policy, reasons
+from quantum_trader.decide.intent_policy import (
+    AdmittedIntent,
+    IntentPolicyConfig,
+    UniverseSnapshot,
+    admit_intent,
+    plan_id_for_intent,
+)
+from quantum_trader.decide.reasons import Rejection
+from quantum_trader.decide.sizing import (
+    AccountCapacity,
+    SizedEntry,
+    SizingConfig,
+    SizingRequest,
+    size_entry,
+)
+from quantum_trader.domain.enums import PlanAction, PlanKind
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.money import to_decimal
+from quantum_trader.exchange.interface import Exchange
+from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
+from quantum_trader.services.signal_engine import consumer_config_from_settings
+
+log = structlog.get_logger(__name__)
+
+SERVICE = "intent-bridge"
+GROUP = "intent-bridge"
+
+
+@dataclass(frozen=True, slots=True)
+class IntentBridgeConfig:
+    """Universe, admission, sizing and plan lifetime. Durations in ms unless named ``_s``."""
+
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    policy: IntentPolicyConfig = field(default_factory=IntentPolicyConfig)
+    sizing: SizingConfig = field(default_factory=SizingConfig)
+    plan_ttl_ms: int = 30_000
+    universe_refresh_s: float = 60.0
+    consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+
+    def __post_init__(self) -> None:
+        if self.plan_ttl_ms <= 0:
+            raise ValueError("plan_ttl_ms must be positive")
+        if not 0 < self.universe_refresh_s * 1000 < self.policy.universe_max_age_ms:
+            # Refreshing slower than the snapshot ages would make the universe go stale
+            # between two healthy refreshes and block every entry.
+            raise ValueError(
+                f"universe_refresh_s ({self.universe_refresh_s}) must be positive and "
+                f"shorter than universe_max_age_ms ({self.policy.universe_max_age_ms} ms)"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> IntentBridgeConfig:
+        values: dict[str, Any] = {
+            "symbols": settings.trading_symbols,
+            "consumer": consumer_config_from_settings(settings),
+        }
+        return cls(**{**values, **overrides})
+
+
+@dataclass
+class IntentBridgeStats:
+    plans_published: int = 0
+    plans_duplicate: int = 0  # plan already in Redis (redelivery, restart, second instance)
+    intents_duplicate: int = 0  # intent already admitted by this process
+    rejected: dict[str, int] = field(default_factory=dict)  # reason -> intents rejected
+    universe_refreshes: int = 0
+    universe_failures: int = 0
+
+
+class IntentBridge:
+    """Admits, sizes and plans entries; one instance per consumer of ``trade.intent``."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        effects: EffectStore,
+        exchange: Exchange,
+        clock: Clock,
+        config: IntentBridgeConfig,
+        source: str = SERVICE,
+    ) -> None:
+        self.bus = bus
+        self.effects = effects
+        self.exchange = exchange
+        self.clock = clock
+        self.config = config
+        self.source = source
+        # Never loaded: updated_at 0 is older than any max age, so nothing is admitted.
+        self.universe = UniverseSnapshot(frozenset(config.symbols), frozenset(), 0)
+        self.instruments: dict[str, Instrument] = {}
+        self.admitted: dict[str, int] = {}  # intent id -> its expiry (for pruning)
+        self.seen: frozenset[str] = frozenset()
+        self.stats = IntentBridgeStats()
+
+    async def refresh_universe(self) -> None:
+        """Re-read the exchange's listed instruments; on failure the old snapshot ages out."""
+        try:
+            listed = await self.exchange.instruments()
+        except Exception:
+            self.stats.universe_failures += 1
+            log.warning("universe refresh failed; snapshot will go stale", exc_info=True)
+            return
+        now = self.clock.now_ms()
+        self.instruments = {i.symbol: i for i in listed}
+        self.universe = UniverseSnapshot(
+            frozenset(self.config.symbols), frozenset(self.instruments), now
+        )
+        self.stats.universe_refreshes += 1
+        # Expired intents are rejected on their TTL anyway; keep the seen-set small.
+        self.admitted = {i: until for i, until in self.admitted.items() if until >= now}
+        self.seen = frozenset(self.admitted)
+
+    async def handle(self, message: Message, delivery: Delivery) -> None:
+        if not isinstance(message, TradeIntent):
+            raise TypeError(f"intent bridge got {type(message).__name__}")
+        if self.universe.updated_at == 0:
+            await self.refresh_universe()  # first intent before the first periodic refresh
+        intent = message
+        plan_id = plan_id_for_intent(intent.intent_id)
+        if intent.intent_id not in self.seen and await self.effects.is_done(f"plan:{plan_id}"):
+            self._remember(intent.intent_id, intent.expires_at)  # planned before a restart
+        now = self.clock.now_ms()
+        verdict = await self._judge(intent, now)
+        if isinstance(verdict, Rejection):
+            if verdict.reason == reasons.DUPLICATE_INTENT:
+                self.stats.intents_duplicate += 1  # redelivery: harmless, not news
+                return
+            await self.reject(intent, verdict, now)
+            return
+        await self.publish_plan(intent, plan_id, verdict, now)
+        # Remembered only once the plan is durable: a failed publish must be retried on
+        # redelivery, not dropped as a duplicate.
+        self._remember(intent.intent_id, intent.expires_at)
+
+    async def _judge(self, intent: TradeIntent, now: int) -> SizedEntry | Rejection:
+        """Admission, then sizing; changes no state (the caller commits after publishing)."""
+        if intent.intent_id not in self.seen and now > intent.expires_at:
+            # The producer's own deadline; the policy TTL below measures from ts_event.
+            return Rejection(reasons.EXPIRED, f"now {now} > intent expires_at {intent.expires_at}")
+        # The policy's updated seen-set is dropped here: ``_remember`` commits the same id
+        # once the plan is durable.
+        _, outcome = admit_intent(
+            policy_intent(intent), self.seen, self.universe, self.config.policy, now
+        )
+        if isinstance(outcome, Rejection):
+            return outcome
+        return await self._size(outcome)
+
+    async def _size(self, admitted: AdmittedIntent) -> SizedEntry | Rejection:
+        intent = admitted.intent
+        account = await self.exchange.account()  # fresh: equity moves between intents
+        tp = intent.take_profit_distance
+        return size_entry(
+            SizingRequest(
+                side=intent.side,
+                entry_price=intent.entry_price,
+                stop_distance=intent.stop_distance,
+                take_profit_distances=() if tp is None else (tp,),
+            ),
+            AccountCapacity(
+                equity=account.margin_balance, available_margin=account.available_balance
+            ),
+            self.instruments[intent.symbol],
+            self.config.sizing,
+        )
+
+    def _remember(self, intent_id: str, until: int) -> None:
+        self.admitted[intent_id] = until
+        self.seen = self.seen | {intent_id}
+
+    async def publish_plan(
+        self, intent: TradeIntent, plan_id: str, sized: SizedEntry, now: int
+    ) -> None:
+        plan = Plan(
+            msg_id=derive_id("plan", plan_id),
+            correlation_id=intent.intent_id,
+            causation_id=intent.msg_id,
+            ts_event=now,
+            ts_init=now,
+            source=self.source,
+            plan_id=plan_id,
+            kind=PlanKind.OPEN,
+            symbol=intent.symbol,
+            side=sized.side,
+            action=PlanAction.OPEN,
+            qty=sized.qty,
+            reference_price=sized.entry_price,
+            leverage=sized.leverage,
+            stop_price=sized.stop_price,
+            take_profit=sized.take_profit_prices,
+            reason_codes=(intent.strategy,),
+            created_at=now,
+            expires_at=now + self.config.plan_ttl_ms,
+        )
+        write = StreamAdd(self.bus.keys.apply_plan, encode(plan), self.bus.maxlen)
+        if await self.effects.apply_once(f"plan:{plan_id}", [write]):
+            self.stats.plans_published += 1
+            log.info(
+                "plan published",
+                symbol=plan.symbol,
+                side=plan.side,
+                qty=str(plan.qty),
+                stop=str(plan.stop_price),
+                plan_id=plan_id,
+                binding_cap=sized.binding_cap,
+            )
+        else:
+            self.stats.plans_duplicate += 1
+
+    async def reject(self, intent: TradeIntent, rejection: Rejection, now: int) -> None:
+        event = Event(
+            msg_id=derive_id("intent_rejected", intent.intent_id),
+            correlation_id=intent.intent_id,
+            causation_id=intent.msg_id,
+            ts_event=now,
+            ts_init=now,
+            source=self.source,
+            kind="intent_rejected",
+            symbol=intent.symbol,
+            detail=f"{rejection.reason}: {rejection.detail}",
+            evidence={
+                "intent_id": intent.intent_id,
+                "reason": rejection.reason,
+                "strategy": intent.strategy,
+                "side": intent.side.value,
+            },
+        )
+        write = StreamAdd(self.bus.keys.events, encode(event), self.bus.maxlen)
+        if await self.effects.apply_once(f"intent_rejected:{intent.intent_id}", [write]):
+            counts = self.stats.rejected
+            counts[rejection.reason] = counts.get(rejection.reason, 0) + 1
+            log.info("intent rejected", symbol=intent.symbol, reason=rejection.reason)
+
+    def consumer(self, consumer_name: str) -> StreamConsumer:
+        stream = self.bus.keys.trade_intent
+        return StreamConsumer(
+            self.bus,
+            [stream],
+            GROUP,
+            consumer_name,
+            self.handle,
+            expect={stream: (TradeIntent,)},
+            config=self.config.consumer,
+        )
+
+    def runtime(
+        self, *, health: RedisHealthWriter, consumer_name: str, heartbeat_interval_s: float = 1.0
+    ) -> ServiceRuntime:
+        return ServiceRuntime(
+            SERVICE,
+            self.clock,
+            self.bus.keys,
+            health,
+            consumers=[self.consumer(consumer_name)],
+            heartbeat_interval_s=heartbeat_interval_s,
+            jobs=[PeriodicJob("universe", self.config.universe_refresh_s, self.refresh_universe)],
+        )
+
+
+def policy_intent(intent: TradeIntent) -> intent_policy.TradeIntent:
+    """The bus message as the pure policy sees it (``created_at`` = the signal's event time)."""
+    return intent_policy.TradeIntent(
+        intent_id=intent.intent_id,
+        symbol=intent.symbol,
+        side=intent.side,
+        confidence=to_decimal(intent.confidence, field="confidence"),
+        strategy=intent.strategy,
+        bar_time=intent.bar_time,
+        created_at=intent.ts_event,
+        entry_price=intent.reference_price,
+        stop_distance=intent.stop_distance,
+        take_profit_distance=intent.take_profit_distance,
+    )
+
+
+def build_intent_bridge(
+    *,
+    bus: Bus,
+    redis: aioredis.Redis,
+    exchange: Exchange,
+    clock: Clock,
+    config: IntentBridgeConfig,
+    consumer_name: str,
+    heartbeat_interval_s: float = 1.0,
+) -> ServiceRuntime:
+    """The intent-bridge service, ready for ``ServiceRuntime.run()``."""
+    bridge = IntentBridge(
+        bus=bus,
+        effects=RedisEffectStore(redis, bus.keys),
+        exchange=exchange,
+        clock=clock,
+        config=config,
+    )
+    return bridge.runtime(
+        health=RedisHealthWriter(redis),
+        consumer_name=consumer_name,
+        heartbeat_interval_s=heartbeat_interval_s,
+    )

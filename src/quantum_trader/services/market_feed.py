@@ -1,0 +1,81 @@
+"""The market feed for paper mode: drives the simulated exchange and publishes closed bars.
+
+Timing, shared with the backtester so both produce the same trades: bar ``t`` is known
+once it has closed, i.e. at the open of bar ``t+1``. So for each step the feed first
+moves the exchange's price to ``open[t+1]`` (stops may trigger on a gap), then publishes
+bar ``t`` on ``quantum:stream:market`` — any order it causes fills at ``open[t+1]`` —
+and finally lets the exchange run the rest of bar ``t+1`` (its high / low / close
+path), which triggers stops intrabar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.schemas import MarketBar, derive_id
+from quantum_trader.data.bars import BarSeries
+from quantum_trader.exchange.interface import Kline
+
+
+class MarketDriver(Protocol):
+    """What moves a simulated market: in-process, or the HTTP front's admin endpoints."""
+
+    async def set_price(self, symbol: str, price: Decimal) -> None: ...
+
+    async def bar(self, kline: Kline) -> None: ...
+
+
+@dataclass
+class MarketFeed:
+    driver: MarketDriver
+    bus: Bus
+    series: Mapping[str, BarSeries]
+    ticks: Mapping[str, Decimal]
+    steps: int = 0
+
+    @property
+    def length(self) -> int:
+        return min(len(s) for s in self.series.values())
+
+    def kline(self, symbol: str, i: int) -> Kline:
+        return self.series[symbol].bar_at(i, tick_size=self.ticks[symbol])
+
+    async def step(self, i: int) -> int:
+        """Advance to bar ``i``: publish bar ``i-1`` at bar ``i``'s open, then run bar ``i``.
+
+        Returns the time (ms) at which the published bars became known.
+        """
+        symbols: Sequence[str] = sorted(self.series)
+        current = {s: self.kline(s, i) for s in symbols}
+        for symbol in symbols:
+            await self.driver.set_price(symbol, current[symbol].open)
+        known_at = current[symbols[0]].open_time
+        if i > 0:
+            bars = [self._message(self.kline(s, i - 1), known_at) for s in symbols]
+            await self.bus.publish_many(self.bus.keys.market, bars)
+        for symbol in symbols:
+            await self.driver.bar(current[symbol])
+        self.steps += 1
+        return known_at
+
+    @staticmethod
+    def _message(k: Kline, known_at: int) -> MarketBar:
+        return MarketBar(
+            msg_id=derive_id("bar", k.symbol, k.interval, k.open_time),
+            ts_event=k.close_time,
+            ts_init=known_at,
+            source="market-feed",
+            symbol=k.symbol,
+            interval=k.interval,
+            open_time=k.open_time,
+            close_time=k.close_time,
+            open=k.open,
+            high=k.high,
+            low=k.low,
+            close=k.close,
+            volume=k.volume,
+        )

@@ -1,0 +1,118 @@
+"""``quantum kill-switch``: the operator's manual stop for new entries.
+
+``on --reason`` writes ``risk:kill_switch`` (a JSON string ``{"reason", "at"}``); while the
+key exists the apply layer's gate refuses every entry (HALT) and the risk guard reports
+``kill_switch`` in ``risk:state``. Exits are never blocked (invariant 4): open positions
+keep their stops and the exit brain keeps closing them. ``off`` deletes the key;
+``status`` shows the switch and the risk guard's current mode.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import redis
+import typer
+from rich.console import Console
+
+from quantum_trader.bus.keys import Keys
+from quantum_trader.bus.redis_transport import as_text
+from quantum_trader.cli import fail, settings
+from quantum_trader.clock import SystemClock
+from quantum_trader.ops.connect import NoRedis, resolve_redis_url
+
+app = typer.Typer(
+    help="Stop new entries by hand (exits go on), resume them, or show the risk mode.",
+    no_args_is_help=True,
+)
+console = Console()
+
+
+def _connect() -> tuple[redis.Redis, Keys]:
+    s = settings()
+    try:
+        url = resolve_redis_url(s)
+    except NoRedis as exc:
+        raise fail(str(exc)) from None
+    return redis.Redis.from_url(url, socket_connect_timeout=2.0), Keys(s.key_prefix)
+
+
+def _unreachable(exc: redis.RedisError) -> typer.Exit:
+    return fail(f"cannot talk to Redis: {exc}")
+
+
+def _read_json(client: redis.Redis, key: str) -> dict[str, Any] | None:
+    raw = client.get(key)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(as_text(raw))
+    except ValueError:
+        return {"raw": as_text(raw)}
+    return data if isinstance(data, dict) else {"raw": data}
+
+
+@app.command("on")
+def kill_switch_on(
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why entries stop (shown in events and status).")
+    ],
+) -> None:
+    """Engage the kill switch: no new entries until `off`. Exits go on."""
+    reason = reason.strip()
+    if not reason:
+        raise fail("--reason must not be empty: say why entries are being stopped")
+    client, keys = _connect()
+    value = json.dumps({"reason": reason, "at": SystemClock().now_ms()})
+    try:
+        with client:
+            client.set(keys.risk_kill_switch, value)
+    except redis.RedisError as exc:
+        raise _unreachable(exc) from None
+    console.print(f"kill switch ON: {reason} (new entries blocked; exits go on)", highlight=False)
+
+
+@app.command("off")
+def kill_switch_off() -> None:
+    """Release the kill switch: entries resume once no other risk reason holds."""
+    client, keys = _connect()
+    try:
+        with client:
+            removed = client.delete(keys.risk_kill_switch)
+    except redis.RedisError as exc:
+        raise _unreachable(exc) from None
+    console.print("kill switch OFF" if removed else "kill switch was not engaged")
+
+
+@app.command("status")
+def kill_switch_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the kill switch and the risk guard's mode and reasons."""
+    client, keys = _connect()
+    try:
+        with client:
+            switch = _read_json(client, keys.risk_kill_switch)
+            risk = _read_json(client, keys.risk_state)
+    except redis.RedisError as exc:
+        raise _unreachable(exc) from None
+    if as_json:
+        print(json.dumps({"kill_switch": switch, "risk_state": risk}))
+        return
+    if switch is None:
+        console.print("kill switch: off")
+    else:
+        console.print(
+            f"kill switch: ON ({switch.get('reason', '?')}, at {switch.get('at', '?')})",
+            highlight=False,
+        )
+    if risk is None:
+        console.print("risk state: none written yet (is the risk guard running?)")
+    else:
+        reasons = ", ".join(risk.get("reasons") or []) or "none"
+        console.print(
+            f"risk mode: {risk.get('mode', '?')} since {risk.get('since', '?')} "
+            f"(reasons: {reasons}; updated {risk.get('updated_at', '?')})",
+            highlight=False,
+        )

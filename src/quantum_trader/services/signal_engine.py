@@ -1,0 +1,332 @@
+"""The signal engine: closed bars in, trade intents out.
+
+An IO shell around the pure strategies (``Strategy.on_bar``): it decodes ``MarketBar``s
+from the market stream, folds each into the per-symbol state of every configured
+strategy, and publishes each entry signal as a ``TradeIntent`` exactly once
+(``EffectStore.apply_once`` keyed by the intent id, so a redelivered bar or a restarted
+engine that recomputes the same signal publishes nothing new). Exit (``FLAT``) signals
+are not intents: the exit brain judges exits on its own.
+
+State is committed only after the intents of a bar are durable: if publishing fails the
+bar is redelivered and the strategy sees it again as new, instead of having already
+swallowed it (the base class ignores bars it has seen).
+
+On start each symbol's state is rebuilt from the exchange's last closed klines, so a
+restart does not leave the strategies blind for a whole warm-up; warm-up bars emit
+nothing (their intents, if any, were the previous process's to publish).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.codec import encode
+from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
+from quantum_trader.bus.idempotency import EffectStore, RedisEffectStore, StreamAdd
+from quantum_trader.bus.schemas import (
+    IntentFeatures,
+    MarketBar,
+    MarkPriceUpdate,
+    Message,
+    TradeIntent,
+    derive_id,
+)
+from quantum_trader.bus.transport import Delivery
+from quantum_trader.clock import Clock
+from quantum_trader.config import DEFAULT_SYMBOLS, Settings
+from quantum_trader.domain.enums import PositionSide
+from quantum_trader.exchange.interface import Exchange, Kline
+from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
+from quantum_trader.strategies import AnyStrategy, Bar, Signal, get_strategy
+
+log = structlog.get_logger(__name__)
+
+SERVICE = "signal-engine"
+GROUP = "signal-engine"
+MAX_KLINES = 1500  # Binance futures' /klines limit: one request per symbol on start
+DISTANCE_DIGITS = 10  # significant digits kept from a float price distance
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySpec:
+    """One configured strategy: a registered name and its keyword parameters."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalEngineConfig:
+    """What to trade and how long an intent stays actionable.
+
+    ``warmup_bars`` None replays twice the longest strategy warm-up (EMAs seeded that far
+    back have converged); 0 disables the replay.
+    """
+
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    interval: str = "1m"
+    strategies: tuple[StrategySpec, ...] = (StrategySpec("trend_ema"),)
+    intent_ttl_ms: int = 60_000
+    warmup_bars: int | None = None
+    consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+
+    def __post_init__(self) -> None:
+        if not self.symbols:
+            raise ValueError("signal-engine needs at least one symbol")
+        if not self.strategies:
+            raise ValueError("signal-engine needs at least one strategy")
+        if self.intent_ttl_ms <= 0:
+            raise ValueError("intent_ttl_ms must be positive")
+        if self.warmup_bars is not None and self.warmup_bars < 0:
+            raise ValueError("warmup_bars must be >= 0")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SignalEngineConfig:
+        values: dict[str, Any] = {
+            "symbols": settings.trading_symbols,
+            "consumer": consumer_config_from_settings(settings),
+        }
+        return cls(**{**values, **overrides})
+
+
+def consumer_config_from_settings(settings: Settings) -> ConsumerConfig:
+    """The bus knobs every service's consumer shares."""
+    return ConsumerConfig(
+        batch=settings.read_batch,
+        reclaim_idle_ms=settings.reclaim_idle_ms,
+        reclaim_interval_ms=settings.reclaim_interval_ms,
+        max_failures=settings.max_handler_failures,
+        max_bytes=settings.max_message_bytes,
+    )
+
+
+@dataclass
+class SignalEngineStats:
+    bars: int = 0  # closed bars folded into strategy state
+    ignored: int = 0  # other interval / symbol, unclosed bars, mark prices
+    signals: int = 0  # entry signals the strategies produced
+    exits_skipped: int = 0  # FLAT signals: not intents
+    intents_published: int = 0
+    intents_duplicate: int = 0  # already published (redelivery or restart)
+    warmup_bars: int = 0  # klines replayed on start
+    warmup_failures: int = 0  # symbols that started cold because klines failed
+
+
+def price_distance(value: float) -> Decimal:
+    """A strategy's float distance as a Decimal with ``DISTANCE_DIGITS`` significant digits.
+
+    Enough for any tick (sizing rounds the resulting stop to the instrument's tick);
+    without the cut a float would travel as 33892.56058295204-style noise.
+    """
+    return Decimal(f"{value:.{DISTANCE_DIGITS}g}")
+
+
+class SignalEngine:
+    """Runs the configured strategies over closed bars and publishes entry intents."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        effects: EffectStore,
+        exchange: Exchange,
+        clock: Clock,
+        config: SignalEngineConfig,
+        source: str = SERVICE,
+    ) -> None:
+        self.bus = bus
+        self.effects = effects
+        self.exchange = exchange
+        self.clock = clock
+        self.config = config
+        self.source = source
+        self.strategies: tuple[AnyStrategy, ...] = tuple(
+            get_strategy(spec.name, **dict(spec.params)) for spec in config.strategies
+        )
+        self.states: dict[str, list[Any]] = {
+            symbol: [s.initial_state(symbol) for s in self.strategies] for symbol in config.symbols
+        }
+        self.stats = SignalEngineStats()
+        self.warmed_up = False
+
+    @property
+    def warmup_limit(self) -> int:
+        if self.config.warmup_bars is not None:
+            return min(self.config.warmup_bars, MAX_KLINES)
+        return min(2 * max(s.warmup for s in self.strategies), MAX_KLINES)
+
+    async def warm_up(self) -> None:
+        """Rebuild every symbol's strategy state from the exchange's last closed klines."""
+        self.warmed_up = True
+        limit = self.warmup_limit
+        if limit == 0:
+            return
+        now = self.clock.now_ms()
+        for symbol in self.config.symbols:
+            try:
+                klines = await self.exchange.klines(symbol, self.config.interval, limit=limit + 1)
+            except Exception:  # a cold start is safe: strategies warm up from live bars
+                self.stats.warmup_failures += 1
+                log.warning("warm-up klines failed; starting cold", symbol=symbol, exc_info=True)
+                continue
+            # Binance returns the still-forming candle last; a strategy sees closed bars only.
+            closed = [k for k in klines if k.close_time < now][-limit:]
+            states = self.states[symbol]
+            for kline in closed:
+                bar = _bar_from_kline(kline)
+                for i, strategy in enumerate(self.strategies):
+                    states[i], _ = strategy.on_bar(states[i], bar)
+            self.stats.warmup_bars += len(closed)
+
+    async def handle(self, message: Message, delivery: Delivery) -> None:
+        if not self.warmed_up:
+            await self.warm_up()
+        if not isinstance(message, MarketBar):
+            self.stats.ignored += 1
+            return
+        if (
+            not message.closed
+            or message.interval != self.config.interval
+            or message.symbol not in self.states
+        ):
+            self.stats.ignored += 1
+            return
+        bar = _bar_from_message(message)
+        states = list(self.states[message.symbol])
+        intents: list[TradeIntent] = []
+        for i, strategy in enumerate(self.strategies):
+            states[i], signal = strategy.on_bar(states[i], bar)
+            if signal is None:
+                continue
+            if signal.is_exit:
+                self.stats.exits_skipped += 1
+                continue
+            self.stats.signals += 1
+            intents.append(self.intent_for(signal, message))
+        for intent in intents:
+            await self.publish_once(intent)
+        # Only now is the bar's effect durable: a failure above leaves the old state, so
+        # the redelivered bar is processed again rather than ignored as already seen.
+        self.states[message.symbol] = states
+        self.stats.bars += 1
+
+    def intent_for(self, signal: Signal, bar: MarketBar) -> TradeIntent:
+        assert isinstance(signal.side, PositionSide)
+        features = signal.features
+        take_profit = signal.take_profit_distance
+        return TradeIntent(
+            msg_id=derive_id("intent", signal.intent_id),
+            correlation_id=signal.intent_id,
+            causation_id=bar.msg_id,
+            ts_event=bar.close_time,
+            ts_init=self.clock.now_ms(),
+            source=self.source,
+            intent_id=signal.intent_id,
+            symbol=signal.symbol,
+            side=signal.side,
+            confidence=signal.confidence,
+            strategy=signal.strategy,
+            interval=bar.interval,
+            bar_time=signal.bar_time,
+            reference_price=bar.close,
+            stop_distance=price_distance(signal.stop_distance),
+            take_profit_distance=None if take_profit is None else price_distance(take_profit),
+            features=IntentFeatures(
+                regime=int(features.get("regime", 0.0)),
+                strength=float(features.get("signal_strength", 0.0)),
+                volatility_ratio=float(features.get("volatility_ratio", 1.0)),
+            ),
+            expires_at=bar.close_time + self.config.intent_ttl_ms,
+        )
+
+    async def publish_once(self, intent: TradeIntent) -> None:
+        write = StreamAdd(self.bus.keys.trade_intent, encode(intent), self.bus.maxlen)
+        if await self.effects.apply_once(f"intent:{intent.intent_id}", [write]):
+            self.stats.intents_published += 1
+            log.info(
+                "intent published", symbol=intent.symbol, side=intent.side, id=intent.intent_id
+            )
+        else:
+            self.stats.intents_duplicate += 1
+
+    def consumer(self, consumer_name: str) -> StreamConsumer:
+        market = self.bus.keys.market
+        return StreamConsumer(
+            self.bus,
+            [market],
+            GROUP,
+            consumer_name,
+            self.handle,
+            expect={market: (MarketBar, MarkPriceUpdate)},
+            config=self.config.consumer,
+        )
+
+    def runtime(
+        self, *, health: RedisHealthWriter, consumer_name: str, heartbeat_interval_s: float = 1.0
+    ) -> ServiceRuntime:
+        return ServiceRuntime(
+            SERVICE,
+            self.clock,
+            self.bus.keys,
+            health,
+            consumers=[self.consumer(consumer_name)],
+            heartbeat_interval_s=heartbeat_interval_s,
+        )
+
+
+def _bar_from_message(bar: MarketBar) -> Bar:
+    return Bar(
+        symbol=bar.symbol,
+        interval=bar.interval,
+        open_time=bar.open_time,
+        open=float(bar.open),
+        high=float(bar.high),
+        low=float(bar.low),
+        close=float(bar.close),
+        volume=float(bar.volume),
+    )
+
+
+def _bar_from_kline(kline: Kline) -> Bar:
+    return Bar(
+        symbol=kline.symbol,
+        interval=kline.interval,
+        open_time=kline.open_time,
+        open=float(kline.open),
+        high=float(kline.high),
+        low=float(kline.low),
+        close=float(kline.close),
+        volume=float(kline.volume),
+    )
+
+
+def build_signal_engine(
+    *,
+    bus: Bus,
+    redis: aioredis.Redis,
+    exchange: Exchange,
+    clock: Clock,
+    config: SignalEngineConfig,
+    consumer_name: str,
+    heartbeat_interval_s: float = 1.0,
+) -> ServiceRuntime:
+    """The signal-engine service, ready for ``ServiceRuntime.run()``."""
+    engine = SignalEngine(
+        bus=bus,
+        effects=RedisEffectStore(redis, bus.keys),
+        exchange=exchange,
+        clock=clock,
+        config=config,
+    )
+    return engine.runtime(
+        health=RedisHealthWriter(redis),
+        consumer_name=consumer_name,
+        heartbeat_interval_s=heartbeat_interval_s,
+    )

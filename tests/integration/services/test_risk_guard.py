@@ -1,0 +1,242 @@
+"""risk-guard on real Redis: the mode it writes, the events it publishes, and what moves it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+from quantum_trader.bus.consumer import ConsumerConfig
+from quantum_trader.bus.schemas import Event, FillEvent
+from quantum_trader.domain.enums import RiskMode, Side
+from quantum_trader.domain.orders import AccountState
+from quantum_trader.exchange.sim import SimExchange
+from quantum_trader.services.risk_guard import RiskGuard, RiskGuardConfig, build_risk_guard
+from tests.integration.services.market_rig import Rig
+
+
+class AccountOutage(SimExchange):
+    """The simulated exchange, with an account endpoint that can be switched off."""
+
+    down = False
+
+    async def account(self) -> AccountState:
+        if self.down:
+            raise ConnectionError("account endpoint unreachable")
+        return await super().account()
+
+
+def guard(rig: Rig, **overrides: object) -> RiskGuard:
+    values: dict[str, object] = {"consumer": ConsumerConfig(block_ms=0), **overrides}
+    return RiskGuard(
+        bus=rig.bus,
+        redis=rig.client,
+        exchange=rig.exchange,
+        clock=rig.clock,
+        config=RiskGuardConfig(**values),  # type: ignore[arg-type]
+    )
+
+
+async def written(rig: Rig) -> dict[str, object]:
+    assert await rig.client.type(rig.keys.risk_state) == b"string"  # FAILURES #9
+    raw = await rig.client.get(rig.keys.risk_state)
+    assert isinstance(raw, bytes)
+    value = json.loads(raw)
+    assert isinstance(value, dict)
+    return value
+
+
+async def mode_events(rig: Rig) -> list[Event]:
+    found = [m for m in await rig.read(rig.keys.events) if isinstance(m, Event)]
+    assert all(e.kind == "risk_mode_changed" for e in found)
+    return found
+
+
+def closing_fill(
+    n: int, order: str, pnl: str, ts: int, commission: str = "0.5", reduce_only: bool = True
+) -> FillEvent:
+    return FillEvent(
+        msg_id=f"fill-{n}",
+        ts_event=ts,
+        ts_init=ts,
+        source="exchange",
+        symbol="BTCUSDT",
+        trade_id=str(n),
+        exchange_order_id=f"x-{order}",
+        client_order_id=order,
+        side=Side.SELL,
+        price=Decimal(30000),
+        qty=Decimal("0.01"),
+        commission=Decimal(commission),
+        commission_asset="USDT",
+        realized_pnl=Decimal(pnl),
+        maker=False,
+        reduce_only=reduce_only,
+    )
+
+
+async def test_healthy_account_writes_normal_as_a_json_string_and_no_event(rig: Rig) -> None:
+    rg = guard(rig)
+    await rg.tick()
+    state = await written(rig)
+    assert state == {"mode": "NORMAL", "reasons": [], "since": 0, "updated_at": rig.clock.now_ms()}
+    assert await mode_events(rig) == []
+
+
+async def test_stale_equity_turns_reduce_only_with_one_event_and_recovers(rig: Rig) -> None:
+    rig.exchange = AccountOutage(core=rig.exchange.core, clock=rig.clock)
+    rg = guard(rig)
+    await rg.tick()
+    rig.exchange.down = True
+    for _ in range(3):  # equity_max_age_ms is 30 s: the third tick is past it
+        rig.clock.advance(15)
+        await rg.tick()
+    rig.clock.advance(15)
+    await rg.tick()  # still stale: no second event
+    stale_at = rig.clock.now_ms() - 15_000
+    state = await written(rig)
+    assert (state["mode"], state["reasons"], state["since"]) == (
+        "REDUCE_ONLY",
+        ["EQUITY_STALE"],
+        stale_at,
+    )
+    [event] = await mode_events(rig)
+    assert event.risk_mode is RiskMode.REDUCE_ONLY
+    assert event.evidence["added"] == "EQUITY_STALE" and event.evidence["removed"] == ""
+    assert event.detail == "NORMAL -> REDUCE_ONLY: EQUITY_STALE"
+    assert rg.stats.account_failures == 4
+
+    rig.exchange.down = False
+    await rg.tick()
+    assert (await written(rig))["mode"] == "NORMAL"
+    events = await mode_events(rig)
+    assert [e.risk_mode for e in events] == [RiskMode.REDUCE_ONLY, RiskMode.NORMAL]
+    assert events[1].evidence["removed"] == "EQUITY_STALE"
+
+
+async def test_kill_switch_halts_entries_and_releasing_it_returns_to_normal(rig: Rig) -> None:
+    rg = guard(rig)
+    await rg.tick()
+    await rig.client.set(
+        rig.keys.risk_kill_switch, json.dumps({"reason": "exchange maintenance", "at": 1})
+    )
+    rig.clock.advance(1)
+    await rg.tick()
+    state = await written(rig)
+    assert (state["mode"], state["reasons"]) == ("HALT", ["kill_switch"])
+    assert rg.state.kill_switch_reason == "exchange maintenance"
+
+    await rig.client.delete(rig.keys.risk_kill_switch)
+    rig.clock.advance(1)
+    await rg.tick()
+    assert (await written(rig))["mode"] == "NORMAL"
+    assert [(e.risk_mode, e.evidence["added"]) for e in await mode_events(rig)] == [
+        (RiskMode.HALT, "kill_switch"),
+        (RiskMode.NORMAL, ""),
+    ]
+
+
+async def test_unreadable_kill_switch_still_counts_as_engaged(rig: Rig) -> None:
+    rg = guard(rig)
+    await rig.client.set(rig.keys.risk_kill_switch, "stop!")
+    await rg.tick()
+    assert (await written(rig))["mode"] == "HALT"
+
+
+async def test_losing_closes_lock_entries_out_per_order_not_per_fill(rig: Rig) -> None:
+    rg = guard(rig)  # consecutive_loss_limit 4, lockout 1 h
+    consumer = rg.consumer("rg-1")
+    await consumer.start()
+    now = rig.clock.now_ms()
+    # Three losing closes, the first filled in three trades, plus a redelivered copy.
+    fills = [
+        closing_fill(1, "x-a", "-4", now),
+        closing_fill(2, "x-a", "-3", now),
+        closing_fill(3, "x-a", "-3", now),
+        closing_fill(4, "x-b", "-10", now),
+        closing_fill(5, "x-c", "-10", now),
+        closing_fill(5, "x-c", "-10", now),
+    ]
+    await rig.bus.publish_many(rig.keys.fills, fills)
+    await rig.drain(consumer)
+    rig.clock.advance(1)  # the orders' fills have been quiet for fill_settle_ms
+    await rg.tick()
+    assert rg.stats.trades_closed == 3 and rg.state.loss_streak == 3
+    assert (await written(rig))["mode"] == "NORMAL"
+
+    await rig.bus.publish(rig.keys.fills, closing_fill(6, "x-d", "-10", rig.clock.now_ms()))
+    await rig.drain(consumer)
+    rig.clock.advance(1)
+    await rg.tick()
+    state = await written(rig)
+    assert (state["mode"], state["reasons"]) == ("REDUCE_ONLY", ["consecutive_losses"])
+    [event] = await mode_events(rig)
+    assert event.evidence["added"] == "consecutive_losses"
+
+    rig.clock.advance(3600)  # the lockout expires by itself
+    await rg.tick()
+    assert (await written(rig))["mode"] == "NORMAL"
+
+
+async def test_winning_close_net_of_fees_breaks_the_streak_and_entries_are_ignored(
+    rig: Rig,
+) -> None:
+    rg = guard(rig)
+    consumer = rg.consumer("rg-1")
+    await consumer.start()
+    now = rig.clock.now_ms()
+    await rig.bus.publish_many(
+        rig.keys.fills,
+        [
+            closing_fill(11, "x-a", "-10", now),
+            closing_fill(12, "x-b", "-10", now),
+            closing_fill(13, "x-c", "0.4", now, commission="0.5"),  # net −0.1: still a loss
+            closing_fill(10, "e-1", "-3", now, reduce_only=False),  # an entry: not a close
+        ],
+    )
+    await rig.drain(consumer)
+    rig.clock.advance(1)
+    await rg.tick()
+    assert rg.state.loss_streak == 3 and rg.stats.trades_closed == 3
+    await rig.bus.publish(rig.keys.fills, closing_fill(14, "x-d", "25", rig.clock.now_ms()))
+    await rig.drain(consumer)
+    rig.clock.advance(1)
+    await rg.tick()
+    assert rg.state.loss_streak == 0 and rg.state.mode is RiskMode.NORMAL
+
+
+async def test_factory_wires_the_fills_consumer_and_the_risk_tick(rig: Rig) -> None:
+    runtime = build_risk_guard(
+        bus=rig.bus,
+        redis=rig.client,
+        exchange=rig.exchange,
+        clock=rig.clock,
+        config=RiskGuardConfig(),
+        consumer_name="rg-1",
+    )
+    assert runtime.name == "risk-guard"
+    assert [(c.group, list(c.streams)) for c in runtime.consumers] == [
+        ("risk-guard", [rig.keys.fills])
+    ]
+    assert [(j.name, j.interval_s) for j in runtime.jobs] == [("risk-check", 1.0)]
+
+
+async def test_running_service_writes_the_state_and_its_heartbeat_then_stops(rig: Rig) -> None:
+    runtime = build_risk_guard(
+        bus=rig.bus,
+        redis=rig.client,
+        exchange=rig.exchange,
+        clock=rig.clock,
+        config=RiskGuardConfig(consumer=ConsumerConfig(block_ms=5)),
+        consumer_name="rg-1",
+    )
+    task = asyncio.create_task(runtime.run())
+    for _ in range(10_000):  # event-loop turns, not time: the first tick runs at start
+        if await rig.client.exists(rig.keys.risk_state, rig.keys.health("risk-guard")) == 2:
+            break
+        await asyncio.sleep(0)
+    assert (await written(rig))["mode"] == "NORMAL"
+    runtime.stop_event.set()
+    rig.clock.advance(2)  # wake the job and heartbeat loops parked on the simulated clock
+    await asyncio.wait_for(task, 5)
+    assert runtime.status == "stopped"
