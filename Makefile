@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/quantum demo
+	$(BIN)/quantum run --mode paper --symbol-count 8 --duration 6 --json var/demo-summary.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(SRC)
