@@ -161,11 +161,13 @@ def _mount_optional() -> None:
     """Sub-commands that live beside their modules."""
     from quantum_trader.data.cli import app as data_app
     from quantum_trader.ops.run_cli import run_command
+    from quantum_trader.ops.status import status_command
     from quantum_trader.services.risk_cli import app as risk_app
 
     app.add_typer(data_app, name="data", help="Synthesise, load and inspect market data.")
     app.add_typer(risk_app, name="kill-switch", help="Stop all new entries (exits go on).")
     app.command("run")(run_command)
+    app.command("status")(status_command)
 
 
 def main() -> None:

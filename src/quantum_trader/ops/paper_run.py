@@ -27,6 +27,7 @@ from quantum_trader.exchange.interface import Kline
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.idle import groups_idle
+from quantum_trader.ops.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.run_summary import RunSummary, summarise
 from quantum_trader.ops.supervisor import Supervisor
@@ -48,6 +49,7 @@ class PaperRunConfig:
     strategies: tuple[str, ...] = ("trend_ema", "breakout", "mean_reversion")
     min_confidence: float = 0.2
     speed: float | None = None  # None: stepped, as fast as the services allow
+    metrics_port: int = 0  # 0: no /metrics and /health endpoint
 
 
 class SimDriver:
@@ -100,8 +102,9 @@ class PaperRun:
 
     async def run(self) -> RunSummary:
         async with redis_for(self.settings) as (redis, embedded):
-            if embedded:
-                await redis.flushdb()  # a fresh simulated exchange needs fresh state
+            # A fresh simulated exchange needs fresh state: only our prefix's keys go.
+            async for key in redis.scan_iter(match=f"{self.settings.key_prefix}*", count=1000):
+                await redis.delete(key)
             return await self._run(redis)
 
     async def _run(self, redis: aioredis.Redis) -> RunSummary:
@@ -154,6 +157,9 @@ class PaperRun:
         supervisor = Supervisor(parts.specs(), redis, bus)
         self.supervisor = supervisor
         task = asyncio.create_task(supervisor.run())
+        metrics = None
+        if cfg.metrics_port:
+            metrics = await serve_metrics(SystemCollector(parts, supervisor), cfg.metrics_port)
         try:
             await self._wait_started(redis, bus)
             total = bars - WARMUP_BARS
@@ -169,6 +175,8 @@ class PaperRun:
         finally:
             supervisor.stop()
             await task
+            if metrics is not None:
+                await metrics.cleanup()
         summary = await summarise(parts, supervisor, hours=cfg.hours, mode="paper")
         parts.journal.close()
         return summary

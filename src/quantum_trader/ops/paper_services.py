@@ -17,7 +17,7 @@ from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.ops.supervisor import ServiceSpec
-from quantum_trader.services.apply_layer import ApplyConfig
+from quantum_trader.services.apply_layer import ApplyConfig, ApplyLayer
 from quantum_trader.services.apply_service import build_apply_layer, build_apply_service
 from quantum_trader.services.entry_gate import GateLimits
 from quantum_trader.services.execution_pump import ExecutionPump
@@ -59,6 +59,8 @@ class SystemParts:
     heartbeat_interval_s: float = 1.0
     pumps: list[ExecutionPump] = field(default_factory=list)
     monitors: list[PositionMonitor] = field(default_factory=list)
+    apply_layers: list[ApplyLayer] = field(default_factory=list)
+    runtimes: dict[str, ServiceRuntime] = field(default_factory=dict)
 
     def monitor(self) -> PositionMonitor:
         router = OrderRouter(self.exchange, self.clock)
@@ -117,6 +119,7 @@ class SystemParts:
             limits=self.limits,
             config=self.apply,
         )
+        self.apply_layers.append(layer)
         return build_apply_service(layer, "apply-layer-1", self.heartbeat_interval_s)
 
     def _exit_brain(self) -> ServiceRuntime:

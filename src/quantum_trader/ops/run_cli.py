@@ -47,6 +47,10 @@ def run_command(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the summary as JSON here.")
     ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(help="Serve /metrics and /health on 127.0.0.1:PORT (0: off).", min=0),
+    ] = 0,
 ) -> None:
     """Run every service against the exchange; print a summary at the end."""
     from quantum_trader.cli import fail, settings
@@ -55,7 +59,9 @@ def run_command(
     if mode is not Mode.PAPER:
         raise fail(f"--mode {mode.value}: demo and live need the ccxt adapter; use --mode paper")
     s = settings()
-    config = PaperRunConfig(symbols=_symbols(symbols, count), hours=duration, seed=seed)
+    config = PaperRunConfig(
+        symbols=_symbols(symbols, count), hours=duration, seed=seed, metrics_port=metrics_port
+    )
     with Progress(
         TextColumn("[bold]paper[/] market minutes"),
         BarColumn(),
@@ -75,8 +81,10 @@ def run_command(
         json_path.write_text(json.dumps(summary.to_json(), indent=2))
         console.print(f"summary written to {json_path}")
     console.print(
-        f"next: [cyan]quantum status[/] (positions, risk mode), journal at "
-        f"{s.data_dir / 'journal.sqlite'}, metrics with [cyan]quantum run[/] on a live Redis"
+        f"next: the trade journal is {s.data_dir / 'journal.sqlite'} "
+        "(sqlite3 … 'select * from closed_positions'); [cyan]quantum status[/] shows a running "
+        "system (QUANTUM_REDIS_URL); [cyan]quantum run --metrics-port 9108[/] serves "
+        "/metrics and /health while it runs"
     )
     if summary.violations:
         raise typer.Exit(1)

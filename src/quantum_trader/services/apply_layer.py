@@ -8,8 +8,10 @@ position at execution (FAILURES #12). Every plan yields exactly one ``apply.resu
 
 from __future__ import annotations
 
+import time
+from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import redis.asyncio as aioredis
@@ -61,14 +63,25 @@ class ApplyLayer:
     instruments: Mapping[str, Instrument]
     config: ApplyConfig = ApplyConfig()
     source: str = "apply-layer"
+    decisions: Counter[str] = field(default_factory=Counter)
+    # wall-clock ms from taking a plan to the exchange's answer, by plan kind (bounded)
+    latency_ms: dict[str, deque[float]] = field(
+        default_factory=lambda: {"open": deque(maxlen=10_000), "exit": deque(maxlen=10_000)}
+    )
+    _taken_at: float = 0.0
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
         if not isinstance(message, Plan):
             raise TypeError(f"apply layer got {type(message).__name__}")
+        self._taken_at = time.perf_counter()
         outcome = await (
             self.open(message) if message.kind is PlanKind.OPEN else self.exit(message)
         )
+        self.decisions[outcome.reason] += 1
         await self.publish_result(message, outcome)
+
+    def _submitted(self, kind: str) -> None:
+        self.latency_ms[kind].append((time.perf_counter() - self._taken_at) * 1000)
 
     # -- entries ---------------------------------------------------------------------
 
@@ -109,6 +122,7 @@ class ApplyLayer:
                 await self.gate.finish(plan.plan_id, plan.symbol, f"rejected:{placed.code}", 0)
                 return Outcome(False, f"exchange_rejected:{placed.code}")
             order = placed.order
+            self._submitted("open")
         order = await self.router.until_final(order)
         for fill in await self.router.fills_of(order):
             await self.ledger.record_fill(fill, plan.leverage)
@@ -180,6 +194,7 @@ class ApplyLayer:
                 reduce_only=True,
             )
         )
+        self._submitted("exit")
         if isinstance(placed, Refused):
             return Outcome(False, f"exchange_rejected:{placed.code}")
         order = await self.router.until_final(placed.order)

@@ -1,0 +1,167 @@
+"""Observability: Prometheus ``/metrics`` and a ``/health`` JSON, read at scrape time.
+
+Nothing on a hot path is instrumented beyond plain counters the services keep anyway;
+the collector turns the live objects and Redis state into metric families when scraped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from quantum_trader.ops.paper_services import SystemParts
+from quantum_trader.ops.supervisor import Supervisor
+
+BUCKETS_MS = (0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, float("inf"))
+
+
+@dataclass
+class Snapshot:
+    """What the collector reports; filled asynchronously before each scrape."""
+
+    health_ttl_ms: dict[str, int]
+    risk: dict[str, Any]
+    open_positions: int
+    gross_exposure: float
+
+
+class SystemCollector:
+    def __init__(self, parts: SystemParts, supervisor: Supervisor) -> None:
+        self.parts = parts
+        self.supervisor = supervisor
+        self.snapshot = Snapshot({}, {}, 0, 0.0)
+
+    async def refresh(self) -> Snapshot:
+        keys, redis = self.parts.bus.keys, self.parts.redis
+        ttl = {name: int(await redis.pttl(keys.health(name))) for name in self.supervisor.records}
+        raw = await redis.get(keys.risk_state)
+        risk = json.loads(raw) if raw else {"mode": "UNKNOWN", "reasons": []}
+        if await redis.exists(keys.risk_supervisor) or await redis.exists(keys.risk_circuit):
+            risk = {
+                **risk,
+                "mode": "HALT" if await redis.exists(keys.risk_circuit) else "REDUCE_ONLY",
+            }
+        if await redis.exists(keys.risk_kill_switch):
+            risk = {**risk, "mode": "HALT", "kill_switch": True}
+        positions = await self.parts.exchange.positions()
+        exposure = float(sum(p.qty * p.mark_price for p in positions))
+        self.snapshot = Snapshot(ttl, risk, sum(1 for p in positions if p.qty > 0), exposure)
+        return self.snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        per_service = {
+            name: CounterMetricFamily(
+                f"quantum_messages_{name}_total", f"Messages {name} per service", labels=["service"]
+            )
+            for name in ("processed", "failed", "dead_lettered")
+        }
+        for name, record in self.supervisor.records.items():
+            runtime = record.runtime
+            if runtime is None:
+                continue
+            per_service["processed"].add_metric([name], runtime.processed)
+            per_service["failed"].add_metric([name], runtime.failed)
+            per_service["dead_lettered"].add_metric([name], runtime.dead_lettered)
+        yield from per_service.values()
+        restarts = CounterMetricFamily(
+            "quantum_service_restarts_total", "Restarts", labels=["service"]
+        )
+        age = GaugeMetricFamily(
+            "quantum_heartbeat_ttl_ms", "Heartbeat TTL left (-2 = missing)", labels=["service"]
+        )
+        for name, record in self.supervisor.records.items():
+            restarts.add_metric([name], record.restarts)
+            age.add_metric([name], self.snapshot.health_ttl_ms.get(name, -2))
+        yield restarts
+        yield age
+        yield from self._apply_metrics()
+        mode = GaugeMetricFamily(
+            "quantum_risk_mode", "1 for the current risk mode", labels=["mode"]
+        )
+        for m in ("NORMAL", "REDUCE_ONLY", "HALT"):
+            mode.add_metric([m], 1.0 if self.snapshot.risk.get("mode") == m else 0.0)
+        yield mode
+        yield GaugeMetricFamily(
+            "quantum_open_positions",
+            "Open positions on the exchange",
+            value=self.snapshot.open_positions,
+        )
+        yield GaugeMetricFamily(
+            "quantum_gross_exposure_usdt", "Σ|qty × mark|", value=self.snapshot.gross_exposure
+        )
+        repairs = CounterMetricFamily("quantum_reconcile_repairs_total", "Repairs", labels=["kind"])
+        for monitor in self.parts.monitors:
+            for kind, count in monitor.repairs.items():
+                repairs.add_metric([kind], count)
+        yield repairs
+
+    def _apply_metrics(self) -> Iterator[Metric]:
+        gate = CounterMetricFamily(
+            "quantum_plan_outcomes_total", "Apply-layer outcomes by reason", labels=["reason"]
+        )
+        latency = HistogramMetricFamily(
+            "quantum_plan_to_order_ms", "Plan taken → exchange answered (ms)", labels=["kind"]
+        )
+        totals: dict[str, int] = {}
+        samples: dict[str, list[float]] = {"open": [], "exit": []}
+        for layer in self.parts.apply_layers:
+            for reason, count in layer.decisions.items():
+                totals[reason] = totals.get(reason, 0) + count
+            for kind, values in layer.latency_ms.items():
+                samples[kind].extend(values)
+        for reason, count in sorted(totals.items()):
+            gate.add_metric([reason], count)
+        for kind, observed in samples.items():
+            buckets = [(str(b), float(sum(1 for v in observed if v <= b))) for b in BUCKETS_MS]
+            latency.add_metric([kind], buckets, sum_value=sum(observed))
+        yield gate
+        yield latency
+
+
+async def serve_metrics(
+    collector: SystemCollector, port: int, host: str = "127.0.0.1"
+) -> web.AppRunner:
+    registry = CollectorRegistry()
+    registry.register(collector)
+
+    async def metrics(_: web.Request) -> web.Response:
+        await collector.refresh()
+        return web.Response(body=generate_latest(registry), content_type="text/plain")
+
+    async def health(_: web.Request) -> web.Response:
+        snap = await collector.refresh()
+        services = {
+            n: {
+                "alive": ttl > 0,
+                "ttl_ms": ttl,
+                "restarts": collector.supervisor.records[n].restarts,
+            }
+            for n, ttl in snap.health_ttl_ms.items()
+        }
+        ok = all(s["alive"] for s in services.values())
+        body = {
+            "ok": ok,
+            "risk": snap.risk,
+            "services": services,
+            "open_positions": snap.open_positions,
+        }
+        return web.json_response(body, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health", health)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
