@@ -75,17 +75,17 @@ class SimDriver:
 
 
 @contextlib.asynccontextmanager
-async def redis_for(settings: Settings) -> AsyncIterator[tuple[aioredis.Redis, bool]]:
+async def redis_for(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     """The configured Redis, or a private embedded redis-server for this run."""
     if settings.redis_url:
         client = aioredis.Redis.from_url(settings.redis_url)
-        yield client, False
+        yield client
         await client.aclose()
         return
     server = EmbeddedRedis(settings.data_dir / "redis").start()
     client = aioredis.Redis.from_url(server.url)
     try:
-        yield client, True
+        yield client
     finally:
         await client.aclose()
         server.stop()
@@ -101,7 +101,7 @@ class PaperRun:
     idle_groups: dict[str, list[str]] = field(default_factory=dict)
 
     async def run(self) -> RunSummary:
-        async with redis_for(self.settings) as (redis, embedded):
+        async with redis_for(self.settings) as redis:
             # A fresh simulated exchange needs fresh state: only our prefix's keys go.
             async for key in redis.scan_iter(match=f"{self.settings.key_prefix}*", count=1000):
                 await redis.delete(key)
