@@ -1,0 +1,191 @@
+"""Market data, account, position, leverage, trade-history and listen-key endpoints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from quantum_trader.exchange.sim.http import binance_json as bj
+from quantum_trader.exchange.sim.http.routes_trade import Params, Route, need
+from quantum_trader.exchange.sim.http.security import bad_request
+from quantum_trader.exchange.sim.market import INTERVAL_MS
+
+if TYPE_CHECKING:
+    from quantum_trader.exchange.sim.http.server import SimHttpServer
+
+
+def int_param(params: Params, name: str, default: int | None = None) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(-1100, f"Illegal characters found in parameter '{name}'.") from None
+
+
+def symbols_of(srv: SimHttpServer, params: Params) -> list[str]:
+    symbol = params.get("symbol")
+    if symbol:
+        srv.core.instrument(symbol)
+        return [symbol]
+    return [i.symbol for i in srv.core.instruments()]
+
+
+async def ping(srv: SimHttpServer, params: Params) -> Any:
+    return {}
+
+
+async def server_time(srv: SimHttpServer, params: Params) -> Any:
+    return {"serverTime": srv.clock.now_ms()}
+
+
+async def exchange_info(srv: SimHttpServer, params: Params) -> Any:
+    return bj.exchange_info_json(srv.core.instruments(), srv.clock.now_ms(), srv.weights.limit)
+
+
+async def klines(srv: SimHttpServer, params: Params) -> Any:
+    symbol = need(params, "symbol")
+    interval = need(params, "interval")
+    if interval not in INTERVAL_MS:
+        raise bad_request(-1120, "Invalid interval.")
+    limit = min(int_param(params, "limit", 500) or 500, 1500)
+    start = int_param(params, "startTime")
+    end = int_param(params, "endTime")
+    srv.core.instrument(symbol)
+    bars = [
+        k
+        for k in srv.core.klines(symbol, interval, 1_000_000, end)
+        if start is None or k.open_time >= start
+    ]
+    bars = bars[:limit] if start is not None else bars[-limit:]
+    return [bj.kline_row(k) for k in bars]
+
+
+async def premium_index(srv: SimHttpServer, params: Params) -> Any:
+    rows = [bj.premium_index_json(srv.core.mark_price(s)) for s in symbols_of(srv, params)]
+    return rows[0] if params.get("symbol") else rows
+
+
+async def ticker_price(srv: SimHttpServer, params: Params) -> Any:
+    now = srv.core.now_ms
+    rows = [
+        {"symbol": s, "price": bj.s(srv.core.last_price(s)), "time": now}
+        for s in symbols_of(srv, params)
+    ]
+    return rows[0] if params.get("symbol") else rows
+
+
+async def leverage_bracket(srv: SimHttpServer, params: Params) -> Any:
+    rows = [bj.brackets_json(srv.core.instrument(s)) for s in symbols_of(srv, params)]
+    return rows[0] if params.get("symbol") else rows
+
+
+def position_rows(srv: SimHttpServer, params: Params) -> list[dict[str, Any]]:
+    symbol = params.get("symbol")
+    return [
+        bj.position_json(p, srv.core.instrument(p.symbol))
+        for p in srv.core.positions()
+        if not symbol or p.symbol == symbol
+    ]
+
+
+async def account(srv: SimHttpServer, params: Params) -> Any:
+    return bj.account_json(srv.core.account(), position_rows(srv, params))
+
+
+async def position_risk(srv: SimHttpServer, params: Params) -> Any:
+    return position_rows(srv, params)
+
+
+async def balance(srv: SimHttpServer, params: Params) -> Any:
+    return bj.balance_json(srv.core.account())
+
+
+async def position_mode(srv: SimHttpServer, params: Params) -> Any:
+    return {"dualSidePosition": False}
+
+
+async def symbol_config(srv: SimHttpServer, params: Params) -> Any:
+    default = srv.core.config.default_leverage
+    return [
+        {
+            "symbol": s,
+            "marginType": "CROSSED",
+            "isAutoAddMargin": False,
+            "leverage": srv.leverage.get(s, default),
+            "maxNotionalValue": "1000000",
+        }
+        for s in symbols_of(srv, params)
+    ]
+
+
+async def set_leverage(srv: SimHttpServer, params: Params) -> Any:
+    symbol = need(params, "symbol")
+    leverage = int_param(params, "leverage")
+    if leverage is None:
+        raise bad_request(-1102, "Mandatory parameter 'leverage' was not sent, was empty/null.")
+    done = srv.lookup(lambda: srv.core.set_leverage(symbol, leverage))
+    srv.leverage[symbol] = done
+    cap = srv.core.instrument(symbol).max_notional_at(done)
+    return {"leverage": done, "maxNotionalValue": bj.s(cap), "symbol": symbol}
+
+
+async def user_trades(srv: SimHttpServer, params: Params) -> Any:
+    symbol = need(params, "symbol")
+    srv.core.instrument(symbol)
+    start = int_param(params, "startTime")
+    end = int_param(params, "endTime")
+    from_id = int_param(params, "fromId")
+    limit = min(int_param(params, "limit", 500) or 500, 1000)
+    fills = [
+        f
+        for f in srv.core.trades(symbol, start)
+        if (end is None or f.ts <= end) and (from_id is None or int(f.trade_id) >= from_id)
+    ]
+    fills = fills[:limit] if start is not None or from_id is not None else fills[-limit:]
+    return [bj.trade_json(f) for f in fills]
+
+
+async def new_listen_key(srv: SimHttpServer, params: Params) -> Any:
+    return {"listenKey": srv.users.create(srv.clock.now_ms())}
+
+
+async def keepalive_listen_key(srv: SimHttpServer, params: Params) -> Any:
+    now = srv.clock.now_ms()
+    key = params.get("listenKey") or next(
+        (k for k in srv.users.expiry if srv.users.valid(k, now)), ""
+    )
+    if not srv.users.keepalive(key, now):
+        raise bad_request(-1125, "This listenKey does not exist.")
+    return {"listenKey": key}
+
+
+async def delete_listen_key(srv: SimHttpServer, params: Params) -> Any:
+    for key in [params["listenKey"]] if params.get("listenKey") else list(srv.users.expiry):
+        await srv.users.delete(key)
+    return {}
+
+
+INFO_ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/fapi/v1/ping"): Route(ping, "public"),
+    ("GET", "/fapi/v1/time"): Route(server_time, "public"),
+    ("GET", "/fapi/v1/exchangeInfo"): Route(exchange_info, "public"),
+    ("GET", "/fapi/v1/klines"): Route(klines, "public"),
+    ("GET", "/fapi/v1/premiumIndex"): Route(premium_index, "public"),
+    ("GET", "/fapi/v1/ticker/price"): Route(ticker_price, "public"),
+    ("GET", "/fapi/v2/ticker/price"): Route(ticker_price, "public"),
+    ("GET", "/fapi/v1/leverageBracket"): Route(leverage_bracket, "signed"),
+    ("GET", "/fapi/v2/account"): Route(account, "signed"),
+    ("GET", "/fapi/v3/account"): Route(account, "signed"),
+    ("GET", "/fapi/v2/positionRisk"): Route(position_risk, "signed"),
+    ("GET", "/fapi/v3/positionRisk"): Route(position_risk, "signed"),
+    ("GET", "/fapi/v2/balance"): Route(balance, "signed"),
+    ("GET", "/fapi/v3/balance"): Route(balance, "signed"),
+    ("GET", "/fapi/v1/positionSide/dual"): Route(position_mode, "signed"),
+    ("GET", "/fapi/v1/symbolConfig"): Route(symbol_config, "signed"),
+    ("POST", "/fapi/v1/leverage"): Route(set_leverage, "signed"),
+    ("GET", "/fapi/v1/userTrades"): Route(user_trades, "signed"),
+    ("POST", "/fapi/v1/listenKey"): Route(new_listen_key, "apikey"),
+    ("PUT", "/fapi/v1/listenKey"): Route(keepalive_listen_key, "apikey"),
+    ("DELETE", "/fapi/v1/listenKey"): Route(delete_listen_key, "apikey"),
+}

@@ -1,0 +1,118 @@
+"""``quantum sim-exchange serve``: the simulated exchange as a local Binance USDⓈ-M server.
+
+Mount with ``app.add_typer(sim_app, name="sim-exchange")`` where
+``from quantum_trader.exchange.sim_cli import app as sim_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from quantum_trader.data import DataError, generate_market, load_klines_dir
+from quantum_trader.data.bars import BarSeries
+from quantum_trader.data.binance import load_klines
+from quantum_trader.data.synthetic import MarketConfig
+from quantum_trader.exchange.sim import MatchingCore, SimExchange
+from quantum_trader.exchange.sim.http import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    PROFILES,
+    Credentials,
+    SimHttpServer,
+)
+from quantum_trader.exchange.sim.http.replay import replay
+
+app = typer.Typer(help="Run the simulated exchange behind a Binance-compatible HTTP API.")
+SYNTHETIC_BARS = 1440
+
+
+@app.callback()
+def sim_exchange() -> None:
+    """The simulated Binance USDⓈ-M exchange as a local server."""
+
+
+SYNTHETIC_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]
+
+
+def load_series(data: Path | None, seed: int) -> list[BarSeries]:
+    """Kline file or directory, or a day of synthetic 1 m bars."""
+    if data is None:
+        market = generate_market(SYNTHETIC_SYMBOLS, SYNTHETIC_BARS, MarketConfig(seed=seed))
+        return list(market.bars.values())
+    if data.is_dir():
+        return list(load_klines_dir(data, allow_gaps=True).values())
+    return [load_klines(data, allow_gaps=True)]
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free).")] = 8765,
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Seed of the market and the faults.")] = 0,
+    data: Annotated[
+        Path | None, typer.Option(help="Kline CSV/zip/Parquet file or directory to replay.")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Replay speed: ×real time.")] = 1.0,
+    faults: Annotated[str, typer.Option(help="Fault profile: " + ", ".join(PROFILES))] = "none",
+    api_key: Annotated[str | None, typer.Option(help="API key clients must send.")] = None,
+    api_secret: Annotated[str | None, typer.Option(help="Secret clients sign with.")] = None,
+    weight_limit: Annotated[int, typer.Option(min=1, help="Request weight per minute.")] = 2400,
+) -> None:
+    """Serve /fapi REST, user-data and market WebSockets, and loopback admin endpoints."""
+    if speed <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--speed")
+    if faults not in PROFILES:
+        raise typer.BadParameter(f"choose one of {', '.join(PROFILES)}", param_hint="--faults")
+    if (api_key is None) != (api_secret is None):
+        raise typer.BadParameter("give both or neither", param_hint="--api-key/--api-secret")
+    if data is not None and not data.exists():
+        raise typer.BadParameter(f"{data} does not exist", param_hint="--data")
+    try:
+        series = load_series(data, seed)
+    except (DataError, OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data") from None
+    credentials = Credentials(api_key or DEFAULT_API_KEY, api_secret or DEFAULT_API_SECRET)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(host, port, seed, series, speed, faults, credentials, weight_limit))
+
+
+async def _serve(
+    host: str,
+    port: int,
+    seed: int,
+    series: list[BarSeries],
+    speed: float,
+    faults: str,
+    credentials: Credentials,
+    weight_limit: int,
+) -> None:
+    start = min((int(s.open_time[0]) for s in series if len(s)), default=0)
+    core = MatchingCore(seed=seed, start_ms=start)
+    server = SimHttpServer(
+        SimExchange(core),
+        host=host,
+        port=port,
+        credentials=credentials,
+        weight_limit=weight_limit,
+        faults=faults,
+        seed=seed,
+    )
+    try:
+        url = await server.start()
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    symbols = ", ".join(sorted({s.symbol for s in series}))
+    typer.echo(f"simulated Binance USDⓈ-M at {url} (ws {server.ws_url}/ws), faults={faults}")
+    typer.echo(f"replaying {symbols} at ×{speed:g}; admin at {url}/admin/state")
+    try:
+        await replay(server, series, speed)
+        typer.echo("replay finished; still serving (Ctrl-C to stop)")
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()

@@ -1,0 +1,56 @@
+"""``quantum sim-exchange serve``: bad options end in one line, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from quantum_trader.exchange.sim import MatchingCore, SimExchange
+from quantum_trader.exchange.sim.http import SimHttpServer
+from quantum_trader.exchange.sim.http.replay import replay
+from quantum_trader.exchange.sim_cli import app, load_series
+
+runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--speed", "0"], "--speed"),
+        (["--faults", "bogus"], "--faults"),
+        (["--data", "/nonexistent/klines"], "--data"),
+        (["--api-key", "k"], "--api-key"),
+        (["--port", "70000"], "--port"),
+        (["--speed", "fast"], "--speed"),
+    ],
+)
+def test_bad_options_fail_with_one_line(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, ["serve", *args])
+    assert result.exit_code == 2
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_unreadable_data_file_is_a_bad_parameter(tmp_path: Path) -> None:
+    bad = tmp_path / "BTCUSDT-1m-2024-01.csv"
+    bad.write_text("not,a,kline\n")
+    result = runner.invoke(app, ["serve", "--data", str(bad)])
+    assert result.exit_code == 2 and "--data" in result.output
+
+
+async def test_replay_feeds_recorded_bars_into_the_core() -> None:
+    data = Path("/work/shared/data/klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
+    if not data.exists():
+        pytest.skip(f"{data} not present: the shared Binance fixtures live beside the repo")
+    series = [s.slice(0, 50) for s in load_series(data, seed=0)]
+    server = SimHttpServer(SimExchange(MatchingCore(start_ms=int(series[0].open_time[0]))))
+
+    async def no_wait(seconds: float) -> None:
+        assert seconds == pytest.approx(300 / 60)
+
+    assert await replay(server, series, speed=60, sleep=no_wait) == 50
+    assert server.core.last_price("XRPUSDT") > 0
+    assert len(server.core.klines("XRPUSDT", "5m", 100)) == 50
