@@ -159,7 +159,9 @@ def redis_status(
 
 def _mount_optional() -> None:
     """Sub-commands that live beside their modules."""
+    from quantum_trader.backtest.cli import backtest_command
     from quantum_trader.data.cli import app as data_app
+    from quantum_trader.exchange.sim_cli import app as sim_app
     from quantum_trader.ops.run_cli import run_command
     from quantum_trader.ops.status import status_command
     from quantum_trader.services.risk_cli import app as risk_app
@@ -168,6 +170,8 @@ def _mount_optional() -> None:
     app.add_typer(risk_app, name="kill-switch", help="Stop all new entries (exits go on).")
     app.command("run")(run_command)
     app.command("status")(status_command)
+    app.command("backtest")(backtest_command)
+    app.add_typer(sim_app, name="sim-exchange", help="The simulated exchange over Binance's API.")
 
 
 def main() -> None:

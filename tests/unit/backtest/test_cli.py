@@ -1,0 +1,84 @@
+"""``quantum backtest`` through typer's CliRunner: output files and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from quantum_trader.backtest.cli import backtest_command
+
+app = typer.Typer()
+app.command("backtest")(backtest_command)
+
+
+@app.command("version")
+def _version() -> None:  # a second command keeps "backtest" a subcommand, as in the root app
+    pass
+
+
+runner = CliRunner()
+TRADE_KEYS = {
+    "symbol", "side", "entry_time", "exit_time", "entry_price", "exit_price",
+    "qty", "pnl", "fees", "funding", "exit_reason", "r_multiple",
+}  # fmt: skip
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["backtest", *args])
+
+
+def test_reference_run_writes_json_and_html(tmp_path: Path) -> None:
+    out, html = tmp_path / "r.json", tmp_path / "r.html"
+    res = run("--strategy", "ref_ema_cross", "--synthetic", "--days", "3",
+              "--json", str(out), "--report", str(html))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert set(doc) == {"summary", "trades"}
+    assert doc["summary"]["trades"] == len(doc["trades"]) > 0
+    assert doc["summary"]["fill_model"] == "reference"
+    for t in doc["trades"]:
+        assert set(t) == TRADE_KEYS
+        assert isinstance(t["entry_time"], int) and isinstance(t["exit_time"], int)
+        assert t["entry_time"] <= t["exit_time"]
+        assert isinstance(t["entry_price"], float) and isinstance(t["pnl"], float)
+    assert "plotly" in html.read_text()[:5_000_000]
+
+
+def test_engine_run_on_synthetic_bars(tmp_path: Path) -> None:
+    out = tmp_path / "e.json"
+    res = run("--strategy", "trend_ema", "--synthetic", "--days", "2", "--symbols",
+              "BTCUSDT,ETHUSDT", "--json", str(out), "--ladder", "1:25,2:50",
+              "--kill-threshold", "0.7")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["fill_model"] == "exchange" and summary["symbols"] == ["BTCUSDT", "ETHUSDT"]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--strategy", "nope", "--synthetic"], "--strategy"),
+        (["--strategy", "trend_ema"], "--data"),
+        (["--strategy", "trend_ema", "--data", "/no/such/dir"], "--data"),
+        (["--strategy", "trend_ema", "--synthetic", "--symbols", "FOOUSDT"], "--symbols"),
+        (["--strategy", "trend_ema", "--synthetic", "--ladder", "1:33"], "--ladder"),
+        (["--strategy", "trend_ema", "--synthetic", "--start", "2024-13-01"], "--start"),
+        (["--strategy", "trend_ema", "--synthetic", "--fee", "abc"], "--fee"),
+        (["--strategy", "trend_ema", "--synthetic", "--leverage", "500"], "--leverage"),
+        (["--strategy", "trend_ema", "--synthetic", "--kill-threshold", "2"], "--kill-threshold"),
+        (["--strategy", "ref_ema_cross", "--synthetic", "--param", "stop_pct=2"], "--param"),
+        (["--strategy", "trend_ema", "--synthetic", "--report", "x.pdf"], "--report"),
+        (["--strategy", "trend_ema", "--synthetic", "--fill-model", "reference"], "--fill-model"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_option(args: list[str], option: str) -> None:
+    res = run(*args, "--days", "1")
+    assert res.exit_code == 2
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith("error: ") and option in lines[0]
+    assert "Traceback" not in res.output
