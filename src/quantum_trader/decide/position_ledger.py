@@ -147,7 +147,7 @@ def apply_fill(position: LedgerPosition | None, fill: Fill, leverage: int) -> Fi
             ladder_stage=0,
             realized_pnl=ZERO,
             fees=fee,
-            source="plan",
+            source=_source(fill.client_order_id),
             entry_orders=1,
             last_entry_order_id=fill.client_order_id,
         )
@@ -225,6 +225,11 @@ def apply_fill(position: LedgerPosition | None, fill: Fill, leverage: int) -> Fi
         last_entry_order_id=fill.client_order_id,
     )
     return FillOutcome(flipped, final, pnl)
+
+
+def _source(client_order_id: str) -> str:
+    """Who opened it: our orders carry ``q<purpose>-`` ids; anything else was a person."""
+    return "plan" if client_order_id.startswith("qe-") else "adopted"
 
 
 def with_stop(

@@ -181,7 +181,8 @@ def reconcile(
     for symbol in symbols:
         orders = sorted(orders_by_symbol.get(symbol, []), key=lambda o: o.client_order_id)
         symbol_leases = sorted(leases_by_symbol.get(symbol, []), key=lambda x: x.client_order_id)
-        repairs.extend(_position_repairs(ledger.get(symbol), venue.get(symbol)))
+        young = any(now - x.acquired_at <= config.inflight_max_age_ms for x in symbol_leases)
+        repairs.extend(_position_repairs(ledger.get(symbol), venue.get(symbol), young))
         repairs.extend(
             _order_repairs(
                 symbol, venue.get(symbol), orders, symbol_leases, instruments, config, now
@@ -195,7 +196,13 @@ def reconcile(
     return repairs
 
 
-def _position_repairs(ours: LedgerView | None, theirs: PositionState | None) -> list[Repair]:
+def _position_repairs(
+    ours: LedgerView | None, theirs: PositionState | None, entry_in_flight: bool = False
+) -> list[Repair]:
+    if entry_in_flight:
+        # The apply layer holds this symbol's lease and is recording the entry's fill:
+        # repairing now would adopt or correct a position it is about to write.
+        return []
     if ours is not None and ours.qty <= ZERO:
         ours = None
     if ours is None and theirs is None:

@@ -23,7 +23,8 @@ import redis.asyncio as aioredis
 import structlog
 
 from quantum_trader.bus.bus import Bus
-from quantum_trader.bus.schemas import Event, derive_id
+from quantum_trader.bus.codec import DecodeError, decode
+from quantum_trader.bus.schemas import Event, Heartbeat, derive_id
 from quantum_trader.decide import reasons
 from quantum_trader.domain.enums import RiskMode
 from quantum_trader.services.runtime import ServiceRuntime
@@ -65,12 +66,14 @@ class Supervisor:
     fail_safe_reasons: tuple[str, ...] = ()
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def __post_init__(self) -> None:
+        self.records = {s.name: ServiceRecord(s) for s in self.specs}
+
     @property
     def restarts(self) -> int:
         return sum(r.restarts for r in self.records.values())
 
     async def run(self) -> None:
-        self.records = {s.name: ServiceRecord(s) for s in self.specs}
         tasks = [
             asyncio.create_task(self._keep_running(r), name=f"sup:{n}")
             for n, r in self.records.items()
@@ -102,6 +105,9 @@ class Supervisor:
         while not self.stop_event.is_set():
             record.runtime = record.spec.build()
             started = time.monotonic()
+            await self._event(
+                "service_started", "info", record.spec.name, f"start #{record.restarts + 1}"
+            )
             try:
                 await record.runtime.run()
                 if self.stop_event.is_set():
@@ -144,8 +150,7 @@ class Supervisor:
         for name in self.exit_path:
             if name not in self.records:
                 continue
-            alive = await self.redis.exists(self.bus.keys.health(name))
-            if alive:
+            if await self.alive(name):
                 self.down_since.pop(name, None)
             else:
                 self.down_since.setdefault(name, now)
@@ -159,6 +164,17 @@ class Supervisor:
         if down != self.fail_safe_reasons:
             await self._set_fail_safe(down)
         return down
+
+    async def alive(self, name: str) -> bool:
+        """A heartbeat that exists (TTL) and says the service's loops are running."""
+        raw = await self.redis.get(self.bus.keys.health(name))
+        if raw is None:
+            return False
+        try:
+            beat = decode(raw)
+        except DecodeError:
+            return False
+        return isinstance(beat, Heartbeat) and beat.status == "running"
 
     async def _set_fail_safe(self, down: tuple[str, ...]) -> None:
         key = self.bus.keys.risk_supervisor

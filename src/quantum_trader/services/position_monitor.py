@@ -23,10 +23,11 @@ from quantum_trader.bus.schemas import Event, derive_id
 from quantum_trader.clock import Clock
 from quantum_trader.decide import reconcile as diff
 from quantum_trader.decide.position_ledger import LedgerPosition
+from quantum_trader.domain.enums import OrderType
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import PositionState
-from quantum_trader.exchange.interface import Exchange
+from quantum_trader.exchange.interface import Exchange, OrderNotFound
 from quantum_trader.services.entry_gate import Lease
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.ledger import RedisLedger
@@ -50,40 +51,55 @@ class PositionMonitor:
     config: diff.ReconcileConfig = field(
         default_factory=lambda: diff.ReconcileConfig(client_id_prefix="q")
     )
+    fold_window_ms: int = 3_600_000  # how far back trades explain an unknown position
+    stop_grace_ms: int = 120_000  # a spare stop younger than this may be mid-move
     repairs: Counter[str] = field(default_factory=Counter)
     rounds: int = 0
 
     async def reconcile_once(self) -> list[diff.Repair]:
+        """One round. Snapshots are taken in a fixed order — leases, then the ledger, then
+        the exchange — so anything the apply layer does meanwhile shows up as in flight
+        (a lease) or as the exchange being ahead (explained by its own fills), never as a
+        ghost of a position that was opened a moment ago."""
         now = self.clock.now_ms()
-        theirs = list(await self.exchange.positions())
-        await self._fold_missing_fills(theirs)
+        leases = await self._leases(sorted(set(self.symbols)))
         ours = {p.symbol: p for p in await self.ledger.all()}
+        # Orders before positions: a stop seen without its position is then really an
+        # orphan (its position closed), never the stop of an entry made a moment ago.
         orders = list(await self.exchange.open_orders())
-        watched = sorted(set(self.symbols) | set(ours) | {p.symbol for p in theirs})
-        leases = await self._leases(watched)
+        theirs = list(await self.exchange.positions())
+        await self._fold_missing_fills(ours, theirs, now)
         views = {
             s: diff.LedgerView(
                 s, p.side, p.qty, p.entry_price, p.position_id, p.stop_order_id or None
             )
             for s, p in ours.items()
         }
+        watched = set(self.symbols) | set(ours) | {p.symbol for p in theirs}
         known = {s: i for s, i in self.instruments.items() if s in watched}
         repairs = diff.reconcile(views, theirs, orders, leases, known, self.config, now)
         for repair in repairs:
+            if await self._overtaken(repair):
+                self.repairs["Overtaken"] += 1
+                continue
             await self._carry_out(repair, ours, now)
             self.repairs[type(repair).__name__] += 1
         self.rounds += 1
         return repairs
 
-    async def _fold_missing_fills(self, theirs: Sequence[PositionState]) -> None:
+    async def _fold_missing_fills(
+        self, ours: dict[str, LedgerPosition], theirs: Sequence[PositionState], now: int
+    ) -> None:
         """Facts before repairs: a ledger that disagrees with the exchange may only be
-        behind (a fill still in flight), so fold the exchange's own trades first."""
+        behind (a fill in flight), so fold the exchange's own recent trades first and
+        update ``ours`` with what they made of the position."""
         live = {p.symbol: p.signed_qty for p in theirs}
-        for position in await self.ledger.all():
-            if live.get(position.symbol, ZERO) == position.signed_qty:
+        for symbol in sorted(set(live) | set(ours)):
+            mine = ours[symbol].signed_qty if symbol in ours else ZERO
+            if live.get(symbol, ZERO) == mine:
                 continue
-            trades = await self.exchange.my_trades(position.symbol, since=position.opened_at)
-            for fill in trades:
+            since = ours[symbol].opened_at if symbol in ours else now - self.fold_window_ms
+            for fill in await self.exchange.my_trades(symbol, since=since):
                 outcome = await self.ledger.record_fill(fill)
                 if outcome is None:
                     continue
@@ -92,6 +108,44 @@ class PositionMonitor:
                     await journal_close(
                         self.journal, self.redis, self.bus.keys, outcome.closed, fill
                     )
+            # Re-read even when nothing was folded here: another process (apply layer,
+            # ledger service) may have folded the same fills since our ledger snapshot.
+            current = await self.ledger.read(symbol)
+            if current is None:
+                ours.pop(symbol, None)
+            else:
+                ours[symbol] = current
+
+    async def _overtaken(self, repair: diff.Repair) -> bool:
+        """Live facts just before a stop repair: skip it if the apply layer got there first
+        (an entry now in flight, a covering stop already working, the position back)."""
+        if isinstance(repair, diff.PlaceProtectiveStop):
+            if await self.redis.exists(self.bus.keys.inflight(repair.symbol)):
+                return True
+            exit_side = repair.position_side.exit_side
+            live = await self.exchange.open_orders(repair.symbol)
+            return any(
+                o.type is OrderType.STOP_MARKET
+                and o.side is exit_side
+                and (o.close_position or o.quantity >= repair.qty)
+                and o.client_order_id != repair.replaces_client_order_id
+                for o in live
+            )
+        if isinstance(repair, diff.CancelOrphanOrder) and repair.reason == "no_position":
+            positions = await self.exchange.positions()
+            return any(p.symbol == repair.symbol and p.qty > 0 for p in positions)
+        if isinstance(repair, diff.CancelOrphanOrder) and repair.reason == "duplicate_stop":
+            # Two stops are normal while a stop moves (new placed, old about to go): never
+            # cancel the one the ledger records, nor a young one. A spare stop is harmless.
+            position = await self.ledger.read(repair.symbol)
+            if position is not None and position.stop_order_id == repair.client_order_id:
+                return True
+            try:
+                order = await self.exchange.fetch_order(repair.symbol, repair.client_order_id)
+            except OrderNotFound:
+                return True
+            return self.clock.now_ms() - order.created_at < self.stop_grace_ms
+        return False
 
     async def _leases(self, symbols: Sequence[str]) -> list[diff.InflightLease]:
         out = []

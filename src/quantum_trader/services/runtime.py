@@ -134,7 +134,11 @@ class ServiceRuntime:
     async def _heartbeat_loop(self) -> None:
         while not self.stop_event.is_set():
             stalled = self.stalled()
-            if stalled:
+            if not all(c.stats.last_poll_at for c in self.consumers):
+                # Not yet proven: a loop that crashes at start must never look alive
+                # (FAILURES #3: a crash-looping executor went unnoticed for 17 hours).
+                self.status = "starting"
+            elif stalled:
                 # No beat: the key expires and the supervisor sees the service as down.
                 self.status = "stalled"
                 log.error("consumer loop stalled", service=self.name, consumers=stalled)
