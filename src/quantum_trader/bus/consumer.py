@@ -117,6 +117,9 @@ class StreamConsumer:
 
     async def _handle_one(self, delivery: Delivery) -> bool:
         """True when the delivery may be acknowledged."""
+        if delivery.problem:
+            await self._dead(delivery, delivery.problem, 0)
+            return True
         if not delivery.raw:
             return True  # trimmed while pending: nothing left to process
         try:

@@ -26,6 +26,7 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "position:{symbol}": ("hash", "ledger"),
     "positions": ("set", "ledger"),
     "ledger:fills:{symbol}": ("set", "ledger"),
+    "ledger:closed:{symbol}": ("hash", "ledger (trade id -> the position that fill closed)"),
     "cooldown:open:{symbol}": ("string", "apply-layer"),
     "inflight:{symbol}": ("string", "apply-layer"),
     "plan:done:{plan_id}": ("string", "apply-layer"),
@@ -95,6 +96,10 @@ class Keys:
     def ledger_fills(self, symbol: str) -> str:
         """Trade ids already folded into the ledger (fill-id dedupe)."""
         return f"{self.prefix}ledger:fills:{symbol}"
+
+    def ledger_closed(self, symbol: str) -> str:
+        """Positions closed by a fill, by trade id, whoever folded it (for the journal)."""
+        return f"{self.prefix}ledger:closed:{symbol}"
 
     @property
     def risk_kill_switch(self) -> str:

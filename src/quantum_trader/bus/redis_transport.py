@@ -32,6 +32,22 @@ def as_text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _delivery(stream: str, entry_id: object, fields: Any, deliveries: int) -> Delivery:
+    """A trimmed entry still pending comes back with no fields (nothing to do); an entry
+    whose fields lack ``msg`` is not one of our messages and must be dead-lettered."""
+    eid = as_text(entry_id)
+    if not fields:
+        return Delivery(stream, eid, b"", deliveries)
+    raw = fields.get(FIELD)
+    if raw is None:
+        names = ", ".join(sorted(as_text(k) for k in fields))
+        flat = " ".join(f"{as_text(k)}={as_text(v)}" for k, v in fields.items())
+        return Delivery(
+            stream, eid, flat.encode(), deliveries, problem=f"missing field 'msg' (got: {names})"
+        )
+    return Delivery(stream, eid, raw, deliveries)
+
+
 class RedisTransport:
     """``Transport`` over a real Redis server."""
 
@@ -98,9 +114,7 @@ class RedisTransport:
         for stream_name, entries in reply or []:
             name = as_text(stream_name)
             for entry_id, fields in entries:
-                # A deleted (trimmed) entry still pending comes back with no fields.
-                raw = (fields or {}).get(FIELD, b"")
-                out.append(Delivery(name, as_text(entry_id), raw, deliveries))
+                out.append(_delivery(name, entry_id, fields, deliveries))
         return out
 
     async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
@@ -128,12 +142,10 @@ class RedisTransport:
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise TransportClosed(str(exc)) from exc
         times = {str(as_text(p["message_id"])): int(p["times_delivered"]) for p in pending}
-        out: list[Delivery] = []
-        for entry_id, fields in claimed:
-            eid = as_text(entry_id)
-            raw = (fields or {}).get(FIELD, b"") if fields else b""
-            out.append(Delivery(stream, eid, raw, max(2, times.get(eid, 2))))
-        return out
+        return [
+            _delivery(stream, entry_id, fields, max(2, times.get(as_text(entry_id), 2)))
+            for entry_id, fields in claimed
+        ]
 
     async def count_failure(self, key: str, field: str) -> int:
         try:

@@ -19,6 +19,7 @@ class Delivery:
     entry_id: str
     raw: bytes
     deliveries: int = 1
+    problem: str = ""  # set when the entry exists but is not a message (e.g. no `msg` field)
 
 
 class TransportClosed(ConnectionError):

@@ -16,6 +16,7 @@ from quantum_trader.config import Settings
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
+from quantum_trader.ops.circuit_breaker import CircuitBreaker, build_circuit_breaker
 from quantum_trader.ops.supervisor import ServiceSpec
 from quantum_trader.services.apply_layer import ApplyConfig, ApplyLayer
 from quantum_trader.services.apply_service import build_apply_layer, build_apply_service
@@ -88,7 +89,12 @@ class SystemParts:
             ServiceSpec("ledger", self._ledger),
             ServiceSpec("execution-pump", self._pump),
             ServiceSpec("position-monitor", self._position_monitor),
+            ServiceSpec("circuit-breaker", self._circuit_breaker),
         ]
+
+    def _circuit_breaker(self) -> ServiceRuntime:
+        breaker = CircuitBreaker(self.bus, self.redis, self.limits.allow_pyramiding)
+        return build_circuit_breaker(breaker, 1.0, self.heartbeat_interval_s)
 
     def _common(self, name: str) -> dict[str, object]:
         return {

@@ -10,7 +10,8 @@ service records every fill from the fills stream (a no-op for those already appl
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -90,6 +91,10 @@ class RedisLedger:
                     self._write(pipe, fill.symbol, outcome.position)
                     pipe.sadd(seen_key, fill.trade_id)
                     pipe.expire(seen_key, FILL_DEDUPE_TTL_S)
+                    if outcome.closed is not None:
+                        closed_key = self.keys.ledger_closed(fill.symbol)
+                        pipe.hset(closed_key, fill.trade_id, json.dumps(outcome.closed.to_hash()))
+                        pipe.expire(closed_key, FILL_DEDUPE_TTL_S)
                     await pipe.execute()
                     return outcome
                 except WatchError:
@@ -106,6 +111,11 @@ class RedisLedger:
             mapping: dict[Any, Any] = position.to_hash()
             pipe.hset(pos_key, mapping=mapping)
             pipe.sadd(self.keys.positions, symbol)
+
+    async def closed_by(self, symbol: str, trade_id: str) -> LedgerPosition | None:
+        """The position ``trade_id`` closed, if it closed one (whoever folded it)."""
+        raw = await self.client.hget(self.keys.ledger_closed(symbol), trade_id)
+        return LedgerPosition.from_hash(json.loads(raw)) if raw else None
 
     async def update(
         self,
@@ -148,6 +158,3 @@ class RedisLedger:
         async with self.client.pipeline(transaction=True) as pipe:
             self._write(pipe, symbol, position)
             await pipe.execute()
-
-
-FillSink = Callable[[FillOutcome, Fill], Awaitable[None]]

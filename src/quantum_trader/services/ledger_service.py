@@ -32,16 +32,11 @@ class LedgerService:
         if not isinstance(message, FillEvent):
             raise TypeError(f"ledger got {type(message).__name__}")
         fill = fill_from_event(message)
-        before = await self.ledger.read(fill.symbol)
-        outcome = await self.ledger.record_fill(fill)
+        await self.ledger.record_fill(fill)
         await self.journal.record_fill(fill)
-        # The apply layer may have folded this fill already; the close is journalled
-        # from whichever state shows the position going flat on this fill.
-        closing = outcome.closed if outcome is not None else None
-        if closing is None and before is not None and outcome is None:
-            now = await self.ledger.read(fill.symbol)
-            if now is None or now.position_id != before.position_id:
-                closing = before
+        # The apply layer or the reconciler may have folded this fill first; the ledger
+        # kept what it closed under the trade id, so the close is journalled either way.
+        closing = await self.ledger.closed_by(fill.symbol, fill.trade_id)
         if closing is not None:
             await journal_close(self.journal, self.redis, self.ledger.keys, closing, fill)
             self.closed += 1

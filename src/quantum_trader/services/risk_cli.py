@@ -95,11 +95,18 @@ def kill_switch_status(
         with client:
             switch = _read_json(client, keys.risk_kill_switch)
             risk = _read_json(client, keys.risk_state)
+            breaker = _read_json(client, keys.risk_circuit)
     except redis.RedisError as exc:
         raise _unreachable(exc) from None
     if as_json:
-        print(json.dumps({"kill_switch": switch, "risk_state": risk}))
+        print(json.dumps({"kill_switch": switch, "risk_state": risk, "circuit_breaker": breaker}))
         return
+    if breaker is not None:
+        console.print(
+            f"circuit breaker: TRIPPED ({breaker.get('reason', '?')}: "
+            f"{breaker.get('evidence', {})}); clear with `quantum kill-switch reset-breaker`",
+            highlight=False,
+        )
     if switch is None:
         console.print("kill switch: off")
     else:
@@ -116,3 +123,39 @@ def kill_switch_status(
             f"(reasons: {reasons}; updated {risk.get('updated_at', '?')})",
             highlight=False,
         )
+
+
+@app.command("reset-breaker")
+def reset_breaker(
+    reason: Annotated[str, typer.Option(help="Why it is safe to trade again (journalled).")],
+) -> None:
+    """Clear a tripped circuit breaker (operator only: read its evidence first)."""
+    client, keys = _connect()
+    try:
+        with client:
+            evidence = _read_json(client, keys.risk_circuit)
+            client.delete(keys.risk_circuit)
+            if evidence is not None:
+                client.xadd(keys.events, {"msg": _reset_event(evidence, reason)})
+    except redis.RedisError as exc:
+        raise _unreachable(exc) from None
+    console.print("circuit breaker cleared" if evidence else "circuit breaker was not tripped")
+
+
+def _reset_event(evidence: dict[str, Any], reason: str) -> bytes:
+    from quantum_trader.bus.codec import encode
+    from quantum_trader.bus.schemas import Event, derive_id
+
+    at = int(evidence.get("at", 0))
+    return encode(
+        Event(
+            msg_id=derive_id("breaker-reset", at, reason),
+            ts_event=at,
+            ts_init=at,
+            source="operator",
+            kind="circuit_breaker_reset",
+            severity="warning",
+            detail=f"cleared by an operator: {reason}",
+            evidence={"tripped_by": str(evidence.get("reason", ""))},
+        )
+    )

@@ -55,7 +55,8 @@ def test_on_without_a_reason_is_refused_and_writes_nothing(client: redis.Redis, 
 
 def test_status_shows_the_switch_and_the_risk_guard_state(client: redis.Redis, keys: Keys) -> None:
     code, out = invoke("status", "--json")
-    assert code == 0 and json.loads(out) == {"kill_switch": None, "risk_state": None}
+    assert code == 0
+    assert json.loads(out) == {"kill_switch": None, "risk_state": None, "circuit_breaker": None}
     assert "kill switch: off" in invoke("status")[1]
 
     invoke("on", "--reason", "drill")
