@@ -308,6 +308,15 @@ class CcxtBinanceExchange:
         rows = await self._raw("fapiPublicGetKlines", params)
         return [codec.kline_from_row(symbol, interval, r) for r in rows]
 
+    def undelivered(self) -> int:
+        """Execution events received but not yet taken by the reader."""
+        return self._queue.qsize()
+
+    async def barrier(self) -> None:
+        """Return once every user-data event the venue sent so far is in our queue."""
+        if self.stream is not None:
+            await self.stream.sync()
+
     async def execution_events(self) -> AsyncIterator[ExecutionEvent]:
         await self.start()
         while True:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,10 +22,14 @@ from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings
 from quantum_trader.data import MarketConfig, generate_market
+from quantum_trader.data.bars import BarSeries
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
-from quantum_trader.exchange.interface import Kline
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
+from quantum_trader.exchange.interface import Exchange, Kline
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
+from quantum_trader.ops.http_venue import http_venue
 from quantum_trader.ops.idle import groups_idle
 from quantum_trader.ops.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_services import SystemParts
@@ -33,7 +37,7 @@ from quantum_trader.ops.run_summary import RunSummary, summarise
 from quantum_trader.ops.supervisor import Supervisor
 from quantum_trader.services.intent_bridge import IntentBridgeConfig
 from quantum_trader.services.journal import Journal
-from quantum_trader.services.market_feed import MarketFeed
+from quantum_trader.services.market_feed import MarketDriver, MarketFeed
 from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
 
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -50,6 +54,7 @@ class PaperRunConfig:
     min_confidence: float = 0.2
     speed: float | None = None  # None: stepped, as fast as the services allow
     metrics_port: int = 0  # 0: no /metrics and /health endpoint
+    venue: str = "http"  # "http": HTTP front + ccxt adapter (the live path); "inproc": direct
 
 
 class SimDriver:
@@ -98,7 +103,7 @@ class PaperRun:
     on_step: Callable[[int, int], None] = lambda done, total: None
     supervisor: Supervisor | None = None
     parts: SystemParts | None = None
-    idle_groups: dict[str, list[str]] = field(default_factory=dict)
+    self_check: dict[str, object] = field(default_factory=dict)
 
     async def run(self) -> RunSummary:
         async with redis_for(self.settings) as redis:
@@ -110,9 +115,8 @@ class PaperRun:
     async def _run(self, redis: aioredis.Redis) -> RunSummary:
         cfg = self.config
         clock = SimClock(START_MS)
-        bus = Bus(RedisTransport(redis), clock, _keys(self.settings), self.settings.stream_maxlen)
-        exchange = SimExchange(MatchingCore(seed=cfg.seed, start_ms=START_MS), clock=clock)
-        instruments = {i.symbol: i for i in await exchange.instruments()}
+        sim = SimExchange(MatchingCore(seed=cfg.seed, start_ms=START_MS), clock=clock)
+        instruments = {i.symbol: i for i in await sim.instruments()}
         unknown = [s for s in cfg.symbols if s not in instruments]
         if unknown:
             raise ValueError(f"symbols not on the exchange: {', '.join(unknown)}")
@@ -120,19 +124,48 @@ class PaperRun:
         market = generate_market(
             list(cfg.symbols), bars, MarketConfig(seed=cfg.seed, start_ms=START_MS)
         )
-        feed = MarketFeed(
-            SimDriver(exchange),
-            bus,
-            market.bars,
-            {s: instruments[s].tick_size for s in cfg.symbols},
-        )
+        ticks = {s: instruments[s].tick_size for s in cfg.symbols}
+        warm = SimDriver(sim)
         for i in range(WARMUP_BARS):  # history the services warm up from, before they start
-            clock.set(feed.kline(cfg.symbols[0], i).open_time)
+            clock.set(market.bars[cfg.symbols[0]].bar_at(i).open_time)
             for s in cfg.symbols:
-                await feed.driver.bar(feed.kline(s, i))
-        journal_path = self.settings.data_dir / "journal.sqlite"
-        journal_path.parent.mkdir(parents=True, exist_ok=True)
-        journal_path.unlink(missing_ok=True)
+                await warm.bar(market.bars[s].bar_at(i, tick_size=ticks[s]))
+        if cfg.venue == "http":
+            async with http_venue(sim) as venue:
+                self.self_check = await venue.exchange.self_check()
+                return await self._trade(
+                    redis,
+                    clock,
+                    venue.exchange,
+                    venue.driver,
+                    market.bars,
+                    ticks,
+                    instruments,
+                    bars,
+                    sim,
+                )
+        return await self._trade(
+            redis, clock, sim, warm, market.bars, ticks, instruments, bars, sim
+        )
+
+    async def _trade(
+        self,
+        redis: aioredis.Redis,
+        clock: SimClock,
+        exchange: Exchange,
+        driver: MarketDriver,
+        series: Mapping[str, BarSeries],
+        ticks: Mapping[str, Decimal],
+        instruments: Mapping[str, Instrument],
+        bars: int,
+        sim: SimExchange,
+    ) -> RunSummary:
+        cfg = self.config
+        bus = Bus(RedisTransport(redis), clock, _keys(self.settings), self.settings.stream_maxlen)
+        feed = MarketFeed(driver, bus, series, ticks)
+        journal_file = journal_path(self.settings)
+        journal_file.parent.mkdir(parents=True, exist_ok=True)
+        journal_file.unlink(missing_ok=True)
         parts = SystemParts(
             settings=self.settings,
             exchange=exchange,
@@ -141,7 +174,7 @@ class PaperRun:
             clock=clock,
             instruments=instruments,
             symbols=cfg.symbols,
-            journal=Journal(f"sqlite:///{journal_path}"),
+            journal=Journal(f"sqlite:///{journal_file}"),
             signal=SignalEngineConfig(
                 symbols=cfg.symbols,
                 interval=cfg.interval,
@@ -166,10 +199,10 @@ class PaperRun:
             for n, i in enumerate(range(WARMUP_BARS, bars)):
                 clock.set(feed.kline(cfg.symbols[0], i).open_time)
                 await feed.step(i)
-                await self._settle(redis, bus)
+                await self._settle(redis, bus, exchange)
                 self.on_step(n + 1, total)
             clock.advance(60)
-            await self._settle(redis, bus)
+            await self._settle(redis, bus, exchange)
             for monitor in parts.monitors[-1:]:
                 await monitor.reconcile_once()
         finally:
@@ -177,7 +210,7 @@ class PaperRun:
             await task
             if metrics is not None:
                 await metrics.cleanup()
-        summary = await summarise(parts, supervisor, hours=cfg.hours, mode="paper")
+        summary = await summarise(parts, supervisor, sim.core, hours=cfg.hours, mode="paper")
         parts.journal.close()
         return summary
 
@@ -193,8 +226,9 @@ class PaperRun:
             + ", ".join(n for n, b in zip(names, beats, strict=True) if not b)
         )
 
-    async def _settle(self, redis: aioredis.Redis, bus: Bus) -> None:
-        """Wait until every consumer group has handled everything published so far."""
+    async def _settle(self, redis: aioredis.Redis, bus: Bus, exchange: Exchange) -> None:
+        """Wait until every consumer group has handled everything published so far, and
+        every execution event the venue sent has been taken by the pump."""
         k = bus.keys
         groups = {
             k.market: ["signal-engine", "exit-brain"],
@@ -203,12 +237,19 @@ class PaperRun:
             k.apply_exit: ["apply-layer"],
             k.fills: ["ledger", "risk-guard"],
         }
-        exchange = self.parts.exchange if self.parts else None
         quiet = 0
         while quiet < 3:
             await asyncio.sleep(0.001)
-            queued = exchange.undelivered() if isinstance(exchange, SimExchange) else 0
-            quiet = quiet + 1 if not queued and await groups_idle(redis, groups) else 0
+            queued = (
+                exchange.undelivered()
+                if isinstance(exchange, SimExchange | CcxtBinanceExchange)
+                else 0
+            )
+            idle = not queued and await groups_idle(redis, groups)
+            if idle and quiet == 2 and isinstance(exchange, CcxtBinanceExchange):
+                await exchange.barrier()  # every event the venue sent is in the queue now
+                idle = exchange.undelivered() == 0
+            quiet = quiet + 1 if idle else 0
 
 
 def _keys(settings: Settings) -> Keys:

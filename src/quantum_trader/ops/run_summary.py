@@ -15,7 +15,7 @@ from typing import Any
 from quantum_trader.bus.codec import decode
 from quantum_trader.bus.schemas import ApplyResult, Plan
 from quantum_trader.domain.money import fmt
-from quantum_trader.exchange.sim import SimExchange
+from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.ops import invariants
 from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.supervisor import Supervisor
@@ -68,12 +68,11 @@ async def _stream(parts: SystemParts, stream: str) -> list[Any]:
 
 
 async def summarise(
-    parts: SystemParts, supervisor: Supervisor, *, hours: float, mode: str
+    parts: SystemParts, supervisor: Supervisor, core: MatchingCore, *, hours: float, mode: str
 ) -> RunSummary:
-    exchange = parts.exchange
-    assert isinstance(exchange, SimExchange), "paper summaries read the simulator's history"
-    history = exchange.core.history()
-    fills, orders = list(history.fills), list(exchange.core.all_orders())
+    """``core`` is the simulated venue's own book of record (ground truth)."""
+    history = core.history()
+    fills, orders = list(history.fills), list(core.all_orders())
     now = parts.clock.now_ms()
     results = [
         r for r in await _stream(parts, parts.bus.keys.apply_result) if isinstance(r, ApplyResult)
@@ -84,12 +83,12 @@ async def summarise(
         p.symbol: (p.side.value, p.qty)
         for p in await RedisLedger(parts.redis, parts.bus.keys).all()
     }
-    positions = list(await exchange.positions())
+    positions = list(core.positions())
     unprotected_ms, _ = invariants.max_unprotected_ms(fills, orders, now)
     entry_orders = {
         f.client_order_id for f in fills if f.client_order_id.startswith(invariants.ENTRY_PREFIX)
     }
-    money = exchange.core.ledger()
+    money = core.ledger()
     metrics = parts.journal.harvest_metrics()
     return RunSummary(
         mode=mode,

@@ -1,0 +1,79 @@
+"""The paper venue that runs the live code path: the simulated exchange served over its
+Binance-compatible HTTP/WebSocket front, the services talking to it through the ccxt
+adapter, and the market moved through the front's loopback admin endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import aiohttp
+
+from quantum_trader.domain.money import fmt
+from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
+from quantum_trader.exchange.interface import Kline
+from quantum_trader.exchange.sim import SimExchange
+from quantum_trader.exchange.sim.http import SimHttpServer
+
+ACCELERATED_WEIGHT_LIMIT = 2400 * 60
+
+
+class HttpDriver:
+    """Moves the market through the admin endpoints, as an external feed would."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = aiohttp.ClientSession()
+
+    async def _post(self, path: str, body: dict[str, object]) -> None:
+        async with self.session.post(f"{self.base_url}{path}", json=body) as response:
+            if response.status != 200:
+                raise RuntimeError(f"{path}: HTTP {response.status}: {await response.text()}")
+
+    async def set_price(self, symbol: str, price: Decimal) -> None:
+        await self._post("/admin/price", {"symbol": symbol, "price": fmt(price)})
+
+    async def bar(self, kline: Kline) -> None:
+        await self._post(
+            "/admin/bar",
+            {
+                "symbol": kline.symbol,
+                "interval": kline.interval,
+                "open_time": kline.open_time,
+                "open": fmt(kline.open),
+                "high": fmt(kline.high),
+                "low": fmt(kline.low),
+                "close": fmt(kline.close),
+                "volume": fmt(kline.volume),
+            },
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+@dataclass
+class HttpVenue:
+    server: SimHttpServer
+    exchange: CcxtBinanceExchange
+    driver: HttpDriver
+
+
+@contextlib.asynccontextmanager
+async def http_venue(sim: SimExchange) -> AsyncIterator[HttpVenue]:
+    # The front authenticates on wall-clock time (as Binance does); market time is the
+    # simulated core's own, moved by the feed. Stepped paper time runs about a market
+    # minute per wall second, so Binance's per-minute weight budget scales by that much.
+    server = SimHttpServer(sim, weight_limit=ACCELERATED_WEIGHT_LIMIT)
+    url = await server.start()
+    exchange = CcxtBinanceExchange("sim", base_url=url)
+    driver = HttpDriver(url)
+    try:
+        await exchange.start()
+        yield HttpVenue(server, exchange, driver)
+    finally:
+        await driver.close()
+        await exchange.close()
+        await server.stop()
