@@ -261,9 +261,17 @@ def _written_in_src(name: str) -> list[str]:
 
 def test_failure_25_every_guard_key_the_entry_gate_reads_has_a_writer_in_src() -> None:
     """A guard whose key nothing writes never fires: each one the gate reads needs a writer."""
-    lua = (SRC / "services" / "entry_gate.lua").read_text()
-    reserved_by_lua = {"inflight", "plan_done"}
+    lua = "".join(
+        (SRC / "services" / name).read_text()
+        for name in ("entry_gate_checks.lua", "entry_gate_reserve.lua")
+    )
+    reserved_by_lua = {"inflight", "plan_done", "cooldown_open"}
     assert "redis.call('SET', KEYS[3]" in lua and "redis.call('SET', KEYS[1]" in lua
+    # The cooldown is started by the plan-finish script, whose third key is the cooldown.
+    finish = (SRC / "services" / "plan_finish.lua").read_text()
+    assert "redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])" in finish
+    gate = (SRC / "services" / "entry_gate.py").read_text()
+    assert "k.cooldown_open(cooled)" in gate
     never_written = [
         name
         for name in (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import redis.asyncio as aioredis
@@ -41,6 +41,7 @@ class Outcome:
     executed: bool
     reason: str
     order: Order | None = None
+    published: bool = False  # its result went out with the plan's final state
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class ApplyLayer:
             self.open(message) if message.kind is PlanKind.OPEN else self.exit(message)
         )
         self.decisions[outcome.reason] += 1
+        if outcome.published or outcome.reason == reasons.DUPLICATE_PLAN:
+            return  # a plan already done had its result published with its final state
         await self.publish_result(message, outcome)
 
     def _submitted(self, kind: str) -> None:
@@ -119,21 +122,31 @@ class ApplyLayer:
                 )
             )
             if isinstance(placed, Refused):
-                await self.gate.finish(plan.plan_id, plan.symbol, f"rejected:{placed.code}", 0)
-                return Outcome(False, f"exchange_rejected:{placed.code}")
+                return await self._finish(
+                    plan, Outcome(False, f"exchange_rejected:{placed.code}"), 0
+                )
             order = placed.order
             self._submitted("open")
         order = await self.router.until_final(order)
         for fill in await self.router.fills_of(order):
             await self.ledger.record_fill(fill, plan.leverage)
         if order.executed_qty <= 0:
-            await self.gate.finish(plan.plan_id, plan.symbol, "not_filled", 0)
-            return Outcome(False, "not_filled", order)
+            return await self._finish(plan, Outcome(False, "not_filled", order), 0)
         position = await self.ledger.read(plan.symbol)
         if position is not None:
             await self.stops.ensure(position, plan.stop_price)
-        await self.gate.finish(plan.plan_id, plan.symbol, "done", self.config.cooldown_ms)
-        return Outcome(True, "executed", order)
+        return await self._finish(plan, Outcome(True, "executed", order), self.config.cooldown_ms)
+
+    async def _finish(self, plan: Plan, outcome: Outcome, cooldown_ms: int) -> Outcome:
+        payload = encode(self._result(plan, outcome))
+        await self.gate.finish(
+            plan.plan_id,
+            plan.symbol,
+            f"done:{outcome.reason}",
+            cooldown_ms,
+            (self.bus.keys.apply_result, payload, self.bus.maxlen),
+        )
+        return replace(outcome, published=True)
 
     # -- exits -----------------------------------------------------------------------
 
@@ -146,15 +159,16 @@ class ApplyLayer:
         if previous is not None and as_text(previous).startswith("done"):
             return Outcome(False, reasons.DUPLICATE_PLAN)
         outcome = await self._exit(plan)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(done_key, f"done:{outcome.reason}", px=self.config.plan_done_ttl_ms)
-            if outcome.executed and plan.action is not PlanAction.UPDATE_STOP:
-                pipe.set(
-                    self.bus.keys.cooldown_open(plan.symbol),
-                    plan.plan_id,
-                    px=self.config.cooldown_ms,
-                )
-            await pipe.execute()
+        executed_close = outcome.executed and plan.action is not PlanAction.UPDATE_STOP
+        await self.gate.finish(
+            plan.plan_id,
+            None,
+            f"done:{outcome.reason}",
+            self.config.cooldown_ms if executed_close else 0,
+            (self.bus.keys.apply_result, encode(self._result(plan, outcome)), self.bus.maxlen),
+            cooldown_symbol=plan.symbol,
+        )
+        outcome = replace(outcome, published=True)
         return outcome
 
     async def _exit(self, plan: Plan) -> Outcome:
@@ -215,11 +229,10 @@ class ApplyLayer:
 
     # -- results ---------------------------------------------------------------------
 
-    async def publish_result(self, plan: Plan, outcome: Outcome) -> None:
-        """Exactly one result per plan id, whatever is redelivered."""
+    def _result(self, plan: Plan, outcome: Outcome) -> ApplyResult:
         now = self.clock.now_ms()
         order = outcome.order
-        result = ApplyResult(
+        return ApplyResult(
             msg_id=derive_id("result", plan.plan_id),
             correlation_id=plan.correlation_id,
             causation_id=plan.msg_id,
@@ -236,9 +249,16 @@ class ApplyLayer:
             filled_qty=order.executed_qty if order else Decimal(0),
             avg_price=order.avg_price if order else Decimal(0),
         )
+
+    async def publish_result(self, plan: Plan, outcome: Outcome) -> None:
+        """Exactly one result per plan id, whatever is redelivered (gate SKIPs)."""
         await self.effects.apply_once(
             f"result:{plan.plan_id}",
-            [StreamAdd(self.bus.keys.apply_result, encode(result), self.bus.maxlen)],
+            [
+                StreamAdd(
+                    self.bus.keys.apply_result, encode(self._result(plan, outcome)), self.bus.maxlen
+                )
+            ],
         )
 
 

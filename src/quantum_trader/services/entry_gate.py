@@ -23,7 +23,11 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.money import fmt
 
-_SCRIPT = (Path(__file__).with_name("entry_gate.lua")).read_text()
+_CHECKS = Path(__file__).with_name("entry_gate_checks.lua").read_text()
+_RESERVE = Path(__file__).with_name("entry_gate_reserve.lua").read_text()
+_SCRIPT = _CHECKS + _RESERVE  # atomic: every check, then the reservation
+_PRECHECK = _CHECKS + "return {'PASS', ''}\n"  # read-only: checks 1-7 on 8 keys
+_FINISH = Path(__file__).with_name("plan_finish.lua").read_text()
 
 
 class GateAnswer(StrEnum):
@@ -83,6 +87,10 @@ class GateResult:
     lease: Lease | None = None
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RedisEntryGate:
     def __init__(
         self, client: aioredis.Redis, keys: Keys, symbols: Sequence[str], limits: GateLimits
@@ -92,6 +100,8 @@ class RedisEntryGate:
         self.symbols = tuple(symbols)
         self.limits = limits
         self._script = client.register_script(_SCRIPT)
+        self._precheck = client.register_script(_PRECHECK)
+        self._finish = client.register_script(_FINISH)
 
     async def check_and_reserve(
         self,
@@ -105,6 +115,32 @@ class RedisEntryGate:
         now: int,
     ) -> GateResult:
         k = self.keys
+        head = [
+            k.plan_done(plan_id),
+            k.position(symbol),
+            k.inflight(symbol),
+            k.cooldown_open(symbol),
+            k.risk_state,
+            k.risk_kill_switch,
+            k.risk_supervisor,
+            k.risk_circuit,
+        ]
+        # A SKIP is always safe to act on (it places nothing), so duplicates and blocked
+        # symbols are answered by the cheap read-only pre-check; an ALLOW only ever comes
+        # from the atomic script below, which repeats every check.
+        answer, detail = await self._precheck(
+            keys=head,
+            args=[
+                now,
+                expires_at,
+                side.value,
+                "0",
+                "1" if self.limits.allow_pyramiding else "0",
+                self.limits.max_adds,
+            ],
+        )
+        if _text(answer) == GateAnswer.SKIP.value:
+            return GateResult(GateAnswer.SKIP, _text(detail))
         universe = self.symbols if symbol in self.symbols else (*self.symbols, symbol)
         keys = [
             k.plan_done(plan_id),
@@ -135,17 +171,42 @@ class RedisEntryGate:
             len(universe),
         ]
         answer, detail = await self._script(keys=keys, args=args)
-        verdict = GateAnswer(answer.decode() if isinstance(answer, bytes) else answer)
-        text = detail.decode() if isinstance(detail, bytes) else str(detail)
+        verdict = GateAnswer(_text(answer))
+        text = _text(detail)
         if verdict is GateAnswer.SKIP:
             return GateResult(verdict, text)
         return GateResult(verdict, "", Lease.from_json(text))
 
-    async def finish(self, plan_id: str, symbol: str, outcome: str, cooldown_ms: int) -> None:
-        """Mark the plan done, release the lease and start the cooldown, atomically."""
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.plan_done(plan_id), outcome, px=self.limits.plan_done_ttl_ms)
-            pipe.delete(self.keys.inflight(symbol))
-            if cooldown_ms > 0:
-                pipe.set(self.keys.cooldown_open(symbol), plan_id, px=cooldown_ms)
-            await pipe.execute()
+    async def finish(
+        self,
+        plan_id: str,
+        symbol: str | None,
+        outcome: str,
+        cooldown_ms: int,
+        result: tuple[str, bytes, int | None],
+        cooldown_symbol: str | None = None,
+    ) -> bool:
+        """Mark the plan done, release its own lease (entries: ``symbol``), start the
+        cooldown and publish its one result (stream, payload, maxlen) — atomically, so a
+        plan that is done always has exactly one result, whenever a process dies."""
+        k = self.keys
+        stream, payload, maxlen = result
+        cooled = cooldown_symbol or symbol or ""
+        published = await self._finish(
+            keys=[
+                k.plan_done(plan_id),
+                k.inflight(symbol) if symbol else "",
+                k.cooldown_open(cooled),
+                k.effect(f"result:{plan_id}"),
+                stream,
+            ],
+            args=[
+                outcome,
+                self.limits.plan_done_ttl_ms,
+                cooldown_ms if cooled else 0,
+                plan_id,
+                payload,
+                maxlen or "",
+            ],
+        )
+        return bool(published)

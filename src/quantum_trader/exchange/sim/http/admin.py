@@ -15,6 +15,7 @@ the caller is on 127.0.0.1 / ::1. Bodies are JSON; prices and quantities decimal
     GET|POST /admin/faults      {"profile", ...overrides}
     POST /admin/ws/drop, /admin/listenkey/expire, /admin/events/release
     GET  /admin/state, /admin/requests
+    GET  /admin/history                                  every order and fill ever (audits)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from quantum_trader.domain.enums import Side
+from quantum_trader.domain.orders import Fill, Order
 from quantum_trader.exchange.interface import OrderNotFound, OrderRejected
 from quantum_trader.exchange.sim.http.faults import profile_from_json
 
@@ -53,6 +55,52 @@ def text(body: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise AdminError(f"'{name}' is required")
     return value
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def order_json(o: Order) -> dict[str, Any]:
+    """An order of the core's permanent record, decimals as strings."""
+    return {
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "type": o.type.value,
+        "status": o.status.value,
+        "client_order_id": o.client_order_id,
+        "exchange_order_id": o.exchange_order_id,
+        "quantity": str(o.quantity),
+        "executed_qty": str(o.executed_qty),
+        "avg_price": str(o.avg_price),
+        "price": _text(o.price),
+        "stop_price": _text(o.stop_price),
+        "reduce_only": o.reduce_only,
+        "close_position": o.close_position,
+        "working_type": o.working_type.value,
+        "time_in_force": o.time_in_force.value,
+        "created_at": o.created_at,
+        "updated_at": o.updated_at,
+    }
+
+
+def fill_json(f: Fill) -> dict[str, Any]:
+    """A fill of the core's permanent record, decimals as strings."""
+    return {
+        "symbol": f.symbol,
+        "trade_id": f.trade_id,
+        "exchange_order_id": f.exchange_order_id,
+        "client_order_id": f.client_order_id,
+        "side": f.side.value,
+        "price": str(f.price),
+        "qty": str(f.qty),
+        "commission": str(f.commission),
+        "commission_asset": f.commission_asset,
+        "realized_pnl": str(f.realized_pnl),
+        "maker": f.maker,
+        "reduce_only": f.reduce_only,
+        "ts": f.ts,
+    }
 
 
 def admin_routes(srv: SimHttpServer) -> list[web.RouteDef]:
@@ -142,6 +190,14 @@ def admin_routes(srv: SimHttpServer) -> list[web.RouteDef]:
     async def requests(body: dict[str, Any]) -> Any:
         return list(srv.requests)
 
+    async def history(body: dict[str, Any]) -> Any:
+        snapshot = srv.core.history()
+        return {
+            "now_ms": srv.core.now_ms,
+            "orders": [order_json(o) for o in snapshot.orders],
+            "fills": [fill_json(f) for f in snapshot.fills],
+        }
+
     table: dict[str, AdminHandler] = {
         "price": price,
         "mark": mark,
@@ -156,6 +212,7 @@ def admin_routes(srv: SimHttpServer) -> list[web.RouteDef]:
         "events/release": release,
         "state": state,
         "requests": requests,
+        "history": history,
     }
 
     async def handle(request: web.Request) -> web.StreamResponse:

@@ -1,6 +1,8 @@
--- Atomic entry gate: check every entry rule and reserve the symbol in one step.
+-- Entry gate, checks 1-7 (duplicate, expiry, risk mode, in-flight, position, cooldown).
 -- The same rule as quantum_trader.decide.entry_gates.check_entry_gate, same check order;
--- tests run one table of cases against both.
+-- tests run one table of cases against both. entry_gate.py composes this with
+-- entry_gate_reserve.lua into the atomic check-and-reserve script, and on its own (read
+-- only) into the cheap pre-check that lets duplicates skip without sending every key.
 -- KEYS: 1 plan_done  2 position  3 inflight  4 cooldown  5 risk_state  6 kill_switch
 --       7 risk_supervisor  8 risk_circuit  9 positions index  then N position keys and
 --       N inflight keys of every traded symbol (for open-position count and exposure)
@@ -37,25 +39,3 @@ if has_position then
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {'SKIP', 'cooldown'} end
 
-local n = tonumber(ARGV[12])
-local open_count, exposure = 0, 0
-for i = 1, n do
-  local p = redis.call('HMGET', KEYS[9 + i], 'qty', 'entry_price')
-  local q = tonumber(p[1] or '0') or 0
-  if q > 0 then
-    open_count = open_count + 1
-    exposure = exposure + q * (tonumber(p[2]) or 0)
-  else
-    local lease = redis.call('GET', KEYS[9 + n + i])
-    if lease then
-      open_count = open_count + 1
-      exposure = exposure + (tonumber(cjson.decode(lease)['notional']) or 0)
-    end
-  end
-end
-if not has_position and open_count >= tonumber(ARGV[7]) then return {'SKIP', 'max_positions'} end
-if exposure + tonumber(ARGV[4]) > tonumber(ARGV[8]) then return {'SKIP', 'max_exposure'} end
-
-redis.call('SET', KEYS[3], ARGV[10], 'PX', ARGV[9])
-redis.call('SET', KEYS[1], 'reserved:' .. ARGV[10], 'PX', ARGV[11])
-return {'ALLOW', ARGV[10]}

@@ -1,0 +1,282 @@
+"""Carries out the scheduled faults against the running system.
+
+Each fault is an action an operator, an exchange or an infrastructure failure could do:
+process kills, a Redis restart, exchange fault profiles held for a short window, user-
+data stream faults, re-delivered and reordered messages, garbage on every stream, a key
+of the wrong type, clock skew, hand trading on the exchange and margin exhaustion. What
+was done is recorded (with the exchange time and, where it matters, the symbol and the
+garbage entry ids) so the checker can tell injected facts from the system's own acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.redis_transport import as_text
+from quantum_trader.bus.schemas import TradeIntent, derive_id
+from quantum_trader.domain.enums import PositionSide
+from quantum_trader.exchange.sim import SimExchange
+from quantum_trader.ops.chaos.follow_clock import skew_key
+from quantum_trader.ops.chaos.processes import ServiceProcesses
+from quantum_trader.ops.chaos.schedule import Fault
+from quantum_trader.ops.embedded_redis import EmbeddedRedis
+
+PROFILE_OF: dict[str, list[dict[str, Any]]] = {
+    "exchange_5xx": [{"profile": "server_error"}, {"profile": "internal_error"}],
+    "exchange_429": [{"profile": "rate_limit_burst"}, {"profile": "order_rate_limit"}],
+    "exchange_latency": [{"profile": "none", "latency_ms": 40, "latency_jitter_ms": 60}],
+    "accepted_timeout": [{"profile": "lost_response"}],
+    "unknown_status": [{"profile": "status_unknown"}, {"profile": "unknown_before"}],
+    "drop_events": [{"profile": "drop_events"}],
+    "delay_events": [{"profile": "delay_events"}],
+}
+REDELIVERED = ("apply.plan", "apply.exit", "trade.intent", "fills")
+GARBAGE: tuple[dict[str, str], ...] = (
+    {"msg": "not json at all {"},
+    {"msg": '{"type": "apply.plan", "schema_version": 1}'},
+    {"payload": '{"data": 1}'},
+    {"msg": '{"type": "no.such.type", "msg_id": "x"}'},
+)
+UNUSED_SYMBOL = "CHAOSUNUSEDUSDT"
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    bar: int
+    kind: str
+    at: int  # exchange time
+    params: dict[str, object]
+
+
+@dataclass
+class Injector:
+    redis: aioredis.Redis
+    redis_server: EmbeddedRedis
+    procs: ServiceProcesses
+    session: aiohttp.ClientSession
+    admin_url: str
+    bus: Bus
+    sim: SimExchange
+    clock_key: str
+    seed: int
+    requests: Callable[[], list[dict[str, Any]]]  # the exchange front's request log
+    window_s: float = 0.12
+    done: list[Injected] = field(default_factory=list)
+    hand: list[tuple[str, int]] = field(default_factory=list)  # (symbol, ts) touched by hand
+    garbage: list[tuple[str, str]] = field(default_factory=list)  # (stream, entry id)
+    windows: list[list[dict[str, Any]]] = field(default_factory=list)
+    later: list[tuple[int, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    kill_armed: int = 0
+    seen_orders: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed + 1)
+
+    async def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        method = "GET" if body is None else "POST"
+        async with self.session.request(method, f"{self.admin_url}{path}", json=body) as r:
+            return await r.json()
+
+    def now(self) -> int:
+        return self.sim.core.now_ms
+
+    async def before_bar(self, bar: int, faults: list[Fault]) -> None:
+        """Run what is due at ``bar``: deferred repairs first, then the new faults."""
+        due = [job for at, job in self.later if at <= bar]
+        self.later = [(at, job) for at, job in self.later if at > bar]
+        for job in due:
+            await job()
+        self.windows = []
+        for fault in faults:
+            await self._inject(bar, fault)
+            self.done.append(Injected(bar, fault.kind, self.now(), dict(fault.params)))
+
+    async def during_bar(self) -> None:
+        """Hold this bar's exchange fault profiles, one short window each."""
+        for profiles in self.windows:
+            for body in profiles:
+                await self.admin("/admin/faults", body)
+                await asyncio.sleep(self.window_s)
+            await self.admin("/admin/faults", {"profile": "none"})
+            if profiles[0].get("profile") == "delay_events":
+                await self.admin("/admin/events/release", {})
+
+    def maybe_kill_mid_order(self) -> bool:
+        """Called while the bar settles: SIGKILL the apply layer once it has sent an entry."""
+        if not self.kill_armed:
+            return False
+        for req in self.requests():
+            cid = str(req.get("params", {}).get("newClientOrderId", ""))
+            if req.get("method") == "POST" and cid.startswith("q") and cid not in self.seen_orders:
+                self.seen_orders.add(cid)
+                self.kill_armed -= 1
+                self.procs.restart("apply-layer")
+                return True
+        return False
+
+    async def _inject(self, bar: int, fault: Fault) -> None:
+        p, kind = fault.params, fault.kind
+        if kind == "kill_service":
+            self.procs.restart(str(p["service"]))
+        elif kind == "kill_mid_order":
+            self.seen_orders |= {
+                str(r.get("params", {}).get("newClientOrderId", "")) for r in self.requests()
+            }
+            self.kill_armed += 1
+        elif kind == "redis_restart":
+            await asyncio.to_thread(self.redis_server.restart)
+        elif kind in PROFILE_OF:
+            self.windows.append([self.rng.choice(PROFILE_OF[kind])])
+        elif kind == "ws_drop":
+            await self.admin("/admin/ws/drop", {})
+        elif kind == "listen_key_expiry":
+            await self.admin("/admin/listenkey/expire", {})
+        elif kind in ("duplicate_delivery", "reorder_delivery"):
+            await self._redeliver(int(str(p["count"])), reverse=kind == "reorder_delivery")
+        elif kind == "manual_open":
+            await self._open_by_hand(str(p["symbol"]), str(p["side"]), Decimal(3))
+        elif kind == "manual_close":
+            await self._close_by_hand(str(p["symbol"]))
+        elif kind == "manual_stop_cancel":
+            await self._cancel_stop(str(p["symbol"]))
+        elif kind == "margin_exhaustion":
+            symbol = str(p["symbol"])
+            await self._exhaust_margin(symbol, str(p["side"]))
+            self.later.append((bar + 2, lambda: self._close_by_hand(symbol)))
+        elif kind == "signal_burst":
+            await self._burst(str(p["symbol"]), int(str(p["copies"])))
+        elif kind == "malformed":
+            await self._garbage()
+        elif kind == "wrong_type_key":
+            await self._wrong_type(bar)
+        elif kind == "clock_skew":
+            await self._skew(bar, str(p["service"]), int(str(p["skew_ms"])))
+
+    async def _redeliver(self, count: int, *, reverse: bool) -> None:
+        for name in REDELIVERED:
+            stream = self.bus.keys.stream(name)
+            entries = await self.redis.xrevrange(stream, count=count * 4)
+            picked = [e for e in entries if b"msg" in e[1]]
+            if not reverse:
+                picked = self.rng.sample(picked, min(count, len(picked)))
+            for _entry_id, fields in picked[:count]:
+                await self.redis.xadd(stream, {"msg": fields[b"msg"]})
+
+    async def _garbage(self) -> None:
+        for name in (
+            "market",
+            "trade.intent",
+            "apply.plan",
+            "apply.exit",
+            "apply.result",
+            "fills",
+            "events",
+        ):
+            stream = self.bus.keys.stream(name)
+            entry = await self.redis.xadd(stream, dict(self.rng.choice(GARBAGE)))
+            self.garbage.append((stream, as_text(entry)))
+
+    def _qty(self, symbol: str, notional: Decimal) -> Decimal:
+        inst = self.sim.core.instrument(symbol)
+        price = self.sim.core.last_price(symbol)
+        steps = (notional / price / inst.market_step_size).to_integral_value(ROUND_CEILING)
+        qty = max(steps * inst.market_step_size, inst.market_min_qty)
+        return min(qty, inst.market_max_qty.quantize(inst.market_step_size))
+
+    async def _open_by_hand(self, symbol: str, side: str, multiple: Decimal) -> bool:
+        inst = self.sim.core.instrument(symbol)
+        qty = self._qty(symbol, inst.min_notional * multiple)
+        reply = await self.admin(
+            "/admin/position/open", {"symbol": symbol, "side": side, "qty": str(qty)}
+        )
+        self.hand.append((symbol, self.now()))
+        return "clientOrderId" in reply
+
+    async def _close_by_hand(self, symbol: str) -> None:
+        await self.admin("/admin/position/close", {"symbol": symbol})
+        self.hand.append((symbol, self.now()))
+
+    async def _cancel_stop(self, symbol: str) -> None:
+        for order in self.sim.core.open_orders(symbol):
+            if order.type.is_conditional and (order.reduce_only or order.close_position):
+                await self.admin(
+                    "/admin/order/cancel",
+                    {"symbol": symbol, "client_order_id": order.client_order_id},
+                )
+                self.hand.append((symbol, self.now()))
+                return
+
+    async def _exhaust_margin(self, symbol: str, side: str) -> None:
+        available = self.sim.core.account().available_balance
+        for fraction in ("15", "8", "4", "2"):  # × available: leverage makes it fit, or not
+            qty = self._qty(symbol, available * Decimal(fraction))
+            reply = await self.admin(
+                "/admin/position/open", {"symbol": symbol, "side": side, "qty": str(qty)}
+            )
+            if "clientOrderId" in reply:
+                self.hand.append((symbol, self.now()))
+                return
+
+    async def _burst(self, symbol: str, copies: int) -> None:
+        now = self.bus.clock.now_ms()
+        price = self.sim.core.last_price(symbol)
+        side = self.rng.choice([PositionSide.LONG, PositionSide.SHORT])
+        intent_id = derive_id("burst", symbol, now, side.value)
+        intent = TradeIntent(
+            msg_id=intent_id,
+            ts_event=now,
+            ts_init=now,
+            source="chaos",
+            intent_id=intent_id,
+            symbol=symbol,
+            side=side,
+            confidence=Decimal("0.9"),
+            strategy="trend_ema",
+            interval="1m",
+            bar_time=now,
+            reference_price=price,
+            stop_distance=(price / 50).quantize(self.sim.core.instrument(symbol).tick_size)
+            or self.sim.core.instrument(symbol).tick_size,
+            expires_at=now + 60_000,
+        )
+        for _ in range(copies):
+            await self.bus.publish(self.bus.keys.trade_intent, intent)
+
+    async def _wrong_type(self, bar: int) -> None:
+        keys = self.bus.keys
+        key = keys.position(UNUSED_SYMBOL) if bar % 2 else keys.bus_failures
+        saved = await self.redis.dump(key)
+        await self.redis.delete(key)
+        await self.redis.set(key, "wrong type on purpose")
+
+        async def repair() -> None:
+            await self.redis.delete(key)
+            if saved is not None:
+                await self.redis.restore(key, 0, saved)
+
+        self.later.append((bar + 1, repair))
+
+    async def _skew(self, bar: int, service: str, skew_ms: int) -> None:
+        await self.redis.hset(skew_key(self.clock_key), service, skew_ms)  # type: ignore[misc]
+
+        async def restore() -> None:
+            await self.redis.hdel(skew_key(self.clock_key), service)  # type: ignore[misc]
+
+        self.later.append((bar + 2, restore))
+
+    async def finish(self) -> None:
+        """Undo whatever is still in force (repairs, skews, hand positions for margin)."""
+        for _, job in self.later:
+            await job()
+        self.later = []
+        await self.admin("/admin/faults", {"profile": "none"})
+        await self.admin("/admin/events/release", {})

@@ -1,0 +1,173 @@
+"""``quantum service NAME``: run ONE service of the system as its own process.
+
+It connects to Redis (``QUANTUM_REDIS_URL``) and to the exchange's Binance-compatible
+front (``--exchange-url``: the simulated exchange's HTTP server, or any Binance-API
+endpoint), builds that one service with the same ``SystemParts`` constructors the
+in-process run uses, and runs it until SIGTERM/SIGINT. A loop that ends on its own
+exits non-zero, so whatever runs the process (systemd, a container runtime, the chaos
+orchestrator) restarts it. ``--follow-clock KEY`` makes the service take market time from
+an orchestrator's published clock (stepped accelerated time) instead of the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import redis.asyncio as aioredis
+import typer
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.keys import Keys
+from quantum_trader.bus.redis_transport import RedisTransport
+from quantum_trader.clock import Clock, SystemClock
+from quantum_trader.config import Settings
+from quantum_trader.decide.intent_policy import IntentPolicyConfig
+from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
+from quantum_trader.ops.chaos.follow_clock import FollowClock
+from quantum_trader.ops.paper_services import SystemParts
+from quantum_trader.services.intent_bridge import IntentBridgeConfig
+from quantum_trader.services.journal import Journal
+from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
+
+SERVICES = (
+    "signal-engine",
+    "intent-bridge",
+    "risk-guard",
+    "apply-layer",
+    "exit-brain",
+    "ledger",
+    "execution-pump",
+    "position-monitor",
+    "circuit-breaker",
+)
+DEFAULT_STRATEGIES = ("trend_ema", "breakout", "mean_reversion")
+
+
+@dataclass(frozen=True)
+class ServiceSetup:
+    """Everything one service process needs besides its name."""
+
+    redis_url: str
+    exchange_url: str
+    symbols: tuple[str, ...]
+    key_prefix: str = "quantum:"
+    data_dir: Path = Path("var")
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    min_confidence: float = 0.2
+    interval: str = "1m"
+    follow_clock: str | None = None  # Redis key of a published market clock
+    stream_maxlen: int = 100_000
+
+
+async def run_service(name: str, setup: ServiceSetup) -> int:
+    """Build and run one service; 0 after a requested stop, 1 when a loop died."""
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
+    settings = Settings(
+        redis_url=setup.redis_url,
+        key_prefix=setup.key_prefix,
+        data_dir=setup.data_dir,
+        stream_maxlen=setup.stream_maxlen,
+    )
+    redis = aioredis.Redis.from_url(setup.redis_url)
+    clock: Clock
+    follower: FollowClock | None = None
+    if setup.follow_clock:
+        follower = FollowClock(redis, setup.follow_clock, name)
+        await follower.start()
+        clock = follower
+    else:
+        clock = SystemClock()
+    # Only the execution pump reads the user-data stream; nobody else opens one.
+    exchange = CcxtBinanceExchange(
+        "sim", base_url=setup.exchange_url, user_stream=name == "execution-pump"
+    )
+    journal = Journal(f"sqlite:///{setup.data_dir / 'journal.sqlite'}")
+    try:
+        await exchange.start()
+        instruments = {i.symbol: i for i in await exchange.instruments()}
+        bus = Bus(RedisTransport(redis), clock, Keys(setup.key_prefix), setup.stream_maxlen)
+        parts = SystemParts(
+            settings=settings,
+            exchange=exchange,
+            bus=bus,
+            redis=redis,
+            clock=clock,
+            instruments=instruments,
+            symbols=setup.symbols,
+            journal=journal,
+            signal=SignalEngineConfig(
+                symbols=setup.symbols,
+                interval=setup.interval,
+                strategies=tuple(StrategySpec(s) for s in setup.strategies),
+            ),
+            bridge=IntentBridgeConfig(
+                symbols=setup.symbols,
+                policy=IntentPolicyConfig(min_confidence=Decimal(str(setup.min_confidence))),
+            ),
+        )
+        spec = next(s for s in parts.specs() if s.name == name)
+        runtime = spec.build()
+        runtime.install_signal_handlers()
+        try:
+            await runtime.run()
+        except Exception as exc:  # a dead loop: exit non-zero so the runner restarts us
+            print(f"{name}: {type(exc).__name__}: {exc}", flush=True)
+            return 1
+        return 0
+    finally:
+        if follower is not None:
+            await follower.stop()
+        await exchange.close()
+        journal.close()
+        await redis.aclose()
+
+
+def service_process(name: str, setup: ServiceSetup) -> None:
+    """Entry point of a forked/spawned process: run the service, exit with its code."""
+    os._exit(asyncio.run(run_service(name, setup)))
+
+
+def service_command(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    exchange_url: Annotated[
+        str, typer.Option(help="Base URL of the Binance-compatible exchange front.")
+    ],
+    symbols: Annotated[str, typer.Option(help="Comma list of symbols to trade.")],
+    strategies: Annotated[str, typer.Option(help="Comma list of strategies.")] = ",".join(
+        DEFAULT_STRATEGIES
+    ),
+    follow_clock: Annotated[
+        str | None,
+        typer.Option(help="Take market time from this Redis key (stepped runs)."),
+    ] = None,
+) -> None:
+    """Run one service as its own process (systemd unit, container, chaos run)."""
+    from quantum_trader.cli import fail, settings
+    from quantum_trader.ops.connect import NoRedis, resolve_redis_url
+
+    s = settings()
+    try:
+        url = resolve_redis_url(s)
+    except NoRedis as exc:
+        raise fail(str(exc)) from None
+    setup = ServiceSetup(
+        redis_url=url,
+        exchange_url=exchange_url,
+        symbols=tuple(x.strip().upper() for x in symbols.split(",") if x.strip()),
+        key_prefix=s.key_prefix,
+        data_dir=s.data_dir,
+        strategies=tuple(x.strip() for x in strategies.split(",") if x.strip()),
+        follow_clock=follow_clock,
+        stream_maxlen=s.stream_maxlen,
+    )
+    try:
+        code = asyncio.run(run_service(name, setup))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(code)
