@@ -42,11 +42,23 @@ def universe() -> dict:
 
 def plan(symbol: str, n: int, now: int) -> Plan:
     plan_id = derive_id("bench", symbol, n)
-    return Plan(msg_id=plan_id, ts_event=now, ts_init=now, source="bench", plan_id=plan_id,
-                kind=PlanKind.OPEN, symbol=symbol, side=PositionSide.LONG,
-                action=PlanAction.OPEN, qty=Decimal("0.010"), stop_price=Decimal("2900.00"),
-                reference_price=Decimal("3000"), leverage=5, created_at=now,
-                expires_at=now + 3_600_000)
+    return Plan(
+        msg_id=plan_id,
+        ts_event=now,
+        ts_init=now,
+        source="bench",
+        plan_id=plan_id,
+        kind=PlanKind.OPEN,
+        symbol=symbol,
+        side=PositionSide.LONG,
+        action=PlanAction.OPEN,
+        qty=Decimal("0.010"),
+        stop_price=Decimal("2900.00"),
+        reference_price=Decimal("3000"),
+        leverage=5,
+        created_at=now,
+        expires_at=now + 3_600_000,
+    )
 
 
 async def redis_rtt_ms(client: aioredis.Redis, n: int = 2000) -> float:
@@ -71,10 +83,16 @@ async def main() -> None:
         keys = Keys("bench:")
         bus = Bus(RedisTransport(client), clock, keys, maxlen=None)
         layer = build_apply_layer(
-            exchange=sim, bus=bus, redis=client, clock=clock, instruments=instruments,
-            symbols=list(instruments), config=ApplyConfig(cooldown_ms=0),
-            limits=GateLimits(max_open_positions=SYMBOLS + 1,
-                              max_gross_exposure=Decimal("10000000")),
+            exchange=sim,
+            bus=bus,
+            redis=client,
+            clock=clock,
+            instruments=instruments,
+            symbols=list(instruments),
+            config=ApplyConfig(cooldown_ms=0),
+            limits=GateLimits(
+                max_open_positions=SYMBOLS + 1, max_gross_exposure=Decimal("10000000")
+            ),
         )
         consumer = apply_consumer(layer, "bench-1", ConsumerConfig(batch=100, block_ms=0))
         await consumer.start()
@@ -102,12 +120,24 @@ async def main() -> None:
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     rate = total / elapsed
     print(f"redis PING round trip    p50 {rtt:.3f} ms")
-    print(f"plan → order submitted   p50 {p50:.3f} ms   p99 {p99:.3f} ms  ({len(latencies)} orders)")
-    print(f"plans handled            {rate:,.0f} plans/s ({total} plans, "
-          f"{total - len(latencies)} duplicates or skips)")
+    print(
+        f"plan → order submitted   p50 {p50:.3f} ms   p99 {p99:.3f} ms  ({len(latencies)} orders)"
+    )
+    print(
+        f"plans handled            {rate:,.0f} plans/s ({total} plans, "
+        f"{total - len(latencies)} duplicates or skips)"
+    )
     print(f"outcomes                 {dict(layer.decisions)}")
-    report("apply_latency", p99, rtt, "ms (p99 plan→order vs redis rtt)", p50_ms=round(p50, 3),
-           p99_ms=round(p99, 3), plans_per_s=round(rate, 1), redis_rtt_ms=round(rtt, 3))
+    report(
+        "apply_latency",
+        p99,
+        rtt,
+        "ms (p99 plan→order vs redis rtt)",
+        p50_ms=round(p50, 3),
+        p99_ms=round(p99, 3),
+        plans_per_s=round(rate, 1),
+        redis_rtt_ms=round(rtt, 3),
+    )
 
 
 if __name__ == "__main__":

@@ -269,7 +269,7 @@ def test_failure_25_every_guard_key_the_entry_gate_reads_has_a_writer_in_src() -
     assert "redis.call('SET', KEYS[3]" in lua and "redis.call('SET', KEYS[1]" in lua
     # The cooldown is started by the plan-finish script, whose third key is the cooldown.
     finish = (SRC / "services" / "plan_finish.lua").read_text()
-    assert "redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])" in finish
+    assert "redis.call('SET', KEYS[3], tonumber(ARGV[7]) + tonumber(ARGV[3])" in finish
     gate = (SRC / "services" / "entry_gate.py").read_text()
     assert "k.cooldown_open(cooled)" in gate
     never_written = [

@@ -67,7 +67,12 @@ async def test_failure_14_the_inflight_lease_is_independent_of_cooldown_and_dedu
     assert lease_ttl > apply.cooldown_ms  # the lock outlives the cooldown window
     assert done_ttl > lease_ttl  # dedupe outlives the lock: a retry after expiry is seen
     await rig.layer.gate.finish(
-        "p1", "ETHUSDT", "done", apply.cooldown_ms, (rig.keys.apply_result, b"{}", None)
+        "p1",
+        "ETHUSDT",
+        "done",
+        apply.cooldown_ms,
+        (rig.keys.apply_result, b"{}", None),
+        now=rig.clock.now_ms(),
     )
     cooldown_ttl = await rig.redis.pttl(rig.keys.cooldown_open("ETHUSDT"))
     assert 0 < cooldown_ttl <= apply.cooldown_ms < lease_ttl

@@ -46,7 +46,8 @@ async def materialise(client: aioredis.Redis, keys: Keys, case: GateCase) -> Red
     if s.inflight:
         await client.set(keys.inflight(SYMBOL), json.dumps({"notional": "0"}))
     if s.cooldown:
-        await client.set(keys.cooldown_open(SYMBOL), "x")
+        # the cooldown key holds the market time it ends
+        await client.set(keys.cooldown_open(SYMBOL), str(case.now + 60_000))
     await client.set(keys.risk_state, json.dumps({"mode": s.risk_mode.value}))
     limits = GateLimits(
         allow_pyramiding=s.allow_pyramiding,

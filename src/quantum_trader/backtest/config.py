@@ -37,6 +37,7 @@ class EngineConfig:
     max_open_positions: int = 10
     max_gross_exposure_ratio: Decimal = Decimal(3)  # gate: gross notional ÷ equity
     seed: int = 0
+    trade_from_ms: int = 0  # no entry on a signal known before this (indicators still warm up)
     workers: int | None = None  # processes for signal precomputation (None = CPUs)
 
     def __post_init__(self) -> None:

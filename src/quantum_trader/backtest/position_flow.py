@@ -106,12 +106,12 @@ class Desk:
         """Everything decided at the close of bar ``i`` (``now`` = its close time)."""
         signal = run.signals.get(i)
         last = i + 1 >= len(run.series)
-        if signal is not None and not last:
-            if signal.is_exit:
-                if run.position is not None:
-                    run.pending_exits.append((None, why.SIGNAL))
-            else:
-                run.pending_entry = (i, signal)
+        known_at = int(run.series.open_time[i]) + run.series.interval_ms
+        # A strategy's FLAT signal is not an intent: as in the services, exits belong to
+        # the exit brain (the signal engine publishes LONG / SHORT intents only).
+        in_window = known_at >= self.config.trade_from_ms and not last
+        if signal is not None and not signal.is_exit and in_window:
+            run.pending_entry = (i, signal)
         if run.position is not None and run.exit_state is not None and not last:
             self._judge(run, i, now)
         run.last_bar = i

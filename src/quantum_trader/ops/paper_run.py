@@ -42,6 +42,7 @@ from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySp
 
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 WARMUP_BARS = 420
+TRADE_FROM_MS = START_MS + WARMUP_BARS * 60_000  # the first bar the services can act on
 
 
 @dataclass
@@ -104,6 +105,7 @@ class PaperRun:
     supervisor: Supervisor | None = None
     parts: SystemParts | None = None
     self_check: dict[str, object] = field(default_factory=dict)
+    sim: SimExchange | None = None  # the venue's book of record, for reports and tests
 
     async def run(self) -> RunSummary:
         async with redis_for(self.settings) as redis:
@@ -116,6 +118,7 @@ class PaperRun:
         cfg = self.config
         clock = SimClock(START_MS)
         sim = SimExchange(MatchingCore(seed=cfg.seed, start_ms=START_MS), clock=clock)
+        self.sim = sim
         instruments = {i.symbol: i for i in await sim.instruments()}
         unknown = [s for s in cfg.symbols if s not in instruments]
         if unknown:
@@ -198,7 +201,7 @@ class PaperRun:
             total = bars - WARMUP_BARS
             for n, i in enumerate(range(WARMUP_BARS, bars)):
                 clock.set(feed.kline(cfg.symbols[0], i).open_time)
-                await feed.step(i)
+                await feed.step(i, lambda: self._settle(redis, bus, exchange))
                 await self._settle(redis, bus, exchange)
                 self.on_step(n + 1, total)
             clock.advance(60)

@@ -136,6 +136,7 @@ class SystemParts:
             self.clock,
             self.instruments,
             self.exits,
+            exchange=self.exchange,
         )
         return build_exit_brain_service(
             brain, self.redis, "exit-brain-1", self.heartbeat_interval_s

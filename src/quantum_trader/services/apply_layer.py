@@ -145,6 +145,7 @@ class ApplyLayer:
             f"done:{outcome.reason}",
             cooldown_ms,
             (self.bus.keys.apply_result, payload, self.bus.maxlen),
+            now=self.clock.now_ms(),
         )
         return replace(outcome, published=True)
 
@@ -167,6 +168,7 @@ class ApplyLayer:
             self.config.cooldown_ms if executed_close else 0,
             (self.bus.keys.apply_result, encode(self._result(plan, outcome)), self.bus.maxlen),
             cooldown_symbol=plan.symbol,
+            now=self.clock.now_ms(),
         )
         outcome = replace(outcome, published=True)
         return outcome

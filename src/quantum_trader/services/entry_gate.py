@@ -184,6 +184,8 @@ class RedisEntryGate:
         outcome: str,
         cooldown_ms: int,
         result: tuple[str, bytes, int | None],
+        *,
+        now: int,
         cooldown_symbol: str | None = None,
     ) -> bool:
         """Mark the plan done, release its own lease (entries: ``symbol``), start the
@@ -207,6 +209,7 @@ class RedisEntryGate:
                 plan_id,
                 payload,
                 maxlen or "",
+                now,
             ],
         )
         return bool(published)

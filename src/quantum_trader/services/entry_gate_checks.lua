@@ -37,5 +37,8 @@ if has_position then
     and tonumber(pos[3] or '1') - 1 < tonumber(ARGV[6])
   if not add_ok then return {'SKIP', 'position_exists'} end
 end
-if redis.call('EXISTS', KEYS[4]) == 1 then return {'SKIP', 'cooldown'} end
+-- The cooldown key holds the market time (ms) it ends: a trading rule runs on the
+-- system's clock, not on Redis's wall-clock TTL (which only cleans the key up).
+local cool_until = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+if cool_until > now then return {'SKIP', 'cooldown'} end
 

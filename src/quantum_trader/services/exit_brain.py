@@ -48,6 +48,7 @@ class ExitBrain:
     clock: Clock
     instruments: Mapping[str, Instrument]
     config: ExitConfig = field(default_factory=ExitConfig)
+    exchange: Exchange | None = None  # klines to warm features up from
     source: str = "exit-brain"
     trackers: dict[str, FeatureTracker] = field(default_factory=dict)
     states: dict[str, ExitState] = field(default_factory=dict)
@@ -71,11 +72,13 @@ class ExitBrain:
         self.trackers[bar.symbol] = tracker
         return tracker
 
-    async def warm_up(self, exchange: Exchange, symbols: list[str], interval: str) -> None:
-        """Rebuild ATR / trend from recent klines so a restart judges with full features."""
-        for symbol in symbols:
-            tracker = FeatureTracker.start()
-            for k in await exchange.klines(symbol, interval, limit=250):
+    async def warm_up_symbol(self, symbol: str, interval: str, before: int) -> None:
+        """Rebuild ATR / trend from the exchange's klines before ``before`` (ms), so a fresh
+        or restarted exit brain judges with the same features as one that saw them all."""
+        assert self.exchange is not None
+        tracker = FeatureTracker.start()
+        for k in await self.exchange.klines(symbol, interval, limit=1500, end_time=before - 1):
+            if k.close_time < before:
                 tracker = tracker.update(
                     Bar(
                         symbol,
@@ -88,12 +91,14 @@ class ExitBrain:
                         float(k.volume),
                     )
                 )
-            self.trackers[symbol] = tracker
+        self.trackers[symbol] = tracker
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
         if isinstance(message, MarketBar):
             if not message.closed:
                 return
+            if message.symbol not in self.trackers and self.exchange is not None:
+                await self.warm_up_symbol(message.symbol, message.interval, message.open_time)
             tracker = self.observe(message)
             price, at = message.close, message.close_time + 1
         elif isinstance(message, MarkPriceUpdate):

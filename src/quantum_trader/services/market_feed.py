@@ -10,7 +10,7 @@ path), which triggers stops intrabar.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -44,8 +44,9 @@ class MarketFeed:
     def kline(self, symbol: str, i: int) -> Kline:
         return self.series[symbol].bar_at(i, tick_size=self.ticks[symbol])
 
-    async def step(self, i: int) -> int:
-        """Advance to bar ``i``: publish bar ``i-1`` at bar ``i``'s open, then run bar ``i``.
+    async def step(self, i: int, settle: Callable[[], Awaitable[None]] | None = None) -> int:
+        """Advance to bar ``i``: publish bar ``i-1`` at bar ``i``'s open, let the system act
+        on it (``settle``: orders fill at that open), then run the rest of bar ``i``.
 
         Returns the time (ms) at which the published bars became known.
         """
@@ -57,6 +58,8 @@ class MarketFeed:
         if i > 0:
             bars = [self._message(self.kline(s, i - 1), known_at) for s in symbols]
             await self.bus.publish_many(self.bus.keys.market, bars)
+            if settle is not None:
+                await settle()
         for symbol in symbols:
             await self.driver.bar(current[symbol])
         self.steps += 1
