@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -42,7 +42,14 @@ def run_command(
             help="How many default symbols when --symbols is not given.",
         ),
     ] = 8,
-    duration: Annotated[float, typer.Option(help="Market hours to run (paper).", min=0.05)] = 6.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            help="Hours to run: market hours in paper (default 6), wall-clock hours "
+            "in demo / live (default: until Ctrl-C).",
+            min=0.001,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market and simulator.")] = 7,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the summary as JSON here.")
@@ -51,14 +58,30 @@ def run_command(
         int,
         typer.Option(help="Serve /metrics and /health on 127.0.0.1:PORT (0: off).", min=0),
     ] = 0,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Paper in real time against a running `quantum sim-exchange serve` "
+            "(e.g. http://127.0.0.1:8765) instead of the built-in stepped market."
+        ),
+    ] = None,
+    i_understand_live: Annotated[
+        bool, typer.Option("--i-understand-live", help="Required to trade real money.")
+    ] = False,
 ) -> None:
     """Run every service against the exchange; print a summary at the end."""
     from quantum_trader.cli import fail, settings
     from quantum_trader.ops.paper_run import PaperRun, PaperRunConfig
 
-    if mode is not Mode.PAPER:
-        raise fail(f"--mode {mode.value}: demo and live need the ccxt adapter; use --mode paper")
     s = settings()
+    if mode in (Mode.DEMO, Mode.LIVE) or exchange_url:
+        _run_real_time(
+            s, mode, _symbols(symbols, count), duration, exchange_url, i_understand_live, json_path
+        )
+        return
+    if mode is not Mode.PAPER:
+        raise fail(f"--mode {mode.value}: use `quantum backtest` for backtests")
+    duration = 6.0 if duration is None else duration
     config = PaperRunConfig(
         symbols=_symbols(symbols, count), hours=duration, seed=seed, metrics_port=metrics_port
     )
@@ -88,6 +111,44 @@ def run_command(
     )
     if summary.violations:
         raise typer.Exit(1)
+
+
+def _run_real_time(
+    s: object,
+    mode: Mode,
+    symbols: tuple[str, ...],
+    duration: float | None,
+    exchange_url: str | None,
+    i_understand_live: bool,
+    json_path: Path | None,
+) -> None:
+    from quantum_trader.cli import fail
+    from quantum_trader.config import Settings
+    from quantum_trader.exchange.interface import ExchangeError
+    from quantum_trader.ops.live_run import LiveRunConfig, run_live
+
+    assert isinstance(s, Settings)
+    if mode is Mode.LIVE and not i_understand_live:
+        raise fail("--mode live trades real money: add --i-understand-live to confirm")
+    venues: dict[Mode, Literal["sim", "demo", "live"]] = {
+        Mode.PAPER: "sim",
+        Mode.DEMO: "demo",
+        Mode.LIVE: "live",
+    }
+    config = LiveRunConfig(
+        mode=venues[mode],
+        symbols=symbols,
+        hours=duration,
+        exchange_url=exchange_url,
+        i_understand_live=i_understand_live,
+    )
+    try:
+        result = asyncio.run(run_live(s, config, say=console.print))
+    except (ValueError, ExchangeError, OSError) as exc:
+        raise fail(f"--mode {mode.value}: {exc}") from None
+    console.print(result)
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=2))
 
 
 def show(summary: RunSummary) -> None:

@@ -1,0 +1,180 @@
+"""``quantum run --mode demo|live`` (and ``--mode sim`` against a running
+``quantum sim-exchange serve``): the services in real time against an exchange through
+the ccxt adapter.
+
+A startup self-check names the mode, endpoint and account before anything trades. The
+market feed polls the exchange's klines and publishes each closed bar once (its message
+id is derived from the bar, and publication is an idempotent effect), so a restart
+never feeds a bar twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.codec import encode
+from quantum_trader.bus.idempotency import RedisEffectStore, StreamAdd
+from quantum_trader.bus.keys import Keys
+from quantum_trader.bus.redis_transport import RedisTransport
+from quantum_trader.clock import Clock, SystemClock
+from quantum_trader.config import Settings
+from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
+from quantum_trader.exchange.interface import Exchange
+from quantum_trader.ops.paper_run import redis_for
+from quantum_trader.ops.paper_services import SystemParts
+from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
+from quantum_trader.services.intent_bridge import IntentBridgeConfig
+from quantum_trader.services.journal import Journal
+from quantum_trader.services.market_feed import MarketFeed
+from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
+from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
+
+
+@dataclass
+class LiveRunConfig:
+    mode: Literal["sim", "demo", "live"]
+    symbols: tuple[str, ...]
+    interval: str = "1m"
+    strategies: tuple[str, ...] = ("trend_ema", "breakout", "mean_reversion")
+    hours: float | None = None  # wall-clock hours; None: until SIGINT / SIGTERM
+    exchange_url: str | None = None  # sim mode: the front's base URL
+    i_understand_live: bool = False
+    poll_s: float = 5.0
+
+
+@dataclass
+class KlineFeed:
+    """Publishes each newly closed kline of every symbol on the market stream, once."""
+
+    exchange: Exchange
+    bus: Bus
+    effects: RedisEffectStore
+    clock: Clock
+    symbols: Sequence[str]
+    interval: str
+    last_open: dict[str, int] = field(default_factory=dict)
+    published: int = 0
+
+    async def poll(self) -> None:
+        now = self.clock.now_ms()
+        for symbol in self.symbols:
+            for kline in await self.exchange.klines(symbol, self.interval, limit=3):
+                closed = kline.close_time < now
+                if not closed or kline.open_time <= self.last_open.get(symbol, -1):
+                    continue
+                bar = MarketFeed._message(kline, now)
+                if await self.effects.apply_once(
+                    f"bar:{bar.msg_id}",
+                    [StreamAdd(self.bus.keys.market, encode(bar), self.bus.maxlen)],
+                ):
+                    self.published += 1
+                self.last_open[symbol] = kline.open_time
+
+
+async def run_live(
+    settings: Settings,
+    config: LiveRunConfig,
+    say: Callable[[str], None] = print,
+    until: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Run until ``config.hours`` pass, a signal arrives, or ``until`` returns."""
+    exchange = CcxtBinanceExchange(
+        config.mode,
+        base_url=config.exchange_url or "http://127.0.0.1:8765",
+        i_understand_live=config.i_understand_live,
+    )
+    await exchange.start()
+    try:
+        check = await exchange.self_check()
+        say(
+            f"self-check: mode {config.mode}, endpoint {check.get('endpoint')}, "
+            f"account {check.get('position_mode', '?')} / {check.get('margin_modes', '?')}, "
+            f"balance {check.get('balances', check.get('balance', '?'))}"
+        )
+        async with redis_for(settings) as redis:
+            return await _trade(settings, config, exchange, redis, until)
+    finally:
+        await exchange.close()
+
+
+async def _trade(
+    settings: Settings,
+    config: LiveRunConfig,
+    exchange: CcxtBinanceExchange,
+    redis: aioredis.Redis,
+    until: Callable[[], Awaitable[None]] | None,
+) -> dict[str, Any]:
+    clock = SystemClock()
+    bus = Bus(RedisTransport(redis), clock, Keys(settings.key_prefix), settings.stream_maxlen)
+    instruments = {i.symbol: i for i in await exchange.instruments()}
+    symbols = tuple(s for s in config.symbols if s in instruments)
+    if not symbols:
+        raise ValueError("none of the configured symbols trades on this exchange")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    parts = SystemParts(
+        settings=settings,
+        exchange=exchange,
+        bus=bus,
+        redis=redis,
+        clock=clock,
+        instruments=instruments,
+        symbols=symbols,
+        journal=Journal(f"sqlite:///{settings.data_dir / 'journal.sqlite'}"),
+        signal=SignalEngineConfig(
+            symbols=symbols,
+            interval=config.interval,
+            strategies=tuple(StrategySpec(n) for n in config.strategies),
+        ),
+        bridge=IntentBridgeConfig(symbols=symbols),
+    )
+    feed = KlineFeed(
+        exchange, bus, RedisEffectStore(redis, bus.keys), clock, symbols, config.interval
+    )
+
+    def feed_runtime() -> ServiceRuntime:
+        return ServiceRuntime(
+            "market-feed",
+            clock,
+            bus.keys,
+            RedisHealthWriter(redis),
+            jobs=[PeriodicJob("klines", config.poll_s, feed.poll)],
+        )
+
+    await parts.monitor().reconcile_once()  # before the apply layer takes any plan
+    supervisor = Supervisor([*parts.specs(), ServiceSpec("market-feed", feed_runtime)], redis, bus)
+    task = asyncio.create_task(supervisor.run())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    if config.hours is not None:
+        waiters.append(asyncio.create_task(asyncio.sleep(config.hours * 3600)))
+    if until is not None:
+        waiters.append(asyncio.ensure_future(until()))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        supervisor.stop()
+        await task
+    metrics = parts.journal.harvest_metrics()
+    parts.journal.close()
+    return {
+        "mode": config.mode,
+        "symbols": list(symbols),
+        "bars_published": feed.published,
+        "closed_trades": metrics.trades,
+        "exits_by_reason": metrics.closes_by_reason,
+        "restarts": supervisor.restarts,
+    }
