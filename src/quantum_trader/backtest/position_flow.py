@@ -35,11 +35,12 @@ from quantum_trader.decide.close_qty import (
 )
 from quantum_trader.decide.entry_gates import GateOutcome, GateSnapshot, check_entry_gate
 from quantum_trader.decide.exit_brain import evaluate_exit
-from quantum_trader.decide.exit_model import ExitDecision, ExitState, OpenPosition
+from quantum_trader.decide.exit_model import ExitDecision, ExitState
 from quantum_trader.decide.intent_policy import TradeIntent, UniverseSnapshot, admit_intent
 from quantum_trader.decide.position_ledger import (
     LedgerPosition,
     apply_fill,
+    as_open_position,
     with_ladder_stage,
     with_stop,
 )
@@ -125,7 +126,7 @@ class Desk:
         )
         if run.strength_at_entry is None:
             run.strength_at_entry = strength
-        open_position = _as_open(position)
+        open_position = as_open_position(position)
         state = replace(
             run.exit_state,
             ladder_stage=max(run.exit_state.ladder_stage, position.ladder_stage),
@@ -225,7 +226,7 @@ class Desk:
             return  # stopped out or liquidated at once: nothing left to protect
         self.protect(run, sized.stop_price, why.STOP, i, now)
         if run.position is not None:
-            run.exit_state = ExitState.opening(_as_open(run.position))
+            run.exit_state = ExitState.opening(as_open_position(run.position))
             run.strength_at_entry = None
             self.log.set_stop(run.symbol, run.position.initial_stop)
 
@@ -349,21 +350,6 @@ class Desk:
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-
-
-def _as_open(position: LedgerPosition) -> OpenPosition:
-    return OpenPosition(
-        position_id=position.position_id,
-        symbol=position.symbol,
-        side=position.side,
-        entry_price=position.entry_price,
-        initial_stop=position.initial_stop,
-        qty=position.qty,
-        initial_qty=position.initial_qty,
-        opened_at=position.opened_at,
-        leverage=position.leverage,
-        fees_paid=position.fees,
-    )
 
 
 def _distance(value: float) -> Decimal:

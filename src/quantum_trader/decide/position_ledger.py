@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from quantum_trader.decide.exit_model import OpenPosition
 from quantum_trader.domain.enums import PositionSide, Side
 from quantum_trader.domain.money import ZERO, fmt
 from quantum_trader.domain.orders import Fill
@@ -230,6 +231,22 @@ def apply_fill(position: LedgerPosition | None, fill: Fill, leverage: int) -> Fi
 def _source(client_order_id: str) -> str:
     """Who opened it: our orders carry ``q<purpose>-`` ids; anything else was a person."""
     return "plan" if client_order_id.startswith("qe-") else "adopted"
+
+
+def as_open_position(position: LedgerPosition) -> OpenPosition:
+    """The exit brain's view of a ledger position (one conversion for service and backtest)."""
+    return OpenPosition(
+        position_id=position.position_id,
+        symbol=position.symbol,
+        side=position.side,
+        entry_price=position.entry_price,
+        initial_stop=position.initial_stop,
+        qty=position.qty,
+        initial_qty=position.initial_qty,
+        opened_at=position.opened_at,
+        leverage=position.leverage,
+        fees_paid=position.fees,
+    )
 
 
 def with_stop(

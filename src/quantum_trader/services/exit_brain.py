@@ -19,8 +19,8 @@ from quantum_trader.bus.schemas import MarketBar, MarkPriceUpdate, Message, Plan
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.decide.exit_brain import ExitConfig, evaluate_exit
-from quantum_trader.decide.exit_model import ExitDecision, ExitState, MarketFeatures, OpenPosition
-from quantum_trader.decide.position_ledger import LedgerPosition
+from quantum_trader.decide.exit_model import ExitDecision, ExitState, MarketFeatures
+from quantum_trader.decide.position_ledger import LedgerPosition, as_open_position
 from quantum_trader.domain.enums import PlanKind
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
@@ -128,18 +128,7 @@ class ExitBrain:
             signal_strength_at_entry=entry_strength,
             volatility_ratio=Decimal(str(round(tracker.volatility_ratio(), 6))),
         )
-        open_position = OpenPosition(
-            position_id=position.position_id,
-            symbol=position.symbol,
-            side=position.side,
-            entry_price=position.entry_price,
-            initial_stop=position.initial_stop,
-            qty=position.qty,
-            initial_qty=position.initial_qty,
-            opened_at=position.opened_at,
-            leverage=position.leverage,
-            fees_paid=position.fees,
-        )
+        open_position = as_open_position(position)
         state = self.states.get(position.position_id) or ExitState.opening(open_position)
         # The ledger is the truth about what already happened to this position.
         state = replace(
