@@ -37,6 +37,7 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "health:{service}": ("string", "every service (its own key)"),
     "bus:failures": ("hash", "bus"),
     "exit:reasons": ("hash", "apply-layer (exit order client id -> reason)"),
+    "exit:latency": ("hash", "apply-layer (exit order client id -> trigger-to-order ms)"),
     "effect:{effect_id}": ("string", "bus idempotency"),
 }
 
@@ -136,6 +137,10 @@ class Keys:
     @property
     def exit_reasons(self) -> str:
         return f"{self.prefix}exit:reasons"
+
+    @property
+    def exit_latency(self) -> str:
+        return f"{self.prefix}exit:latency"
 
     def effect(self, effect_id: str) -> str:
         return f"{self.prefix}effect:{effect_id}"

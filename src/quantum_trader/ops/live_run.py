@@ -48,6 +48,7 @@ class LiveRunConfig:
     exchange_url: str | None = None  # sim mode: the front's base URL
     i_understand_live: bool = False
     poll_s: float = 5.0
+    panic_flatten_after_s: float | None = None  # off by default
 
 
 @dataclass
@@ -149,7 +150,13 @@ async def _trade(
         )
 
     await parts.monitor().reconcile_once()  # before the apply layer takes any plan
-    supervisor = Supervisor([*parts.specs(), ServiceSpec("market-feed", feed_runtime)], redis, bus)
+    supervisor = Supervisor(
+        [*parts.specs(), ServiceSpec("market-feed", feed_runtime)],
+        redis,
+        bus,
+        panic_flatten_after_s=config.panic_flatten_after_s,
+        flatten=parts.flatten,
+    )
     task = asyncio.create_task(supervisor.run())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -55,6 +55,7 @@ class PaperRunConfig:
     min_confidence: float = 0.2
     speed: float | None = None  # None: stepped, as fast as the services allow
     metrics_port: int = 0  # 0: no /metrics and /health endpoint
+    panic_flatten_after_s: float | None = None  # off by default
     venue: str = "http"  # "http": HTTP front + ccxt adapter (the live path); "inproc": direct
 
 
@@ -190,7 +191,13 @@ class PaperRun:
         )
         self.parts = parts
         await parts.monitor().reconcile_once()  # before the apply layer takes any plan
-        supervisor = Supervisor(parts.specs(), redis, bus)
+        supervisor = Supervisor(
+            parts.specs(),
+            redis,
+            bus,
+            panic_flatten_after_s=cfg.panic_flatten_after_s,
+            flatten=parts.flatten,
+        )
         self.supervisor = supervisor
         task = asyncio.create_task(supervisor.run())
         metrics = None

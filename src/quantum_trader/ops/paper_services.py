@@ -14,7 +14,9 @@ from quantum_trader.bus.idempotency import RedisEffectStore
 from quantum_trader.clock import Clock
 from quantum_trader.config import Settings
 from quantum_trader.decide.exit_brain import ExitConfig
+from quantum_trader.domain.enums import OrderType
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.ops.circuit_breaker import CircuitBreaker, build_circuit_breaker
 from quantum_trader.ops.supervisor import ServiceSpec
@@ -27,7 +29,7 @@ from quantum_trader.services.intent_bridge import IntentBridgeConfig, build_inte
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.ledger_service import LedgerService, build_ledger_service
-from quantum_trader.services.order_router import OrderRouter
+from quantum_trader.services.order_router import OrderRouter, Refused, client_order_id
 from quantum_trader.services.position_monitor import PositionMonitor
 from quantum_trader.services.protective_stop import ProtectiveStops
 from quantum_trader.services.risk_guard import RiskGuardConfig, build_risk_guard
@@ -78,6 +80,26 @@ class SystemParts:
             self.symbols,
             self.journal,
         )
+
+    async def flatten(self) -> int:
+        """Close every exchange position at market, reduce-only (the supervisor's panic)."""
+        router = OrderRouter(self.exchange, self.clock)
+        closed = 0
+        for position in await self.exchange.positions():
+            if position.qty <= 0:
+                continue
+            placed = await router.place(
+                OrderRequest(
+                    symbol=position.symbol,
+                    side=position.side.exit_side,
+                    type=OrderType.MARKET,
+                    client_order_id=client_order_id("p", position.symbol, self.clock.now_ms()),
+                    quantity=position.qty,
+                    reduce_only=True,
+                )
+            )
+            closed += 0 if isinstance(placed, Refused) else 1
+        return closed
 
     def specs(self) -> list[ServiceSpec]:
         return [

@@ -68,6 +68,14 @@ def run_command(
     i_understand_live: Annotated[
         bool, typer.Option("--i-understand-live", help="Required to trade real money.")
     ] = False,
+    panic_flatten_after: Annotated[
+        float | None,
+        typer.Option(
+            help="Close every position at market after this many seconds with no "
+            "working exit path (off by default).",
+            min=1.0,
+        ),
+    ] = None,
 ) -> None:
     """Run every service against the exchange; print a summary at the end."""
     from quantum_trader.cli import fail, settings
@@ -76,14 +84,25 @@ def run_command(
     s = settings()
     if mode in (Mode.DEMO, Mode.LIVE) or exchange_url:
         _run_real_time(
-            s, mode, _symbols(symbols, count), duration, exchange_url, i_understand_live, json_path
+            s,
+            mode,
+            _symbols(symbols, count),
+            duration,
+            exchange_url,
+            i_understand_live,
+            json_path,
+            panic_flatten_after,
         )
         return
     if mode is not Mode.PAPER:
         raise fail(f"--mode {mode.value}: use `quantum backtest` for backtests")
     duration = 6.0 if duration is None else duration
     config = PaperRunConfig(
-        symbols=_symbols(symbols, count), hours=duration, seed=seed, metrics_port=metrics_port
+        symbols=_symbols(symbols, count),
+        hours=duration,
+        seed=seed,
+        metrics_port=metrics_port,
+        panic_flatten_after_s=panic_flatten_after,
     )
     with Progress(
         TextColumn("[bold]paper[/] market minutes"),
@@ -121,6 +140,7 @@ def _run_real_time(
     exchange_url: str | None,
     i_understand_live: bool,
     json_path: Path | None,
+    panic_flatten_after: float | None = None,
 ) -> None:
     from quantum_trader.cli import fail
     from quantum_trader.config import Settings
@@ -141,6 +161,7 @@ def _run_real_time(
         hours=duration,
         exchange_url=exchange_url,
         i_understand_live=i_understand_live,
+        panic_flatten_after_s=panic_flatten_after,
     )
     try:
         result = asyncio.run(run_live(s, config, say=console.print))

@@ -89,6 +89,7 @@ async def gather(settings: Settings, url: str) -> dict[str, Any]:
             "positions": positions,
             "last_results": results,
             "dead_letters": int(await redis.xlen(keys.dead)),
+            "harvest": harvest(settings),
         }
     finally:
         await redis.aclose()
@@ -102,6 +103,31 @@ async def _last_closes(redis: aioredis.Redis, keys: Keys) -> dict[str, Decimal]:
         if isinstance(bar, MarketBar):
             out.setdefault(bar.symbol, bar.close)
     return out
+
+
+def harvest(settings: Settings) -> dict[str, Any] | None:
+    """Harvest metrics from the trade journal: closes by reason, winners scaled, losers
+    cut, average R at exit, trigger-to-order latency."""
+    path = settings.data_dir / "journal.sqlite"
+    if not path.exists():
+        return None
+    from quantum_trader.services.journal import Journal
+
+    journal = Journal(f"sqlite:///{path}")
+    try:
+        m = journal.harvest_metrics()
+    finally:
+        journal.close()
+    return {
+        "trades": m.trades,
+        "closes_by_reason": m.closes_by_reason,
+        "winners_scaled": m.winners_scaled,
+        "losers_cut": m.losers_cut,
+        "average_r": str(m.average_r) if m.average_r is not None else None,
+        "trigger_to_order_ms": m.trigger_to_order_ms,
+        "realized_pnl": fmt(m.realized_pnl),
+        "fees": fmt(m.fees),
+    }
 
 
 def status_command(
@@ -168,3 +194,12 @@ def _show(data: dict[str, Any]) -> None:
         results.add_row(r["symbol"], r["action"], "yes" if r["executed"] else "no", r["reason"])
     console.print(results)
     console.print(f"dead letters: {data['dead_letters']}")
+    h = data.get("harvest")
+    if h:
+        reasons = ", ".join(f"{k} {v}" for k, v in h["closes_by_reason"].items()) or "none"
+        console.print(
+            f"harvest: {h['trades']} closed ({reasons}); winners scaled {h['winners_scaled']}, "
+            f"losers cut {h['losers_cut']}, average R {h['average_r']}, trigger→order "
+            f"{h['trigger_to_order_ms']} ms; realized {h['realized_pnl']}, fees {h['fees']}",
+            highlight=False,
+        )

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -61,6 +61,11 @@ class Supervisor:
     crash_loop_restarts: int = 5
     crash_loop_window_s: float = 60.0
     exit_path: tuple[str, ...] = EXIT_PATH
+    # Panic-flatten (off by default): after this many seconds with no working exit path,
+    # close every position at market. A last resort an operator opts into.
+    panic_flatten_after_s: float | None = None
+    flatten: Callable[[], Awaitable[int]] | None = None
+    flattened_at: float | None = None
     records: dict[str, ServiceRecord] = field(default_factory=dict)
     down_since: dict[str, float] = field(default_factory=dict)
     fail_safe_reasons: tuple[str, ...] = ()
@@ -163,7 +168,24 @@ class Supervisor:
         )
         if down != self.fail_safe_reasons:
             await self._set_fail_safe(down)
+        await self._maybe_flatten(now)
         return down
+
+    async def _maybe_flatten(self, now: float) -> None:
+        if self.panic_flatten_after_s is None or self.flatten is None or not self.down_since:
+            self.flattened_at = None if not self.down_since else self.flattened_at
+            return
+        silent_for = now - min(self.down_since.values())
+        if silent_for < self.panic_flatten_after_s or self.flattened_at is not None:
+            return
+        self.flattened_at = now
+        closed = await self.flatten()
+        await self._event(
+            "panic_flatten",
+            "critical",
+            "",
+            f"no working exit path for {silent_for:.0f}s: closed {closed} positions at market",
+        )
 
     async def alive(self, name: str) -> bool:
         """A heartbeat that exists (TTL) and says the service's loops are running."""

@@ -211,6 +211,10 @@ class ApplyLayer:
             )
         )
         self._submitted("exit")
+        # Trigger → order on the system's clock: from the event that caused the plan.
+        await self.client.hset(
+            self.bus.keys.exit_latency, coid, str(max(0, self.clock.now_ms() - plan.ts_event))
+        )
         if isinstance(placed, Refused):
             return Outcome(False, f"exchange_rejected:{placed.code}")
         order = await self.router.until_final(placed.order)

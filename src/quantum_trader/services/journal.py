@@ -67,6 +67,7 @@ closed_positions = Table(
     Column("r_multiple", AMOUNT, nullable=True),
     Column("ladder_stage", BigInteger, nullable=False),
     Column("exit_reason", String(64), nullable=False),
+    Column("trigger_to_order_ms", BigInteger, nullable=True),
     Column("source", String(16), nullable=False),
 )
 
@@ -77,6 +78,7 @@ class HarvestMetrics:
     winners_scaled: int  # winners that took at least one harvest tranche
     losers_cut: int  # losers closed before their initial stop (kill score, time, signal)
     average_r: Decimal | None
+    trigger_to_order_ms: float | None  # mean, over closes made by an exit plan
     trades: int
     realized_pnl: Decimal
     fees: Decimal
@@ -131,7 +133,12 @@ class Journal:
         await asyncio.to_thread(self._insert, fills, row)
 
     async def record_close(
-        self, position: LedgerPosition, exit_price: Decimal, closed_at: int, reason: str
+        self,
+        position: LedgerPosition,
+        exit_price: Decimal,
+        closed_at: int,
+        reason: str,
+        trigger_to_order_ms: int | None = None,
     ) -> None:
         risk = abs(position.entry_price - position.initial_stop)
         r_multiple = (
@@ -153,6 +160,7 @@ class Journal:
             "ladder_stage": position.ladder_stage,
             "exit_reason": reason,
             "source": position.source,
+            "trigger_to_order_ms": trigger_to_order_ms,
         }
         await asyncio.to_thread(self._insert, closed_positions, row)
 
@@ -169,11 +177,13 @@ class Journal:
             by_reason[row.exit_reason] = by_reason.get(row.exit_reason, 0) + 1
         rs = [Decimal(row.r_multiple) for row in rows if row.r_multiple is not None]
         early = {"kill_score", "time_stop", "signal"}
+        latencies = [int(r.trigger_to_order_ms) for r in rows if r.trigger_to_order_ms is not None]
         return HarvestMetrics(
             closes_by_reason=by_reason,
             winners_scaled=sum(1 for r in rows if r.realized_pnl > 0 and r.ladder_stage > 0),
             losers_cut=sum(1 for r in rows if r.realized_pnl < 0 and r.exit_reason in early),
             average_r=(sum(rs, Decimal(0)) / len(rs)).quantize(Decimal("0.01")) if rs else None,
+            trigger_to_order_ms=sum(latencies) / len(latencies) if latencies else None,
             trades=len(rows),
             realized_pnl=sum((Decimal(r.realized_pnl) for r in rows), Decimal(0)),
             fees=sum((Decimal(r.fees) for r in rows), Decimal(0)),

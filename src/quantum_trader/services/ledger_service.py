@@ -48,7 +48,10 @@ async def journal_close(
     """Journal a position that ``fill`` closed, with the reason the closing order had."""
     planned = await redis.hget(keys.exit_reasons, fill.client_order_id)
     reason = exit_reason_for(fill.client_order_id, closing, as_text(planned) if planned else None)
-    await journal.record_close(closing, fill.price, fill.ts, reason)
+    latency = await redis.hget(keys.exit_latency, fill.client_order_id)
+    await journal.record_close(
+        closing, fill.price, fill.ts, reason, int(as_text(latency)) if latency else None
+    )
 
 
 def build_ledger_service(

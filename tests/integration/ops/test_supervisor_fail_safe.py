@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import redis.asyncio as aioredis
 
@@ -13,9 +14,14 @@ from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Event, Message
 from quantum_trader.bus.transport import Delivery
+from quantum_trader.config import load_settings
+from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
+from quantum_trader.services.intent_bridge import IntentBridgeConfig
+from quantum_trader.services.journal import Journal
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
-from tests.integration.apply.rig import make_rig
+from quantum_trader.services.signal_engine import SignalEngineConfig
+from tests.integration.apply.rig import PRICES, make_rig
 
 
 async def next_event(
@@ -124,3 +130,67 @@ async def test_exit_brain_down_switches_to_reduce_only_and_back_after_restart(
     finally:
         supervisor.stop()
         await task
+
+
+async def test_panic_flatten_closes_every_position_once_when_no_exit_path_works(
+    redis_client: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    rig = await make_rig(redis_client, keys)
+    c = rig.consumer("opener")
+    await c.start()
+    for n, symbol in enumerate(("ETHUSDT", "SOLUSDT")):
+        await rig.bus.publish(keys.apply_plan, rig.open_plan(symbol, n))
+    await rig.drain(c)
+    assert len(await rig.exchange.positions()) == 2
+    parts = SystemParts(
+        settings=load_settings(data_dir=tmp_path),
+        exchange=rig.exchange,
+        bus=rig.bus,
+        redis=redis_client,
+        clock=rig.clock,
+        instruments=rig.layer.instruments,
+        symbols=list(PRICES),
+        journal=Journal(f"sqlite:///{tmp_path / 'j.sqlite'}"),
+        signal=SignalEngineConfig(),
+        bridge=IntentBridgeConfig(),
+    )
+
+    def always_down() -> ServiceRuntime:
+        async def crash(stop: asyncio.Event) -> None:
+            raise RuntimeError("apply layer cannot start")
+
+        consumer = StreamConsumer(rig.bus, [keys.apply_plan], "apply-layer", "a", parts.flatten)  # type: ignore[arg-type]
+        consumer.run = crash  # type: ignore[method-assign]
+        return ServiceRuntime(
+            "apply-layer",
+            rig.clock,
+            keys,
+            RedisHealthWriter(redis_client),
+            consumers=[consumer],
+            heartbeat_interval_s=0.02,
+        )
+
+    supervisor = Supervisor(
+        [ServiceSpec("apply-layer", always_down)],
+        redis_client,
+        rig.bus,
+        down_after_ms=100,
+        watch_interval_s=0.02,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.05,
+        panic_flatten_after_s=0.3,
+        flatten=parts.flatten,
+    )
+    task = asyncio.create_task(supervisor.run())
+    last = ["0-0"]
+    try:
+        event = await next_event(redis_client, keys, last, lambda e: e.kind == "panic_flatten")
+        assert "closed 2 positions" in event.detail
+        await next_event(redis_client, keys, last, lambda e: e.kind == "service_restart")
+    finally:
+        supervisor.stop()
+        await task
+    assert [p for p in await rig.exchange.positions() if p.qty > 0] == []
+    flattens = [e for e in await rig.events() if e.kind == "panic_flatten"]
+    assert len(flattens) == 1  # once, not on every watch round
+    parts.journal.close()
