@@ -115,11 +115,9 @@ def redis_start() -> None:
         console.print(f"already running: {running['url']} (pid {running['pid']})")
         return
     try:
-        server = EmbeddedRedis(s.data_dir / "redis").start()
+        server = EmbeddedRedis(s.data_dir / "redis").start_detached()
     except EmbeddedRedisError as exc:
         raise fail(str(exc)) from None
-    # Hand the process over: it outlives this command until `quantum redis stop`.
-    server.process = None
     console.print(f"redis-server running at {server.url}; export QUANTUM_REDIS_URL={server.url}")
 
 

@@ -75,12 +75,8 @@ class EmbeddedRedis:
     def state_file(self) -> Path:
         return self.data_dir / "redis.json"
 
-    def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        binary = find_binary()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if not self.port:
-            self.port = free_port()
-        args = [
+    def _args(self, binary: str) -> list[str]:
+        return [
             binary,
             "--port",
             str(self.port),
@@ -96,12 +92,21 @@ class EmbeddedRedis:
             "",
             "--protected-mode",
             "yes",
-            "--daemonize",
-            "no",
             "--logfile",
             str((self.data_dir / "redis.log").resolve()),
         ]
-        self.process = subprocess.Popen(
+
+    def _prepare(self) -> str:
+        binary = find_binary()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
+        return binary
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
+        """A child redis-server that lives as long as this object (stop() ends it)."""
+        args = [*self._args(self._prepare()), "--daemonize", "no"]
+        self.process = subprocess.Popen(  # our own binary and arguments
             args,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -112,15 +117,32 @@ class EmbeddedRedis:
         while not _ping(self.port):
             if self.process.poll() is not None:
                 err = (self.process.stderr.read() if self.process.stderr else b"").decode()
+                self.stop()
                 raise EmbeddedRedisError(f"redis-server exited at start: {err.strip()[:300]}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise EmbeddedRedisError(f"redis-server did not answer on port {self.port}")
             time.sleep(0.01)
-        self.state_file.write_text(
-            json.dumps({"pid": self.process.pid, "port": self.port, "url": self.url})
-        )
+        self._record(self.process.pid)
         return self
+
+    def start_detached(self, timeout_s: float = 10.0) -> EmbeddedRedis:
+        """A daemonised redis-server that outlives this process (`quantum redis start`)."""
+        pidfile = (self.data_dir / "redis.pid").resolve()
+        args = [*self._args(self._prepare()), "--daemonize", "yes", "--pidfile", str(pidfile)]
+        done = subprocess.run(args, capture_output=True, timeout=timeout_s, check=False)
+        if done.returncode != 0:
+            raise EmbeddedRedisError(f"redis-server failed: {done.stderr.decode()[:300]}")
+        deadline = time.monotonic() + timeout_s
+        while not (_ping(self.port) and pidfile.exists()):
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(f"redis-server did not answer on port {self.port}")
+            time.sleep(0.01)
+        self._record(int(pidfile.read_text().strip()))
+        return self
+
+    def _record(self, pid: int) -> None:
+        self.state_file.write_text(json.dumps({"pid": pid, "port": self.port, "url": self.url}))
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop cleanly (SIGTERM makes redis flush its AOF)."""
