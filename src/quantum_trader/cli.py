@@ -166,7 +166,12 @@ def _mount_optional() -> None:
 
     app.add_typer(data_app, name="data", help="Synthesise, load and inspect market data.")
     app.add_typer(risk_app, name="kill-switch", help="Stop all new entries (exits go on).")
+    from quantum_trader.ops.chaos.cli import chaos_command
+    from quantum_trader.ops.service_main import service_command
+
     app.command("run")(run_command)
+    app.command("chaos")(chaos_command)
+    app.command("service")(service_command)
     app.command("status")(status_command)
     app.command("backtest")(backtest_command)
     app.add_typer(sim_app, name="sim-exchange", help="The simulated exchange over Binance's API.")

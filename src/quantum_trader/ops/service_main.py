@@ -12,6 +12,7 @@ an orchestrator's published clock (stepped accelerated time) instead of the wall
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,6 +21,7 @@ from typing import Annotated
 
 import redis.asyncio as aioredis
 import typer
+from sqlalchemy.exc import OperationalError
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
@@ -46,6 +48,7 @@ SERVICES = (
     "circuit-breaker",
 )
 DEFAULT_STRATEGIES = ("trend_ema", "breakout", "mean_reversion")
+CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
     exchange = CcxtBinanceExchange(
         "sim", base_url=setup.exchange_url, user_stream=name == "execution-pump"
     )
-    journal = Journal(f"sqlite:///{setup.data_dir / 'journal.sqlite'}")
+    journal = _journal(setup.data_dir / "journal.sqlite")
     try:
         await exchange.start()
         instruments = {i.symbol: i for i in await exchange.instruments()}
@@ -121,11 +124,27 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
             return 1
         return 0
     finally:
-        if follower is not None:
-            await follower.stop()
-        await exchange.close()
+        # Bounded: a cleanup that hangs on a dead Redis or exchange must not keep a dead
+        # service's process alive (whatever runs it restarts it only once it exits).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(_close(follower, exchange, redis), CLOSE_TIMEOUT_S)
         journal.close()
-        await redis.aclose()
+
+
+async def _close(
+    follower: FollowClock | None, exchange: CcxtBinanceExchange, redis: aioredis.Redis
+) -> None:
+    if follower is not None:
+        await follower.stop()
+    await exchange.close()
+    await redis.aclose()
+
+
+def _journal(path: Path) -> Journal:
+    try:
+        return Journal(f"sqlite:///{path}")
+    except OperationalError:  # another process created the tables at the same moment
+        return Journal(f"sqlite:///{path}")
 
 
 def service_process(name: str, setup: ServiceSetup) -> None:

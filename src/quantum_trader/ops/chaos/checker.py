@@ -53,6 +53,7 @@ ENTRY_GATES = frozenset(
     }
 )
 FOREVER = 2**62
+EXIT_PREFIX = "qx-"  # exit orders: client_order_id("x", plan id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +107,7 @@ def one_entry_per_plan(ev: Evidence) -> list[Violation]:
             )
         if planned and cid not in planned:
             o = orders[0]
-            out.append(
-                Violation("1_one_entry_per_plan", o.symbol, o.created_at, f"{cid}: no plan")
-            )
+            out.append(Violation("1_one_entry_per_plan", o.symbol, o.created_at, f"{cid}: no plan"))
     executed: dict[str, list[ApplyResult]] = defaultdict(list)
     for res in ev.results:
         if res.executed:
@@ -172,7 +171,7 @@ def every_position_protected(ev: Evidence) -> tuple[int, list[Violation]]:
                         "3_every_position_protected",
                         symbol,
                         fill.ts,
-                        f"{abs(qty)} unprotected for {gap / 1000:.0f}s after {fill.client_order_id}",
+                        f"{abs(qty)} unprotected {gap / 1000:.0f}s after {fill.client_order_id}",
                     )
                 )
     return longest, _sorted(out)
@@ -224,6 +223,21 @@ def exits_never_blocked(ev: Evidence) -> list[Violation]:
                         f"exit plan {plan.plan_id} blocked by entry gate {res.reason}",
                     )
                 )
+    placed: dict[str, list[Order]] = defaultdict(list)
+    for o in ev.orders:
+        if o.client_order_id.startswith(EXIT_PREFIX) and o.status is not OrderStatus.REJECTED:
+            placed[o.client_order_id].append(o)
+    for cid, orders in placed.items():
+        if len(orders) > 1:
+            second = sorted(orders, key=lambda o: o.created_at)[1]
+            out.append(
+                Violation(
+                    "4_exits_never_blocked",
+                    second.symbol,
+                    second.created_at,
+                    f"exit {cid} placed {len(orders)} times (one plan closed more than once)",
+                )
+            )
     for v in reduce_only_growth(ev.fills):
         out.append(Violation("4_exits_never_blocked", v.symbol, v.at, v.detail))
     return _sorted(out)

@@ -66,7 +66,7 @@ class FollowClock:
 
     async def _refresh(self, published: bytes | None) -> None:
         raw = published if published is not None else await self.redis.get(self.key)
-        skew = await self.redis.hget(skew_key(self.key), self.service)  # type: ignore[misc]
+        skew = await self.redis.hget(skew_key(self.key), self.service)
         self._set(int(raw or 0), int(skew or 0))
 
     async def _follow(self) -> None:

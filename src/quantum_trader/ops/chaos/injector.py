@@ -69,7 +69,7 @@ class Injector:
     clock_key: str
     seed: int
     requests: Callable[[], list[dict[str, Any]]]  # the exchange front's request log
-    window_s: float = 0.12
+    window_s: float = 0.06
     done: list[Injected] = field(default_factory=list)
     hand: list[tuple[str, int]] = field(default_factory=list)  # (symbol, ts) touched by hand
     garbage: list[tuple[str, str]] = field(default_factory=list)  # (stream, entry id)
@@ -133,7 +133,8 @@ class Injector:
             }
             self.kill_armed += 1
         elif kind == "redis_restart":
-            await asyncio.to_thread(self.redis_server.restart)
+            await asyncio.to_thread(self._restart_redis, bar % 2 == 0)
+            await self.redis.connection_pool.disconnect()
         elif kind in PROFILE_OF:
             self.windows.append([self.rng.choice(PROFILE_OF[kind])])
         elif kind == "ws_drop":
@@ -161,11 +162,19 @@ class Injector:
         elif kind == "clock_skew":
             await self._skew(bar, str(p["service"]), int(str(p["skew_ms"])))
 
+    def _restart_redis(self, crash: bool) -> None:
+        """A crash (SIGKILL: the AOF decides what survives) or a clean restart."""
+        if crash:
+            self.redis_server.kill()
+            self.redis_server.start()
+        else:
+            self.redis_server.restart()
+
     async def _redeliver(self, count: int, *, reverse: bool) -> None:
         for name in REDELIVERED:
             stream = self.bus.keys.stream(name)
-            entries = await self.redis.xrevrange(stream, count=count * 4)
-            picked = [e for e in entries if b"msg" in e[1]]
+            entries: list[Any] = list(await self.redis.xrevrange(stream, count=count * 4) or [])
+            picked = [e for e in entries if e[1] and b"msg" in e[1]]
             if not reverse:
                 picked = self.rng.sample(picked, min(count, len(picked)))
             for _entry_id, fields in picked[:count]:
@@ -182,7 +191,8 @@ class Injector:
             "events",
         ):
             stream = self.bus.keys.stream(name)
-            entry = await self.redis.xadd(stream, dict(self.rng.choice(GARBAGE)))
+            fields: dict[Any, Any] = dict(self.rng.choice(GARBAGE))
+            entry = await self.redis.xadd(stream, fields)
             self.garbage.append((stream, as_text(entry)))
 
     def _qty(self, symbol: str, notional: Decimal) -> Decimal:
@@ -239,7 +249,7 @@ class Injector:
             intent_id=intent_id,
             symbol=symbol,
             side=side,
-            confidence=Decimal("0.9"),
+            confidence=0.9,
             strategy="trend_ema",
             interval="1m",
             bar_time=now,
@@ -266,10 +276,10 @@ class Injector:
         self.later.append((bar + 1, repair))
 
     async def _skew(self, bar: int, service: str, skew_ms: int) -> None:
-        await self.redis.hset(skew_key(self.clock_key), service, skew_ms)  # type: ignore[misc]
+        await self.redis.hset(skew_key(self.clock_key), service, str(skew_ms))
 
         async def restore() -> None:
-            await self.redis.hdel(skew_key(self.clock_key), service)  # type: ignore[misc]
+            await self.redis.hdel(skew_key(self.clock_key), service)
 
         self.later.append((bar + 2, restore))
 

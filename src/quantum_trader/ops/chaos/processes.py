@@ -1,23 +1,52 @@
-"""Every service as its own OS process, started from a pre-loaded fork server.
+"""Every service as its own OS process, forked from a pre-loaded zygote.
 
 The orchestrator plays the process supervisor: ``start`` / ``kill`` (SIGKILL, nothing
 flushed, nothing cleaned up) / ``restart``, and ``reap`` restarts whatever died on its
-own. Processes fork from a ``multiprocessing`` fork server that has already imported the
-service code, so a restart costs milliseconds instead of a fresh interpreter's second of
-imports; each child is still a separate process with its own memory, event loop and
-connections, exactly as under systemd.
+own. Processes fork from a small zygote process (``python -m
+quantum_trader.ops.chaos.processes``) that has already imported the service code and has
+no event loop or threads, so a restart costs milliseconds instead of a fresh
+interpreter's second of imports; each child is still a separate process with its own
+memory, event loop and connections, exactly as under systemd. The zygote ignores SIGCHLD,
+so the kernel reaps its children and a dead service's pid simply disappears.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from multiprocessing.process import BaseProcess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
 
-from quantum_trader.ops.service_main import ServiceSetup, service_process
+from quantum_trader.ops.service_main import ServiceSetup
+
+
+def _setup_json(setup: ServiceSetup) -> dict[str, Any]:
+    raw = asdict(setup)
+    raw["data_dir"] = str(setup.data_dir)
+    return raw
+
+
+def _setup_from(raw: dict[str, Any]) -> ServiceSetup:
+    raw = dict(raw)
+    raw["data_dir"] = Path(raw["data_dir"])
+    raw["symbols"] = tuple(raw["symbols"])
+    raw["strategies"] = tuple(raw["strategies"])
+    return ServiceSetup(**raw)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -27,38 +56,41 @@ class ServiceProcesses:
     starts: dict[str, int] = field(default_factory=dict)
     kills: dict[str, int] = field(default_factory=dict)
     crashes: dict[str, int] = field(default_factory=dict)
-    _procs: dict[str, BaseProcess] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+    _zygote: subprocess.Popen[str] | None = None
 
-    def __post_init__(self) -> None:
-        self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["quantum_trader.ops.service_main"])
+    def _fork(self, name: str) -> int:
+        if self._zygote is None or self._zygote.poll() is not None:
+            self._zygote = subprocess.Popen(
+                [sys.executable, "-m", "quantum_trader.ops.chaos.processes"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+        zygote = self._zygote
+        assert zygote.stdin is not None and zygote.stdout is not None
+        zygote.stdin.write(json.dumps({"name": name, "setup": _setup_json(self.setup)}) + "\n")
+        zygote.stdin.flush()
+        return int(zygote.stdout.readline())
 
     def start(self, name: str) -> None:
-        proc = self._ctx.Process(
-            target=service_process, args=(name, self.setup), name=f"quantum-{name}", daemon=True
-        )
-        proc.start()
-        self._procs[name] = proc
+        self.pids[name] = self._fork(name)
         self.starts[name] = self.starts.get(name, 0) + 1
 
     def start_all(self) -> None:
         for name in self.names:
             self.start(name)
 
-    def pid(self, name: str) -> int | None:
-        proc = self._procs.get(name)
-        return proc.pid if proc is not None else None
-
     def alive(self, name: str) -> bool:
-        proc = self._procs.get(name)
-        return proc is not None and proc.is_alive()
+        pid = self.pids.get(name)
+        return pid is not None and _alive(pid)
 
     def kill(self, name: str) -> None:
         """SIGKILL: the process gets no chance to finish anything."""
-        proc = self._procs.get(name)
-        if proc is not None and proc.pid is not None and proc.is_alive():
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.join(5)
+        pid = self.pids.pop(name, None)
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
         self.kills[name] = self.kills.get(name, 0) + 1
 
     def restart(self, name: str) -> None:
@@ -67,20 +99,60 @@ class ServiceProcesses:
 
     def reap(self) -> list[str]:
         """Restart every service whose process ended on its own; returns their names."""
-        died = [n for n, p in self._procs.items() if not p.is_alive()]
+        died = [n for n, pid in self.pids.items() if not _alive(pid)]
         for name in died:
-            self._procs[name].join(0)
             self.crashes[name] = self.crashes.get(name, 0) + 1
             self.start(name)
         return died
 
     def stop_all(self, timeout_s: float = 10.0) -> None:
         """SIGTERM everyone (graceful: batches finish), then SIGKILL what is left."""
-        for proc in self._procs.values():
-            if proc.pid is not None and proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
-        for proc in self._procs.values():
-            proc.join(timeout_s)
-            if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.join(2)
+        import time
+
+        pids = list(self.pids.values())
+        self.pids = {}
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if self._zygote is not None:
+            assert self._zygote.stdin is not None
+            self._zygote.stdin.close()
+            self._zygote.wait(5)
+            if self._zygote.stdout is not None:
+                self._zygote.stdout.close()
+            self._zygote = None
+
+
+def zygote_main(lines: IO[str], out: IO[str]) -> None:
+    """Fork one service per request line; answer with the child's pid."""
+    from quantum_trader.ops.service_main import service_process
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel
+    for line in lines:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.setsid()
+            setup = _setup_from(request["setup"])
+            log_dir = setup.data_dir / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(log_dir / f"{request['name']}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            os.dup2(fd, 1)  # never into the zygote's pid pipe
+            os.dup2(fd, 2)
+            os.close(fd)
+            sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+            service_process(request["name"], setup)
+        out.write(f"{pid}\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    zygote_main(sys.stdin, sys.stdout)

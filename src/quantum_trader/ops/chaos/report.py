@@ -1,0 +1,126 @@
+"""The chaos run's verdict: faults injected by kind, violations by invariant with the
+first offending event, and trade statistics from the exchange's fills next to what the
+system's own journal says (FAILURES #22: internal stats must match the venue's)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from quantum_trader.domain.enums import Side
+from quantum_trader.domain.orders import Fill
+from quantum_trader.ops.chaos.checker import INVARIANTS, Evidence, check_all
+from quantum_trader.ops.chaos.injector import Injected
+
+if TYPE_CHECKING:
+    from quantum_trader.ops.chaos.run import ChaosConfig
+
+
+@dataclass
+class ChaosReport:
+    faults_by_kind: dict[str, int]
+    violations_by_invariant: dict[str, dict[str, Any]]
+    trades: dict[str, Any]
+    runtime_s: float
+    config: dict[str, Any] = field(default_factory=dict)
+    stalled_bars: list[int] = field(default_factory=list)
+    process_kills: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def faults_total(self) -> int:
+        return sum(self.faults_by_kind.values())
+
+    @property
+    def violations_total(self) -> int:
+        return sum(int(v["count"]) for v in self.violations_by_invariant.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "faults_total": self.faults_total,
+            "faults_by_kind": self.faults_by_kind,
+            "violations_total": self.violations_total,
+            "violations_by_invariant": self.violations_by_invariant,
+            "trades": self.trades,
+            "runtime_s": round(self.runtime_s, 1),
+            "stalled_bars": self.stalled_bars,
+            "process_kills": self.process_kills,
+            "config": self.config,
+        }
+
+
+def exchange_trades(fills: Iterable[Fill]) -> dict[str, Any]:
+    """Round trips (flat → open → flat) per symbol from the venue's fills."""
+    qty: dict[str, Decimal] = defaultdict(Decimal)
+    pnl: dict[str, Decimal] = defaultdict(Decimal)
+    count: dict[str, int] = defaultdict(int)
+    trips: list[tuple[Decimal, int]] = []
+    fees = Decimal(0)
+    for f in sorted(fills, key=lambda f: (f.ts, int(f.trade_id) if f.trade_id.isdigit() else 0)):
+        before = qty[f.symbol]
+        qty[f.symbol] += f.qty if f.side is Side.BUY else -f.qty
+        pnl[f.symbol] += f.realized_pnl - f.commission
+        count[f.symbol] += 1
+        fees += f.commission
+        flipped = before != 0 and qty[f.symbol] != 0 and (before > 0) != (qty[f.symbol] > 0)
+        if qty[f.symbol] == 0 or flipped:
+            trips.append((pnl[f.symbol], count[f.symbol]))
+            pnl[f.symbol], count[f.symbol] = Decimal(0), 0
+    wins = sum(1 for p, _ in trips if p > 0)
+    return {
+        "closed_positions": len(trips),
+        "net_pnl": str(sum((p for p, _ in trips), Decimal(0))),
+        "fees": str(fees),
+        "win_rate": round(wins / len(trips), 4) if trips else None,
+        "fills_per_position": round(sum(n for _, n in trips) / len(trips), 2) if trips else None,
+        "open_at_end": sum(1 for q in qty.values() if q != 0),
+        "fills": sum(1 for _ in fills) if isinstance(fills, Sequence) else None,
+    }
+
+
+def _first(violations: Sequence[Any]) -> dict[str, Any] | None:
+    if not violations:
+        return None
+    v = violations[0]
+    return {"symbol": v.symbol, "at": v.at, "detail": v.detail}
+
+
+def build_report(
+    evidence: Evidence,
+    internal: Mapping[str, Any],
+    done: Sequence[Injected],
+    config: ChaosConfig,
+    *,
+    runtime_s: float,
+    stalls: Sequence[int],
+    restarts: Mapping[str, int],
+) -> ChaosReport:
+    found, longest = check_all(evidence)
+    by_kind = Counter(f.kind for f in done)
+    entries = sum(1 for o in evidence.orders if o.client_order_id.startswith("qe-"))
+    return ChaosReport(
+        faults_by_kind={k: by_kind.get(k, 0) for k in config.kinds},
+        violations_by_invariant={
+            name: {"count": len(found[name]), "first": _first(found[name])} for name in INVARIANTS
+        },
+        trades={
+            "exchange": exchange_trades(list(evidence.fills)),
+            "internal": dict(internal),
+            "entry_orders": entries,
+            "plans": len({p.plan_id for p in evidence.plans}),
+            "dead_letters": len(evidence.dead),
+            "longest_unprotected_s": longest / 1000,
+        },
+        runtime_s=runtime_s,
+        config={
+            "hours": config.hours,
+            "symbols": list(config.symbols),
+            "seed": config.seed,
+            "per_kind": config.per_kind,
+            "expensive_per_kind": config.expensive_per_kind,
+        },
+        stalled_bars=list(stalls),
+        process_kills=dict(restarts),
+    )
