@@ -9,6 +9,7 @@ the earlier order instead of placing a second one (invariant 1).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,12 @@ class OrderRouter:
     lookups: int = 8
     backoff_s: float = 0.25
 
+    @staticmethod
+    async def _pause(seconds: float) -> None:
+        # Network backoff is wall-clock time: under a simulated or stepped market clock a
+        # one-second retry must not wait for the next bar.
+        await asyncio.sleep(seconds)
+
     async def place(self, request: OrderRequest) -> Placed | Refused:
         """Place ``request`` (or find it, if an earlier attempt got through)."""
         attempts = 0
@@ -67,7 +74,7 @@ class OrderRouter:
                 attempts += 1
                 if attempts > self.lookups:
                     raise OutcomeUnresolved(f"{request.client_order_id}: {exc}") from exc
-                await self.clock.sleep(exc.retry_after_s)
+                await self._pause(exc.retry_after_s)
             except OrderOutcomeUnknown:
                 found = await self.resolve(request.symbol, request.client_order_id)
                 if found is not None:
@@ -83,7 +90,7 @@ class OrderRouter:
             except OrderNotFound:
                 return None
             except (OrderOutcomeUnknown, RetryableError):
-                await self.clock.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 5.0)
         raise OutcomeUnresolved(f"{coid}: status still unknown after {self.lookups} lookups")
 
@@ -98,7 +105,7 @@ class OrderRouter:
         for _ in range(self.lookups):
             if order.status.is_final:
                 return order
-            await self.clock.sleep(self.backoff_s)
+            await self._pause(self.backoff_s)
             order = await self.find(order.symbol, order.client_order_id)
         return order
 
@@ -106,9 +113,13 @@ class OrderRouter:
         trades = await self.exchange.my_trades(order.symbol, since=order.created_at - 1)
         return [t for t in trades if t.client_order_id == order.client_order_id]
 
-    async def cancel_quietly(self, symbol: str, coid: str) -> None:
-        """Cancel if still open; an order already gone is fine."""
+    async def cancel_quietly(self, symbol: str, coid: str) -> bool:
+        """Cancel if still open; an order already gone is fine. False when the outcome is
+        not known (the reconciler sees the order again next round and retries)."""
         try:
             await self.exchange.cancel_order(symbol, coid)
         except (OrderNotFound, OrderRejected):
             pass
+        except (OrderOutcomeUnknown, RetryableError):
+            return False
+        return True

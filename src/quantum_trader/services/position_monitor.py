@@ -11,12 +11,15 @@ reconciliation, and counted.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+import structlog
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.schemas import Event, derive_id
@@ -27,13 +30,22 @@ from quantum_trader.domain.enums import OrderType
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import PositionState
-from quantum_trader.exchange.interface import Exchange, OrderNotFound
+from quantum_trader.exchange.interface import (
+    Exchange,
+    ExchangeError,
+    OrderNotFound,
+    OrderOutcomeUnknown,
+    RetryableError,
+)
 from quantum_trader.services.entry_gate import Lease
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.ledger_service import journal_close
-from quantum_trader.services.order_router import OrderRouter
+from quantum_trader.services.order_router import OrderRouter, OutcomeUnresolved
 from quantum_trader.services.protective_stop import ProtectiveStops
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,7 +64,8 @@ class PositionMonitor:
         default_factory=lambda: diff.ReconcileConfig(client_id_prefix="q")
     )
     fold_window_ms: int = 3_600_000  # how far back trades explain an unknown position
-    stop_grace_ms: int = 120_000  # a spare stop younger than this may be mid-move
+    stop_grace_ms: int = 120_000
+    read_attempts: int = 5  # a spare stop younger than this may be mid-move
     repairs: Counter[str] = field(default_factory=Counter)
     rounds: int = 0
 
@@ -66,8 +79,8 @@ class PositionMonitor:
         ours = {p.symbol: p for p in await self.ledger.all()}
         # Orders before positions: a stop seen without its position is then really an
         # orphan (its position closed), never the stop of an entry made a moment ago.
-        orders = list(await self.exchange.open_orders())
-        theirs = list(await self.exchange.positions())
+        orders = list(await self._read(self.exchange.open_orders))
+        theirs = list(await self._read(self.exchange.positions))
         await self._fold_missing_fills(ours, theirs, now)
         views = {
             s: diff.LedgerView(
@@ -79,10 +92,22 @@ class PositionMonitor:
         known = {s: i for s, i in self.instruments.items() if s in watched}
         repairs = diff.reconcile(views, theirs, orders, leases, known, self.config, now)
         for repair in repairs:
-            if await self._overtaken(repair):
-                self.repairs["Overtaken"] += 1
+            # One failed repair (a transient exchange error) must not cost the others:
+            # a position opened by hand still gets its stop this round.
+            try:
+                if await self._overtaken(repair):
+                    self.repairs["Overtaken"] += 1
+                    continue
+                await self._carry_out(repair, ours, now)
+            except (ExchangeError, OutcomeUnresolved) as exc:
+                self.repairs["Failed"] += 1
+                log.warning(
+                    "repair failed; next round retries",
+                    repair=type(repair).__name__,
+                    symbol=repair.symbol,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
                 continue
-            await self._carry_out(repair, ours, now)
             self.repairs[type(repair).__name__] += 1
         self.rounds += 1
         return repairs
@@ -99,7 +124,7 @@ class PositionMonitor:
             if live.get(symbol, ZERO) == mine:
                 continue
             since = ours[symbol].opened_at if symbol in ours else now - self.fold_window_ms
-            for fill in await self.exchange.my_trades(symbol, since=since):
+            for fill in await self._read(self.exchange.my_trades, symbol, since):
                 outcome = await self.ledger.record_fill(fill)
                 if outcome is None:
                     continue
@@ -116,14 +141,30 @@ class PositionMonitor:
             else:
                 ours[symbol] = current
 
+    async def _read(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Reads are idempotent: retry transient failures (wall-clock backoff)."""
+        for attempt in range(self.read_attempts):
+            try:
+                return await call(*args)
+            except (RetryableError, OrderOutcomeUnknown):
+                if attempt + 1 == self.read_attempts:
+                    raise
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        raise AssertionError("unreachable")
+
     async def _overtaken(self, repair: diff.Repair) -> bool:
         """Live facts just before a stop repair: skip it if the apply layer got there first
         (an entry now in flight, a covering stop already working, the position back)."""
         if isinstance(repair, diff.PlaceProtectiveStop):
-            if await self.redis.exists(self.bus.keys.inflight(repair.symbol)):
-                return True
+            raw = await self.redis.get(self.bus.keys.inflight(repair.symbol))
+            if raw:
+                # Only a young lease means the apply layer is placing this stop right now;
+                # one left by a killed executor must not keep the position unprotected.
+                age = self.clock.now_ms() - Lease.from_json(raw).since
+                if age <= self.config.inflight_max_age_ms:
+                    return True
             exit_side = repair.position_side.exit_side
-            live = await self.exchange.open_orders(repair.symbol)
+            live = await self._read(self.exchange.open_orders, repair.symbol)
             return any(
                 o.type is OrderType.STOP_MARKET
                 and o.side is exit_side
@@ -132,7 +173,7 @@ class PositionMonitor:
                 for o in live
             )
         if isinstance(repair, diff.CancelOrphanOrder) and repair.reason == "no_position":
-            positions = await self.exchange.positions()
+            positions = await self._read(self.exchange.positions)
             return any(p.symbol == repair.symbol and p.qty > 0 for p in positions)
         if isinstance(repair, diff.CancelOrphanOrder) and repair.reason == "duplicate_stop":
             # Two stops are normal while a stop moves (new placed, old about to go): never
@@ -164,7 +205,7 @@ class PositionMonitor:
             gone = ours.get(repair.symbol)
             await self.ledger.replace(None, repair.symbol)
             if gone is not None and self.journal is not None:
-                mark = (await self.exchange.mark_price(repair.symbol)).mark_price
+                mark = (await self._read(self.exchange.mark_price, repair.symbol)).mark_price
                 await self.journal.record_close(gone, mark, now, f"ghost:{repair.reason}")
             detail = f"dropped {repair.position_id}: {repair.reason}"
         elif isinstance(repair, diff.AdoptPosition):
