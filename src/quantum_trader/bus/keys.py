@@ -31,6 +31,7 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "inflight:{symbol}": ("string", "apply-layer"),
     "plan:done:{plan_id}": ("string", "apply-layer"),
     "risk:state": ("string", "risk-guard"),
+    "reconcile:last": ("string", "position-monitor (market ms of its last completed round)"),
     "risk:kill_switch": ("string", "operator (quantum kill-switch)"),
     "risk:supervisor": ("string", "supervisor"),
     "risk:circuit": ("string", "supervisor circuit breaker; cleared by an operator"),
@@ -133,6 +134,10 @@ class Keys:
     @property
     def bus_failures(self) -> str:
         return f"{self.prefix}bus:failures"
+
+    @property
+    def reconcile_last(self) -> str:
+        return f"{self.prefix}reconcile:last"
 
     @property
     def exit_reasons(self) -> str:

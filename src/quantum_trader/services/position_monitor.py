@@ -110,6 +110,8 @@ class PositionMonitor:
                 continue
             self.repairs[type(repair).__name__] += 1
         self.rounds += 1
+        # Proof of a completed round, for stepped time (and operators): market ms + round.
+        await self.redis.set(self.bus.keys.reconcile_last, f"{now}:{self.rounds}")
         return repairs
 
     async def _fold_missing_fills(

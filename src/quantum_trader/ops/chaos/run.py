@@ -26,7 +26,7 @@ from redis.backoff import ExponentialBackoff
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
-from quantum_trader.bus.redis_transport import RedisTransport
+from quantum_trader.bus.redis_transport import RedisTransport, as_text
 from quantum_trader.clock import SimClock
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
@@ -60,6 +60,7 @@ class ChaosConfig:
     expensive_per_kind: int | None = None  # kills / Redis restarts (None: per_kind)
     data_dir: Path | None = None
     settle_timeout_s: float = 10.0
+    reconcile_wait_s: float = 3.0  # at most this long for a fresh reconcile round per bar
     hung_after_s: float = 6.0
     key_prefix: str = "quantum:"
 
@@ -150,9 +151,10 @@ class ChaosRun:
                 if n == traded:
                     await injector.finish()
                 self.on_step(n + 1, total)
+            final_mark = await _get(redis, keys.reconcile_last)
             clock.advance(60)
             await publish_time(redis, clock_key, clock.now_ms())
-            await self._settle(redis, keys, injector, procs, fail_safe)
+            await self._settle(redis, keys, injector, procs, fail_safe, final_mark)
             await asyncio.to_thread(procs.stop_all)
             evidence, internal = await collect_evidence(
                 redis, keys, session, url, injector, sim, data_dir
@@ -192,12 +194,18 @@ class ChaosRun:
     ) -> None:
         procs.reap()
         await injector.before_bar(n, due)
+        # The reconciler's last round before this bar's time is published: the settle waits
+        # for a round after it (in lockstep, as real time would give it).
+        try:
+            round_mark = await _get(redis, injector.bus.keys.reconcile_last)
+        except (ConnectionError, OSError, aioredis.ConnectionError):
+            round_mark = None  # Redis restarting: any round seen after it counts
         clock.set(feed.kline(self.config.symbols[0], i).open_time)
         await _retry(lambda: publish_time(redis, injector.clock_key, clock.now_ms()))
         window = asyncio.create_task(injector.during_bar())
         await _retry(lambda: feed.step(i))
         await window
-        if not await self._settle(redis, injector.bus.keys, injector, procs, fail_safe):
+        if not await self._settle(redis, injector.bus.keys, injector, procs, fail_safe, round_mark):
             self.stalls.append(n)
 
     async def _settle(
@@ -207,6 +215,7 @@ class ChaosRun:
         injector: Injector,
         procs: ServiceProcesses,
         fail_safe: Supervisor,
+        round_mark: str | None,
     ) -> bool:
         """Wait until every group is idle for a few polls and every process is up."""
         groups = {
@@ -217,6 +226,10 @@ class ChaosRun:
             keys.fills: ["ledger", "risk-guard"],
         }
         deadline = time.monotonic() + self.config.settle_timeout_s
+        # The reconciler has no consumer group: wait (bounded) for a round it completed
+        # after this bar's time was published, so the market cannot run minutes ahead of a
+        # slow or restarting reconciler — in real time that costs seconds, not bars.
+        round_deadline = time.monotonic() + self.config.reconcile_wait_s
         quiet, last_check = 0, 0.0
         while quiet < 4:
             if time.monotonic() > deadline:
@@ -231,6 +244,8 @@ class ChaosRun:
                     await self._watchdog(redis, keys, procs)
             try:
                 idle = await groups_idle(redis, groups)
+                if idle and time.monotonic() < round_deadline:
+                    idle = await _get(redis, keys.reconcile_last) != round_mark
             except Exception:  # Redis restarting
                 idle = False
             quiet = quiet + 1 if idle else 0
@@ -278,3 +293,8 @@ async def _retry(action: Callable[[], object], attempts: int = 100) -> None:
             if n == attempts - 1:
                 raise
             await asyncio.sleep(0.05)
+
+
+async def _get(redis: aioredis.Redis, key: str) -> str | None:
+    value = await redis.get(key)
+    return as_text(value) if value is not None else None
