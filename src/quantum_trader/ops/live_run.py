@@ -11,8 +11,8 @@ never feeds a bar twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -161,7 +161,7 @@ async def _trade(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        if sys.platform != "win32":  # no asyncio signal handlers there
             loop.add_signal_handler(sig, stop.set)
     waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
     if config.hours is not None:

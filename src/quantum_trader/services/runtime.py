@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -114,7 +115,7 @@ class ServiceRuntime:
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            if sys.platform != "win32":  # no asyncio signal handlers there
                 loop.add_signal_handler(sig, self.stop_event.set)
 
     def stalled(self) -> list[str]:

@@ -23,7 +23,7 @@ D = Decimal
 async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
     async def wait() -> None:
         while not condition():
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0)  # yield to the socket readers until the event is in
 
     await asyncio.wait_for(wait(), timeout_s)
 
