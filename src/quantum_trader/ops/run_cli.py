@@ -68,6 +68,14 @@ def run_command(
     i_understand_live: Annotated[
         bool, typer.Option("--i-understand-live", help="Required to trade real money.")
     ] = False,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            "--processes",
+            help="Paper: every service as its own process (checked "
+            "by the same independent invariant checker as `quantum chaos`).",
+        ),
+    ] = False,
     panic_flatten_after: Annotated[
         float | None,
         typer.Option(
@@ -97,6 +105,9 @@ def run_command(
     if mode is not Mode.PAPER:
         raise fail(f"--mode {mode.value}: use `quantum backtest` for backtests")
     duration = 6.0 if duration is None else duration
+    if processes:
+        _run_processes(_symbols(symbols, count), duration, seed, json_path)
+        return
     config = PaperRunConfig(
         symbols=_symbols(symbols, count),
         hours=duration,
@@ -170,6 +181,29 @@ def _run_real_time(
     console.print(result)
     if json_path:
         json_path.write_text(json.dumps(result, indent=2))
+
+
+def _run_processes(
+    symbols: tuple[str, ...], hours: float, seed: int, json_path: Path | None
+) -> None:
+    """The same orchestration as `quantum chaos`, with no fault scheduled."""
+    from quantum_trader.ops.chaos.cli import show as show_report
+    from quantum_trader.ops.chaos.run import ChaosConfig, ChaosRun
+
+    config = ChaosConfig(symbols=symbols, hours=hours, seed=seed, kinds=(), per_kind=0)
+    with console.status("paper run, one process per service") as status:
+        run = ChaosRun(
+            config,
+            on_step=lambda done, total: status.update(
+                f"paper run, one process per service: market minute {done}/{total}"
+            ),
+        )
+        report = asyncio.run(run.run())
+    show_report(report)
+    if json_path:
+        json_path.write_text(json.dumps(report.to_json(), indent=2))
+    if report.violations_total:
+        raise typer.Exit(1)
 
 
 def show(summary: RunSummary) -> None:

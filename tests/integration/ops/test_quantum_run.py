@@ -59,3 +59,21 @@ def test_a_short_paper_run_trades_and_passes_every_invariant(
     }
     assert summary["dead_letters"] == 0 and summary["restarts"] == 0
     assert (tmp_path / "var" / "journal.sqlite").exists()
+
+
+def test_every_service_as_its_own_process_trades_and_passes_the_checker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quantum_trader import cli
+
+    monkeypatch.delenv("QUANTUM_REDIS_URL", raising=False)
+    cli._mount_optional()
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli.app,
+        ["run", "--processes", "--symbol-count", "3", "--duration", "0.5", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["faults_total"] == 0 and report["violations_total"] == 0
+    assert report["trades"]["entry_orders"] >= 1
