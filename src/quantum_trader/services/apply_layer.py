@@ -25,6 +25,7 @@ from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.decide import reasons
 from quantum_trader.decide.close_qty import LivePosition, close_qty_for
+from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.decide.reasons import Rejection
 from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind
 from quantum_trader.domain.instruments import Instrument
@@ -159,7 +160,10 @@ class ApplyLayer:
         previous = None if claimed else await self.client.get(done_key)
         if previous is not None and as_text(previous).startswith("done"):
             return Outcome(False, reasons.DUPLICATE_PLAN)
-        outcome = await self._exit(plan)
+        # A plan reserved but not done was interrupted (the process died mid-way): its
+        # order may already be on the exchange, and a filled market order frees its client
+        # id, so it must be looked up, never placed again.
+        outcome = await self._exit(plan, resuming=previous is not None)
         executed_close = outcome.executed and plan.action is not PlanAction.UPDATE_STOP
         await self.gate.finish(
             plan.plan_id,
@@ -173,8 +177,13 @@ class ApplyLayer:
         outcome = replace(outcome, published=True)
         return outcome
 
-    async def _exit(self, plan: Plan) -> Outcome:
+    async def _exit(self, plan: Plan, resuming: bool = False) -> Outcome:
+        coid = client_order_id("x", plan.plan_id)
         ours = await self.ledger.read(plan.symbol)
+        if resuming and plan.action is not PlanAction.UPDATE_STOP:
+            earlier = await self.router.resolve(plan.symbol, coid)
+            if earlier is not None:
+                return await self._after_exit_order(plan, earlier, ours)
         theirs = next((p for p in await self.exchange.positions() if p.symbol == plan.symbol), None)
         if ours is None or theirs is None or theirs.qty <= 0:
             return Outcome(False, reasons.NO_POSITION)
@@ -198,7 +207,6 @@ class ApplyLayer:
         )
         if isinstance(decision, Rejection):
             return Outcome(False, decision.reason)
-        coid = client_order_id("x", plan.plan_id)
         await self.client.hset(self.bus.keys.exit_reasons, coid, _exit_reason(plan))
         placed = await self.router.place(
             OrderRequest(
@@ -217,12 +225,19 @@ class ApplyLayer:
         )
         if isinstance(placed, Refused):
             return Outcome(False, f"exchange_rejected:{placed.code}")
-        order = await self.router.until_final(placed.order)
+        return await self._after_exit_order(plan, placed.order, ours)
+
+    async def _after_exit_order(
+        self, plan: Plan, placed: Order, ours: LedgerPosition | None
+    ) -> Outcome:
+        """Record the exit's fills, then cancel or resize the protective stop."""
+        order = await self.router.until_final(placed)
         for fill in await self.router.fills_of(order):
             await self.ledger.record_fill(fill)
         remaining = await self.ledger.read(plan.symbol)
         if remaining is None:
-            await self.stops.cancel(ours)
+            if ours is not None:
+                await self.stops.cancel(ours)  # else: the reconciler cancels the orphan
         else:
             stage = _tranche(plan.reason_codes)
             if stage:

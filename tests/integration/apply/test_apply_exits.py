@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from quantum_trader.domain.enums import OrderStatus, OrderType, PlanAction
 from quantum_trader.exchange.interface import OrderUpdate
 from tests.integration.apply.rig import ApplyRig
@@ -128,3 +130,35 @@ async def test_ten_thousand_queued_entries_do_not_delay_an_exit(rig: ApplyRig) -
     assert handled == 1
     (exit_result,) = [r for r in await rig.results() if r.action is PlanAction.FULL_CLOSE]
     assert exit_result.executed
+
+
+async def test_killed_after_placing_an_exit_resumes_without_a_second_order(
+    rig: ApplyRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    position_id = await open_position(rig, "ETHUSDT", qty="0.400")
+    crashing = rig.consumer("a1")
+    await crashing.start()
+    await rig.bus.publish(
+        rig.keys.apply_exit, rig.close_plan("ETHUSDT", position_id, PlanAction.PARTIAL_25)
+    )
+    recorded = rig.layer.ledger.record_fill
+
+    async def die(*args: object, **kwargs: object) -> None:
+        raise ConnectionResetError("process killed")  # the exit order is already filled
+
+    monkeypatch.setattr(rig.layer.ledger, "record_fill", die)
+    with pytest.raises(ConnectionResetError):
+        await crashing.poll(0)
+    monkeypatch.setattr(rig.layer.ledger, "record_fill", recorded)
+
+    restarted = rig.consumer("a1")  # the same consumer name finishes its own pending work
+    await restarted.start()
+    await rig.drain(restarted)
+    exits = [o for o in rig.orders() if o.type is OrderType.MARKET and o.reduce_only]
+    assert len(exits) == 1 and exits[0].quantity == Decimal("0.100")
+    (result,) = [r for r in await rig.results() if r.action is PlanAction.PARTIAL_25]
+    assert result.executed
+    position = await rig.layer.ledger.read("ETHUSDT")
+    assert position is not None and position.qty == Decimal("0.300")
+    (stop,) = await rig.exchange.open_orders("ETHUSDT")
+    assert stop.quantity == Decimal("0.300")
