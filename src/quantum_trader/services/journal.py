@@ -180,8 +180,9 @@ class Journal:
         latencies = [int(r.trigger_to_order_ms) for r in rows if r.trigger_to_order_ms is not None]
         return HarvestMetrics(
             closes_by_reason=by_reason,
-            winners_scaled=sum(1 for r in rows if r.realized_pnl > 0 and r.ladder_stage > 0),
-            losers_cut=sum(1 for r in rows if r.realized_pnl < 0 and r.exit_reason in early),
+            # Winners and losers net of fees: what the account actually kept.
+            winners_scaled=sum(1 for r in rows if r.realized_pnl > r.fees and r.ladder_stage > 0),
+            losers_cut=sum(1 for r in rows if r.realized_pnl < r.fees and r.exit_reason in early),
             average_r=(sum(rs, Decimal(0)) / len(rs)).quantize(Decimal("0.01")) if rs else None,
             trigger_to_order_ms=sum(latencies) / len(latencies) if latencies else None,
             trades=len(rows),

@@ -86,7 +86,7 @@ def show(report: ChaosReport) -> None:
     ex, internal = report.trades["exchange"], report.trades["internal"]
     for label, a, b in (
         ("closed positions", ex["closed_positions"], internal.get("closed_positions")),
-        ("net PnL (USDT)", ex["net_pnl"], internal.get("realized_pnl")),
+        ("net PnL (USDT)", ex["net_pnl"], internal.get("net_pnl")),
         ("win rate", ex["win_rate"], internal.get("win_rate")),
         ("fills per position", ex["fills_per_position"], "—"),
     ):

@@ -64,17 +64,18 @@ async def group_states(
 
 
 def journal_stats(data_dir: Path) -> dict[str, Any]:
-    """What the system thinks it traded (closed positions in its journal)."""
+    """What the system thinks it traded (closed positions in its journal), net of fees
+    like the exchange's figures: a winner is a trade that made money after fees."""
     path = data_dir / "journal.sqlite"
     if not path.exists():
-        return {"closed_positions": 0, "realized_pnl": "0", "fees": "0", "win_rate": None}
+        return {"closed_positions": 0, "net_pnl": "0", "fees": "0", "win_rate": None}
     with sqlite3.connect(path) as db:
         rows = db.execute("select realized_pnl, fees from closed_positions").fetchall()
-    pnl = [Decimal(str(p)) for p, _ in rows]
+    pnl = [Decimal(str(p)) - Decimal(str(f)) for p, f in rows]
     wins = sum(1 for p in pnl if p > 0)
     return {
         "closed_positions": len(rows),
-        "realized_pnl": str(sum(pnl, Decimal(0))),
+        "net_pnl": str(sum(pnl, Decimal(0))),
         "fees": str(sum((Decimal(str(f)) for _, f in rows), Decimal(0))),
         "win_rate": round(wins / len(rows), 4) if rows else None,
     }
