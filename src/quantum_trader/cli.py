@@ -2,20 +2,109 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer._click.exceptions import ClickException, UsageError  # typer vendors click
+from typer.core import TyperGroup
 
 from quantum_trader import __version__
+from quantum_trader.cli_checks import check_redis_url, unreachable_redis, writable_dir
 from quantum_trader.config import ConfigError, Settings, load_settings
+
+
+class OneLineErrors(TyperGroup):
+    """The root command: whatever a user gets wrong ends in one line on stderr, never a
+    traceback — bad options (exit 2), bad settings (2), an unusable data directory (2),
+    an unreachable Redis (2) and other operating-system errors (1)."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except ClickException as exc:
+            code = _usage_error(exc)
+        except typer.Abort:
+            err_console.print("aborted", highlight=False)
+            code = 1
+        except ConfigError as exc:
+            code = _one_line(str(exc), 2)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            code = _one_line(unreachable_redis(exc, _redis_url()), 2)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise
+            code = _os_error(exc)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str, code: int) -> int:
+    text = " ".join(message.split())
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    return code
+
+
+def _usage_error(exc: ClickException) -> int:
+    if exc.__class__.__name__ == "NoArgsIsHelpError":  # help was already shown
+        return exc.exit_code
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, UsageError) and ctx is not None:
+        message = f"{message.rstrip('.')} (see `{ctx.command_path} -h`)"
+    return _one_line(message, exc.exit_code)
+
+
+def _redis_url() -> str | None:
+    try:
+        return load_settings(state.config_file).redis_url
+    except ConfigError:
+        return None
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path.absolute().is_relative_to(directory.absolute())
+
+
+def _os_error(exc: OSError) -> int:
+    reason = exc.strerror or str(exc)
+    where = Path(str(exc.filename)) if exc.filename else None
+    try:
+        data_dir: Path | None = load_settings(state.config_file).data_dir
+    except ConfigError:
+        data_dir = None
+    if where is not None and data_dir is not None and _inside(where, data_dir):
+        return _one_line(
+            f"QUANTUM_DATA_DIR={data_dir}: cannot use {where} ({reason}); set "
+            "QUANTUM_DATA_DIR (or data_dir in the --config file) to a writable directory",
+            2,
+        )
+    if where is not None:
+        return _one_line(f"{where}: {reason}. Fix: check the path and its permissions", 1)
+    return _one_line(reason, 1)
+
 
 app = typer.Typer(
     name="quantum",
+    cls=OneLineErrors,
     help="Quantum Trader: crypto futures trading on Redis Streams.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -42,14 +131,24 @@ state = _State()
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one line on stderr and return the Exit to raise (no traceback)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    _one_line(message, code)
     return typer.Exit(code)
 
 
 def settings(**overrides: object) -> Settings:
     """Effective settings for a command; a bad value ends the command with one line."""
     try:
-        return load_settings(state.config_file, **overrides)
+        loaded = load_settings(state.config_file, **overrides)
+        check_redis_url(loaded.redis_url)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    return loaded
+
+
+def data_dir(s: Settings) -> Path:
+    """The data directory, created and proven writable (one line naming QUANTUM_DATA_DIR)."""
+    try:
+        return writable_dir(s.data_dir, "QUANTUM_DATA_DIR")
     except ConfigError as exc:
         raise fail(str(exc)) from None
 
@@ -110,6 +209,7 @@ def redis_start() -> None:
     from quantum_trader.ops.embedded_redis import EmbeddedRedis, EmbeddedRedisError, read_state
 
     s = settings()
+    data_dir(s)
     running = read_state(s.data_dir / "redis")
     if running:
         console.print(f"already running: {running['url']} (pid {running['pid']})")

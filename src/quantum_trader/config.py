@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; unset = start an embedded redis-server"
     )
-    key_prefix: str = Field(default="quantum:", pattern=r"^[A-Za-z0-9_.-]+:$")
+    key_prefix: str = Field(default="quantum:", pattern=r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*:$")
     data_dir: Path = Path("var")
     trading_symbols: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_SYMBOLS,
@@ -109,10 +109,17 @@ class Settings(BaseSettings):
         for name in ("binance_api_key", "binance_api_secret"):
             if data.get(name):
                 data[name] = "****"
-        if self.redis_url and "@" in self.redis_url:
-            scheme, rest = self.redis_url.split("://", 1)
-            data["redis_url"] = f"{scheme}://****@{rest.split('@', 1)[1]}"
+        if self.redis_url:
+            data["redis_url"] = mask_url(self.redis_url)
         return data
+
+
+def mask_url(url: str) -> str:
+    """A URL fit to print: any credentials before ``@`` become ``****``."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://****@{rest.rsplit('@', 1)[1]}"
+    return url
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

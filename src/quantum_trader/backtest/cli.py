@@ -7,12 +7,15 @@ ends with one line naming the option and the fix, never a traceback.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from quantum_trader.backtest.config import EngineConfig
@@ -26,22 +29,128 @@ from quantum_trader.backtest.runner import (
     InputError,
     run_backtest,
 )
-from quantum_trader.data import BarSeries, DataError
+from quantum_trader.cli_checks import writable_output
+from quantum_trader.data import BarSeries, DataError, binance_interval, interval_ms, load_options
+from quantum_trader.data.binance import LoadResult
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.harvest_ladder import HarvestConfig, Tranche
 from quantum_trader.decide.kill_score import KillScoreConfig
 from quantum_trader.domain.enums import PlanAction
+from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.sim import SlippageModel
+from quantum_trader.exchange.sim.universe import (
+    UnlistedSymbol,
+    derive_missing,
+    describe_derived,
+    extra_listings,
+)
 from quantum_trader.strategies import available
 
 console = Console()
 err_console = Console(stderr=True)
 LONG_RUN_BARS = 200_000  # show a progress bar above this many bars
+STRATEGY_HELP = f"Strategy to run: {', '.join(available())} (or a registered plugin)."
+ENGINE_ONLY = ("ladder", "kill_threshold", "leverage", "slippage")  # unused by the reference
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
+
+
+def _note(message: str, label: str = "note") -> None:
+    err_console.print(f"[yellow]{label}:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def parse_symbols(text: str | None) -> tuple[str, ...]:
+    """``--symbols``: a comma list; given but empty is an error, not "the default"."""
+    if text is None:
+        return ()
+    names = tuple(s.strip().upper() for s in text.split(",") if s.strip())
+    if not names:
+        raise InputError("--symbols", "is empty; give a comma list such as BTCUSDT,ETHUSDT")
+    bad = [n for n in names if not n.isalnum()]
+    if bad:
+        raise InputError("--symbols", f"{', '.join(bad)}: write symbols like BTCUSDT")
+    if len(set(names)) != len(names):
+        raise InputError("--symbols", "each symbol may appear once")
+    return names
+
+
+def _interval(option: str, text: str) -> str:
+    try:
+        return binance_interval(text)
+    except DataError as exc:
+        raise InputError(option, str(exc)) from None
+
+
+def file_options(
+    data: Path | None, repair: bool, symbol: str | None, interval: str | None
+) -> tuple[str | None, str | None]:
+    """Check --repair / --symbol / --interval against --data; the name and interval to use."""
+    if repair and data is None:
+        raise InputError("--repair", "repairs --data files; synthetic bars need no repair")
+    if symbol is None and interval is None:
+        return None, None
+    option = "--symbol" if symbol is not None else "--interval"
+    if data is None or not data.is_file():
+        raise InputError(
+            option, "names the series in one --data FILE; a directory's files must be "
+            "named like BTCUSDT-1m-2024-01.zip",
+        )  # fmt: skip
+    name = symbol.strip().upper() if symbol is not None else None
+    if name is not None and not name.isalnum():
+        raise InputError("--symbol", f"{symbol!r}: write a symbol like BTCUSDT")
+    return name, _interval("--interval", interval) if interval is not None else None
+
+
+def fill_model_for(strategy: str, fill_model: FillModel) -> FillModel:
+    """What ``auto`` resolves to (as the runner does)."""
+    if fill_model is FillModel.AUTO:
+        return FillModel.REFERENCE if strategy == "ref_ema_cross" else FillModel.EXCHANGE
+    return fill_model
+
+
+def ignored_options(ctx: typer.Context, request: BacktestRequest) -> list[str]:
+    """Options given on the command line that the reference fill model does not use."""
+    if fill_model_for(request.strategy, request.fill_model) is not FillModel.REFERENCE:
+        return []
+    names = [*ENGINE_ONLY, *(() if request.synthetic else ("seed",))]
+    given = [n for n in names if (src := ctx.get_parameter_source(n)) and src.name != "DEFAULT"]
+    return ["--" + n.replace("_", "-") for n in given]
+
+
+def check_loaded(
+    series: list[BarSeries],
+    request: BacktestRequest,
+    listings: dict[str, Instrument],
+    loaded: list[LoadResult] | None = None,
+) -> None:
+    """Before the replay: one interval, every symbol tradable on the simulated exchange
+    (listed, or derived from its bars; a non-…USDT symbol is refused by name), and a
+    warning for every file with suspect prices."""
+    names = {s.symbol for s in series}
+    for result in loaded or []:
+        warning = result.quality.warning()
+        if warning and result.series.symbol in names:
+            _note(f"--data: {warning}", "warning")
+    intervals = sorted({s.interval for s in series}, key=interval_ms)
+    if len(intervals) > 1:
+        found = ", ".join(f"{s.symbol} {s.interval}" for s in series)
+        raise InputError(
+            "--data", f"the series have different intervals ({found}); add --timeframe "
+            f"{intervals[-1]} to resample them all to one, or give files of one interval",
+        )  # fmt: skip
+    if fill_model_for(request.strategy, request.fill_model) is FillModel.REFERENCE:
+        return  # the reference fill model trades no exchange
+    prices = {s.symbol: np.concatenate([s.open, s.high, s.low, s.close]) for s in series}
+    try:
+        derived = derive_missing(prices, listings)
+    except UnlistedSymbol as exc:
+        option = "--symbols" if request.synthetic else "--data"
+        raise InputError(option, f"{exc}; give data for such a symbol") from None
+    for instrument in derived:
+        _note(describe_derived(instrument))
 
 
 def _decimal(option: str, text: str | None, *, low: Decimal, high: Decimal) -> Decimal | None:
@@ -108,6 +217,9 @@ def build_request(
 ) -> BacktestRequest:
     if strategy not in available():
         raise InputError("--strategy", f"unknown {strategy!r}; known: {', '.join(available())}")
+    names = parse_symbols(symbols)
+    if timeframe is not None:
+        timeframe = _interval("--timeframe", timeframe)
     if data is not None and synthetic:
         raise InputError("--synthetic", "give either --data PATH or --synthetic, not both")
     if not 1 <= leverage <= 125:
@@ -131,7 +243,6 @@ def build_request(
         exits=exits,
         seed=seed,
     )
-    names = tuple(s.strip().upper() for s in (symbols or "").split(",") if s.strip())
     return BacktestRequest(
         strategy=strategy,
         data=data,
@@ -151,14 +262,36 @@ def build_request(
 
 
 def backtest_command(
-    strategy: Annotated[str, typer.Option(help="Strategy name (see `available()`).")],
+    ctx: typer.Context,
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)],
     data: Annotated[
         Path | None,
         typer.Option(help="Binance kline file (SYMBOL-INTERVAL-….csv/.zip), directory or Parquet."),
     ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Repair --data before the run: sort, drop exact duplicates, fill gaps "
+            "with flat bars (what `quantum data inspect --repair` reports).",
+        ),
+    ] = False,
+    symbol: Annotated[
+        str | None,
+        typer.Option(help="Symbol of a --data FILE not named like a Binance dump."),
+    ] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(
+            help="Bar interval of a --data FILE not named like a Binance dump "
+            "(--timeframe resamples it)."
+        ),
+    ] = None,
     synthetic: Annotated[bool, typer.Option(help="Generate a seeded synthetic market.")] = False,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols.")] = None,
-    timeframe: Annotated[str | None, typer.Option(help="Bar interval, e.g. 1m, 5m, 1h.")] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Bar interval to trade, e.g. 1m, 5m, 1h.")
+    ] = None,
     days: Annotated[
         int | None, typer.Option(help="Synthetic: days to generate; files: keep the last N days.")
     ] = None,
@@ -195,16 +328,35 @@ def backtest_command(
     """Backtest a strategy on the same decision code the services run."""
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise _fail(f"--report: {report} must end in .html")
+    try:  # output paths are checked before the run, so it cannot end in an unwritable one
+        writable_output(json_path, "--json")
+        writable_output(report, "--report")
+    except typer.BadParameter as exc:
+        raise _fail(exc.format_message()) from None
     try:
         request = build_request(
             strategy, data, synthetic, symbols, timeframe, days, start, end, balance, fee,
             slippage, leverage, ladder, kill_threshold, seed, fill_model, param or [],
         )  # fmt: skip
-        run = _run_with_progress(request)
+        file_symbol, file_interval = file_options(data, repair, symbol, interval)
+        ignored = ignored_options(ctx, request)
+        if ignored:
+            _note(
+                f"ref_ema_cross on the reference fill model ignores {', '.join(ignored)} (it "
+                "exits at stop_pct/target_pct only); add --fill-model exchange to use them",
+                "warning",
+            )
+        with (
+            load_options(repair=repair, symbol=file_symbol, interval=file_interval) as loaded,
+            extra_listings() as listings,
+        ):
+            run = _run_with_progress(request, lambda s: check_loaded(s, request, listings, loaded))
     except (InputError, DataError) as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # a strategy or config rejected a parameter
         raise _fail(f"--param: {exc}") from None
+    for r in loaded if repair else []:
+        _note(f"--repair: {r.series.symbol} {r.series.interval}: {r.repair.describe()}")
     result = run.result
     summary = summarize(result, run.series[result.symbols[0]].interval_ms)
     summary["fill_model"] = run.fill_model.value
@@ -221,8 +373,10 @@ def backtest_command(
             console.print(f"image: {png}")
 
 
-def _run_with_progress(request: BacktestRequest) -> BacktestRun:
-    """Run, with a progress bar when the replay is long."""
+def _run_with_progress(
+    request: BacktestRequest, check: Callable[[list[BarSeries]], None] | None = None
+) -> BacktestRun:
+    """Run, with a progress bar when the replay is long; ``check`` sees the bars first."""
     progress = Progress(
         TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(), console=err_console, transient=True,
@@ -232,6 +386,8 @@ def _run_with_progress(request: BacktestRequest) -> BacktestRun:
 
     def loaded(series: list[BarSeries]) -> None:
         nonlocal shown
+        if check is not None:
+            check(series)
         shown = sum(len(s) for s in series) >= LONG_RUN_BARS
         if shown:
             progress.start()

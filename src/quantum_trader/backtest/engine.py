@@ -39,9 +39,16 @@ from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.market_view import FeatureSeries
 from quantum_trader.backtest.position_flow import Desk, SymbolRun
 from quantum_trader.backtest.signals import StrategySpec, all_signals
-from quantum_trader.backtest.trades import BacktestResult, FloatArray
+from quantum_trader.backtest.trades import (
+    NO_FUNDING,
+    BacktestResult,
+    FloatArray,
+    flat_funding,
+    funding_from_files,
+)
 from quantum_trader.clock import SimClock
 from quantum_trader.data.bars import BarSeries
+from quantum_trader.data.funding import FundingSeries
 from quantum_trader.exchange.sim import FundingSchedule, MatchingCore
 
 Progress = Callable[[int, int], None]  # (steps done, steps in total)
@@ -54,8 +61,12 @@ def run_engine(
     config: EngineConfig | None = None,
     params: Mapping[str, object] | None = None,
     progress: Progress | None = None,
+    funding: Mapping[str, FundingSeries] | None = None,
 ) -> BacktestResult:
-    """Backtest ``strategy`` on ``series`` (one per symbol, one interval) in one account."""
+    """Backtest ``strategy`` on ``series`` (one per symbol, one interval) in one account.
+
+    ``funding``: recorded (or synthetic) funding rates per symbol; a symbol without them
+    pays the flat ``config.funding_rate``."""
     config = config or EngineConfig()
     if not series:
         raise ValueError("no bars to backtest")
@@ -67,7 +78,7 @@ def run_engine(
     series = [s for s in series if len(s)]
     if not series:
         raise ValueError("no bars to backtest")
-    return build_replay(series, strategy, config, params, progress).run(strategy)
+    return build_replay(series, strategy, config, params, progress, funding).run(strategy)
 
 
 def build_replay(
@@ -76,21 +87,44 @@ def build_replay(
     config: EngineConfig | None = None,
     params: Mapping[str, object] | None = None,
     progress: Progress | None = None,
+    funding: Mapping[str, FundingSeries] | None = None,
 ) -> Replay:
     """The replay ``run_engine`` would run, not yet run (tests inspect its exchange)."""
     config = config or EngineConfig()
     spec = StrategySpec(strategy, tuple(sorted((params or {}).items())))
     signals = all_signals(spec, list(series), config.workers)
     start = min(int(s.open_time[0]) for s in series)
-    rate = config.funding_rate if config.funding_rate is not None else Decimal(0)
+    schedule, source = funding_schedule([s.symbol for s in series], config, funding)
     core = MatchingCore(
-        config=config.sim_config(), funding=FundingSchedule(rate), seed=config.seed, start_ms=start
+        config=config.sim_config(), funding=schedule, seed=config.seed, start_ms=start
     )
     runs = {
         s.symbol: SymbolRun(s, core.instrument(s.symbol), sig, FeatureSeries.of(s))
         for s, sig in zip(series, signals, strict=True)
     }
-    return Replay(core, runs, config, progress)
+    return Replay(core, runs, config, progress, source)
+
+
+def funding_schedule(
+    symbols: Sequence[str],
+    config: EngineConfig,
+    funding: Mapping[str, FundingSeries] | None,
+) -> tuple[FundingSchedule, str]:
+    """The exchange's funding rates and how the summary names their source."""
+    rate = config.funding_rate if config.funding_rate is not None else Decimal(0)
+    recorded = {s: funding[s] for s in symbols if funding and s in funding and len(funding[s])}
+    flat = NO_FUNDING if config.funding_rate is None else flat_funding(config.funding_rate)
+    points = {
+        s: [(int(t), f.rate_at(i)) for i, t in enumerate(f.funding_time.tolist())]
+        for s, f in recorded.items()
+    }
+    if not recorded:
+        source = flat
+    elif len(recorded) == len(symbols):
+        source = funding_from_files(len(recorded))
+    else:
+        source = f"{funding_from_files(len(recorded))}; {flat} for the rest"
+    return FundingSchedule(rate, points), source
 
 
 class Replay:
@@ -102,8 +136,10 @@ class Replay:
         runs: dict[str, SymbolRun],
         config: EngineConfig,
         progress: Progress | None,
+        funding_source: str = NO_FUNDING,
     ) -> None:
         self.core = core
+        self.funding_source = funding_source
         self.config = config
         self.desk = Desk(core, runs, config)
         self.runs = list(runs.values())
@@ -189,7 +225,7 @@ class Replay:
 
     def _equity(self, k: int, refresh: bool = False) -> float:
         """Mark-to-market equity at the close of step ``k`` (floats: a report, not money)."""
-        fills = len(self.desk.log.trades) + len(self.desk.executed_plans)
+        fills = self.desk.log.exit_fills + len(self.desk.executed_plans)
         epoch = int(self.times[k]) // FUNDING_MS
         if refresh or fills != self._fills_seen or epoch != self._funding_epoch:
             self._wallet = float(self.core.account().wallet_balance)
@@ -214,7 +250,8 @@ class Replay:
         skipped = dict(self.desk.skipped)
         for reason, count in self.desk.orders.rejections.items():
             skipped[reason] = skipped.get(reason, 0) + count
-        trades = sorted(self.desk.log.trades, key=lambda t: (t.exit_time, t.symbol))
+        positions = self.desk.log.trades(self.core.history().funding)
+        trades = sorted(positions, key=lambda t: (t.exit_time, t.symbol))
         return BacktestResult(
             strategy=strategy,
             symbols=tuple(r.symbol for r in self.runs),
@@ -227,4 +264,6 @@ class Replay:
             fees=float(ledger.commission),
             funding=float(ledger.funding),
             skipped=skipped,
+            realized_pnl=float(ledger.realized_pnl),
+            funding_source=self.funding_source,
         )

@@ -1,6 +1,6 @@
 """Performance figures of a backtest, from its equity curve and its trade list.
 
-* ``total_return`` = final equity ÷ starting balance − 1; ``cagr`` compounds it over the
+* ``total_return`` = ending equity ÷ starting balance − 1; ``cagr`` compounds it over the
   span of the data (365.25-day years).
 * ``max_drawdown``: the largest fall from a running peak of the bar-by-bar equity
   curve, as a positive fraction (0.25 = 25 % below the peak).
@@ -9,11 +9,18 @@
   equity curve, risk-free rate 0, annualised by √(periods per year). The period is one
   UTC day (crypto trades every day: √365) when the data spans at least three days,
   otherwise the bar interval; the summary says which (``return_frequency``).
-* ``profit_factor`` = gross profit ÷ gross loss of the trades (None without a loss);
-  ``win_rate`` = share of trades with pnl > 0; ``avg_r`` = mean of pnl ÷ money at risk at
-  entry, over trades whose risk is known.
-* ``exits`` counts trades per exit reason; ``fees`` and ``funding`` (> 0 received) are
-  totals of the whole account.
+* A trade is one **position**, entry to final exit (partial take-profits are its exit
+  fills, not trades). ``profit_factor`` = gross profit ÷ gross loss of the trades (None
+  without a loss); ``win_rate`` = share of trades with pnl > 0 (net of fees and
+  funding); ``avg_r`` = mean of a position's pnl ÷ its money at risk at entry, over
+  trades whose risk is known.
+* ``exits`` counts trades by the reason of their final exit; ``exit_fills`` counts every
+  exit fill by its reason (so harvest tranches show there).
+* Money, for the whole account, in the words every summary uses: ``starting_balance``,
+  ``ending_equity``, ``realized_pnl`` (gross, booked on closing fills), ``fees``,
+  ``funding`` (+ received, − paid) and ``net_pnl`` = realized − fees + funding;
+  ``funding_source`` says where the funding rates came from (``files: N symbols`` or
+  ``flat 0.0001/8h``).
 
 Undefined figures are None (JSON ``null``), never NaN.
 """
@@ -99,6 +106,7 @@ def summarize(result: BacktestResult, interval_ms: int) -> dict[str, object]:
     gains = float(pnls[pnls > 0].sum()) if pnls.size else 0.0
     losses = float(-pnls[pnls < 0].sum()) if pnls.size else 0.0
     rs = [r for r in (t.r_multiple for t in result.trades) if r is not None]
+    fills = Counter(e.reason for t in result.trades for e in t.exit_fills)
     return {
         "strategy": result.strategy,
         "symbols": list(result.symbols),
@@ -107,7 +115,7 @@ def summarize(result: BacktestResult, interval_ms: int) -> dict[str, object]:
         "start_time": int(times[0]) if times.size else None,
         "end_time": int(times[-1]) if times.size else None,
         "starting_balance": start,
-        "final_equity": final,
+        "ending_equity": final,
         "total_return": final / start - 1.0,
         "cagr": cagr(start, final, span),
         "max_drawdown": max_drawdown(equity),
@@ -119,7 +127,11 @@ def summarize(result: BacktestResult, interval_ms: int) -> dict[str, object]:
         "trades": len(result.trades),
         "avg_r": float(np.mean(rs)) if rs else None,
         "exits": dict(sorted(Counter(t.exit_reason for t in result.trades).items())),
+        "exit_fills": dict(sorted(fills.items())),
+        "realized_pnl": result.realized,
         "fees": result.fees,
         "funding": result.funding,
+        "net_pnl": result.net_pnl,
+        "funding_source": result.funding_source,
         "skipped_entries": dict(sorted(result.skipped.items())),
     }

@@ -1,8 +1,9 @@
 """The HTML report (plotly) and an optional PNG (matplotlib).
 
 The HTML file is self-contained (plotly.js embedded) and interactive: equity and
-drawdown on a shared time axis, each symbol's close with entry and exit markers (exits
-coloured by reason, hover shows pnl), and the count and pnl of exits per reason.
+drawdown on a shared time axis, each symbol's close with entry markers (one per
+position) and a marker per exit fill (coloured by its reason, hover shows its pnl), and
+the count and pnl of positions by the reason of their final exit.
 Long series are thinned to at most ``MAX_POINTS`` points per line (every n-th bar plus
 each trade's own bars), which keeps a year of 1 m bars to a few megabytes.
 
@@ -52,7 +53,12 @@ def html_report(
     """Write the interactive report to ``path``."""
     symbols = [s for s in result.symbols if s in series][:MAX_PRICE_PANELS]
     rows = 3 + len(symbols)
-    titles = ["equity", "drawdown", *(f"{s} close and trades" for s in symbols), "exits"]
+    titles = [
+        "equity",
+        "drawdown",
+        *(f"{s} close and trades" for s in symbols),
+        "positions by final exit",
+    ]
     fig = make_subplots(
         rows=rows,
         cols=1,
@@ -103,17 +109,17 @@ def _price_panel(fig: go.Figure, row: int, bars: BarSeries, trades: list[Trade])
         row,
         1,
     )
-    reasons = sorted({tr.exit_reason for tr in trades})
-    for reason in reasons:
-        chosen = [tr for tr in trades if tr.exit_reason == reason]
+    fills = [fill for tr in trades for fill in tr.exit_fills]
+    for reason in sorted({fill.reason for fill in fills}):
+        chosen = [fill for fill in fills if fill.reason == reason]
         fig.add_trace(
             go.Scatter(
-                x=_dates(np.array([tr.exit_time for tr in chosen], dtype=np.int64)),
-                y=[tr.exit_price for tr in chosen],
+                x=_dates(np.array([fill.time for fill in chosen], dtype=np.int64)),
+                y=[fill.price for fill in chosen],
                 mode="markers",
                 name=f"exit: {reason}",
                 marker={"symbol": "x", "size": 7},
-                text=[f"pnl {tr.pnl:,.2f}" for tr in chosen],
+                text=[f"qty {fill.qty:g}, pnl {fill.pnl:,.2f}" for fill in chosen],
             ),
             row,
             1,
@@ -131,7 +137,7 @@ def _exit_panel(fig: go.Figure, row: int, trades: tuple[Trade, ...]) -> None:
         go.Bar(
             x=names,
             y=[counts[n] for n in names],
-            name="exits by reason",
+            name="positions by final exit",
             text=[f"pnl {pnl[n]:,.2f}" for n in names],
         ),
         row,
@@ -160,7 +166,7 @@ def png_report(path: Path, result: BacktestResult, title: str) -> Path | None:
         counts[trade.exit_reason] += 1
     names = sorted(counts)
     ax_ex.bar(names, [counts[n] for n in names])
-    ax_ex.set_ylabel("exits")
+    ax_ex.set_ylabel("positions by final exit")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -4,11 +4,18 @@ JSON layout (``--json PATH``)::
 
     {"summary": {...metrics.summarize...},
      "trades": [{"symbol", "side", "entry_time", "exit_time", "entry_price", "exit_price",
-                 "qty", "pnl", "fees", "funding", "exit_reason", "r_multiple"}, ...]}
+                 "qty", "pnl", "fees", "funding", "exit_reason", "r_multiple",
+                 "exits": [{"time", "price", "qty", "reason", "pnl", "fees"}, ...]}, ...]}
 
-Times are integers, milliseconds since the epoch UTC (the open time of the bar in which
-the fill happened); prices, quantities and money are JSON numbers (floats: analysis
-output, not exchange input); undefined figures are ``null``.
+One trade is one position, entry to final exit: ``exit_price`` is the quantity-weighted
+average of its exits, ``exit_reason`` its final exit's, ``pnl`` / ``fees`` / ``funding``
+summed over the position; ``exits`` lists its exit fills in order (each with its share
+of the entry fees; funding stays on the position). Times are integers, milliseconds
+since the epoch UTC (the open time of the bar in which the fill happened); prices,
+quantities and money are JSON numbers (floats: analysis output, not exchange input);
+undefined figures are ``null``. Summary money keys are the ones every summary uses:
+``starting_balance``, ``ending_equity``, ``realized_pnl``, ``fees``, ``funding``
+(+ received, − paid), ``net_pnl`` = realized − fees + funding.
 """
 
 from __future__ import annotations
@@ -54,26 +61,34 @@ def summary_table(summary: dict[str, object], seconds: float | None = None) -> T
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     exits = summary.get("exits")
+    fills = summary.get("exit_fills")
     skipped = summary.get("skipped_entries")
     rows = [
         ("period", f"{_time(summary['start_time'])} → {_time(summary['end_time'])} UTC"),
         ("bars", _num(summary["bars"], ",d")),
         ("starting balance", _num(summary["starting_balance"])),
-        ("final equity", _num(summary["final_equity"])),
+        ("ending equity", _num(summary["ending_equity"])),
+        ("realized PnL", _num(summary["realized_pnl"])),
+        ("fees", _num(summary["fees"])),
+        ("funding (+ received, − paid)", _num(summary["funding"])),
+        ("net PnL (realized − fees + funding)", _num(summary["net_pnl"])),
+        ("funding source", str(summary.get("funding_source", "—"))),
         ("total return", _pct(summary["total_return"])),
         ("CAGR", _pct(summary["cagr"])),
         ("max drawdown", _pct(summary["max_drawdown"]).lstrip("+")),
         (f"Sharpe ({summary['return_frequency']}, ann.)", _num(summary["sharpe"])),
         (f"Sortino ({summary['return_frequency']}, ann.)", _num(summary["sortino"])),
         ("profit factor", _num(summary["profit_factor"])),
+        ("trades (positions)", _num(summary["trades"], ",d")),
         ("win rate", _pct(summary["win_rate"]).lstrip("+")),
-        ("trades", _num(summary["trades"], ",d")),
         ("average R", _num(summary["avg_r"])),
-        ("fees", _num(summary["fees"])),
-        ("funding (+ received)", _num(summary["funding"])),
     ]
     if isinstance(exits, dict) and exits:
-        rows.append(("exits", ", ".join(f"{k} {v}" for k, v in exits.items())))
+        rows.append(
+            ("exits by reason (positions)", ", ".join(f"{k} {v}" for k, v in exits.items()))
+        )
+    if isinstance(fills, dict) and fills:
+        rows.append(("exit fills", ", ".join(f"{k} {v}" for k, v in fills.items())))
     if isinstance(skipped, dict) and skipped:
         rows.append(("entries skipped", ", ".join(f"{k} {v}" for k, v in skipped.items())))
     bars = summary["bars"]

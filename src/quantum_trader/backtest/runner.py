@@ -4,7 +4,9 @@
 the exchange model is asked for; with several symbols each gets an equal share of the
 balance as its own sub-account (the reference trades one symbol with all its cash).
 Every other strategy runs on the general engine: one cross-margin account on the
-simulated exchange.
+simulated exchange. Funding-rate dumps found with the kline files
+(``SYMBOL-fundingRate-….csv/.zip``, real or from ``quantum data synth``) set the
+exchange's funding rates for their symbols; without them it charges the flat rate.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from quantum_trader.data import (
     load_all,
     resample,
 )
+from quantum_trader.data.funding import FundingSeries, find_funding
 
 MINUTES_PER_DAY = 1_440
 
@@ -195,10 +198,20 @@ def run_backtest(
     if model is FillModel.REFERENCE:
         result = _reference(request, series)
     else:
-        engine = request.engine
-        result = run_engine(series, request.strategy, engine, request.params, progress)
+        engine, funding = request.engine, load_funding(request, series)
+        result = run_engine(series, request.strategy, engine, request.params, progress, funding)
     seconds = time.perf_counter() - started
     return BacktestRun(result, {s.symbol: s for s in series}, seconds, model)
+
+
+def load_funding(request: BacktestRequest, series: list[BarSeries]) -> dict[str, FundingSeries]:
+    """Funding rates recorded beside the request's kline files, for its symbols."""
+    if request.data is None or request.synthetic:
+        return {}
+    try:
+        return find_funding(request.data, [s.symbol for s in series])
+    except DataError as exc:
+        raise InputError("--data", str(exc)) from None
 
 
 def _reference(request: BacktestRequest, series: list[BarSeries]) -> BacktestResult:

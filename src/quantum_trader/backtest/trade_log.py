@@ -1,106 +1,182 @@
 """Trades derived from the exchange's fills (ground truth), never from intentions.
 
-Every fill the matching core reports goes through :meth:`TradeLog.on_fill`. Fills that
-open or add to a position build a lot (average entry, entry fees); each fill that
-reduces it closes that part of the lot as one :class:`Trade`, with the entry fees
-shared pro rata and the exit reason the engine tagged on the closing order's client id
-(a liquidation's ``autoclose-`` orders are recognised by their prefix). A partial
-take-profit therefore appears as its own trade row (``harvest_tranche:n``) and the rest
-of the position as another one when it goes.
+Every fill the matching core reports goes through :meth:`TradeLog.on_fill`. A fill that
+opens a position starts one :class:`_Position`; fills that add to it average its entry;
+each fill that reduces it becomes one :class:`ExitFill` (entry fees shared pro rata, the
+exit reason the engine tagged on the closing order's client id; a liquidation's
+``autoclose-`` orders are recognised by their prefix). When the position is flat its
+exits become **one** :class:`Trade` — a partial take-profit (``harvest_tranche:n``) is
+an exit of the position, not a trade of its own. A fill that flips the position through
+zero closes the old one and opens a new one with the rest.
+
+Funding is settled by the exchange per position, not per fill: :meth:`TradeLog.trades`
+gives each closed position the funding payments made while it was open.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from quantum_trader.backtest.trades import LIQUIDATION, Trade
+from quantum_trader.backtest.trades import LIQUIDATION, ExitFill, Trade
 from quantum_trader.domain.enums import Side
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import Fill
+from quantum_trader.exchange.sim.history import FundingPayment
 
 UNTAGGED = "exchange"  # a fill of an order the engine did not place or tag
 
 
 @dataclass(slots=True)
-class _Lot:
+class _Position:
     sign: int  # +1 long, -1 short
-    qty: Decimal
+    qty: Decimal  # still open
     entry_price: Decimal
-    entry_fees: Decimal
+    entry_fees: Decimal  # not yet shared out to exits
     entry_time: int
     entry_index: int
+    entry_ts: int  # exchange time of the opening fill
+    entered: Decimal  # quantity entered in all
     risk_per_unit: Decimal = ZERO  # |entry − initial stop|
+    exits: list[ExitFill] = field(default_factory=list)
+    exit_value: Decimal = ZERO  # Σ price × qty over the exits
+    gross: Decimal = ZERO
+    fees: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    trade: Trade
+    entry_ts: int
+    exit_ts: int  # exchange time of the final exit fill
 
 
 class TradeLog:
-    """Folds fills into closed trades; one instance per backtest."""
+    """Folds fills into closed positions; one instance per backtest."""
 
     def __init__(self) -> None:
-        self.trades: list[Trade] = []
-        self._lots: dict[str, _Lot] = {}
+        self.exit_fills = 0  # fills that reduced a position, so far
+        self._closed: list[_Closed] = []
+        self._open: dict[str, _Position] = {}
         self._reasons: dict[str, str] = {}
 
     def tag(self, client_order_id: str, reason: str) -> None:
-        """Record why an order exists, so its fills close trades with that reason."""
+        """Record why an order exists, so its fills close positions with that reason."""
         self._reasons[client_order_id] = reason
 
     def set_stop(self, symbol: str, initial_stop: Decimal) -> None:
-        """The initial protective stop: one R of the lot is ``|entry − stop|`` per unit."""
-        lot = self._lots.get(symbol)
-        if lot is not None and lot.risk_per_unit == ZERO:
-            lot.risk_per_unit = abs(lot.entry_price - initial_stop)
+        """The initial protective stop: one R of the position is ``|entry − stop|`` per unit."""
+        position = self._open.get(symbol)
+        if position is not None and position.risk_per_unit == ZERO:
+            position.risk_per_unit = abs(position.entry_price - initial_stop)
 
     def reason_of(self, client_order_id: str) -> str:
         if client_order_id.startswith("autoclose"):
             return LIQUIDATION
         return self._reasons.get(client_order_id, UNTAGGED)
 
+    def trades(self, funding: Iterable[FundingPayment] = ()) -> list[Trade]:
+        """Closed positions in the order they closed, each with the funding it was paid
+        (or paid) while open: a settlement at ``F`` belongs to the position opened
+        before ``F`` and closed at or after it (the exchange settles before it fills)."""
+        by_symbol: dict[str, list[int]] = {}
+        for k, closed in enumerate(self._closed):
+            by_symbol.setdefault(closed.trade.symbol, []).append(k)
+        for ks in by_symbol.values():
+            ks.sort(key=lambda k: self._closed[k].entry_ts)
+        starts = {s: [self._closed[k].entry_ts for k in ks] for s, ks in by_symbol.items()}
+        paid: dict[int, Decimal] = {}
+        for payment in funding:
+            ks = by_symbol.get(payment.symbol, [])
+            at = bisect_left(starts.get(payment.symbol, []), payment.funding_time) - 1
+            if at >= 0 and payment.funding_time <= self._closed[ks[at]].exit_ts:
+                paid[ks[at]] = paid.get(ks[at], ZERO) + payment.amount
+        out = []
+        for k, closed in enumerate(self._closed):
+            trade = closed.trade
+            amount = paid.get(k)
+            if amount is not None:
+                trade = replace(trade, funding=float(amount), pnl=trade.pnl + float(amount))
+            out.append(trade)
+        return out
+
     def on_fill(self, fill: Fill, bar_index: int, bar_time: int) -> None:
         sign = 1 if fill.side is Side.BUY else -1
-        lot = self._lots.get(fill.symbol)
-        if lot is None or lot.sign == sign:
-            self._add(fill, sign, lot, bar_index, bar_time)
+        position = self._open.get(fill.symbol)
+        if position is None or position.sign == sign:
+            self._add(fill, sign, position, bar_index, bar_time)
             return
-        closed = min(fill.qty, lot.qty)
+        self.exit_fills += 1
+        closed = min(fill.qty, position.qty)
         exit_fee = fill.commission * closed / fill.qty
-        entry_fee = lot.entry_fees * closed / lot.qty
-        gross = (fill.price - lot.entry_price) * closed * lot.sign
+        entry_fee = position.entry_fees * closed / position.qty
+        gross = (fill.price - position.entry_price) * closed * position.sign
         fees = entry_fee + exit_fee
-        self.trades.append(
-            Trade(
-                symbol=fill.symbol,
-                side="LONG" if lot.sign > 0 else "SHORT",
-                entry_time=lot.entry_time,
-                exit_time=bar_time,
-                entry_price=float(lot.entry_price),
-                exit_price=float(fill.price),
+        position.exits.append(
+            ExitFill(
+                time=bar_time,
+                price=float(fill.price),
                 qty=float(closed),
+                reason=self.reason_of(fill.client_order_id),
                 pnl=float(gross - fees),
                 fees=float(fees),
-                exit_reason=self.reason_of(fill.client_order_id),
-                entry_index=lot.entry_index,
-                exit_index=bar_index,
-                risk=float(lot.risk_per_unit * closed),
+                index=bar_index,
             )
         )
-        lot.qty -= closed
-        lot.entry_fees -= entry_fee
-        if lot.qty == ZERO:
-            del self._lots[fill.symbol]
+        position.exit_value += fill.price * closed
+        position.gross += gross
+        position.fees += fees
+        position.qty -= closed
+        position.entry_fees -= entry_fee
+        if position.qty == ZERO:
+            del self._open[fill.symbol]
+            self._closed.append(_Closed(_trade(fill.symbol, position), position.entry_ts, fill.ts))
         rest = fill.qty - closed
-        if rest > ZERO:  # flipped through zero: the rest opens a new lot
-            self._lots[fill.symbol] = _Lot(
-                sign, rest, fill.price, fill.commission - exit_fee, bar_time, bar_index
+        if rest > ZERO:  # flipped through zero: the rest opens a new position
+            self._open[fill.symbol] = _Position(
+                sign,
+                rest,
+                fill.price,
+                fill.commission - exit_fee,
+                bar_time,
+                bar_index,
+                fill.ts,
+                rest,
             )
 
-    def _add(self, fill: Fill, sign: int, lot: _Lot | None, bar_index: int, bar_time: int) -> None:
-        if lot is None:
-            self._lots[fill.symbol] = _Lot(
-                sign, fill.qty, fill.price, fill.commission, bar_time, bar_index
+    def _add(
+        self, fill: Fill, sign: int, position: _Position | None, bar_index: int, bar_time: int
+    ) -> None:
+        if position is None:
+            self._open[fill.symbol] = _Position(
+                sign, fill.qty, fill.price, fill.commission, bar_time, bar_index, fill.ts, fill.qty
             )
             return
-        qty = lot.qty + fill.qty
-        lot.entry_price = (lot.entry_price * lot.qty + fill.price * fill.qty) / qty
-        lot.qty = qty
-        lot.entry_fees += fill.commission
+        qty = position.qty + fill.qty
+        position.entry_price = (position.entry_price * position.qty + fill.price * fill.qty) / qty
+        position.qty = qty
+        position.entered += fill.qty
+        position.entry_fees += fill.commission
+
+
+def _trade(symbol: str, position: _Position) -> Trade:
+    """The closed position as one trade (no funding yet: see :meth:`TradeLog.trades`)."""
+    final = position.exits[-1]
+    return Trade(
+        symbol=symbol,
+        side="LONG" if position.sign > 0 else "SHORT",
+        entry_time=position.entry_time,
+        exit_time=final.time,
+        entry_price=float(position.entry_price),
+        exit_price=float(position.exit_value / position.entered),
+        qty=float(position.entered),
+        pnl=float(position.gross - position.fees),
+        fees=float(position.fees),
+        exit_reason=final.reason,
+        entry_index=position.entry_index,
+        exit_index=final.index,
+        risk=float(position.risk_per_unit * position.entered),
+        exits=tuple(position.exits),
+    )

@@ -4,12 +4,19 @@
 an exchange only as Decimal values on the instrument's tick (``BarSeries.bar_at``).
 """
 
-from quantum_trader.data.bars import BarSeries, DataError, interval_ms
+from quantum_trader.data.bars import (
+    BINANCE_INTERVALS,
+    BarSeries,
+    DataError,
+    binance_interval,
+    interval_ms,
+)
 from quantum_trader.data.binance import (
     LoadResult,
     load_all,
     load_klines,
     load_klines_dir,
+    load_options,
     parse_dump_name,
     scan,
 )
@@ -33,6 +40,7 @@ from quantum_trader.data.synthetic import (
 from quantum_trader.data.writers import dump_name, write_klines_csv, write_parquet
 
 __all__ = [
+    "BINANCE_INTERVALS",
     "DEFAULT_SYMBOLS",
     "BarEvent",
     "BarSeries",
@@ -46,6 +54,7 @@ __all__ = [
     "RepairReport",
     "SymbolSpec",
     "SyntheticMarket",
+    "binance_interval",
     "check_bars",
     "dump_name",
     "generate_bars",
@@ -56,6 +65,7 @@ __all__ = [
     "load_funding_rates",
     "load_klines",
     "load_klines_dir",
+    "load_options",
     "parse_dump_name",
     "repair_bars",
     "resample",

@@ -26,6 +26,10 @@ WEEK_OFFSET_MS = 4 * DAY_MS
 
 _UNIT_MS = {"s": 1_000, "m": MINUTE_MS, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
 _INTERVAL_RE = re.compile(r"^(\d+)([smhdw])$")
+# USDⓈ-M kline intervals (1M, the calendar month, has no fixed length and is not read).
+BINANCE_INTERVALS = (
+    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+)  # fmt: skip
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -43,6 +47,18 @@ def interval_ms(interval: str) -> int:
             f"unknown interval {interval!r}: use a Binance interval such as 1m, 5m, 15m, 1h, 4h, 1d"
         )
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def binance_interval(interval: str) -> str:
+    """``interval`` if Binance publishes futures klines at it, else ``DataError``.
+
+    ``interval_ms`` reads any ``<n><unit>``; options that name a bar interval take only
+    these, so ``7m`` is refused instead of producing bars no exchange ever shows.
+    """
+    if interval not in BINANCE_INTERVALS:
+        known = ", ".join(BINANCE_INTERVALS)
+        raise DataError(f"{interval!r} is not a Binance kline interval; use one of {known}")
+    return interval
 
 
 def interval_offset_ms(interval: str) -> int:

@@ -6,7 +6,9 @@ converted to ms. Symbol and interval come from the file name as Binance writes i
 (``BTCUSDT-1m-2024-01.zip``, ``BTCUSDT-1m-2024-01-15.zip``,
 ``XRPUSDT-5m-2021-11-15_2021-11-21.csv``) or, for Parquet, from columns or metadata.
 Every load is checked (``quality.check_bars``); problems raise ``DataError`` naming the
-file and row unless ``repair=True`` can fix them.
+file and row unless ``repair=True`` can fix them. A command line that cannot pass
+arguments down to the loader (``quantum backtest --repair --symbol …``) sets them for a
+block with ``load_options``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +44,10 @@ _NAME_RE = re.compile(
     rf"(?P<interval>\d+[smhdw])(?:-{_DATE}(?:_{_DATE})?)?$"
 )
 SUFFIXES = (".csv", ".zip", ".parquet")
-_RENAME_HINT = "rename it like BTCUSDT-1m-2024-01.csv or pass symbol= and interval="
+_RENAME_HINT = (
+    "rename it like BTCUSDT-1m-2024-01.csv, or pass --symbol and --interval "
+    "(Python: symbol= and interval=)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +225,8 @@ def scan(path: str | Path, kind: str = "klines") -> list[RawKlines]:
     """
     path = Path(path)
     if path.is_file():
-        return [read_kline_file(path)]
+        options = _OPTIONS.get() or _DEFAULT_OPTIONS
+        return [read_kline_file(path, options.symbol, options.interval)]
     if not path.is_dir():
         raise DataError(f"{path}: no such file or directory. Fix: check the path")
     groups: dict[tuple[str, str], list[RawKlines]] = {}
@@ -248,16 +257,50 @@ class LoadResult:
     repair: RepairReport
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class LoadOptions:
+    """What loads do when their caller does not say (see ``load_options``)."""
+
+    repair: bool = False
+    symbol: str | None = None  # for a single file not named like a dump
+    interval: str | None = None
+    loaded: list[LoadResult] | None = None  # inside ``load_options``: every result, in order
+
+
+_DEFAULT_OPTIONS = LoadOptions()
+_OPTIONS: ContextVar[LoadOptions | None] = ContextVar("quantum_load_options", default=None)
+
+
+@contextmanager
+def load_options(
+    *, repair: bool = False, symbol: str | None = None, interval: str | None = None
+) -> Iterator[list[LoadResult]]:
+    """Within the block every load repairs when ``repair`` is set, and a single file is
+    read as ``symbol`` / ``interval`` when given; yields the list of every ``LoadResult``
+    loaded meanwhile (to report what repair changed)."""
+    loaded: list[LoadResult] = []
+    token = _OPTIONS.set(LoadOptions(repair, symbol, interval, loaded))
+    try:
+        yield loaded
+    finally:
+        _OPTIONS.reset(token)
+
+
 def finish(raw: RawKlines, *, repair: bool = False, allow_gaps: bool = False) -> LoadResult:
     """Check ``raw``; raise on problems, or repair them when ``repair`` is set."""
+    options = _OPTIONS.get() or _DEFAULT_OPTIONS
     quality = check_bars(raw)
-    if repair:
+    if repair or options.repair:
         series, repaired = repair_bars(raw, quality)
-        return LoadResult(series, quality, repaired)
-    error = quality.error(allow_gaps=allow_gaps)
-    if error is not None:
-        raise error
-    return LoadResult(raw.series, quality, RepairReport())
+        result = LoadResult(series, quality, repaired)
+    else:
+        error = quality.error(allow_gaps=allow_gaps)
+        if error is not None:
+            raise error
+        result = LoadResult(raw.series, quality, RepairReport())
+    if options.loaded is not None:
+        options.loaded.append(result)
+    return result
 
 
 def load_all(
@@ -280,7 +323,10 @@ def load_klines(
     raws = [read_kline_file(p, symbol, interval)] if p.is_file() else scan(p)
     if len(raws) != 1:
         found = ", ".join(f"{r.series.symbol} {r.series.interval}" for r in raws)
-        raise DataError(f"{path}: holds several series ({found}); use load_klines_dir")
+        raise DataError(
+            f"{path}: holds several series ({found}); choose with --symbols "
+            "(Python: load_klines_dir)"
+        )
     return finish(raws[0], repair=repair, allow_gaps=allow_gaps).series
 
 

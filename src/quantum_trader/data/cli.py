@@ -18,10 +18,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from quantum_trader.data.bars import MINUTE_MS, DataError, interval_ms
-from quantum_trader.data.binance import scan
+from quantum_trader.cli_checks import output_dir, writable_output
+from quantum_trader.data.bars import MINUTE_MS, BarSeries, DataError, binance_interval, interval_ms
+from quantum_trader.data.binance import parse_dump_name, read_kline_file, scan
 from quantum_trader.data.funding import generate_funding, load_funding_rates, write_funding_csv
-from quantum_trader.data.quality import fmt_time
+from quantum_trader.data.quality import RawKlines, check_bars, fmt_time, repair_bars
 from quantum_trader.data.resample import resample
 from quantum_trader.data.summary import SeriesSummary, summarize
 from quantum_trader.data.symbols import DEFAULT_SYMBOLS
@@ -50,6 +51,11 @@ def _fail(message: str) -> typer.Exit:
 def parse_symbols(text: str) -> list[str]:
     """'BTCUSDT,ETHUSDT' or a count ('5': the first five built-in symbols)."""
     text = text.strip()
+    if not text.strip(" ,"):
+        raise typer.BadParameter(
+            "is empty; give a comma list such as BTCUSDT,ETHUSDT or a count such as 5",
+            param_hint="--symbols",
+        )
     if text.isdigit():
         count = int(text)
         if not 1 <= count <= len(DEFAULT_SYMBOLS):
@@ -101,7 +107,7 @@ def synth(
     if not (math.isfinite(days) and 0 < days <= MAX_DAYS):
         raise typer.BadParameter(f"must be within (0, {MAX_DAYS}]", param_hint="--days")
     try:
-        step = interval_ms(interval)
+        step = interval_ms(binance_interval(interval))
     except DataError as exc:
         raise typer.BadParameter(str(exc), param_hint="--interval") from None
     if step % MINUTE_MS or step > days * 86_400_000:
@@ -109,9 +115,7 @@ def synth(
             "must be whole minutes and no longer than --days", param_hint="--interval"
         )
     start_ms = _parse_start(start)
-    if out.exists() and not out.is_dir():
-        raise typer.BadParameter(f"{out} is a file; give a directory", param_hint="--out")
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out, "--out")
     n_bars = round(days * 1440)
     config = MarketConfig(seed=seed, start_ms=start_ms, correlation=correlation)
     quiet = as_json or len(names) < 3
@@ -169,7 +173,8 @@ def _summary_table(s: SeriesSummary) -> Table:
         ("out of order", str(s.unsorted)),
         (
             "bad rows",
-            f"{s.non_finite} non-finite, {s.bad_ohlc} bad OHLC, {s.misaligned} misaligned",
+            f"{s.non_finite} non-finite, {s.bad_ohlc} bad OHLC, {s.outliers} price "
+            f"outliers, {s.misaligned} misaligned",
         ),
         ("price range", f"{_fmt(s.price_min)} – {_fmt(s.price_max)}"),
         (
@@ -220,20 +225,100 @@ def _inspect_funding(path: Path, as_json: bool) -> None:
 @app.command()
 def inspect(
     path: Path = typer.Argument(..., exists=True, help="A kline file or a directory of them."),
-    repair: bool = typer.Option(False, "--repair", help="Also report what repair would do."),
+    repair: bool = typer.Option(
+        False, "--repair", help="Also report what repair would do (with --out: write it)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        help="With --repair: write the repaired bars here (a .csv or .parquet file; a "
+        "directory when PATH holds several series).",
+    ),
+    symbol: str | None = typer.Option(None, help="Symbol of a file not named like a dump."),
+    interval: str | None = typer.Option(
+        None, help="Bar interval of a file not named like a dump (1m, 5m, 1h, …)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Report rows, time span, gaps, duplicates, prices and returns per symbol."""
+    """Report rows, time span, gaps, duplicates, price outliers and returns per symbol."""
+    if out is not None and not repair:
+        raise typer.BadParameter("writes the repaired bars; add --repair", param_hint="--out")
+    if (symbol is not None or interval is not None) and not path.is_file():
+        raise typer.BadParameter(
+            "names the series of one file; a directory's files must be named like "
+            "BTCUSDT-1m-2024-01.zip",
+            param_hint="--symbol" if symbol is not None else "--interval",
+        )
+    if interval is not None:
+        try:
+            binance_interval(interval)
+        except DataError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--interval") from None
     try:
         if path.is_file() and "-fundingRate" in path.name:
+            if out is not None:
+                raise typer.BadParameter("repairs kline files only", param_hint="--out")
             _inspect_funding(path, as_json)
             return
-        summaries = [summarize(raw, repair=repair) for raw in scan(path)]
+        raws = (
+            [read_kline_file(path, symbol and symbol.strip().upper(), interval)]
+            if path.is_file()
+            else scan(path)
+        )
+        target = _out_target(out, raws)
+        summaries = [summarize(raw, repair=repair) for raw in raws]
     except DataError as exc:
         raise _fail(str(exc)) from None
+    written = _write_repaired(raws, target) if target else []
     if as_json:
-        typer.echo(json.dumps({"series": [s.as_dict() for s in summaries]}, indent=2))
-        return
-    console = Console()
-    for summary in summaries:
-        console.print(_summary_table(summary))
+        doc: dict[str, Any] = {"series": [s.as_dict() for s in summaries]}
+        if target:
+            doc["written"] = written
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        console = Console()
+        for summary in summaries:
+            console.print(_summary_table(summary))
+        for e in written:
+            hint = "" if parse_dump_name(e["path"]) else (
+                f" (not named like a dump: read it with --symbol {e['symbol']} "
+                f"--interval {e['interval']})"
+            )  # fmt: skip
+            console.print(f"repaired {e['symbol']} {e['interval']} written to {e['path']}{hint}")
+
+
+def _out_target(out: Path | None, raws: list[RawKlines]) -> tuple[Path, bool] | None:
+    """Where repaired bars go (a file, or a directory when True), checked up front."""
+    if out is None:
+        return None
+    if len(raws) == 1 and not out.is_dir():
+        if out.suffix not in (".csv", ".parquet"):
+            raise typer.BadParameter(
+                f"{out}: end the name in .csv or .parquet (or give a directory)",
+                param_hint="--out",
+            )
+        writable_output(out, "--out")
+        return out, False
+    return output_dir(out, "--out"), True
+
+
+def _write_repaired(raws: list[RawKlines], target: tuple[Path, bool]) -> list[dict[str, Any]]:
+    """Repair and write every series; refuse (one line) when repair cannot fix one."""
+    repaired: list[tuple[BarSeries, str]] = []
+    for raw in raws:
+        quality = check_bars(raw)
+        if quality.fatal:
+            first = quality.error()
+            raise _fail(f"--out: nothing written; repair cannot fix {raw.series.symbol}: {first}")
+        series, report = repair_bars(raw, quality)
+        repaired.append((series, report.describe()))
+    out, is_dir = target
+    written = []
+    for series, what in repaired:
+        path = out / dump_name(series) if is_dir else out
+        if path.suffix == ".parquet":
+            write_parquet(series, path)
+        else:
+            write_klines_csv(series, path)
+        entry = {"symbol": series.symbol, "interval": series.interval, "path": str(path)}
+        written.append({**entry, "repair": what})
+    return written

@@ -8,6 +8,8 @@ the premium pushes it up (bull, longs pay more) or below zero (bear).
 from __future__ import annotations
 
 import io
+import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +25,7 @@ BASE_RATE = 0.0001
 RATE_CAP = 0.0075  # ±0.75 %, the usual Binance cap for large perpetuals
 RATE_DECIMALS = 8
 FUNDING_HEADER = ("calc_time", "funding_interval_hours", "last_funding_rate")
+FUNDING_MARK = "-fundingRate"  # SYMBOL-fundingRate-2024-01.zip, as Binance names them
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -86,14 +89,15 @@ def write_funding_csv(series: FundingSeries, path: str | Path) -> Path:
 
 
 def load_funding_rates(path: str | Path, symbol: str | None = None) -> FundingSeries:
-    """Read ``SYMBOL-fundingRate-….csv`` (header ``calc_time,funding_interval_hours,…``)."""
+    """Read ``SYMBOL-fundingRate-….csv`` (header ``calc_time,funding_interval_hours,…``),
+    or the zipped monthly dump Binance publishes (``….zip`` holding that CSV)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file. Fix: check the path")
-    symbol = symbol or path.name.split("-fundingRate")[0]
+    symbol = symbol or path.name.split(FUNDING_MARK)[0]
     if not symbol or "-" in symbol or symbol == path.name:
         raise DataError(f"{path}: cannot tell the symbol; name it SYMBOL-fundingRate-….csv")
-    data = path.read_bytes()
+    data = _read_dump(path)
     header = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().lower()
     if tuple(h.strip() for h in header.split(",")) != FUNDING_HEADER:
         raise DataError(
@@ -123,3 +127,53 @@ def load_funding_rates(path: str | Path, symbol: str | None = None) -> FundingSe
         raise DataError(f"{path}: row 2: rate is NaN or infinite. Fix: correct the row")
     interval = int(hours[0]) if len(hours) else 8
     return FundingSeries(symbol, times, rates, interval)
+
+
+def _read_dump(path: Path) -> bytes:
+    if path.suffix != ".zip":
+        return path.read_bytes()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if m.endswith(".csv")]
+            if len(members) != 1:
+                raise DataError(f"{path}: expected one CSV inside, found {len(members)}")
+            return archive.read(members[0])
+    except zipfile.BadZipFile:
+        raise DataError(f"{path}: not a valid zip file. Fix: re-download it") from None
+
+
+def funding_files(path: str | Path) -> list[Path]:
+    """Funding-rate dumps that belong to kline data at ``path``: under a directory (at any
+    depth, as kline dumps are found), or beside a single kline file."""
+    path = Path(path)
+    found = (
+        path.rglob(f"*{FUNDING_MARK}*") if path.is_dir() else path.parent.glob(f"*{FUNDING_MARK}*")
+    )
+    return sorted(p for p in found if p.is_file() and p.suffix in (".csv", ".zip"))
+
+
+def join_funding(parts: Iterable[FundingSeries]) -> FundingSeries:
+    """Several dumps of one symbol (daily or monthly files) as one series in time order;
+    a funding time present in two files is kept once."""
+    chunks = list(parts)
+    if not chunks:
+        raise DataError("no funding series to join")
+    times = np.concatenate([c.funding_time for c in chunks])
+    rates = np.concatenate([c.rate for c in chunks])
+    times, first = np.unique(times, return_index=True)
+    return FundingSeries(chunks[0].symbol, times, rates[first], chunks[0].interval_hours)
+
+
+def find_funding(
+    path: str | Path, symbols: Iterable[str] | None = None
+) -> dict[str, FundingSeries]:
+    """Every symbol's funding rates found with the kline data at ``path`` (see
+    :func:`funding_files`), limited to ``symbols`` when given; empty when there are none."""
+    wanted = set(symbols) if symbols is not None else None
+    by_symbol: dict[str, list[FundingSeries]] = {}
+    for file in funding_files(path):
+        symbol = file.name.split(FUNDING_MARK)[0]
+        if wanted is not None and symbol not in wanted:
+            continue
+        by_symbol.setdefault(symbol, []).append(load_funding_rates(file, symbol))
+    return {s: join_funding(parts) for s, parts in sorted(by_symbol.items())}

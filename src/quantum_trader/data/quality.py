@@ -4,6 +4,8 @@ Every problem is located by file and row, so an operator can open the file and s
 Repair is deliberately narrow and reported: sort, drop *exact* duplicates, fill gaps with
 flat bars at the previous close and zero volume (a minute without trades). Anything else
 (conflicting duplicates, broken OHLC, NaN/inf, misaligned times) is never guessed at.
+A price far off the bars around it (``outliers``) is reported, not refused: it is almost
+always a bad print, but only the operator can tell, so loads go on and say so.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from numpy.typing import NDArray
 
 from quantum_trader.data.bars import BarSeries, DataError, interval_offset_ms
 
-REPAIR_HINT = "load with repair=True (CLI: --repair)"
+REPAIR_HINT = "rerun with --repair (Python: repair=True)"
+# A bar whose high is above FACTOR×, or whose low is below 1/FACTOR of, the closes around
+# it is a bad print (a misplaced decimal point, a mixed-up file), not a market move.
+OUTLIER_FACTOR = 20.0
+OUTLIER_WINDOW = 4  # bars on each side whose closes set the reference price
 
 
 def fmt_time(ms: int) -> str:
@@ -76,6 +82,7 @@ class QualityReport:
     misaligned: int = 0
     non_finite: int = 0
     bad_ohlc: int = 0
+    outliers: int = 0  # bars with a price far off the neighbouring closes
     issues: tuple[Issue, ...] = field(default=())
 
     @property
@@ -92,7 +99,7 @@ class QualityReport:
     def error(self, *, allow_gaps: bool = False) -> DataError | None:
         """The error to raise for an unrepaired load, or None when the data is usable."""
         for issue in self.issues:
-            if issue.kind == "gap" and allow_gaps:
+            if (issue.kind == "gap" and allow_gaps) or issue.kind == "outliers":
                 continue
             totals = (
                 f"{self.gaps} gaps, {self.missing_bars} missing bars in total"
@@ -100,6 +107,16 @@ class QualityReport:
                 else f"{self.count(issue.kind)} such rows in total"
             )
             return DataError(f"{issue.where}: {issue.detail} ({totals}). Fix: {issue.fix}")
+        return None
+
+    def warning(self) -> str | None:
+        """One line about suspect prices (which loads do not refuse), or None."""
+        for issue in self.issues:
+            if issue.kind == "outliers":
+                return (
+                    f"{issue.where}: {issue.detail} ({self.outliers} such bars in total). "
+                    f"Check: {issue.fix}"
+                )
         return None
 
     def count(self, kind: str) -> int:
@@ -118,6 +135,15 @@ class RepairReport:
     @property
     def changed(self) -> bool:
         return self.reordered or bool(self.duplicates_dropped or self.bars_inserted)
+
+    def describe(self) -> str:
+        """One phrase for a person: what repair changed, or that nothing needed it."""
+        if not self.changed:
+            return "nothing to repair"
+        return (
+            f"{'reordered, ' if self.reordered else ''}dropped {self.duplicates_dropped} "
+            f"exact duplicates, filled {self.gaps_filled} gaps with {self.bars_inserted} flat bars"
+        )
 
 
 def _first(mask: NDArray[np.bool_]) -> int | None:
@@ -159,6 +185,7 @@ def check_bars(raw: RawKlines) -> QualityReport:
         "OHLC is inconsistent (need high ≥ open, close, low ≥ low > 0 and volume ≥ 0)",
         "correct or delete the row; repair cannot invent a price",
     )
+    _check_outliers(raw, finite & ~bad, counts, issues)
     note(
         "misaligned",
         (s.open_time - interval_offset_ms(s.interval)) % step != 0,
@@ -205,12 +232,14 @@ def check_bars(raw: RawKlines) -> QualityReport:
                 raw.where(row),
                 f"{missing} {s.interval} bar(s) missing before {fmt_time(after)} "
                 f"(previous bar {fmt_time(int(unique[first_gap]))})",
-                f"{REPAIR_HINT} to fill gaps with flat bars, or allow_gaps=True to keep them",
+                "rerun with --repair to fill them with flat bars "
+                "(Python: repair=True, or allow_gaps=True to keep them)",
             )
         )
     order_of_kinds = [
         "non_finite",
         "bad_ohlc",
+        "outliers",
         "misaligned",
         "conflicting_duplicates",
         "unsorted",
@@ -219,6 +248,40 @@ def check_bars(raw: RawKlines) -> QualityReport:
     ]
     issues.sort(key=lambda i: order_of_kinds.index(i.kind))
     return QualityReport(s.symbol, s.interval, len(s), issues=tuple(issues), **counts)
+
+
+def _check_outliers(
+    raw: RawKlines, usable: NDArray[np.bool_], counts: dict[str, int], issues: list[Issue]
+) -> None:
+    """Flag bars priced ``OUTLIER_FACTOR``× off the median close of the ``OUTLIER_WINDOW``
+    bars on either side (in time order), which up to three bad prints in a row cannot move."""
+    s = raw.series
+    rows = np.flatnonzero(usable)
+    rows = rows[np.argsort(s.open_time[rows], kind="stable")]
+    counts["outliers"] = 0
+    n, k = len(rows), OUTLIER_WINDOW
+    if n < 3:
+        return
+    padded = np.pad(s.close[rows], k, mode="reflect")  # the edges look at real neighbours
+    shifts = [*range(k), *range(k + 1, 2 * k + 1)]  # every neighbour, not the bar itself
+    around = np.median(np.stack([padded[j : j + n] for j in shifts]), axis=0)
+    high, low = s.high[rows], s.low[rows]
+    off = (high > around * OUTLIER_FACTOR) | (low < around / OUTLIER_FACTOR)
+    counts["outliers"] = int(off.sum())
+    first = _first(off)
+    if first is None:
+        return
+    price = high[first] if high[first] > around[first] * OUTLIER_FACTOR else low[first]
+    ratio = price / around[first]
+    times = f"{ratio:,.0f}×" if ratio >= 1 else f"1/{1 / ratio:,.0f}"
+    issues.append(
+        Issue(
+            "outliers",
+            raw.where(int(rows[first])),
+            f"price {price:.10g} is {times} the closes around it (about {around[first]:.10g})",
+            "correct or delete the row if it is a bad print; repair leaves it as it is",
+        )
+    )
 
 
 def repair_bars(

@@ -25,7 +25,7 @@ def _check(series: BarSeries, interval: str) -> tuple[int, int]:
     if len(series) > 1 and bool(np.any(np.diff(series.open_time) <= 0)):
         raise DataError(
             f"{series.symbol} {series.interval}: bars are unsorted or duplicated; "
-            "load with repair=True (CLI: --repair) before resampling"
+            "rerun with --repair before resampling (Python: load with repair=True)"
         )
     return source_ms, target_ms
 

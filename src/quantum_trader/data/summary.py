@@ -30,6 +30,7 @@ class SeriesSummary:
     unsorted: int
     non_finite: int
     bad_ohlc: int
+    outliers: int
     misaligned: int
     price_min: float | None
     price_max: float | None
@@ -80,6 +81,7 @@ def summarize(raw: RawKlines, *, repair: bool = False) -> SeriesSummary:
         unsorted=quality.unsorted,
         non_finite=quality.non_finite,
         bad_ohlc=quality.bad_ohlc,
+        outliers=quality.outliers,
         misaligned=quality.misaligned,
         price_min=_maybe(float(prices.min())) if len(prices) else None,
         price_max=_maybe(float(prices.max())) if len(prices) else None,

@@ -13,6 +13,21 @@ expires by itself. A state restored on a later day or window therefore cannot bl
 Severity of each reason (``REASON_SEVERITY``): HALT for ``daily_loss_limit``,
 ``max_drawdown``, ``kill_switch`` and ``circuit_breaker``; REDUCE_ONLY for the rest,
 including ``EQUITY_STALE`` and every ``service_down:<service>``.
+
+Hysteresis (``LATCHED_REASONS``): a limit measured on the account (gross exposure, margin
+use, open positions, daily loss, drawdown) trips at its limit but, once active, is released
+only when BOTH hold:
+
+  * the measure is back below ``release_ratio`` × its limit (default 0.9: a 3× gross cap
+    trips at 3.0× equity and releases below 2.7×; open positions, a count, release below
+    the limit itself), and
+  * the reason has been active for at least ``min_dwell_ms`` of market time (``now``).
+
+So a position whose mark wobbles around a limit no longer flips the mode every tick. The
+window rules still win over the latch: a daily loss of yesterday, or a drawdown of the
+previous window, is released at the rollover whatever the dwell (FAILURES #23). Operator
+and liveness reasons (kill switch, breaker, ``service_down``, ``EQUITY_STALE``) and the
+loss-streak lockout are not latched: they clear the moment their cause does.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ from quantum_trader.decide import reasons
 from quantum_trader.decide.config_checks import (
     require_fraction,
     require_non_empty,
+    require_non_negative,
     require_positive,
 )
 from quantum_trader.domain.enums import RiskMode
@@ -44,6 +60,16 @@ REASON_SEVERITY: dict[str, RiskMode] = {
 }
 _RANK = {RiskMode.NORMAL: 0, RiskMode.REDUCE_ONLY: 1, RiskMode.HALT: 2}
 
+LATCHED_REASONS: frozenset[str] = frozenset(
+    {
+        reasons.MAX_OPEN_POSITIONS,
+        reasons.MAX_GROSS_EXPOSURE,
+        reasons.MARGIN_UTILISATION,
+        reasons.DAILY_LOSS_LIMIT,
+        reasons.MAX_DRAWDOWN,
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class RiskConfig:
@@ -59,6 +85,8 @@ class RiskConfig:
     max_open_positions: int = 10
     max_gross_exposure_ratio: Decimal = Decimal("3")  # gross notional ÷ equity
     max_margin_utilisation: Decimal = Decimal("0.80")  # initial margin ÷ margin balance
+    release_ratio: Decimal = Decimal("0.90")  # a latched limit releases below this × limit
+    min_dwell_ms: int = 60_000  # a latched reason stays at least this long (market time)
 
     def __post_init__(self) -> None:
         require_positive("equity_max_age_ms", self.equity_max_age_ms)
@@ -71,6 +99,8 @@ class RiskConfig:
         require_positive("max_open_positions", self.max_open_positions)
         require_positive("max_gross_exposure_ratio", self.max_gross_exposure_ratio)
         require_fraction("max_margin_utilisation", self.max_margin_utilisation)
+        require_fraction("release_ratio", self.release_ratio)
+        require_non_negative("min_dwell_ms", self.min_dwell_ms)
 
 
 # --- inputs -------------------------------------------------------------------------
@@ -149,6 +179,7 @@ class RiskState:
     mode: RiskMode = RiskMode.NORMAL
     reasons: tuple[str, ...] = ()  # sorted
     since: int = 0
+    reason_since: tuple[tuple[str, int], ...] = ()  # (reason, raised at) for each reason
     equity: Decimal | None = None
     equity_at: int | None = None
     open_positions: int = 0
@@ -177,6 +208,11 @@ class RiskModeChanged:
     removed: tuple[str, ...]
     at: int
 
+    @property
+    def mode_changed(self) -> bool:
+        """False when only the set of reasons changed (same mode): news, not an alarm."""
+        return self.mode is not self.previous_mode
+
 
 def step_risk(
     state: RiskState, event: RiskInput | None, config: RiskConfig, now: int
@@ -186,9 +222,19 @@ def step_risk(
     active = tuple(sorted(active_reasons(facts, config, now)))
     mode = most_severe(active)
     if mode is state.mode and active == state.reasons:
-        return replace(facts, mode=mode, reasons=active, since=state.since), []
+        unchanged = replace(
+            facts, mode=mode, reasons=active, since=state.since, reason_since=state.reason_since
+        )
+        return unchanged, []
     since = now if mode is not state.mode else state.since
-    new_state = replace(facts, mode=mode, reasons=active, since=since)
+    raised = dict(state.reason_since)
+    new_state = replace(
+        facts,
+        mode=mode,
+        reasons=active,
+        since=since,
+        reason_since=tuple((r, raised.get(r, now)) for r in active),
+    )
     change = RiskModeChanged(
         previous_mode=state.mode,
         mode=mode,
@@ -216,7 +262,11 @@ def severity_of(reason: str) -> RiskMode:
 
 
 def active_reasons(state: RiskState, config: RiskConfig, now: int) -> set[str]:
-    """Every reason that holds at ``now``; windows are judged against ``now``, not event times."""
+    """Every reason that holds at ``now``; windows are judged against ``now``, not event times.
+
+    ``state.reasons`` / ``state.reason_since`` are the reasons active before this step:
+    a latched reason among them is held by hysteresis (see the module docstring).
+    """
     active: set[str] = set(state.services_down)
     if state.kill_switch_reason is not None:
         active.add(reasons.KILL_SWITCH)
@@ -230,21 +280,58 @@ def active_reasons(state: RiskState, config: RiskConfig, now: int) -> set[str]:
         return active
     if now - state.equity_at > config.equity_max_age_ms:
         active.add(reasons.EQUITY_STALE)
-    if state.open_positions >= config.max_open_positions:
-        active.add(reasons.MAX_OPEN_POSITIONS)
-    if state.margin_utilisation >= config.max_margin_utilisation:
-        active.add(reasons.MARGIN_UTILISATION)
-    if equity <= ZERO or state.gross_exposure >= equity * config.max_gross_exposure_ratio:
-        active.add(reasons.MAX_GROSS_EXPOSURE)
-    if _loss_from(state.day_start_equity, equity) >= config.daily_loss_limit_pct and (
-        state.day_index == now // DAY_MS
-    ):
-        active.add(reasons.DAILY_LOSS_LIMIT)
-    if _loss_from(state.peak_equity, equity) >= config.max_drawdown_pct and (
-        state.drawdown_window_index == now // config.drawdown_window_ms
-    ):
-        active.add(reasons.MAX_DRAWDOWN)
+    release = config.release_ratio
+    positions = Decimal(state.open_positions)
+    gross_cap = equity * config.max_gross_exposure_ratio
+    daily_loss = _loss_from(state.day_start_equity, equity)
+    drawdown = _loss_from(state.peak_equity, equity)
+    # (reason, measure >= limit, measure >= release level, window still current)
+    limits = (
+        (
+            reasons.MAX_OPEN_POSITIONS,
+            positions >= config.max_open_positions,
+            positions >= config.max_open_positions,  # a count: releases below the limit
+            True,
+        ),
+        (
+            reasons.MARGIN_UTILISATION,
+            state.margin_utilisation >= config.max_margin_utilisation,
+            state.margin_utilisation >= config.max_margin_utilisation * release,
+            True,
+        ),
+        (
+            reasons.MAX_GROSS_EXPOSURE,
+            equity <= ZERO or state.gross_exposure >= gross_cap,
+            equity <= ZERO or state.gross_exposure >= gross_cap * release,
+            True,
+        ),
+        (
+            reasons.DAILY_LOSS_LIMIT,
+            daily_loss >= config.daily_loss_limit_pct,
+            daily_loss >= config.daily_loss_limit_pct * release,
+            state.day_index == now // DAY_MS,
+        ),
+        (
+            reasons.MAX_DRAWDOWN,
+            drawdown >= config.max_drawdown_pct,
+            drawdown >= config.max_drawdown_pct * release,
+            state.drawdown_window_index == now // config.drawdown_window_ms,
+        ),
+    )
+    for reason, tripped, above_release, current in limits:
+        if current and (tripped or _held(state, reason, above_release, config, now)):
+            active.add(reason)
     return active
+
+
+def _held(state: RiskState, reason: str, above_release: bool, config: RiskConfig, now: int) -> bool:
+    """A latched reason already active stays active above its release level or in its dwell."""
+    if reason not in state.reasons:
+        return False
+    if above_release:
+        return True
+    raised = dict(state.reason_since).get(reason)
+    return raised is not None and now - raised < config.min_dwell_ms
 
 
 def _loss_from(reference: Decimal | None, equity: Decimal) -> Decimal:

@@ -8,6 +8,7 @@ The stop distance is a PRICE distance, never a fraction of price (FAILURES #15: 
 ATR used as a fraction put a short stop at $96M). Leverage never enters the risk quantity
 (FAILURES #16); it only limits size through the leverage bracket and the margin cap:
 
+    qty ≤ max_position_fraction × equity ÷ entry
     qty ≤ max_notional_per_trade ÷ entry
     qty ≤ Instrument.max_notional_at(leverage) ÷ entry
     qty ≤ available_margin ÷ (1/leverage + 2 × taker_fee_rate) ÷ entry
@@ -15,6 +16,24 @@ ATR used as a fraction put a short stop at $96M). Leverage never enters the risk
 
 The result is rounded DOWN to the lot step; below minQty or min notional it is rejected,
 never silently upsized.
+
+Default sizing is coherent with the default risk limits (``decide.risk_guard.RiskConfig``
+and the apply layer's ``GateLimits``; ``tests/unit/decide/test_default_limits.py`` checks
+every line):
+
+    book    max_open_positions 10 × max_position_fraction 0.25 = 2.5 × equity gross
+            ≤ gross cap 3 × equity × release_ratio 0.9 = 2.7 × equity
+            (a full book never trips, or holds, ``max_gross_exposure``: 8 % headroom
+            for marks moving before the cap trips, 20 % before it trips at 3×)
+    margin  2.5 × equity ÷ leverage 5 = 0.5 of the margin balance
+            ≤ max_margin_utilisation 0.8 × release_ratio 0.9 = 0.72
+    risk    10 positions × risk_pct 0.5 % = 5 % = daily_loss_limit_pct
+            (every stop hit at once costs one day's loss budget, no more)
+    binding the risk cap sets the size when the stop is at least
+            risk_pct ÷ max_position_fraction = 2 % of price; tighter stops (2 × ATR on
+            1m bars is ~0.2–0.5 %) are bound by the 25 % notional cap and risk less.
+
+``max_notional_per_trade`` (10 000 USDT) stays as an absolute backstop for large accounts.
 
 Rounding of prices (the conservative choice):
   * stop price is rounded to tick AWAY from entry (long: down, short: up), so the stop is
@@ -39,9 +58,14 @@ from quantum_trader.domain.money import ZERO, round_down, round_up
 
 @dataclass(frozen=True, slots=True)
 class SizingConfig:
-    """Per-trade risk and caps. ``risk_pct`` and stop bounds are fractions (0.01 = 1%)."""
+    """Per-trade risk and caps. ``risk_pct`` and stop bounds are fractions (0.01 = 1%).
 
-    risk_pct: Decimal = Decimal("0.01")
+    ``max_position_fraction`` caps one entry's notional as a multiple of equity (0.25 =
+    a quarter of equity; values above 1 are allowed for a deliberately leveraged book).
+    """
+
+    risk_pct: Decimal = Decimal("0.005")
+    max_position_fraction: Decimal = Decimal("0.25")
     max_notional_per_trade: Decimal = Decimal("10000")
     leverage: int = 5
     taker_fee_rate: Decimal = Decimal("0.0005")
@@ -51,6 +75,7 @@ class SizingConfig:
 
     def __post_init__(self) -> None:
         require_fraction("risk_pct", self.risk_pct)
+        require_positive("max_position_fraction", self.max_position_fraction)
         require_positive("max_notional_per_trade", self.max_notional_per_trade)
         require_positive("leverage", self.leverage)
         require_fraction("taker_fee_rate", self.taker_fee_rate, allow_zero=True)
@@ -91,7 +116,8 @@ class SizedEntry:
     leverage: int
     risk_amount: Decimal  # budget: equity × risk_pct
     risk_at_stop: Decimal  # actual: qty × |entry − stop_price| ≤ risk_amount
-    binding_cap: str  # "risk" | "max_notional" | "bracket" | "margin" | "max_qty"
+    # "risk" | "position_fraction" | "max_notional" | "bracket" | "margin" | "max_qty"
+    binding_cap: str
 
 
 def size_entry(
@@ -120,6 +146,7 @@ def size_entry(
     risk_amount = account.equity * config.risk_pct
     caps = {
         "risk": risk_amount / abs(entry - stop),
+        "position_fraction": account.equity * config.max_position_fraction / entry,
         "max_notional": config.max_notional_per_trade / entry,
         "bracket": instrument.max_notional_at(leverage) / entry,
         "margin": _margin_cap_notional(account.available_margin, leverage, config) / entry,

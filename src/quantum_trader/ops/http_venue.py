@@ -11,13 +11,12 @@ from decimal import Decimal
 
 import aiohttp
 
+from quantum_trader.clock import Clock
 from quantum_trader.domain.money import fmt
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Kline
 from quantum_trader.exchange.sim import SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
-
-ACCELERATED_WEIGHT_LIMIT = 2400 * 60
 
 
 class HttpDriver:
@@ -62,11 +61,12 @@ class HttpVenue:
 
 
 @contextlib.asynccontextmanager
-async def http_venue(sim: SimExchange) -> AsyncIterator[HttpVenue]:
+async def http_venue(sim: SimExchange, market_clock: Clock) -> AsyncIterator[HttpVenue]:
     # The front authenticates on wall-clock time (as Binance does); market time is the
-    # simulated core's own, moved by the feed. Stepped paper time runs about a market
-    # minute per wall second, so Binance's per-minute weight budget scales by that much.
-    server = SimHttpServer(sim, weight_limit=ACCELERATED_WEIGHT_LIMIT)
+    # simulated core's own, moved by the feed. Request weight is counted per minute of
+    # market time with Binance's real budget: a run at any speed spends what it would
+    # spend live, and a system that would be rate-limited live is rate-limited here.
+    server = SimHttpServer(sim, weight_clock=market_clock)
     url = await server.start()
     exchange = CcxtBinanceExchange("sim", base_url=url)
     driver = HttpDriver(url)

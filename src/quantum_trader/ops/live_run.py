@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -26,8 +27,11 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import Settings
+from quantum_trader.domain.money import fmt
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange
+from quantum_trader.ops import data_dir
+from quantum_trader.ops.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_run import redis_for
 from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
@@ -49,6 +53,7 @@ class LiveRunConfig:
     i_understand_live: bool = False
     poll_s: float = 5.0
     panic_flatten_after_s: float | None = None  # off by default
+    metrics_port: int = 0  # 0: no /metrics and /health endpoint
 
 
 @dataclass
@@ -98,10 +103,30 @@ async def run_live(
         say(
             f"self-check: mode {config.mode}, endpoint {check.get('endpoint')}, "
             f"account {check.get('position_mode', '?')} / {check.get('margin_modes', '?')}, "
-            f"balance {check.get('balances', check.get('balance', '?'))}"
+            f"balance {check.get('wallet_balance', '?')} USDT "
+            f"(available {check.get('available_balance', '?')})"
         )
-        async with redis_for(settings) as redis:
-            return await _trade(settings, config, exchange, redis, until)
+        run_id = data_dir.new_run_id()
+        with data_dir.hold(
+            settings.data_dir,
+            command=f"quantum run --mode {config.mode}",
+            run_id=run_id,
+            key_prefix=settings.key_prefix,
+        ):
+            async with redis_for(settings) as redis:
+                result = await _trade(settings, config, exchange, redis, until, run_id)
+        start = _decimal_or_none(check.get("wallet_balance"))
+        end = await exchange.account()
+        realized, fees = Decimal(result.pop("realized_pnl")), Decimal(result.pop("fees"))
+        return {
+            **result,
+            "starting_balance": fmt(start) if start is not None else None,
+            "ending_equity": fmt(end.equity),
+            "realized_pnl": fmt(realized),
+            "fees": fmt(fees),
+            "funding": None,  # not journalled in real time: see the exchange's income history
+            "net_pnl": fmt(realized - fees),
+        }
     finally:
         await exchange.close()
 
@@ -112,6 +137,7 @@ async def _trade(
     exchange: CcxtBinanceExchange,
     redis: aioredis.Redis,
     until: Callable[[], Awaitable[None]] | None,
+    run_id: str,
 ) -> dict[str, Any]:
     clock = SystemClock()
     bus = Bus(RedisTransport(redis), clock, Keys(settings.key_prefix), settings.stream_maxlen)
@@ -128,7 +154,7 @@ async def _trade(
         clock=clock,
         instruments=instruments,
         symbols=symbols,
-        journal=Journal(f"sqlite:///{settings.data_dir / 'journal.sqlite'}"),
+        journal=Journal(f"sqlite:///{settings.data_dir / 'journal.sqlite'}", run_id=run_id),
         signal=SignalEngineConfig(
             symbols=symbols,
             interval=config.interval,
@@ -158,6 +184,9 @@ async def _trade(
         flatten=parts.flatten,
     )
     task = asyncio.create_task(supervisor.run())
+    metrics = None
+    if config.metrics_port:
+        metrics = await serve_metrics(SystemCollector(parts, supervisor), config.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,13 +204,25 @@ async def _trade(
             waiter.cancel()
         supervisor.stop()
         await task
-    metrics = parts.journal.harvest_metrics()
+        if metrics is not None:
+            await metrics.cleanup()
+    harvest = parts.journal.harvest_metrics()
     parts.journal.close()
     return {
+        "run_id": run_id,
         "mode": config.mode,
         "symbols": list(symbols),
         "bars_published": feed.published,
-        "closed_trades": metrics.trades,
-        "exits_by_reason": metrics.closes_by_reason,
+        "closed_trades": harvest.trades,
+        "exits_by_reason": harvest.closes_by_reason,
         "restarts": supervisor.restarts,
+        "realized_pnl": str(harvest.realized_pnl),
+        "fees": str(harvest.fees),
     }
+
+
+def _decimal_or_none(value: object) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except ArithmeticError:
+        return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -36,6 +36,16 @@ class Snapshot:
     gross_exposure: float
 
 
+class Collector(Protocol):
+    """What ``serve_metrics`` scrapes: in-process services, or processes through Redis."""
+
+    async def refresh(self) -> Snapshot: ...
+
+    def collect(self) -> Iterator[Metric]: ...
+
+    def restarts_of(self, service: str) -> int: ...
+
+
 class SystemCollector:
     def __init__(self, parts: SystemParts, supervisor: Supervisor) -> None:
         self.parts = parts
@@ -58,6 +68,10 @@ class SystemCollector:
         exposure = float(sum(p.qty * p.mark_price for p in positions))
         self.snapshot = Snapshot(ttl, risk, sum(1 for p in positions if p.qty > 0), exposure)
         return self.snapshot
+
+    def restarts_of(self, service: str) -> int:
+        record = self.supervisor.records.get(service)
+        return record.restarts if record else 0
 
     def collect(self) -> Iterator[Metric]:
         per_service = {
@@ -129,9 +143,7 @@ class SystemCollector:
         yield latency
 
 
-async def serve_metrics(
-    collector: SystemCollector, port: int, host: str = "127.0.0.1"
-) -> web.AppRunner:
+async def serve_metrics(collector: Collector, port: int, host: str = "127.0.0.1") -> web.AppRunner:
     registry = CollectorRegistry()
     registry.register(collector)
 
@@ -145,7 +157,7 @@ async def serve_metrics(
             n: {
                 "alive": ttl > 0,
                 "ttl_ms": ttl,
-                "restarts": collector.supervisor.records[n].restarts,
+                "restarts": collector.restarts_of(n),
             }
             for n, ttl in snap.health_ttl_ms.items()
         }

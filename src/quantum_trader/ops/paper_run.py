@@ -9,26 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import SimClock
-from quantum_trader.config import Settings
+from quantum_trader.config import Settings, mask_url
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
-from quantum_trader.exchange.interface import Exchange, Kline
+from quantum_trader.exchange.interface import Exchange, Kline, RetryableError
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
+from quantum_trader.exchange.sim.http.security import WeightMeter
+from quantum_trader.ops import data_dir
+from quantum_trader.ops.embedded_redis import EmbeddedRedis, read_state
 from quantum_trader.ops.http_venue import http_venue
 from quantum_trader.ops.idle import groups_idle
 from quantum_trader.ops.metrics import SystemCollector, serve_metrics
@@ -43,6 +49,8 @@ from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySp
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 WARMUP_BARS = 420
 TRADE_FROM_MS = START_MS + WARMUP_BARS * 60_000  # the first bar the services can act on
+SETTLE_LIMIT_S = 30.0  # wall time a bar may wait for the pipeline to drain
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,25 +89,55 @@ class SimDriver:
         )
 
 
+@dataclass
+class RedisTarget:
+    client: aioredis.Redis
+    url: str
+    embedded: bool  # a server this data directory runs (ours, or `quantum redis start`'s)
+
+
 @contextlib.asynccontextmanager
-async def redis_for(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """The configured Redis, or a private embedded redis-server for this run."""
-    if settings.redis_url:
-        client = aioredis.Redis.from_url(settings.redis_url)
-        yield client
-        await client.aclose()
-        return
-    server = EmbeddedRedis(settings.data_dir / "redis").start()
-    client = aioredis.Redis.from_url(server.url)
+async def redis_target(settings: Settings) -> AsyncIterator[RedisTarget]:
+    """The configured Redis; else the data directory's embedded server if one is running
+    (`quantum redis start`, or another command's); else a private one for this command.
+    One data directory never gets a second server: they would share one AOF file."""
+    url = settings.redis_url
+    server: EmbeddedRedis | None = None
+    if not url:
+        running = read_state(settings.data_dir / "redis")
+        if running is not None:
+            url = str(running["url"])
+        else:
+            server = EmbeddedRedis(settings.data_dir / "redis").start()
+            url = server.url
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=5.0)
     try:
-        yield client
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            raise ValueError(
+                f"Redis at {mask_url(url)} is unreachable ({type(exc).__name__}): start it, "
+                "or fix QUANTUM_REDIS_URL (unset it to use an embedded redis-server)"
+            ) from None
+        yield RedisTarget(client, url, embedded=not settings.redis_url)
     finally:
         await client.aclose()
-        server.stop()
+        if server is not None:
+            server.stop()
+
+
+@contextlib.asynccontextmanager
+async def redis_for(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    async with redis_target(settings) as target:
+        yield target.client
 
 
 @dataclass
 class PaperRun:
+    """One paper run. It owns only what it creates: a key namespace of its own
+    (``{prefix}run-{run_id}:``) on the configured or embedded Redis, deleted at the end,
+    and its rows in the journal; it holds the data directory's lock while it runs."""
+
     settings: Settings
     config: PaperRunConfig
     on_step: Callable[[int, int], None] = lambda done, total: None
@@ -107,13 +145,53 @@ class PaperRun:
     parts: SystemParts | None = None
     self_check: dict[str, object] = field(default_factory=dict)
     sim: SimExchange | None = None  # the venue's book of record, for reports and tests
+    run_id: str = field(default_factory=data_dir.new_run_id)
+    stop_reason: str | None = None  # why the run ended before its last bar, if it did
+    inherited_kill_switch: bool = False
+    stalled_settles: int = 0
+    rate_limited: int = 0
+    bars_run: int = 0
+    keys: Keys = field(default_factory=Keys)
+    weights: WeightMeter | None = None  # the venue's request-weight meter (HTTP venue)
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the bar in hand (a signal, an operator): no bar is started after."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
 
     async def run(self) -> RunSummary:
-        async with redis_for(self.settings) as redis:
-            # A fresh simulated exchange needs fresh state: only our prefix's keys go.
-            async for key in redis.scan_iter(match=f"{self.settings.key_prefix}*", count=1000):
-                await redis.delete(key)
-            return await self._run(redis)
+        self.keys = Keys(f"{self.settings.key_prefix}run-{self.run_id}:")
+        with data_dir.hold(
+            self.settings.data_dir,
+            command="quantum run (paper)",
+            run_id=self.run_id,
+            key_prefix=self.keys.prefix,
+        ):
+            async with redis_target(self.settings) as target:
+                data_dir.update(self.settings.data_dir, redis_url=mask_url(target.url))
+                redis = target.client
+                # The operator's kill switch holds for this run too; it is never reset.
+                operator = Keys(self.settings.key_prefix)
+                switch = await redis.get(operator.risk_kill_switch)
+                if switch is not None:
+                    self.inherited_kill_switch = True
+                    await redis.set(self.keys.risk_kill_switch, switch)
+                try:
+                    return await self._run(redis)
+                finally:
+                    await self._forget(redis)
+
+    async def _forget(self, redis: aioredis.Redis) -> None:
+        """Delete this run's own namespace (and nothing else)."""
+        with contextlib.suppress(RedisError, OSError):
+            batch: list[bytes] = []
+            async for key in redis.scan_iter(match=f"{self.keys.prefix}*", count=1000):
+                batch.append(key)
+                if len(batch) >= 500:
+                    await redis.delete(*batch)
+                    batch.clear()
+            if batch:
+                await redis.delete(*batch)
 
     async def _run(self, redis: aioredis.Redis) -> RunSummary:
         cfg = self.config
@@ -135,7 +213,8 @@ class PaperRun:
             for s in cfg.symbols:
                 await warm.bar(market.bars[s].bar_at(i, tick_size=ticks[s]))
         if cfg.venue == "http":
-            async with http_venue(sim) as venue:
+            async with http_venue(sim, clock) as venue:
+                self.weights = venue.server.weights
                 self.self_check = await venue.exchange.self_check()
                 return await self._trade(
                     redis,
@@ -165,11 +244,10 @@ class PaperRun:
         sim: SimExchange,
     ) -> RunSummary:
         cfg = self.config
-        bus = Bus(RedisTransport(redis), clock, _keys(self.settings), self.settings.stream_maxlen)
+        bus = Bus(RedisTransport(redis), clock, self.keys, self.settings.stream_maxlen)
         feed = MarketFeed(driver, bus, series, ticks)
         journal_file = journal_path(self.settings)
         journal_file.parent.mkdir(parents=True, exist_ok=True)
-        journal_file.unlink(missing_ok=True)
         parts = SystemParts(
             settings=self.settings,
             exchange=exchange,
@@ -178,7 +256,7 @@ class PaperRun:
             clock=clock,
             instruments=instruments,
             symbols=cfg.symbols,
-            journal=Journal(f"sqlite:///{journal_file}"),
+            journal=Journal(f"sqlite:///{journal_file}", run_id=self.run_id),
             signal=SignalEngineConfig(
                 symbols=cfg.symbols,
                 interval=cfg.interval,
@@ -205,24 +283,53 @@ class PaperRun:
             metrics = await serve_metrics(SystemCollector(parts, supervisor), cfg.metrics_port)
         try:
             await self._wait_started(redis, bus)
-            total = bars - WARMUP_BARS
-            for n, i in enumerate(range(WARMUP_BARS, bars)):
-                clock.set(feed.kline(cfg.symbols[0], i).open_time)
-                await feed.step(i, lambda: self._settle(redis, bus, exchange))
-                await self._settle(redis, bus, exchange)
-                self.on_step(n + 1, total)
-            clock.advance(60)
-            await self._settle(redis, bus, exchange)
-            for monitor in parts.monitors[-1:]:
-                await monitor.reconcile_once()
+            await self._bars(feed, clock, redis, bus, exchange, bars)
         finally:
             supervisor.stop()
             await task
             if metrics is not None:
                 await metrics.cleanup()
         summary = await summarise(parts, supervisor, sim.core, hours=cfg.hours, mode="paper")
+        summary.run_id = self.run_id
+        summary.stopped_early = self.stop_reason
+        summary.market_minutes_run = self.bars_run
+        summary.request_weight_peak = self.weights.peak if self.weights else 0
         parts.journal.close()
         return summary
+
+    async def _bars(
+        self,
+        feed: MarketFeed,
+        clock: SimClock,
+        redis: aioredis.Redis,
+        bus: Bus,
+        exchange: Exchange,
+        bars: int,
+    ) -> None:
+        """Step the market bar by bar; stop early (and say why) on a stop request or an
+        error, then let the work in flight finish, so the summary is always written."""
+        cfg = self.config
+        total = bars - WARMUP_BARS
+        settle = functools.partial(self._settle, redis, bus, exchange)
+        pace = Pacer(cfg.speed, feed.series[cfg.symbols[0]].interval_ms)
+        try:
+            for n, i in enumerate(range(WARMUP_BARS, bars)):
+                if self.stop_reason is not None:
+                    break
+                await pace.wait(n)
+                clock.set(feed.kline(cfg.symbols[0], i).open_time)
+                await feed.step(i, settle)
+                await settle()
+                self.bars_run = n + 1
+                self.on_step(n + 1, total)
+        except Exception as exc:  # a run that must stop still writes its summary
+            log.exception("paper run stopped by an error")
+            self.request_stop(f"error: {type(exc).__name__}: {exc}")
+        clock.advance(60)
+        with contextlib.suppress(Exception):
+            await settle()
+            for monitor in (self.parts.monitors if self.parts else [])[-1:]:
+                await monitor.reconcile_once()
 
     async def _wait_started(self, redis: aioredis.Redis, bus: Bus) -> None:
         names = [s.name for s in (self.supervisor.specs if self.supervisor else [])]
@@ -238,7 +345,12 @@ class PaperRun:
 
     async def _settle(self, redis: aioredis.Redis, bus: Bus, exchange: Exchange) -> None:
         """Wait until every consumer group has handled everything published so far, and
-        every execution event the venue sent has been taken by the pump."""
+        every execution event the venue sent has been taken by the pump.
+
+        Bounded: a pipeline still busy after ``SETTLE_LIMIT_S`` of wall time (a service
+        crash-looping, an exchange refusing) lets the market go on, as real time would,
+        and is counted. A rate limit on the venue's gap fill is waited out, never fatal.
+        """
         k = bus.keys
         groups = {
             k.market: ["signal-engine", "exit-brain"],
@@ -247,8 +359,13 @@ class PaperRun:
             k.apply_exit: ["apply-layer"],
             k.fills: ["ledger", "risk-guard"],
         }
+        deadline = time.monotonic() + SETTLE_LIMIT_S
         quiet = 0
         while quiet < 3:
+            if time.monotonic() > deadline:
+                self.stalled_settles += 1
+                log.warning("pipeline still busy after %.0f s; market goes on", SETTLE_LIMIT_S)
+                return
             await asyncio.sleep(0.001)
             queued = (
                 exchange.undelivered()
@@ -257,13 +374,37 @@ class PaperRun:
             )
             idle = not queued and await groups_idle(redis, groups)
             if idle and quiet == 2 and isinstance(exchange, CcxtBinanceExchange):
-                await exchange.barrier()  # every event the venue sent is in the queue now
+                try:
+                    await exchange.barrier()  # every event the venue sent is queued now
+                except RetryableError as exc:
+                    # The REST gap fill was refused (429): the stream's events are in
+                    # already; the next bar's barrier fills any gap.
+                    self.rate_limited += 1
+                    log.warning("gap fill rate-limited: %s", exc)
                 idle = exchange.undelivered() == 0
             quiet = quiet + 1 if idle else 0
 
 
-def _keys(settings: Settings) -> Keys:
-    return Keys(settings.key_prefix)
+class Pacer:
+    """``--speed X``: bar ``n`` starts no earlier than ``n × interval ÷ X`` of wall time
+    after the first, so a person can watch the run; None runs as fast as it settles."""
+
+    def __init__(
+        self,
+        speed: float | None,
+        interval_ms: int,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.seconds_per_bar = interval_ms / 1000 / speed if speed else 0.0
+        self._monotonic, self._sleep = monotonic, sleep
+        self.start = monotonic()
+
+    async def wait(self, n: int) -> None:
+        if self.seconds_per_bar:
+            delay = self.start + n * self.seconds_per_bar - self._monotonic()
+            if delay > 0:
+                await self._sleep(delay)
 
 
 def journal_path(settings: Settings) -> Path:

@@ -4,26 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from quantum_trader.cli_checks import finite, writable_output
 from quantum_trader.config import Mode
+from quantum_trader.exchange.sim.http.security import DEFAULT_WEIGHT_LIMIT
 from quantum_trader.ops.run_summary import RunSummary
 
+if TYPE_CHECKING:
+    from quantum_trader.config import Settings
+    from quantum_trader.ops.paper_run import PaperRun
+
 console = Console()
+err_console = Console(stderr=True)
 
 
 def _symbols(text: str | None, count: int) -> tuple[str, ...]:
     from quantum_trader.config import DEFAULT_SYMBOLS
     from quantum_trader.data.symbols import DEFAULT_SYMBOLS as UNIVERSE
 
-    if text:
-        return tuple(s.strip().upper() for s in text.split(",") if s.strip())
+    if text is not None:
+        chosen = tuple(s.strip().upper() for s in text.split(",") if s.strip())
+        if not chosen:
+            raise typer.BadParameter(
+                "give at least one symbol, e.g. BTCUSDT,ETHUSDT", param_hint="--symbols"
+            )
+        return chosen
     pool = list(DEFAULT_SYMBOLS) + [s for s in UNIVERSE if s not in DEFAULT_SYMBOLS]
     return tuple(pool[:count])
 
@@ -48,6 +61,7 @@ def run_command(
             help="Hours to run: market hours in paper (default 6), wall-clock hours "
             "in demo / live (default: until Ctrl-C).",
             min=0.001,
+            callback=finite,  # inf and nan pass min=; refuse them while parsing
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market and simulator.")] = 7,
@@ -84,12 +98,24 @@ def run_command(
             min=1.0,
         ),
     ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            help="Paper: accelerated real time, X market seconds per wall second (60: a "
+            "1m bar a second), to watch a run in `quantum status`, metrics or a "
+            "dashboard. Default: stepped, as fast as the system settles.",
+            min=0.01,
+        ),
+    ] = None,
 ) -> None:
     """Run every service against the exchange; print a summary at the end."""
     from quantum_trader.cli import fail, settings
+    from quantum_trader.ops.data_dir import DataDirError
+    from quantum_trader.ops.embedded_redis import EmbeddedRedisError
     from quantum_trader.ops.paper_run import PaperRun, PaperRunConfig
 
     s = settings()
+    writable_output(json_path, "--json")  # before the run, not after hours of it
     if mode in (Mode.DEMO, Mode.LIVE) or exchange_url:
         _run_real_time(
             s,
@@ -100,18 +126,20 @@ def run_command(
             i_understand_live,
             json_path,
             panic_flatten_after,
+            metrics_port,
         )
         return
     if mode is not Mode.PAPER:
         raise fail(f"--mode {mode.value}: use `quantum backtest` for backtests")
     duration = 6.0 if duration is None else duration
     if processes:
-        _run_processes(_symbols(symbols, count), duration, seed, json_path)
+        _run_processes(s, _symbols(symbols, count), duration, seed, json_path, metrics_port)
         return
     config = PaperRunConfig(
         symbols=_symbols(symbols, count),
         hours=duration,
         seed=seed,
+        speed=speed,
         metrics_port=metrics_port,
         panic_flatten_after_s=panic_flatten_after,
     )
@@ -126,21 +154,69 @@ def run_command(
         task = progress.add_task("run", total=int(duration * 60) + 1)
         run = PaperRun(s, config, on_step=lambda done, total: progress.update(task, completed=done))
         try:
-            summary = asyncio.run(run.run())
-        except ValueError as exc:
+            summary = run_until_signalled(run)
+        except (ValueError, DataDirError, EmbeddedRedisError) as exc:
             raise fail(str(exc)) from None
     show(summary)
+    if run.stop_reason:
+        console.print(
+            f"[yellow]stopped early[/] after {run.bars_run} of {int(duration * 60) + 1} market "
+            f"minutes: {run.stop_reason}"
+        )
     if json_path:
         json_path.write_text(json.dumps(summary.to_json(), indent=2))
         console.print(f"summary written to {json_path}")
     console.print(
-        f"next: the trade journal is {s.data_dir / 'journal.sqlite'} "
-        "(sqlite3 … 'select * from closed_positions'); [cyan]quantum status[/] shows a running "
-        "system (QUANTUM_REDIS_URL); [cyan]quantum run --metrics-port 9108[/] serves "
-        "/metrics and /health while it runs"
+        f"run {run.run_id}: its trades are in the journal {s.data_dir / 'journal.sqlite'} "
+        "(sqlite3 … 'select * from closed_positions'); [cyan]quantum status[/] shows a "
+        "running system; [cyan]quantum run --metrics-port 9108[/] serves /metrics and "
+        "/health while it runs"
     )
+    if run.stop_reason and run.stop_reason.startswith("error"):
+        raise typer.Exit(1)
     if summary.violations:
         raise typer.Exit(1)
+
+
+def run_until_signalled(run: PaperRun) -> RunSummary:
+    """Run; the first SIGINT / SIGTERM stops new bars (and so new entries), lets the work
+    in flight finish and still writes the summary (exit 0); a second one aborts."""
+
+    async def main() -> RunSummary:
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        seen: list[str] = []
+
+        def on_signal(name: str) -> None:
+            seen.append(name)
+            if len(seen) == 1:
+                run.request_stop(f"{name}: stopped by the operator")
+                err_console.print(
+                    f"{name}: finishing the bar in hand, then the summary "
+                    "(send it again to abort without one)"
+                )
+            elif me is not None:
+                me.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig.name)
+        try:
+            return await run.run()
+        except asyncio.CancelledError:
+            raise Aborted(seen[-1] if seen else "cancelled") from None
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    try:
+        return asyncio.run(main())
+    except Aborted as exc:
+        err_console.print(f"{exc}: aborted; no summary written")
+        raise typer.Exit(143 if str(exc) == "SIGTERM" else 130) from None
+
+
+class Aborted(Exception):
+    """A second signal: the run was abandoned without its summary."""
 
 
 def _run_real_time(
@@ -152,6 +228,7 @@ def _run_real_time(
     i_understand_live: bool,
     json_path: Path | None,
     panic_flatten_after: float | None = None,
+    metrics_port: int = 0,
 ) -> None:
     from quantum_trader.cli import fail
     from quantum_trader.config import Settings
@@ -173,35 +250,71 @@ def _run_real_time(
         exchange_url=exchange_url,
         i_understand_live=i_understand_live,
         panic_flatten_after_s=panic_flatten_after,
+        metrics_port=metrics_port,
     )
     try:
         result = asyncio.run(run_live(s, config, say=console.print))
     except (ValueError, ExchangeError, OSError) as exc:
         raise fail(f"--mode {mode.value}: {exc}") from None
-    console.print(result)
+    show_mapping(f"Quantum Trader {mode.value} run {result['run_id']} (this run only)", result)
     if json_path:
         json_path.write_text(json.dumps(result, indent=2))
 
 
 def _run_processes(
-    symbols: tuple[str, ...], hours: float, seed: int, json_path: Path | None
+    s: Settings,
+    symbols: tuple[str, ...],
+    hours: float,
+    seed: int,
+    json_path: Path | None,
+    metrics_port: int,
 ) -> None:
-    """The same orchestration as `quantum chaos`, with no fault scheduled."""
-    from quantum_trader.ops.chaos.cli import show as show_report
+    """The same orchestration as `quantum chaos`, with no fault scheduled; it holds the
+    data directory and records its Redis and namespace so `quantum status` finds it."""
+    from quantum_trader.cli import fail
+    from quantum_trader.ops import data_dir
     from quantum_trader.ops.chaos.run import ChaosConfig, ChaosRun
+    from quantum_trader.ops.chaos.summary import processes_summary
 
-    config = ChaosConfig(symbols=symbols, hours=hours, seed=seed, kinds=(), per_kind=0)
-    with console.status("paper run, one process per service") as status:
-        run = ChaosRun(
-            config,
-            on_step=lambda done, total: status.update(
-                f"paper run, one process per service: market minute {done}/{total}"
+    run_id = data_dir.new_run_id()
+    prefix = f"{s.key_prefix}run-{run_id}:"
+    config = ChaosConfig(
+        symbols=symbols, hours=hours, seed=seed, kinds=(), per_kind=0, key_prefix=prefix
+    )
+    try:
+        with (
+            data_dir.hold(
+                s.data_dir, command="quantum run --processes", run_id=run_id, key_prefix=prefix
             ),
-        )
-        report = asyncio.run(run.run())
-    show_report(report)
+            console.status("paper run, one process per service") as status,
+        ):
+            run = ChaosRun(
+                config,
+                on_step=lambda done, total: status.update(
+                    f"paper run, one process per service: market minute {done}/{total}"
+                ),
+                on_redis=lambda url: data_dir.update(s.data_dir, redis_url=url),
+                metrics_port=metrics_port,
+                run_id=run_id,
+            )
+            report = asyncio.run(run.run())
+    except data_dir.DataDirError as exc:
+        raise fail(str(exc)) from None
+    assert run.evidence is not None
+    summary = processes_summary(
+        report,
+        run.evidence,
+        mode="paper",
+        hours=hours,
+        symbols=list(symbols),
+        run_id=run_id,
+        closes_by_reason=run.closes_by_reason,
+        intents_rejected=run.intents_rejected,
+        reconcile_repairs=run.repairs,
+    )
+    show_mapping(f"Quantum Trader paper run {run_id}, one process per service", summary)
     if json_path:
-        json_path.write_text(json.dumps(report.to_json(), indent=2))
+        json_path.write_text(json.dumps(summary, indent=2))
     if report.violations_total:
         raise typer.Exit(1)
 
@@ -216,20 +329,55 @@ def show(summary: RunSummary) -> None:
         ("symbols", ", ".join(summary.symbols)),
         ("entries", str(summary.entries)),
         ("exits by reason", _fmt(summary.exits_by_reason)),
-        ("skipped by reason", _fmt(summary.skipped_by_reason)),
+        ("plans skipped by reason", _fmt(summary.skipped_by_reason)),
+        ("signals refused by reason", _fmt(summary.intents_rejected_by_reason)),
+        ("starting balance (USDT)", summary.starting_balance),
+        ("ending equity (USDT)", summary.ending_equity),
         ("realized PnL (USDT)", summary.realized_pnl),
         ("fees (USDT)", summary.fees),
-        ("funding (USDT)", summary.funding),
+        ("funding (USDT; + received, − paid)", summary.funding),
+        ("net PnL (USDT; realized − fees + funding)", summary.net_pnl),
         ("open positions", str(summary.open_positions)),
         ("dead letters", str(summary.dead_letters)),
         ("restarts", str(summary.restarts)),
         ("reconcile repairs", str(summary.reconcile_repairs)),
+        (
+            "request weight, busiest minute",
+            f"{summary.request_weight_peak} of Binance's {DEFAULT_WEIGHT_LIMIT}",
+        ),
     ]
     for name, value in summary.invariants.items():
         rows.append((f"invariant: {name}", str(value)))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+
+
+def show_mapping(title: str, data: dict[str, object]) -> None:
+    """A summary whose keys are its rows: counts inline, nested checks one row each."""
+    table = Table(title=title)
+    table.add_column("what", style="cyan")
+    table.add_column("value", justify="right")
+    for name, text in _rows(data):
+        table.add_row(name, text)
+    console.print(table)
+
+
+def _rows(data: dict[str, object], within: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in data.items():
+        name = f"{within}{key.replace('_', ' ')}"
+        if isinstance(value, dict) and any(isinstance(v, dict) for v in value.values()):
+            rows += _rows(value, f"{name}: ")
+        elif isinstance(value, dict) and (within or key.endswith("by_reason")):
+            rows.append((name, _fmt(value)))
+        elif isinstance(value, dict):
+            rows += [(f"{name}: {k}", str(v)) for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            rows.append((name, ", ".join(str(v) for v in value)))
+        else:
+            rows.append((name, "—" if value is None else str(value)))
+    return rows
 
 
 def _fmt(counts: dict[str, int]) -> str:

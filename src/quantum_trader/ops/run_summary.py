@@ -1,14 +1,20 @@
 """What a run did, measured from the exchange's own history and the streams.
 
 The keys are the ones ``quantum run --json`` documents: mode, market_hours, symbols,
-entries, exits_by_reason, skipped_by_reason, realized_pnl, fees, funding,
-open_positions, dead_letters, restarts, reconcile_repairs, invariants.
+entries, exits_by_reason, skipped_by_reason, starting_balance, ending_equity,
+realized_pnl, fees, funding, net_pnl, open_positions, dead_letters, restarts,
+reconcile_repairs, invariants.
+
+Money comes from the venue's own account (USDT, decimal strings) in the words every
+summary uses: ``starting_balance``, ``ending_equity`` (wallet + unrealized PnL at the
+end), ``realized_pnl`` (gross, booked on closing fills), ``fees``, ``funding``
+(+ received, − paid) and ``net_pnl`` = realized − fees + funding.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +25,8 @@ from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.ops import invariants
 from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.supervisor import Supervisor
+from quantum_trader.services.intent_bridge import rejected_by_reason
+from quantum_trader.services.journal import AccountMark
 from quantum_trader.services.ledger import RedisLedger
 
 
@@ -30,14 +38,24 @@ class RunSummary:
     entries: int
     exits_by_reason: dict[str, int]
     skipped_by_reason: dict[str, int]
+    starting_balance: str
+    ending_equity: str
     realized_pnl: str
     fees: str
-    funding: str
+    funding: str  # + received, − paid
+    net_pnl: str  # realized − fees + funding
     open_positions: int
     dead_letters: int
     restarts: int
     reconcile_repairs: int
     invariants: dict[str, Any]
+    # Signals the intent bridge refused before any plan (low confidence, a sizing cap…).
+    intents_rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    # What this run was and how it ended (set by the run, after ``summarise``).
+    run_id: str = ""
+    stopped_early: str | None = None  # why it ended before its last bar; None: it did not
+    market_minutes_run: int = 0
+    request_weight_peak: int = 0  # the most request weight one minute used at the venue
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +72,20 @@ class RunSummary:
         )
         unprotected = float(inv["max_unprotected_seconds"]) > 60
         return sum(int(inv[k]) for k in counted) + int(unprotected)
+
+
+def venue_money(core: MatchingCore, now: int) -> AccountMark:
+    """The simulated venue's account figures: its ledger of cash flows and its equity."""
+    ledger, account = core.ledger(), core.account()
+    return AccountMark(
+        ts=now,
+        starting_balance=Decimal(core.config.starting_balance),
+        wallet_balance=account.wallet_balance,
+        ending_equity=account.margin_balance,
+        realized_pnl=Decimal(ledger.realized_pnl),
+        fees=Decimal(ledger.commission),
+        funding=Decimal(ledger.funding),
+    )
 
 
 async def _stream(parts: SystemParts, stream: str) -> list[Any]:
@@ -88,7 +120,8 @@ async def summarise(
     entry_orders = {
         f.client_order_id for f in fills if f.client_order_id.startswith(invariants.ENTRY_PREFIX)
     }
-    money = core.ledger()
+    money = venue_money(core, now)
+    await parts.journal.record_account(money)  # for `quantum status` after the run
     metrics = parts.journal.harvest_metrics()
     return RunSummary(
         mode=mode,
@@ -99,9 +132,15 @@ async def summarise(
         skipped_by_reason=dict(
             sorted(Counter(r.reason for r in results if not r.executed).items())
         ),
-        realized_pnl=fmt(Decimal(money.realized_pnl)),
-        fees=fmt(Decimal(money.commission)),
-        funding=fmt(Decimal(money.funding)),
+        intents_rejected_by_reason=dict(
+            sorted((await rejected_by_reason(parts.redis, parts.bus.keys)).items())
+        ),
+        starting_balance=fmt(money.starting_balance),
+        ending_equity=fmt(money.ending_equity),
+        realized_pnl=fmt(money.realized_pnl),
+        fees=fmt(money.fees),
+        funding=fmt(money.funding),
+        net_pnl=fmt(money.net_pnl),
         open_positions=sum(1 for p in positions if p.qty > 0),
         dead_letters=int(await parts.redis.xlen(parts.bus.keys.dead)),
         restarts=supervisor.restarts,

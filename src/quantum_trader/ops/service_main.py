@@ -65,6 +65,7 @@ class ServiceSetup:
     interval: str = "1m"
     follow_clock: str | None = None  # Redis key of a published market clock
     stream_maxlen: int = 100_000
+    run_id: str = ""  # the journal's run id ("" for a long-lived deployment)
 
 
 async def run_service(name: str, setup: ServiceSetup) -> int:
@@ -90,7 +91,7 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
     exchange = CcxtBinanceExchange(
         "sim", base_url=setup.exchange_url, user_stream=name == "execution-pump"
     )
-    journal = _journal(setup.data_dir / "journal.sqlite")
+    journal = _journal(setup.data_dir / "journal.sqlite", setup.run_id)
     try:
         await exchange.start()
         instruments = {i.symbol: i for i in await exchange.instruments()}
@@ -140,11 +141,11 @@ async def _close(
     await redis.aclose()
 
 
-def _journal(path: Path) -> Journal:
+def _journal(path: Path, run_id: str) -> Journal:
     try:
-        return Journal(f"sqlite:///{path}")
+        return Journal(f"sqlite:///{path}", run_id=run_id)
     except OperationalError:  # another process created the tables at the same moment
-        return Journal(f"sqlite:///{path}")
+        return Journal(f"sqlite:///{path}", run_id=run_id)
 
 
 def service_process(name: str, setup: ServiceSetup) -> None:

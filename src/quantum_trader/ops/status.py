@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import redis.asyncio as aioredis
 import typer
@@ -18,13 +18,21 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import ApplyResult, Heartbeat, MarketBar
 from quantum_trader.config import Settings
 from quantum_trader.domain.money import fmt
+from quantum_trader.domain.timefmt import describe, duration, iso_or_none
 from quantum_trader.services.ledger import RedisLedger
+
+if TYPE_CHECKING:
+    from quantum_trader.services.journal import AccountMark
 
 console = Console()
 
 
-async def gather(settings: Settings, url: str) -> dict[str, Any]:
-    keys = Keys(settings.key_prefix)
+async def gather(
+    settings: Settings, url: str, prefix: str | None = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """What the system under ``prefix`` (default: the configured one) is doing; the journal
+    part is ``run_id``'s (a running paper run) or every run's."""
+    keys = Keys(prefix or settings.key_prefix)
     redis = aioredis.Redis.from_url(url, socket_connect_timeout=2)
     try:
         services = {}
@@ -39,6 +47,10 @@ async def gather(settings: Settings, url: str) -> dict[str, Any]:
                         "failed": beat.failed,
                         "dead_lettered": beat.dead_lettered,
                         "ttl_ms": int(await redis.pttl(key)),
+                        "last_beat": beat.ts_event,
+                        "last_beat_iso": iso_or_none(beat.ts_event),
+                        "started_at": beat.started_at,
+                        "started_at_iso": iso_or_none(beat.started_at),
                     }
         risk: dict[str, Any] = {}
         for name, key in (
@@ -48,7 +60,7 @@ async def gather(settings: Settings, url: str) -> dict[str, Any]:
             ("circuit", keys.risk_circuit),
         ):
             raw = await redis.get(key)
-            risk[name] = json.loads(raw) if raw else None
+            risk[name] = with_iso_times(json.loads(raw)) if raw else None
         marks = await _last_closes(redis, keys)
         positions = []
         for p in await RedisLedger(redis, keys).all():
@@ -89,10 +101,37 @@ async def gather(settings: Settings, url: str) -> dict[str, Any]:
             "positions": positions,
             "last_results": results,
             "dead_letters": int(await redis.xlen(keys.dead)),
-            "harvest": harvest(settings),
+            "namespace": keys.prefix,
+            "run_id": run_id,
+            "harvest": harvest(settings, run_id),
         }
     finally:
         await redis.aclose()
+
+
+TIME_FIELDS = ("since", "updated_at", "at")  # epoch-ms fields of the risk keys
+
+
+def with_iso_times(value: Any) -> Any:
+    """A risk key's JSON with ``<field>_iso`` (ISO-8601 UTC) next to each epoch-ms field."""
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for name in TIME_FIELDS:
+        if name in value:
+            out[f"{name}_iso"] = iso_or_none(value[name])
+    return out
+
+
+def system_running(data: dict[str, Any]) -> bool:
+    """Anything alive or ever guarded: a heartbeat key, or a risk state written."""
+    return bool(data["services"]) or data["risk"]["state"] is not None
+
+
+NOT_RUNNING = (
+    "no system is running: no service heartbeats and no risk state in Redis "
+    "(start one with `quantum run`, or check QUANTUM_REDIS_URL / QUANTUM_KEY_PREFIX)"
+)
 
 
 async def _last_closes(redis: aioredis.Redis, keys: Keys) -> dict[str, Decimal]:
@@ -105,17 +144,18 @@ async def _last_closes(redis: aioredis.Redis, keys: Keys) -> dict[str, Decimal]:
     return out
 
 
-def harvest(settings: Settings) -> dict[str, Any] | None:
+def harvest(settings: Settings, run_id: str | None = None) -> dict[str, Any] | None:
     """Harvest metrics from the trade journal: closes by reason, winners scaled, losers
-    cut, average R at exit, trigger-to-order latency."""
+    cut, average R at exit, trigger-to-order latency; and the money (see :func:`money`)."""
     path = settings.data_dir / "journal.sqlite"
     if not path.exists():
         return None
     from quantum_trader.services.journal import Journal
 
-    journal = Journal(f"sqlite:///{path}")
+    journal = Journal(f"sqlite:///{path}", run_id=run_id)
     try:
         m = journal.harvest_metrics()
+        mark = journal.last_account()
     finally:
         journal.close()
     return {
@@ -125,9 +165,45 @@ def harvest(settings: Settings) -> dict[str, Any] | None:
         "losers_cut": m.losers_cut,
         "average_r": str(m.average_r) if m.average_r is not None else None,
         "trigger_to_order_ms": m.trigger_to_order_ms,
-        "realized_pnl": fmt(m.realized_pnl),
-        "fees": fmt(m.fees),
+        **money(m.realized_pnl, m.fees, mark),
     }
+
+
+def money(realized: Decimal, fees: Decimal, mark: AccountMark | None) -> dict[str, Any]:
+    """The money keys every summary uses (starting_balance, ending_equity, realized_pnl,
+    fees, funding, net_pnl = realized − fees + funding; funding + received, − paid).
+
+    From the venue's account as last journalled (the end of a ``quantum run``) when there
+    is such a mark, else from the journal's closed positions: then the balance, equity and
+    funding are unknown (null) and ``net_pnl`` is realized − fees, funding left out.
+    """
+    if mark is not None:
+        return {**mark.summary(), "money_source": f"venue account at {iso_or_none(mark.ts)}"}
+    return {
+        "starting_balance": None,
+        "ending_equity": None,
+        "realized_pnl": fmt(realized),
+        "fees": fmt(fees),
+        "funding": None,
+        "net_pnl": fmt(realized - fees),
+        "money_source": "journal closed positions (funding not journalled)",
+    }
+
+
+def money_line(h: dict[str, Any]) -> str:
+    """The money of ``status`` in the words of every summary."""
+    from quantum_trader.services.journal import FUNDING_SIGN
+
+    def shown(key: str) -> str:
+        value = h.get(key)
+        return "n/a" if value is None else str(value)
+
+    return (
+        f"money ({h.get('money_source', 'journal')}): starting balance "
+        f"{shown('starting_balance')}, ending equity {shown('ending_equity')}, realized PnL "
+        f"{shown('realized_pnl')}, fees {shown('fees')}, funding ({FUNDING_SIGN}) "
+        f"{shown('funding')}, net PnL (realized − fees + funding) {shown('net_pnl')}"
+    )
 
 
 def status_command(
@@ -135,32 +211,45 @@ def status_command(
 ) -> None:
     """Services, risk mode, positions with PnL and stops, last results (needs a running system)."""
     from quantum_trader.cli import fail, settings
-    from quantum_trader.ops.connect import NoRedis, resolve_redis_url
+    from quantum_trader.cli_checks import unreachable_redis
+    from quantum_trader.ops.connect import NoRedis, resolve_target
 
-    s = settings()
+    s = settings()  # a malformed QUANTUM_REDIS_URL ends here, in one line
     try:
-        url = resolve_redis_url(s)
-        data = asyncio.run(gather(s, url))
+        target = resolve_target(s)
     except NoRedis as exc:
         raise fail(str(exc)) from None
-    except (OSError, aioredis.ConnectionError) as exc:
-        raise fail(f"cannot reach Redis: {exc}") from None
+    url = target.url
+    try:
+        data = asyncio.run(gather(s, url, target.shown_prefix, target.run_id))
+    except (OSError, aioredis.RedisError) as exc:
+        raise fail(unreachable_redis(exc, url)) from None
+    if not system_running(data):
+        if as_json:
+            print(json.dumps({**data, "running": False}, indent=2))
+        raise fail(NOT_RUNNING, code=1)
     if as_json:
         print(json.dumps(data, indent=2))
         return
     _show(data)
 
 
-def _show(data: dict[str, Any]) -> None:
-    state = data["risk"]["state"] or {}
-    mode = state.get("mode", "UNKNOWN")
-    extra = [n for n in ("kill_switch", "supervisor", "circuit") if data["risk"][n]]
-    console.print(
-        f"risk mode [bold]{mode}[/] {', '.join(state.get('reasons', []))} "
-        f"{'(+ ' + ', '.join(extra) + ')' if extra else ''}"
-    )
+def _show(data: dict[str, Any], now: int | None = None) -> None:
+    """Print ``data``; times as ISO-8601 UTC with their age at ``now`` (default: wall clock)."""
+    if now is None:
+        from quantum_trader.clock import SystemClock
+
+        now = SystemClock().now_ms()
+    if data.get("run_id"):
+        console.print(
+            f"paper run {data['run_id']} (namespace {data['namespace']}); its times are "
+            "market time",
+            highlight=False,
+        )
+    for line in risk_lines(data["risk"], now):
+        console.print(line, highlight=False)
     services = Table(title="services")
-    for col in ("service", "status", "processed", "failed", "dead-lettered", "ttl ms"):
+    for col in ("service", "status", "processed", "failed", "dead-lettered", "last beat", "ttl"):
         services.add_column(col)
     for name, s in sorted(data["services"].items()):
         services.add_row(
@@ -169,7 +258,8 @@ def _show(data: dict[str, Any]) -> None:
             str(s["processed"]),
             str(s["failed"]),
             str(s["dead_lettered"]),
-            str(s["ttl_ms"]),
+            describe(s.get("last_beat"), now),
+            duration(s["ttl_ms"]) if s["ttl_ms"] >= 0 else "no expiry",
         )
     console.print(services)
     positions = Table(title="positions")
@@ -200,6 +290,41 @@ def _show(data: dict[str, Any]) -> None:
         console.print(
             f"harvest: {h['trades']} closed ({reasons}); winners scaled {h['winners_scaled']}, "
             f"losers cut {h['losers_cut']}, average R {h['average_r']}, trigger→order "
-            f"{h['trigger_to_order_ms']} ms; realized {h['realized_pnl']}, fees {h['fees']}",
+            f"{h['trigger_to_order_ms']} ms",
             highlight=False,
         )
+        console.print(money_line(h), highlight=False)
+
+
+def risk_lines(risk: dict[str, Any], now: int) -> list[str]:
+    """The risk header of ``status``: mode, reasons, since when, and every override key."""
+    state = risk["state"] or {}
+    mode = state.get("mode", "UNKNOWN")
+    extra = [n for n in ("kill_switch", "supervisor", "circuit") if risk[n]]
+    lines = [
+        f"risk mode [bold]{mode}[/] {', '.join(state.get('reasons', []))} "
+        f"{'(+ ' + ', '.join(extra) + ')' if extra else ''}".rstrip()
+    ]
+    if state:
+        since = describe(state.get("since"), now, unknown="the risk guard started")
+        lines.append(f"  since {since}; updated {describe(state.get('updated_at'), now)}")
+    switch, supervisor, circuit = (
+        value if isinstance(value, dict) or not value else {"reason": str(value)}
+        for value in (risk["kill_switch"], risk["supervisor"], risk["circuit"])
+    )
+    if switch:
+        lines.append(
+            f"  kill switch ON: {switch.get('reason', '?')} since {describe(switch.get('at'), now)}"
+        )
+    if supervisor:
+        down = ", ".join(supervisor.get("reasons", [])) or "?"
+        lines.append(
+            f"  supervisor {supervisor.get('mode', '?')}: {down} "
+            f"since {describe(supervisor.get('since'), now)}"
+        )
+    if circuit:
+        lines.append(
+            f"  circuit breaker TRIPPED: {circuit.get('reason', '?')} "
+            f"at {describe(circuit.get('at'), now)}"
+        )
+    return lines

@@ -38,6 +38,11 @@ class GateAnswer(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GateLimits:
+    """The gate's own caps. ``max_open_positions`` equals the risk guard's (10); the gross
+    cap here is an absolute USDT backstop, while the equity-relative one (3 × equity, with
+    hysteresis) is the risk guard's. Default sizing keeps a full book at 2.5 × equity, under
+    both (``decide.sizing`` module docstring)."""
+
     allow_pyramiding: bool = False
     max_adds: int = 0
     max_open_positions: int = 10

@@ -11,10 +11,24 @@ A rejection is an ``intent_rejected`` event, also once per intent, and never sil
 
 The bridge never talks to the exchange's order API: the apply layer is the single
 executor (FAILURES #21); this service only proposes.
+
+Where a refused intent is counted (it never reaches ``apply.result``, so a run summary that
+counts apply results does not see it):
+
+* durably, once per intent: the ``intent_rejected`` event on ``stream:events`` with the
+  reason in ``evidence["reason"]``; ``rejected_by_reason(redis, keys)`` counts them, and
+  ``count_rejections(messages)`` does the same over messages already read;
+* in this process: ``IntentBridgeStats.rejected`` (reason -> intents), plus
+  ``intents_duplicate`` / ``plans_duplicate`` for redeliveries, which are not refusals.
+
+Sizing refusals name the cap that bound the size in the event's detail (``bound by
+position_fraction``, ``margin``, ...).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +36,11 @@ import redis.asyncio as aioredis
 import structlog
 
 from quantum_trader.bus.bus import Bus
-from quantum_trader.bus.codec import encode
+from quantum_trader.bus.codec import decode, encode
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.idempotency import EffectStore, RedisEffectStore, StreamAdd
+from quantum_trader.bus.keys import Keys
+from quantum_trader.bus.redis_transport import FIELD
 from quantum_trader.bus.schemas import Event, Message, Plan, TradeIntent, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
@@ -56,6 +72,7 @@ log = structlog.get_logger(__name__)
 
 SERVICE = "intent-bridge"
 GROUP = "intent-bridge"
+REJECTED_KIND = "intent_rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +265,7 @@ class IntentBridge:
             ts_event=now,
             ts_init=now,
             source=self.source,
-            kind="intent_rejected",
+            kind=REJECTED_KIND,
             symbol=intent.symbol,
             detail=f"{rejection.reason}: {rejection.detail}",
             evidence={
@@ -304,6 +321,33 @@ def policy_intent(intent: TradeIntent) -> intent_policy.TradeIntent:
         stop_distance=intent.stop_distance,
         take_profit_distance=intent.take_profit_distance,
     )
+
+
+def count_rejections(messages: Iterable[object]) -> dict[str, int]:
+    """Intents the bridge refused, by reason, among ``messages`` (e.g. the events stream)."""
+    counts = Counter(
+        m.evidence.get("reason", "unknown")
+        for m in messages
+        if isinstance(m, Event) and m.kind == REJECTED_KIND
+    )
+    return dict(sorted(counts.items()))
+
+
+async def rejected_by_reason(redis: aioredis.Redis, keys: Keys) -> dict[str, int]:
+    """Every refusal still on ``stream:events``, by reason (one event per intent, ever).
+
+    The events stream is trimmed to the bus ``maxlen``: on a long run the oldest events
+    (and so the oldest refusals) may be gone; ``IntentBridgeStats.rejected`` is complete
+    but per process.
+    """
+    messages: list[Message] = []
+    entries: list[Any] = list(await redis.xrange(keys.events) or [])
+    for _, fields in entries:
+        try:
+            messages.append(decode(fields[FIELD]))
+        except (KeyError, ValueError):
+            continue  # not a bus message: not a refusal either
+    return count_rejections(messages)
 
 
 def build_intent_bridge(

@@ -4,7 +4,9 @@
 key exists the apply layer's gate refuses every entry (HALT) and the risk guard reports
 ``kill_switch`` in ``risk:state``. Exits are never blocked (invariant 4): open positions
 keep their stops and the exit brain keeps closing them. ``off`` deletes the key;
-``status`` shows the switch and the risk guard's current mode.
+``status`` shows the switch and the risk guard's current mode, with times as ISO-8601 UTC
+and their age (``2024-01-01T07:00:00Z (3m 12s ago)``); its ``--json`` keeps the epoch-ms
+fields and adds an ``<field>_iso`` string next to each.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from rich.console import Console
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.cli import fail, settings
+from quantum_trader.cli_checks import unreachable_redis
 from quantum_trader.clock import SystemClock
-from quantum_trader.ops.connect import NoRedis, resolve_redis_url
+from quantum_trader.domain.timefmt import describe, iso_or_none
+from quantum_trader.ops.connect import NoRedis, resolve_target
 
 app = typer.Typer(
     help="Stop new entries by hand (exits go on), resume them, or show the risk mode.",
@@ -29,17 +33,20 @@ app = typer.Typer(
 console = Console()
 
 
-def _connect() -> tuple[redis.Redis, Keys]:
-    s = settings()
+def _connect() -> tuple[redis.Redis, Keys, list[Keys]]:
+    """The Redis, the namespace shown (a running paper run's, else the configured one),
+    and every namespace a switch is thrown in (the configured one and a running run's)."""
+    s = settings()  # a malformed QUANTUM_REDIS_URL ends here, in one line
     try:
-        url = resolve_redis_url(s)
+        target = resolve_target(s)
     except NoRedis as exc:
         raise fail(str(exc)) from None
-    return redis.Redis.from_url(url, socket_connect_timeout=2.0), Keys(s.key_prefix)
+    client = redis.Redis.from_url(target.url, socket_connect_timeout=2.0)
+    return client, Keys(target.shown_prefix), [Keys(p) for p in target.prefixes]
 
 
 def _unreachable(exc: redis.RedisError) -> typer.Exit:
-    return fail(f"cannot talk to Redis: {exc}")
+    return fail(unreachable_redis(exc, lead="cannot talk to Redis"))
 
 
 def _read_json(client: redis.Redis, key: str) -> dict[str, Any] | None:
@@ -63,11 +70,12 @@ def kill_switch_on(
     reason = reason.strip()
     if not reason:
         raise fail("--reason must not be empty: say why entries are being stopped")
-    client, keys = _connect()
+    client, _, every = _connect()
     value = json.dumps({"reason": reason, "at": SystemClock().now_ms()})
     try:
         with client:
-            client.set(keys.risk_kill_switch, value)
+            for keys in every:
+                client.set(keys.risk_kill_switch, value)
     except redis.RedisError as exc:
         raise _unreachable(exc) from None
     console.print(f"kill switch ON: {reason} (new entries blocked; exits go on)", highlight=False)
@@ -76,10 +84,10 @@ def kill_switch_on(
 @app.command("off")
 def kill_switch_off() -> None:
     """Release the kill switch: entries resume once no other risk reason holds."""
-    client, keys = _connect()
+    client, _, every = _connect()
     try:
         with client:
-            removed = client.delete(keys.risk_kill_switch)
+            removed = sum(client.delete(keys.risk_kill_switch) for keys in every)
     except redis.RedisError as exc:
         raise _unreachable(exc) from None
     console.print("kill switch OFF" if removed else "kill switch was not engaged")
@@ -90,7 +98,7 @@ def kill_switch_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the kill switch and the risk guard's mode and reasons."""
-    client, keys = _connect()
+    client, keys, _ = _connect()
     try:
         with client:
             switch = _read_json(client, keys.risk_kill_switch)
@@ -99,30 +107,59 @@ def kill_switch_status(
     except redis.RedisError as exc:
         raise _unreachable(exc) from None
     if as_json:
-        print(json.dumps({"kill_switch": switch, "risk_state": risk, "circuit_breaker": breaker}))
+        shown = {
+            "kill_switch": with_iso_times(switch, ("at",)),
+            "risk_state": with_iso_times(risk, ("since", "updated_at")),
+            "circuit_breaker": with_iso_times(breaker, ("at",)),
+        }
+        print(json.dumps(shown))
         return
+    for line in status_lines(switch, risk, breaker, SystemClock().now_ms()):
+        console.print(line, highlight=False)
+
+
+def with_iso_times(value: dict[str, Any] | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    """``value`` with ``<field>_iso`` (ISO-8601 UTC, or null) after each epoch-ms field."""
+    if value is None:
+        return None
+    out = dict(value)
+    for name in fields:
+        if name in value:
+            out[f"{name}_iso"] = iso_or_none(value[name])
+    return out
+
+
+def status_lines(
+    switch: dict[str, Any] | None,
+    risk: dict[str, Any] | None,
+    breaker: dict[str, Any] | None,
+    now: int,
+) -> list[str]:
+    """What ``status`` prints, times as ``2024-01-01T07:00:00Z (3m 12s ago)`` at ``now``."""
+    lines = []
     if breaker is not None:
-        console.print(
+        lines.append(
             f"circuit breaker: TRIPPED ({breaker.get('reason', '?')}: "
-            f"{breaker.get('evidence', {})}); clear with `quantum kill-switch reset-breaker`",
-            highlight=False,
+            f"{breaker.get('evidence', {})}, at {describe(breaker.get('at'), now)}); "
+            "clear with `quantum kill-switch reset-breaker`"
         )
     if switch is None:
-        console.print("kill switch: off")
+        lines.append("kill switch: off")
     else:
-        console.print(
-            f"kill switch: ON ({switch.get('reason', '?')}, at {switch.get('at', '?')})",
-            highlight=False,
+        lines.append(
+            f"kill switch: ON ({switch.get('reason', '?')}, "
+            f"since {describe(switch.get('at'), now)})"
         )
     if risk is None:
-        console.print("risk state: none written yet (is the risk guard running?)")
+        lines.append("risk state: none written yet (is the risk guard running?)")
     else:
         reasons = ", ".join(risk.get("reasons") or []) or "none"
-        console.print(
-            f"risk mode: {risk.get('mode', '?')} since {risk.get('since', '?')} "
-            f"(reasons: {reasons}; updated {risk.get('updated_at', '?')})",
-            highlight=False,
+        since = describe(risk.get("since"), now, unknown="the risk guard started")
+        lines.append(
+            f"risk mode: {risk.get('mode', '?')} since {since} "
+            f"(reasons: {reasons}; updated {describe(risk.get('updated_at'), now)})"
         )
+    return lines
 
 
 @app.command("reset-breaker")
@@ -130,7 +167,7 @@ def reset_breaker(
     reason: Annotated[str, typer.Option(help="Why it is safe to trade again (journalled).")],
 ) -> None:
     """Clear a tripped circuit breaker (operator only: read its evidence first)."""
-    client, keys = _connect()
+    client, keys, _ = _connect()
     try:
         with client:
             evidence = _read_json(client, keys.risk_circuit)

@@ -6,6 +6,13 @@ switch, folds in the trades closed since the last tick, and writes ``risk:state`
 plain JSON string (the apply layer's Lua gate reads ``mode`` from it; one key, one type:
 FAILURES #9). Every change of mode or reasons is published as a ``risk_mode_changed``
 event in the same MULTI as the state, so a blocking mode is never invisible (FAILURES #14).
+A tick that changes nothing writes the state and publishes nothing. A real change of mode
+is logged as a warning, its event has severity ``warning`` (``info`` for a return to
+NORMAL); a change of the reasons under the same mode (e.g. ``consecutive_losses`` taking
+over from ``max_gross_exposure`` in REDUCE_ONLY) is logged and published at ``info``
+(``RiskGuardStats.mode_changes`` / ``reason_changes`` count them). Limits on account
+measures are latched with hysteresis in ``decide.risk_guard``, so a measure hovering at
+its limit does not flap the mode.
 
 A failed account read simply does not refresh the equity: it ages until it is stale and
 the mode turns REDUCE_ONLY by itself (fail safe). The risk state lives in memory and every
@@ -92,7 +99,8 @@ class RiskGuardStats:
     trades_closed: int = 0
     losing_trades: int = 0
     late_fills: int = 0  # fills of an order already folded as a closed trade
-    mode_changes: int = 0
+    mode_changes: int = 0  # real changes of mode (logged as warnings)
+    reason_changes: int = 0  # same mode, different reasons (logged at info)
 
 
 @dataclass
@@ -192,11 +200,14 @@ class RiskGuard:
             self.stats.trades_closed += 1
             self.stats.losing_trades += close.pnl < ZERO
         self.stats.ticks += 1
-        if changed:
+        if after.mode is not before.mode:
             self.stats.mode_changes += 1
             log.warning(
                 "risk mode changed", mode=after.mode, previous=before.mode, reasons=after.reasons
             )
+        elif changed:
+            self.stats.reason_changes += 1
+            log.info("risk reasons changed", mode=after.mode, reasons=after.reasons)
 
     async def _account_snapshot(self, now: int) -> AccountSnapshot | None:
         try:
@@ -296,7 +307,7 @@ def mode_changed_event(before: RiskState, after: RiskState, now: int, source: st
         ts_init=now,
         source=source,
         kind="risk_mode_changed",
-        severity="info" if after.mode is RiskMode.NORMAL else "warning",
+        severity=mode_change_severity(before.mode, after.mode),
         risk_mode=after.mode,
         detail=f"{before.mode.value} -> {after.mode.value}: {shown}",
         evidence={
@@ -306,6 +317,12 @@ def mode_changed_event(before: RiskState, after: RiskState, now: int, source: st
             "previous_mode": before.mode.value,
         },
     )
+
+
+def mode_change_severity(before: RiskMode, after: RiskMode) -> str:
+    """``warning`` for a real change into a blocking mode; ``info`` for a recovery to NORMAL
+    or for a change of reasons only (same mode)."""
+    return "warning" if after is not before and after is not RiskMode.NORMAL else "info"
 
 
 def _remember(seen: dict[K, None], key: K) -> bool:

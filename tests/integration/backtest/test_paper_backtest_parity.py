@@ -21,7 +21,9 @@ from quantum_trader.ops.paper_run import (
     WARMUP_BARS,
     PaperRun,
     PaperRunConfig,
+    journal_path,
 )
+from quantum_trader.services.journal import Journal
 
 
 def facts(fills: list[Fill]) -> list[tuple[str, int, str, Decimal, Decimal, bool]]:
@@ -60,3 +62,20 @@ async def test_paper_and_backtest_make_the_same_trades(
 
     assert paper == backtest
     assert len(result.trades) >= 1
+
+    # The paper summary's money is the venue's, in the words every summary uses.
+    money = run.sim.core.ledger()
+    assert Decimal(summary.starting_balance) == Decimal(10_000)
+    assert Decimal(summary.ending_equity) == run.sim.core.account().margin_balance
+    net = money.realized_pnl - money.commission + money.funding
+    assert Decimal(summary.net_pnl) == net
+    # Journal: a closed position's exit price is the average of its exit fills, so it
+    # agrees with its realized PnL (the last fill's price does not, after a harvest).
+    journal = Journal(f"sqlite:///{journal_path(run.settings)}")
+    rows, mark = journal.closed(), journal.last_account()
+    journal.close()
+    assert mark is not None and mark.net_pnl == net
+    for row in rows:
+        sign = 1 if row.side == "LONG" else -1
+        moved = (Decimal(row.exit_price) - Decimal(row.entry_price)) * Decimal(row.qty) * sign
+        assert abs(moved - Decimal(row.realized_pnl)) < Decimal("1e-8"), row

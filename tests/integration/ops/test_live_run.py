@@ -43,6 +43,8 @@ async def test_real_time_run_checks_the_account_first_and_feeds_each_closed_bar_
         await server.stop()
     assert said and said[0].startswith("self-check: mode sim, endpoint")
     assert "one-way" in said[0]
+    assert "balance ?" not in said[0] and f"balance {result['starting_balance']} USDT" in said[0]
+    assert result["run_id"] and result["ending_equity"] is not None
     assert result["symbols"] == ["BTCUSDT"]  # an unknown symbol is left out
     assert result["bars_published"] == 3  # limit=3 klines, each closed bar once
     assert result["restarts"] == 0

@@ -4,10 +4,14 @@ front through ccxt, and a JSON summary whose invariants come from the exchange's
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+from quantum_trader.ops.embedded_redis import free_port
+from tests.integration.ops.run_process import start, wait_for_bars, wait_for_run
 
 KEYS = {
     "mode",
@@ -16,14 +20,22 @@ KEYS = {
     "entries",
     "exits_by_reason",
     "skipped_by_reason",
+    "intents_rejected_by_reason",
+    "starting_balance",
+    "ending_equity",
     "realized_pnl",
     "fees",
     "funding",
+    "net_pnl",
     "open_positions",
     "dead_letters",
     "restarts",
     "reconcile_repairs",
     "invariants",
+    "run_id",
+    "stopped_early",
+    "market_minutes_run",
+    "request_weight_peak",
 }
 
 
@@ -61,19 +73,34 @@ def test_a_short_paper_run_trades_and_passes_every_invariant(
     assert (tmp_path / "var" / "journal.sqlite").exists()
 
 
-def test_every_service_as_its_own_process_trades_and_passes_the_checker(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_every_service_as_its_own_process_reports_like_a_run_and_is_seen_by_status(
+    tmp_path: Path,
 ) -> None:
-    from quantum_trader import cli
-
-    monkeypatch.delenv("QUANTUM_REDIS_URL", raising=False)
-    cli._mount_optional()
-    out = tmp_path / "report.json"
-    result = CliRunner().invoke(
-        cli.app,
-        ["run", "--processes", "--symbol-count", "3", "--duration", "0.5", "--json", str(out)],
-    )
-    assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
-    assert report["faults_total"] == 0 and report["violations_total"] == 0
-    assert report["trades"]["entry_orders"] >= 1
+    var, out, port = tmp_path / "var", tmp_path / "summary.json", free_port()
+    env = {"QUANTUM_DATA_DIR": str(var)}
+    args = ["run", "--processes", "--symbol-count", "3", "--duration", "0.5"]
+    proc = start([*args, "--json", str(out), "--metrics-port", str(port)], env, tmp_path)
+    try:
+        info = wait_for_run(proc, var)
+        wait_for_bars(info["redis_url"], info["key_prefix"], 3 * 5)
+        status = start(["status", "--json"], env, tmp_path)
+        seen, _ = status.communicate(timeout=60)
+        assert status.returncode == 0, seen
+        assert set(json.loads(seen)["services"]) >= {"apply-layer", "exit-brain", "ledger"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as health:
+            assert json.loads(health.read())["services"]["apply-layer"]["alive"] is True
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    summary = json.loads(out.read_text())
+    assert set(summary) >= KEYS
+    assert summary["entries"] >= 1 and not any(summary["checker_violations"].values())
+    assert summary["invariants"] == {
+        "duplicate_entries": 0,
+        "max_unprotected_seconds": 0.0,
+        "ledger_mismatches": 0,
+        "unexecuted_exits": 0,
+        "reduce_only_growth": 0,
+    }

@@ -100,13 +100,14 @@ async def test_admitted_long_becomes_one_open_plan_sized_exactly_on_tick_and_ste
 
     [plan] = await plans(rig)
     # By hand: stop 30000 − 850.05 = 29149.95, rounded down to the 0.10 tick = 29149.9;
-    # risk 1% × 10000 = 100 USDT over the rounded distance 850.1 = 0.11763 BTC, rounded
-    # down to the 0.001 step = 0.117. Take-profit 31700.03 rounded toward entry = 31700.0.
-    assert plan.qty == Decimal("0.117")
+    # risk 0.5% × 10000 = 50 USDT over the rounded distance 850.1 = 0.058816 BTC, rounded
+    # down to the 0.001 step = 0.058 (1740 USDT, under the 25% = 2500 USDT position cap).
+    # Take-profit 31700.03 rounded toward entry = 31700.0.
+    assert plan.qty == Decimal("0.058")
     assert plan.stop_price == Decimal("29149.9")
     assert plan.take_profit == (Decimal("31700.0"),)
     assert btc.qty_ok(plan.qty, market=True) and btc.price_ok(plan.stop_price)
-    assert plan.qty * (ENTRY - plan.stop_price) <= Decimal(100)
+    assert plan.qty * (ENTRY - plan.stop_price) <= Decimal(50)
     plan_id = plan_id_for_intent(intent.intent_id)
     assert plan.plan_id == plan_id
     assert (plan.kind, plan.action, plan.side) == (
@@ -128,7 +129,7 @@ async def test_short_is_mirrored_with_its_stop_above_entry(rig: Rig) -> None:
     # 30000 + 850.05 rounded UP (away from entry) = 30850.1; same 850.1 distance and qty.
     assert plan.side is PositionSide.SHORT
     assert plan.stop_price == Decimal("30850.1") > ENTRY
-    assert plan.qty == Decimal("0.117")
+    assert plan.qty == Decimal("0.058")
     assert plan.take_profit == (Decimal("28300.0"),)  # 28299.97 rounded toward entry
 
 

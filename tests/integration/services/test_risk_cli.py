@@ -64,11 +64,22 @@ def test_status_shows_the_switch_and_the_risk_guard_state(client: redis.Redis, k
     client.set(keys.risk_state, json.dumps(risk))
     code, out = invoke("status", "--json")
     shown = json.loads(out)
-    assert shown["kill_switch"]["reason"] == "drill" and shown["risk_state"] == risk
+    assert shown["kill_switch"]["reason"] == "drill"
+    assert shown["kill_switch"]["at_iso"].endswith("Z")  # ms kept, ISO added beside it
+    assert shown["risk_state"] == {
+        **risk,
+        "since_iso": "1970-01-01T00:00:00Z",
+        "updated_at_iso": "1970-01-01T00:00:00Z",
+    }
+    at_7am = 1_704_092_400_000  # 2024-01-01T07:00:00Z
+    client.set(keys.risk_state, json.dumps({**risk, "since": at_7am, "updated_at": at_7am}))
     code, out = invoke("status")
     assert code == 0
-    assert "kill switch: ON (drill" in out
-    assert "risk mode: HALT since 5 (reasons: kill_switch; updated 6)" in out
+    out = " ".join(out.split())  # the console wraps long lines
+    assert "kill switch: ON (drill, since 20" in out and " ago)" in out
+    assert "risk mode: HALT since 2024-01-01T07:00:00Z (" in out
+    assert "(reasons: kill_switch; updated 2024-01-01T07:00:00Z (" in out
+    assert str(at_7am) not in out  # no epoch ms for people
 
 
 def test_off_deletes_the_switch_and_says_when_it_was_not_on(

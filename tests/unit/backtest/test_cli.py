@@ -23,8 +23,10 @@ def _version() -> None:  # a second command keeps "backtest" a subcommand, as in
 runner = CliRunner()
 TRADE_KEYS = {
     "symbol", "side", "entry_time", "exit_time", "entry_price", "exit_price",
-    "qty", "pnl", "fees", "funding", "exit_reason", "r_multiple",
+    "qty", "pnl", "fees", "funding", "exit_reason", "r_multiple", "exits",
 }  # fmt: skip
+EXIT_KEYS = {"time", "price", "qty", "reason", "pnl", "fees"}
+MONEY_KEYS = {"starting_balance", "ending_equity", "realized_pnl", "fees", "funding", "net_pnl"}
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
@@ -45,6 +47,13 @@ def test_reference_run_writes_json_and_html(tmp_path: Path) -> None:
         assert isinstance(t["entry_time"], int) and isinstance(t["exit_time"], int)
         assert t["entry_time"] <= t["exit_time"]
         assert isinstance(t["entry_price"], float) and isinstance(t["pnl"], float)
+        assert len(t["exits"]) == 1 and set(t["exits"][0]) == EXIT_KEYS  # no partials
+        assert t["exits"][0]["price"] == t["exit_price"] and t["exits"][0]["qty"] == t["qty"]
+    summary = doc["summary"]
+    assert set(summary) >= MONEY_KEYS and summary["funding_source"] == "none"
+    net = summary["realized_pnl"] - summary["fees"] + summary["funding"]
+    assert summary["net_pnl"] == pytest.approx(net)
+    assert summary["ending_equity"] == pytest.approx(summary["starting_balance"] + net)
     assert "plotly" in html.read_text()[:5_000_000]
 
 
@@ -54,8 +63,22 @@ def test_engine_run_on_synthetic_bars(tmp_path: Path) -> None:
               "BTCUSDT,ETHUSDT", "--json", str(out), "--ladder", "1:25,2:50",
               "--kill-threshold", "0.7")  # fmt: skip
     assert res.exit_code == 0, res.output
-    summary = json.loads(out.read_text())["summary"]
+    doc = json.loads(out.read_text())
+    summary = doc["summary"]
     assert summary["fill_model"] == "exchange" and summary["symbols"] == ["BTCUSDT", "ETHUSDT"]
+    assert summary["trades"] == len(doc["trades"])
+    assert summary["funding_source"] == "flat 0.0001/8h"
+    net = summary["realized_pnl"] - summary["fees"] + summary["funding"]
+    assert summary["net_pnl"] == pytest.approx(net)
+    assert summary["ending_equity"] == pytest.approx(summary["starting_balance"] + net)
+    assert sum(t["pnl"] for t in doc["trades"]) == pytest.approx(net)
+    for t in doc["trades"]:
+        assert t["exits"] and t["exit_reason"] == t["exits"][-1]["reason"]
+        assert sum(e["qty"] for e in t["exits"]) == pytest.approx(t["qty"])
+        assert sum(e["pnl"] for e in t["exits"]) + t["funding"] == pytest.approx(t["pnl"])
+    res = run("--strategy", "trend_ema", "--synthetic", "--days", "2")
+    for words in ("ending equity", "net PnL (realized − fees + funding)", "+ received, − paid"):
+        assert words in res.output
 
 
 @pytest.mark.parametrize(

@@ -81,14 +81,39 @@ def test_protective_stop_placed_right_after_every_entry_fill(replay_and_result) 
 
 def test_harvest_partial_at_one_r_then_stop_to_break_even(replay_and_result) -> None:  # type: ignore[no-untyped-def]
     _, result = replay_and_result
-    reasons = [t.exit_reason for t in result.trades]
-    assert reasons == ["harvest_tranche:1", "break_even"]
-    partial, rest = result.trades
-    entry_qty = partial.qty + rest.qty
-    assert partial.qty == pytest.approx(float(Decimal(str(entry_qty)) * Decimal("0.25")), abs=1e-3)
-    assert partial.exit_time == T0 + 36 * 60_000  # decided at bar 35's close, filled at 36's open
-    assert partial.exit_price == 60_700.0
-    assert 60_000 < rest.exit_price < 60_200  # break-even plus round-trip fees, not the 59,400 stop
+    (trade,) = result.trades  # one position: the partial is an exit of it, not a trade
+    assert [e.reason for e in trade.exits] == ["harvest_tranche:1", "break_even"]
+    assert trade.exit_reason == "break_even"
+    partial, rest = trade.exits
+    assert partial.qty + rest.qty == pytest.approx(trade.qty)
+    assert partial.qty == pytest.approx(float(Decimal(str(trade.qty)) * Decimal("0.25")), abs=1e-3)
+    assert partial.time == T0 + 36 * 60_000  # decided at bar 35's close, filled at 36's open
+    assert partial.price == 60_700.0
+    assert 60_000 < rest.price < 60_200  # break-even plus round-trip fees, not the 59,400 stop
+    assert trade.exit_time == rest.time and trade.exit_index == rest.index
+    average = (partial.price * partial.qty + rest.price * rest.qty) / trade.qty
+    assert trade.exit_price == pytest.approx(average)
+
+
+def test_a_position_is_one_trade_with_its_total_pnl_and_r(replay_and_result) -> None:  # type: ignore[no-untyped-def]
+    replay, result = replay_and_result
+    (trade,) = result.trades
+    fills = replay.core.trades("BTCUSDT")
+    gross = sum(float(f.realized_pnl) for f in fills)
+    fees = sum(float(f.commission) for f in fills)
+    assert trade.fees == pytest.approx(fees) == pytest.approx(sum(e.fees for e in trade.exits))
+    assert (
+        trade.pnl == pytest.approx(gross - fees) == pytest.approx(sum(e.pnl for e in trade.exits))
+    )
+    assert trade.risk == pytest.approx(600.0 * trade.qty)  # one R: the whole entry × stop distance
+    assert trade.r_multiple == pytest.approx(trade.pnl / trade.risk)
+    assert trade.pnl > 0.0  # a quarter taken at +1R, the rest out at break-even after fees
+    exits = trade.as_json()["exits"]
+    assert isinstance(exits, list) and [e["reason"] for e in exits] == [
+        "harvest_tranche:1",
+        "break_even",
+    ]
+    assert set(exits[0]) == {"time", "price", "qty", "reason", "pnl", "fees"}
 
 
 def test_no_pyramiding_second_long_is_skipped(replay_and_result) -> None:  # type: ignore[no-untyped-def]
@@ -101,7 +126,8 @@ def test_trades_come_from_the_exchange_fills(replay_and_result) -> None:  # type
     fills = replay.core.trades("BTCUSDT")
     entry_fills = [f for f in fills if not f.reduce_only]
     exit_fills = [f for f in fills if f.reduce_only]
-    assert [t.exit_price for t in result.trades] == [float(f.price) for f in exit_fills]
+    exits = [e for t in result.trades for e in t.exit_fills]
+    assert [e.price for e in exits] == [float(f.price) for f in exit_fills]
     assert sum(t.qty for t in result.trades) == pytest.approx(float(entry_fills[0].qty))
     fees = sum(float(f.commission) for f in fills)
     assert sum(t.fees for t in result.trades) == pytest.approx(fees)

@@ -16,7 +16,7 @@ from quantum_trader.backtest.metrics import (
     sortino_ratio,
     summarize,
 )
-from quantum_trader.backtest.trades import BacktestResult, Trade
+from quantum_trader.backtest.trades import BacktestResult, ExitFill, Trade
 
 T0 = 1_704_067_200_000
 
@@ -76,6 +76,28 @@ def test_summary_figures() -> None:
     assert summary["exits"] == {"harvest_tranche:1": 1, "stop": 2}
     assert summary["fees"] == 1.5 and summary["funding"] == -0.5
     assert summary["return_frequency"] == "1d"
+    assert summary["starting_balance"] == 100.0 and summary["ending_equity"] == 110.0
+    assert summary["realized_pnl"] == pytest.approx(10.0 + 3 * 0.1)  # pnl + fees, no funding
+    assert summary["net_pnl"] == pytest.approx(10.3 - 1.5 - 0.5)
+
+
+def test_statistics_count_positions_not_exit_fills() -> None:
+    # A harvested winner-then-loser: +30 on a quarter at +1R, −40 on the rest at the stop.
+    exits = (
+        ExitFill(T0 + 60_000, 101.0, 0.25, "harvest_tranche:1", 30.0, 0.05, 1),
+        ExitFill(T0 + 120_000, 99.0, 0.75, "stop", -40.0, 0.05, 2),
+    )
+    harvested = Trade(
+        "BTCUSDT", "LONG", T0, T0 + 120_000, 100.0, 99.5, 1.0, -10.0, 0.1, "stop", 0, 2,
+        0.0, 100.0, exits,
+    )  # fmt: skip
+    summary = summarize(result([100, 130, 90.0], [harvested, trade(20.0, "trailing_stop")]), DAY_MS)
+    assert summary["trades"] == 2
+    assert summary["win_rate"] == pytest.approx(0.5)  # the harvested position lost overall
+    assert summary["avg_r"] == pytest.approx((-0.1 + 0.2) / 2)  # whole-position pnl ÷ risk
+    assert summary["profit_factor"] == pytest.approx(2.0)
+    assert summary["exits"] == {"stop": 1, "trailing_stop": 1}
+    assert summary["exit_fills"] == {"harvest_tranche:1": 1, "stop": 1, "trailing_stop": 1}
 
 
 def test_summary_without_trades_has_nulls_not_nans() -> None:

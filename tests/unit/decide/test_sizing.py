@@ -24,7 +24,11 @@ from .sample_instruments import BTCUSDT, DOGEUSDT
 
 LONG, SHORT = PositionSide.LONG, PositionSide.SHORT
 UNCAPPED = SizingConfig(
-    risk_pct=D("0.01"), max_notional_per_trade=D("1000000"), leverage=5, taker_fee_rate=D("0")
+    risk_pct=D("0.01"),
+    max_position_fraction=D("1000"),
+    max_notional_per_trade=D("1000000"),
+    leverage=5,
+    taker_fee_rate=D("0"),
 )
 RICH = AccountCapacity(equity=D("10000"), available_margin=D("1000000"))
 
@@ -62,7 +66,12 @@ def test_long_stop_below_short_stop_above_entry() -> None:
 
 @pytest.mark.parametrize("leverage", [1, 2, 5, 20, 50])
 def test_leverage_never_changes_the_risk_quantity(leverage: int) -> None:
-    config = SizingConfig(max_notional_per_trade=D("1000000"), leverage=leverage)
+    config = SizingConfig(
+        risk_pct=D("0.01"),
+        max_position_fraction=D("1000"),
+        max_notional_per_trade=D("1000000"),
+        leverage=leverage,
+    )
     entry = sized(size_entry(SizingRequest(LONG, D("50000"), D("500")), RICH, BTCUSDT, config))
     assert entry.qty == D("0.200")
     assert entry.leverage == leverage
@@ -166,7 +175,12 @@ def test_below_min_notional_on_cheap_coin_is_rejected(side: PositionSide) -> Non
 
 
 def test_max_notional_per_trade_caps_qty() -> None:
-    config = SizingConfig(max_notional_per_trade=D("5000"), taker_fee_rate=D("0"))
+    config = SizingConfig(
+        risk_pct=D("0.01"),
+        max_position_fraction=D("1000"),
+        max_notional_per_trade=D("5000"),
+        taker_fee_rate=D("0"),
+    )
     entry = sized(size_entry(SizingRequest(LONG, D("50000"), D("500")), RICH, BTCUSDT, config))
     assert (entry.qty, entry.binding_cap) == (D("0.100"), "max_notional")
 
@@ -182,7 +196,10 @@ def test_leverage_bracket_caps_qty() -> None:
 def test_margin_cap_reserves_round_trip_fees() -> None:
     account = AccountCapacity(equity=D("10000"), available_margin=D("1000"))
     config = SizingConfig(
-        max_notional_per_trade=D("1000000"), leverage=5, taker_fee_rate=D("0.0005")
+        max_position_fraction=D("1000"),
+        max_notional_per_trade=D("1000000"),
+        leverage=5,
+        taker_fee_rate=D("0.0005"),
     )
     entry = sized(size_entry(SizingRequest(LONG, D("50000"), D("500")), account, BTCUSDT, config))
     # 1000 / (1/5 + 2 × 0.0005) = 4975.12… → 0.0995 → 0.099

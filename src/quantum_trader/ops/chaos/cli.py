@@ -11,13 +11,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from quantum_trader.cli_checks import finite, writable_output
 from quantum_trader.ops.chaos.report import ChaosReport
 
 console = Console()
 
 
 def chaos_command(
-    hours: Annotated[float, typer.Option(help="Market hours to run.", min=0.1)] = 2.0,
+    hours: Annotated[
+        float, typer.Option(help="Market hours to run.", min=0.1, callback=finite)
+    ] = 2.0,
     symbols: Annotated[int, typer.Option(help="How many default symbols.", min=1, max=22)] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the market and the fault schedule.")] = 7,
     faults: Annotated[str, typer.Option(help="Comma list of fault kinds, or 'all'.")] = "all",
@@ -37,10 +40,13 @@ def chaos_command(
     from quantum_trader.ops.chaos.schedule import parse_kinds
     from quantum_trader.ops.run_cli import _symbols
 
+    writable_output(json_path, "--json")  # before the run, not after it
     try:
-        kinds = parse_kinds(faults)
+        kinds = parse_kinds(faults) if faults.strip(" ,") else ()
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise fail(f"--faults: {exc}") from None
+    if not kinds:
+        raise fail("--faults is empty: give a comma list of fault kinds, or 'all'")
     config = ChaosConfig(
         symbols=_symbols(None, symbols),
         hours=hours,

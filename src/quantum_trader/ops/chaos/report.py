@@ -1,6 +1,13 @@
 """The chaos run's verdict: faults injected by kind, violations by invariant with the
 first offending event, and trade statistics from the exchange's fills next to what the
-system's own journal says (FAILURES #22: internal stats must match the venue's)."""
+system's own journal says (FAILURES #22: internal stats must match the venue's).
+
+Its money is the venue's account in the words every summary uses: ``starting_balance``,
+``ending_equity``, ``realized_pnl``, ``fees``, ``funding`` (+ received, − paid) and
+``net_pnl`` = realized − fees + funding, with ``money_source`` saying where it came from
+(the venue's account, or — when the run did not pass it — its fills, which know no
+balance, equity or funding).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +18,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from quantum_trader.domain.enums import Side
+from quantum_trader.domain.money import fmt
 from quantum_trader.domain.orders import Fill
 from quantum_trader.ops.chaos.checker import INVARIANTS, Evidence, check_all
 from quantum_trader.ops.chaos.injector import Injected
+from quantum_trader.services.journal import AccountMark
 
 if TYPE_CHECKING:
     from quantum_trader.ops.chaos.run import ChaosConfig
@@ -28,6 +37,7 @@ class ChaosReport:
     config: dict[str, Any] = field(default_factory=dict)
     stalled_bars: list[int] = field(default_factory=list)
     process_kills: dict[str, int] = field(default_factory=dict)
+    money: dict[str, Any] = field(default_factory=dict)
 
     @property
     def faults_total(self) -> int:
@@ -43,6 +53,7 @@ class ChaosReport:
             "faults_by_kind": self.faults_by_kind,
             "violations_total": self.violations_total,
             "violations_by_invariant": self.violations_by_invariant,
+            **self.money,
             "trades": self.trades,
             "runtime_s": round(self.runtime_s, 1),
             "stalled_bars": self.stalled_bars,
@@ -80,6 +91,24 @@ def exchange_trades(fills: Iterable[Fill]) -> dict[str, Any]:
     }
 
 
+def account_money(fills: Iterable[Fill], mark: AccountMark | None) -> dict[str, Any]:
+    """The money keys, from the venue's account ``mark`` or, without one, from its fills."""
+    if mark is not None:
+        return {**mark.summary(), "money_source": "venue account"}
+    chosen = list(fills)
+    realized = sum((f.realized_pnl for f in chosen), Decimal(0))
+    fees = sum((f.commission for f in chosen), Decimal(0))
+    return {
+        "starting_balance": None,
+        "ending_equity": None,
+        "realized_pnl": fmt(realized),
+        "fees": fmt(fees),
+        "funding": None,
+        "net_pnl": fmt(realized - fees),
+        "money_source": "venue fills (funding unknown)",
+    }
+
+
 def _first(violations: Sequence[Any]) -> dict[str, Any] | None:
     if not violations:
         return None
@@ -96,7 +125,9 @@ def build_report(
     runtime_s: float,
     stalls: Sequence[int],
     restarts: Mapping[str, int],
+    money: AccountMark | None = None,
 ) -> ChaosReport:
+    """``money``: the venue's account at the end (``run_summary.venue_money(core, now)``)."""
     found, longest = check_all(evidence)
     by_kind = Counter(f.kind for f in done)
     entries = sum(1 for o in evidence.orders if o.client_order_id.startswith("qe-"))
@@ -123,4 +154,5 @@ def build_report(
         },
         stalled_bars=list(stalls),
         process_kills=dict(restarts),
+        money=account_money(evidence.fills, money),
     )

@@ -31,6 +31,7 @@ from quantum_trader.clock import SimClock
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
+from quantum_trader.ops.chaos.checker import Evidence
 from quantum_trader.ops.chaos.collect import collect_evidence
 from quantum_trader.ops.chaos.follow_clock import publish_time
 from quantum_trader.ops.chaos.injector import Injector
@@ -38,15 +39,22 @@ from quantum_trader.ops.chaos.processes import ServiceProcesses
 from quantum_trader.ops.chaos.report import ChaosReport, build_report
 from quantum_trader.ops.chaos.schedule import FAULT_KINDS, Fault, build_schedule
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.ops.http_venue import ACCELERATED_WEIGHT_LIMIT, HttpDriver
+from quantum_trader.ops.http_venue import HttpDriver
 from quantum_trader.ops.idle import groups_idle
+from quantum_trader.ops.metrics import serve_metrics
+from quantum_trader.ops.metrics_redis import RedisCollector, reconcile_repairs
 from quantum_trader.ops.paper_run import START_MS, WARMUP_BARS, SimDriver
+from quantum_trader.ops.run_summary import venue_money
 from quantum_trader.ops.service_main import SERVICES, ServiceSetup
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
+from quantum_trader.services.intent_bridge import rejected_by_reason
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketFeed
 from quantum_trader.services.runtime import ServiceRuntime
 
+# Chaos processes follow the market clock through Redis and poll on wall time; their
+# weight minutes stay wall minutes, scaled for about one market minute per wall second.
+ACCELERATED_WEIGHT_LIMIT = 2400 * 60
 QUIET_BARS = 4  # fault-free bars at the end: the reconciler's interval passes twice
 
 
@@ -69,6 +77,13 @@ class ChaosConfig:
 class ChaosRun:
     config: ChaosConfig
     on_step: Callable[[int, int], None] = lambda done, total: None
+    on_redis: Callable[[str], None] = lambda url: None  # once the run's Redis is up
+    metrics_port: int = 0  # /metrics and /health, read from Redis (0: off)
+    run_id: str = ""  # the journal's run id of the service processes
+    evidence: Evidence | None = None  # what the checker read, for a run summary
+    closes_by_reason: dict[str, int] = field(default_factory=dict)
+    intents_rejected: dict[str, int] = field(default_factory=dict)
+    repairs: int = 0
     stalls: list[int] = field(default_factory=list)
     silent_since: dict[str, float] = field(default_factory=dict)
     hung: dict[str, int] = field(default_factory=dict)
@@ -81,6 +96,7 @@ class ChaosRun:
 
     async def _run(self, data_dir: Path) -> ChaosReport:
         server = EmbeddedRedis(data_dir / "redis", fsync="always").start()
+        self.on_redis(server.url)
         try:
             return await self._with_redis(server, data_dir)
         finally:
@@ -117,6 +133,7 @@ class ChaosRun:
             data_dir=data_dir,
             follow_clock=clock_key,
             stream_maxlen=1_000_000,
+            run_id=self.run_id,
         )
         procs = ServiceProcesses(SERVICES, setup)
         driver = HttpDriver(url)
@@ -139,6 +156,10 @@ class ChaosRun:
         )
         fail_safe = Supervisor([ServiceSpec(n, _no_build) for n in SERVICES], redis, bus)
         Journal(f"sqlite:///{data_dir / 'journal.sqlite'}").close()  # tables, once
+        metrics = None
+        if self.metrics_port:
+            collector = RedisCollector(redis, keys, SERVICES, lambda: dict(procs.kills))
+            metrics = await serve_metrics(collector, self.metrics_port)
         try:
             await publish_time(redis, clock_key, clock.now_ms())
             procs.start_all()
@@ -159,7 +180,15 @@ class ChaosRun:
             evidence, internal = await collect_evidence(
                 redis, keys, session, url, injector, sim, data_dir
             )
+            self.evidence = evidence
+            self.intents_rejected = await rejected_by_reason(redis, keys)
+            self.repairs = sum((await reconcile_repairs(redis, keys)).values())
+            journal = Journal(f"sqlite:///{data_dir / 'journal.sqlite'}", run_id=self.run_id)
+            self.closes_by_reason = journal.harvest_metrics().closes_by_reason
+            journal.close()
         finally:
+            if metrics is not None:
+                await metrics.cleanup()
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(procs.stop_all)
             await session.close()
@@ -173,6 +202,7 @@ class ChaosRun:
             cfg,
             runtime_s=time.monotonic() - started,
             stalls=self.stalls,
+            money=venue_money(sim.core, clock.now_ms()),
             restarts={
                 **procs.kills,
                 **{f"crash:{k}": v for k, v in procs.crashes.items()},

@@ -108,6 +108,7 @@ class WeightMeter:
         self.limit = limit
         self._minute = -1
         self.used = 0
+        self.peak = 0  # the most weight any one minute used so far
 
     def spend(self, weight: int, now_ms: int) -> int:
         """Account ``weight``; returns the minute's total or raises 429 with Retry-After."""
@@ -125,6 +126,7 @@ class WeightMeter:
                 {"Retry-After": str(retry_after), "X-MBX-USED-WEIGHT-1M": str(self.used)},
             )
         self.used += weight
+        self.peak = max(self.peak, self.used)
         return self.used
 
 

@@ -70,6 +70,7 @@ class SimHttpServer:
         faults: str | HttpFaultProfile = "none",
         seed: int = 0,
         clock: Clock | None = None,
+        weight_clock: Clock | None = None,
     ) -> None:
         profile = profile_named(faults) if isinstance(faults, str) else faults
         self.sim = exchange or SimExchange(MatchingCore(seed=seed))
@@ -80,6 +81,9 @@ class SimHttpServer:
         self.weights = WeightMeter(weight_limit)
         self.faults = HttpFaults(profile, seed)
         self.clock: Clock = clock or SystemClock()
+        # Weight minutes: wall time by default (as on Binance); a stepped paper run counts
+        # them in market time, so Binance's real per-minute budget holds per market minute.
+        self.weight_clock: Clock = weight_clock or self.clock
         self.users = streams.UserStreams(seed)
         self.markets = streams.MarketStreams()
         self.leverage: dict[str, int] = {}
@@ -151,7 +155,7 @@ class SimHttpServer:
         now = self.clock.now_ms()
         headers: dict[str, str] = {}
         try:
-            used = self.weights.spend(weight_of(path, params), now)
+            used = self.weights.spend(weight_of(path, params), self.weight_clock.now_ms())
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)
             if route.security == "signed":
                 check_signed(self.credentials, request.headers, query, body, now)
