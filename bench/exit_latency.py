@@ -24,13 +24,12 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.bus.schemas import MarketBar, MarkPriceUpdate, Plan, derive_id
 from quantum_trader.clock import SimClock
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.domain.enums import PlanAction, PlanKind, PositionSide
 from quantum_trader.domain.orders import Order, OrderRequest
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.universe import default_universe
-from quantum_trader.services.apply_layer import ApplyConfig
 from quantum_trader.services.apply_service import apply_consumer, build_apply_layer
-from quantum_trader.services.entry_gate import GateLimits
 from quantum_trader.services.exit_brain import ExitBrain
 
 POSITIONS = 50

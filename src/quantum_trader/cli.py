@@ -13,14 +13,28 @@ import typer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from typer._click.exceptions import ClickException, UsageError  # typer vendors click
 from typer.core import TyperGroup
 
 from quantum_trader import __version__
-from quantum_trader.cli_checks import check_redis_url, unreachable_redis, writable_dir
-from quantum_trader.config import ConfigError, Settings, load_settings
+from quantum_trader.cli_checks import unreachable_redis
+from quantum_trader.cli_context import (
+    err_console,
+    fail,
+    one_line,
+    settings,
+    settings_with_sources,
+    state,
+    usable_data_dir,
+)
+from quantum_trader.config import (
+    ConfigError,
+    env_name,
+    flatten_settings,
+    load_settings,
+    load_with_sources,
+)
 
 
 class OneLineErrors(TyperGroup):
@@ -47,20 +61,14 @@ class OneLineErrors(TyperGroup):
             err_console.print("aborted", highlight=False)
             code = 1
         except ConfigError as exc:
-            code = _one_line(str(exc), 2)
+            code = one_line(str(exc), 2)
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            code = _one_line(unreachable_redis(exc, _redis_url()), 2)
+            code = one_line(unreachable_redis(exc, _redis_url()), 2)
         except OSError as exc:
             if exc.errno == errno.EPIPE:
                 raise
             code = _os_error(exc)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _one_line(message: str, code: int) -> int:
-    text = " ".join(message.split())
-    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
-    return code
 
 
 def _usage_error(exc: ClickException) -> int:
@@ -70,7 +78,7 @@ def _usage_error(exc: ClickException) -> int:
     ctx = getattr(exc, "ctx", None)
     if isinstance(exc, UsageError) and ctx is not None:
         message = f"{message.rstrip('.')} (see `{ctx.command_path} -h`)"
-    return _one_line(message, exc.exit_code)
+    return one_line(message, exc.exit_code)
 
 
 def _redis_url() -> str | None:
@@ -92,14 +100,14 @@ def _os_error(exc: OSError) -> int:
     except ConfigError:
         data_dir = None
     if where is not None and data_dir is not None and _inside(where, data_dir):
-        return _one_line(
+        return one_line(
             f"QUANTUM_DATA_DIR={data_dir}: cannot use {where} ({reason}); set "
             "QUANTUM_DATA_DIR (or data_dir in the --config file) to a writable directory",
             2,
         )
     if where is not None:
-        return _one_line(f"{where}: {reason}. Fix: check the path and its permissions", 1)
-    return _one_line(reason, 1)
+        return one_line(f"{where}: {reason}. Fix: check the path and its permissions", 1)
+    return one_line(reason, 1)
 
 
 app = typer.Typer(
@@ -117,40 +125,6 @@ config_app = typer.Typer(help="Inspect the effective configuration.")
 app.add_typer(redis_app, name="redis")
 app.add_typer(config_app, name="config")
 console = Console()
-err_console = Console(stderr=True)
-
-
-class _State:
-    config_file: Path | None = None
-    log_json: bool = False
-    log_level: str | None = None
-
-
-state = _State()
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one line on stderr and return the Exit to raise (no traceback)."""
-    _one_line(message, code)
-    return typer.Exit(code)
-
-
-def settings(**overrides: object) -> Settings:
-    """Effective settings for a command; a bad value ends the command with one line."""
-    try:
-        loaded = load_settings(state.config_file, **overrides)
-        check_redis_url(loaded.redis_url)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    return loaded
-
-
-def data_dir(s: Settings) -> Path:
-    """The data directory, created and proven writable (one line naming QUANTUM_DATA_DIR)."""
-    try:
-        return writable_dir(s.data_dir, "QUANTUM_DATA_DIR")
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
 
 
 @app.callback()
@@ -169,13 +143,19 @@ def root(
     ] = None,
 ) -> None:
     """Quantum Trader command line."""
-    state.config_file, state.log_json, state.log_level = config, log_json, log_level
+    if log_level is not None and log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise fail(f"--log-level {log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+    state.config_file, state.log_json = config, log_json
+    state.log_level = log_level.upper() if log_level else None
     from quantum_trader.ops.logs import configure_logging
 
-    level = (log_level or "WARNING").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise fail(f"--log-level {log_level!r}: use DEBUG, INFO, WARNING or ERROR")
-    configure_logging(level, log_json)
+    try:  # the settings' log_level / log_json, with the flags over them
+        loaded = load_with_sources(
+            config, log_json=True if log_json else None, log_level=state.log_level
+        )[0]
+        configure_logging(loaded.log_level, loaded.log_json)
+    except ConfigError:  # the command reports the bad setting itself, in one line
+        configure_logging(state.log_level or "WARNING", log_json)
 
 
 @app.command()
@@ -188,18 +168,25 @@ def version() -> None:
 def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show the effective settings (secrets masked)."""
-    data = settings().masked()
+    """Show every effective setting, where it came from (cli, env, file or default) and
+    its environment variable (secrets masked)."""
+    loaded, sources = settings_with_sources()
+    rows = [
+        (name, value, sources.get(name, "default"), env_name(name))
+        for name, value in flatten_settings(loaded.masked())
+    ]
     if as_json:
-        print(json.dumps(data, indent=2, default=str))
+        shown = {name: {"value": v, "source": src, "env": env} for name, v, src, env in rows}
+        print(json.dumps(shown, indent=2, default=str))
         return
     table = Table(title="Quantum Trader settings", show_lines=False)
     table.add_column("setting", style="cyan")
     table.add_column("value")
+    table.add_column("source")
     table.add_column("env")
-    for name, value in data.items():
-        shown = ",".join(value) if isinstance(value, list) else str(value)
-        table.add_row(name, shown, f"QUANTUM_{name.upper()}")
+    for name, value, source, env in rows:
+        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        table.add_row(name, text, source, env)
     console.print(table)
 
 
@@ -209,7 +196,7 @@ def redis_start() -> None:
     from quantum_trader.ops.embedded_redis import EmbeddedRedis, EmbeddedRedisError, read_state
 
     s = settings()
-    data_dir(s)
+    usable_data_dir(s)
     running = read_state(s.data_dir / "redis")
     if running:
         console.print(f"already running: {running['url']} (pid {running['pid']})")
@@ -260,9 +247,9 @@ def _mount_optional() -> None:
     from quantum_trader.backtest.cli import backtest_command
     from quantum_trader.data.cli import app as data_app
     from quantum_trader.exchange.sim_cli import app as sim_app
+    from quantum_trader.ops.risk_cli import app as risk_app
     from quantum_trader.ops.run_cli import run_command
     from quantum_trader.ops.status import status_command
-    from quantum_trader.services.risk_cli import app as risk_app
 
     app.add_typer(data_app, name="data", help="Synthesise, load and inspect market data.")
     app.add_typer(risk_app, name="kill-switch", help="Stop all new entries (exits go on).")

@@ -8,6 +8,7 @@ option checks raise ``typer.BadParameter`` (exit code 2, shown by the root comma
 from __future__ import annotations
 
 import math
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -80,6 +81,21 @@ def output_dir(path: Path, option_name: str) -> Path:
             f"{path}: {problem}; give a directory you can write to", param_hint=option_name
         )
     return path
+
+
+def free_port_or_off(value: int) -> int:
+    """Typer callback for ``--metrics-port``: 0, or a loopback port nothing listens on yet
+    (refused while parsing, not after the run has started)."""
+    if value:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", value))
+            except OSError as exc:
+                raise typer.BadParameter(
+                    f"port {value} is not free on 127.0.0.1 ({exc.strerror or exc}); pick "
+                    "another port, or 0 for no endpoint"
+                ) from None
+    return value
 
 
 def finite(value: float | None) -> float | None:

@@ -1,9 +1,17 @@
-"""One typed, frozen settings object for every service and command.
+"""One typed, frozen settings object for every service, mode and command.
 
-Sources, highest first: keyword overrides (CLI flags), environment (prefix ``QUANTUM_``;
-``TRADING_SYMBOLS`` is accepted too, as the original system's operators expect), an
-optional TOML file (``--config``), defaults. Invalid input becomes one ``ConfigError``
-line naming the setting, the value and what is expected.
+Sources, highest first: keyword overrides (CLI flags), environment (prefix ``QUANTUM_``,
+nested sections with ``__``: ``QUANTUM_SIZING__RISK_PCT=0.01``; ``TRADING_SYMBOLS`` is
+accepted too, as the original system's operators expect), an optional TOML file
+(``--config``; ``[quantum]`` and ``[quantum.sizing]``…), defaults. Sources merge field by
+field, so a file can set ``sizing.leverage`` and the environment ``sizing.risk_pct``.
+Invalid input becomes one ``ConfigError`` line naming the setting, the value and what is
+expected.
+
+The trading sections *are* the pure configuration records of the decisions they steer
+(``SizingConfig``, ``GateLimits``, ``RiskConfig``, ``ExitConfig``…): each parameter has
+one default, in the module of the rule that uses it, and ``bootstrap`` hands the same
+objects to every mode.
 """
 
 from __future__ import annotations
@@ -14,7 +22,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.dataclasses import dataclass as checked_dataclass
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
+from quantum_trader.decide.exit_brain import ExitConfig
+from quantum_trader.decide.intent_policy import IntentPolicyConfig
+from quantum_trader.decide.risk_guard import RiskConfig
+from quantum_trader.decide.sizing import SizingConfig
 
 
 class Mode(StrEnum):
@@ -40,11 +55,29 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message is one line meant for a person."""
 
 
+BINANCE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+
+
+@checked_dataclass(frozen=True)
+class StrategySettings:
+    """Which strategies trade, on which bar interval (the same set in every mode)."""
+
+    names: tuple[str, ...] = ("trend_ema", "breakout", "mean_reversion")
+    interval: str = "1m"
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ValueError("names: give at least one strategy, e.g. trend_ema")
+        if self.interval not in BINANCE_INTERVALS:
+            raise ValueError(f"interval {self.interval!r}: one of {', '.join(BINANCE_INTERVALS)}")
+
+
 class Settings(BaseSettings):
     """Everything configurable. Frozen: build a new one with ``model_copy(update=...)``."""
 
     model_config = SettingsConfigDict(
         env_prefix="QUANTUM_",
+        env_nested_delimiter="__",
         frozen=True,
         extra="forbid",
         case_sensitive=False,
@@ -78,9 +111,19 @@ class Settings(BaseSettings):
     heartbeat_interval_ms: int = Field(default=1_000, ge=50)
     heartbeat_ttl_ms: int = Field(default=5_000, ge=100)
 
+    # trading: the same objects in backtest, paper, processes, demo and live
+    strategies: StrategySettings = Field(default_factory=StrategySettings)
+    policy: IntentPolicyConfig = Field(default_factory=IntentPolicyConfig)
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
+    gate: GateLimits = Field(default_factory=GateLimits)
+    apply: ApplyConfig = Field(default_factory=ApplyConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    exits: ExitConfig = Field(default_factory=ExitConfig)
+
     # exchange credentials: environment or secret file only, never logged
     binance_api_key: SecretStr | None = None
     binance_api_secret: SecretStr | None = None
+    binance_secret_file: Path | None = None  # JSON {api_key, api_secret} or two lines
 
     @field_validator("trading_symbols", mode="before")
     @classmethod
@@ -124,38 +167,102 @@ def mask_url(url: str) -> str:
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from file, environment and overrides; raise ``ConfigError`` on bad input."""
-    file_values: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            file_values = tomllib.loads(config_file.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"--config: {config_file} does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"--config: {config_file} is not valid TOML ({exc})") from exc
-        file_values = file_values.get("quantum", file_values)
-    values = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
+    return load_with_sources(config_file, **overrides)[0]
+
+
+def load_with_sources(
+    config_file: Path | None = None, **overrides: Any
+) -> tuple[Settings, dict[str, str]]:
+    """Settings, and where each explicitly set value came from (dotted name -> ``cli``,
+    ``env`` (its variable is ``env_name(name)``), ``file PATH``); a name not listed has its
+    default."""
+    file_values = _file_values(config_file)
+    cli = _drop_none(overrides)
     try:
-        # File values are init kwargs; env vars must still beat the file, so read env
-        # first and let explicit overrides win last.
-        env_only = Settings()
-        merged = {**file_values, **_explicit_env(env_only), **overrides}
-        merged = {k: v for k, v in merged.items() if v is not None}
-        return Settings(**merged) if merged else env_only
+        env = EnvSettingsSource(Settings)()
+        merged = _deep_merge(_deep_merge(file_values, env), cli)
+        settings = Settings(**merged)
     except ValidationError as exc:
-        raise ConfigError(describe(exc, values)) from None
+        raise ConfigError(describe(exc, {**file_values, **cli})) from None
+    sources: dict[str, str] = {}
+    for name in _leaves(file_values):
+        sources[name] = f"file {config_file}"
+    for name in _leaves(env):
+        sources[name] = "env"
+    for name in _leaves(cli):
+        sources[name] = "cli"
+    return settings, sources
 
 
-def _explicit_env(settings: Settings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.model_fields_set}
+def flatten_settings(data: dict[str, Any], within: str = "") -> list[tuple[str, Any]]:
+    """``(dotted name, value)`` for every leaf of a settings dump; lists stay values (the
+    harvest ladder's tranches are one setting)."""
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{within}{key}"
+        if isinstance(value, dict):
+            out += flatten_settings(value, f"{name}.")
+        else:
+            out.append((name, value))
+    return out
+
+
+def env_name(dotted: str) -> str:
+    """The environment variable of a setting: ``sizing.risk_pct`` -> QUANTUM_SIZING__RISK_PCT."""
+    return "QUANTUM_" + dotted.upper().replace(".", "__")
+
+
+def _file_values(config_file: Path | None) -> dict[str, Any]:
+    if config_file is None:
+        return {}
+    try:
+        values = tomllib.loads(config_file.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"--config: {config_file} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config: {config_file} cannot be read ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config: {config_file} is not valid TOML ({exc})") from exc
+    chosen = values.get("quantum", values)
+    return chosen if isinstance(chosen, dict) else {}
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _drop_none(v) if isinstance(v, dict) else v for k, v in values.items() if v is not None
+    }
+
+
+def _deep_merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(low)
+    for key, value in high.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _leaves(values: dict[str, Any], within: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in values.items():
+        name = f"{within}{key}"
+        out += _leaves(value, f"{name}.") if isinstance(value, dict) else [name]
+    return out
 
 
 def describe(exc: ValidationError, values: dict[str, Any]) -> str:
     """One line: the first bad setting, its value and what is expected."""
     err = exc.errors()[0]
-    name = ".".join(str(p) for p in err["loc"]) or "settings"
-    value = err.get("input", values.get(name))
-    env = f"QUANTUM_{name.upper()}"
+    loc = [str(p) for p in err["loc"]]
     msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    value = err.get("input")
+    # A section's own check names its field first ("risk_pct must be in (0, 1]…").
+    first = msg.split(" ", 1)[0].rstrip(":")
+    if len(loc) == 1 and isinstance(value, dict) and first in value:
+        loc, value = [*loc, first], value[first]
+    name = ".".join(loc) or "settings"
+    env = env_name(name)
+    if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"unknown setting {name!r} (env {env}); see `quantum config show` for valid names"
     return f"invalid setting {name} (env {env}) = {value!r}: {msg}"

@@ -249,8 +249,8 @@ def test_a_quantity_off_the_step_is_caught() -> None:
 
 @pytest.mark.chaos
 def test_short_soak_every_fault_kind_no_violation() -> None:
-    from quantum_trader.ops.chaos.run import ChaosConfig, ChaosRun
-    from quantum_trader.ops.chaos.schedule import FAULT_KINDS
+    from quantum_trader.ops.chaos.run import ChaosRun
+    from quantum_trader.ops.chaos.schedule import FAULT_KINDS, ChaosConfig
     from quantum_trader.ops.run_cli import _symbols
 
     config = ChaosConfig(

@@ -15,8 +15,8 @@ from decimal import Decimal
 import redis.asyncio as aioredis
 
 from quantum_trader.bus.keys import Keys
+from quantum_trader.decide.entry_gates import GateLimits
 from quantum_trader.domain.enums import PlanAction
-from quantum_trader.services.entry_gate import GateLimits
 from quantum_trader.services.position_monitor import PositionMonitor
 from tests.chaos.conftest import open_position
 from tests.integration.apply.rig import PRICES, ApplyRig, make_rig

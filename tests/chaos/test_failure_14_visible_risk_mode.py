@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.risk_guard import RiskConfig
 from quantum_trader.domain.enums import PositionSide
-from quantum_trader.services.apply_layer import ApplyConfig
-from quantum_trader.services.entry_gate import GateAnswer, GateLimits, Lease
+from quantum_trader.services.entry_gate import GateAnswer, Lease
 from quantum_trader.services.risk_guard import RiskGuard, RiskGuardConfig
 from tests.integration.apply.rig import ApplyRig
 

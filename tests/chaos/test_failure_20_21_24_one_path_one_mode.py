@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import quantum_trader
+from quantum_trader.bootstrap import venue_for
 from quantum_trader.config import ConfigError, Mode, Settings, load_settings
 from quantum_trader.exchange import ccxt_binance
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
@@ -78,10 +79,15 @@ def test_failure_24_keys_only_from_env_or_secret_file_and_live_needs_confirmatio
     secret = tmp_path / "binance.secret"
     secret.write_text("file-key\nfile-secret\n")
     assert ccxt_binance.load_credentials(secret) == ("file-key", "file-secret")
+    from_file = venue_for(
+        load_settings(binance_secret_file=secret), "demo", base_url="", user_stream=False
+    )
+    assert from_file.ccxt_client.apiKey == "file-key"
     monkeypatch.setenv(ccxt_binance.KEY_ENV, "env-key-123")
     monkeypatch.setenv(ccxt_binance.SECRET_ENV, "env-secret-456")
-    assert ccxt_binance.load_credentials(secret) == ("env-key-123", "env-secret-456")
-    demo = CcxtBinanceExchange("demo", user_stream=False)
+    with pytest.raises(ValueError, match=ccxt_binance.KEY_ENV):
+        CcxtBinanceExchange("demo")  # the adapter reads no environment: settings do
+    demo = venue_for(load_settings(), "demo", base_url="", user_stream=False)
     assert demo.ccxt_client.apiKey == "env-key-123"
     assert "env-key" not in repr(demo) and "env-secret" not in repr(demo)
     assert demo.mode == "demo" and "demo" in repr(demo)

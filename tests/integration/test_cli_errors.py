@@ -169,3 +169,51 @@ def test_writable_json_check_leaves_no_file_behind(tmp_path: Path) -> None:
 def test_chaos_refuses_empty_faults_and_infinite_hours() -> None:
     one_line_error(quantum("chaos", "--faults", ""), 2, "--faults", "'all'")
     one_line_error(quantum("chaos", "--hours", "inf"), 2, "--hours")
+
+
+def test_quantum_mode_selects_the_mode_of_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("QUANTUM_BINANCE_API_KEY", "QUANTUM_BINANCE_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("QUANTUM_MODE", "demo")
+    one_line_error(quantum("run", "--duration", "0.01"), 2, "demo", "QUANTUM_BINANCE_API_KEY")
+    monkeypatch.setenv("QUANTUM_MODE", "live")
+    one_line_error(quantum("run", "--duration", "0.01"), 2, "--i-understand-live")
+    monkeypatch.setenv("QUANTUM_MODE", "backtest")
+    one_line_error(quantum("run", "--duration", "0.01"), 2, "quantum backtest")
+
+
+def test_log_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    try:
+        monkeypatch.setenv("QUANTUM_LOG_LEVEL", "INFO")
+        monkeypatch.setenv("QUANTUM_LOG_JSON", "true")
+        assert quantum("version").exit_code == 0
+        assert root.level == logging.INFO
+        formatter = root.handlers[0].formatter
+        assert formatter is not None and "JSONRenderer" in repr(formatter.processors)  # type: ignore[attr-defined]
+        assert quantum("--log-level", "ERROR", "version").exit_code == 0
+        assert root.level == logging.ERROR  # the flag over the environment
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+
+
+def test_a_metrics_port_in_use_or_out_of_range_is_refused_before_the_run() -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        one_line_error(
+            quantum("run", "--duration", "0.01", "--metrics-port", port),
+            2,
+            "--metrics-port",
+            "not free",
+        )
+    one_line_error(
+        quantum("run", "--duration", "0.01", "--metrics-port", "70000"), 2, "--metrics-port"
+    )

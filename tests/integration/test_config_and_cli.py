@@ -68,10 +68,33 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUANTUM_REDIS_URL", "redis://user:hunter2@db.internal:6379/0")
     result = runner.invoke(cli.app, ["config", "show", "--json"])
     assert result.exit_code == 0, result.output
-    shown = json.loads(result.output)
+    shown = {name: row["value"] for name, row in json.loads(result.output).items()}
     assert shown["binance_api_key"] == "****" and shown["binance_api_secret"] == "****"
     assert shown["redis_url"] == "redis://****@db.internal:6379/0"
     assert "real-key-123" not in result.output and "hunter2" not in result.output
+
+
+def test_config_show_lists_every_value_and_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "quantum.toml"
+    config.write_text("[quantum.sizing]\nleverage = 3\nrisk_pct = 0.002\n")
+    monkeypatch.setenv("QUANTUM_SIZING__RISK_PCT", "0.01")
+    args = ["--config", str(config), "--log-level", "ERROR", "config", "show", "--json"]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["sizing.leverage"] == {
+        "value": 3,
+        "source": f"file {config}",
+        "env": "QUANTUM_SIZING__LEVERAGE",
+    }
+    assert (
+        shown["sizing.risk_pct"]["value"] == "0.01" and shown["sizing.risk_pct"]["source"] == "env"
+    )
+    assert shown["log_level"] == {"value": "ERROR", "source": "cli", "env": "QUANTUM_LOG_LEVEL"}
+    assert shown["gate.max_open_positions"]["source"] == "default"
+    assert shown["exits.kill.threshold"]["env"] == "QUANTUM_EXITS__KILL__THRESHOLD"
 
 
 def test_redis_start_status_stop_manage_a_real_embedded_server() -> None:

@@ -10,10 +10,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from quantum_trader.bus.keys import Keys
-from quantum_trader.decide.entry_gates import GateOutcome
+from quantum_trader.decide.entry_gates import GateLimits, GateOutcome
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.money import fmt
-from quantum_trader.services.entry_gate import GateAnswer, GateLimits, Lease, RedisEntryGate
+from quantum_trader.services.entry_gate import GateAnswer, Lease, RedisEntryGate
 from tests.unit.decide.gate_cases import GATE_CASES, GateCase
 
 SYMBOL = "BTCUSDT"

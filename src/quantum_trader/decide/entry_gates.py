@@ -34,6 +34,49 @@ from quantum_trader.decide import reasons
 from quantum_trader.domain.enums import PlanKind, PositionSide, RiskMode
 from quantum_trader.domain.money import ZERO
 
+
+@dataclass(frozen=True, slots=True)
+class GateLimits:
+    """The gate's own caps. ``max_open_positions`` equals the risk guard's (10); the gross
+    cap here is an absolute USDT backstop, while the equity-relative one (3 × equity, with
+    hysteresis) is the risk guard's. Default sizing keeps a full book at 2.5 × equity, under
+    both (``decide.sizing`` module docstring). The in-flight lease outlives the cooldown,
+    and a plan's done mark outlives both (FAILURES #14)."""
+
+    allow_pyramiding: bool = False
+    max_adds: int = 0
+    max_open_positions: int = 10
+    max_gross_exposure: Decimal = Decimal("1000000")
+    lease_ms: int = 120_000
+    plan_done_ttl_ms: int = 7 * 86_400_000
+    max_plan_age_ms: int = 120_000  # an entry plan older than this (from created_at) expires
+
+    def __post_init__(self) -> None:
+        if self.max_adds < 0:
+            raise ValueError(f"max_adds must be >= 0, got {self.max_adds}")
+        if self.max_open_positions < 1:
+            raise ValueError(f"max_open_positions must be >= 1, got {self.max_open_positions}")
+        if self.max_gross_exposure <= ZERO:
+            raise ValueError(f"max_gross_exposure must be positive, got {self.max_gross_exposure}")
+        if self.max_plan_age_ms <= 0:
+            raise ValueError(f"max_plan_age_ms must be positive, got {self.max_plan_age_ms}")
+        if not 0 < self.lease_ms < self.plan_done_ttl_ms:
+            raise ValueError(
+                f"lease_ms must be positive and shorter than plan_done_ttl_ms, got {self.lease_ms}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyConfig:
+    """The apply layer's cooldown on a symbol after an entry or a close (market time)."""
+
+    cooldown_ms: int = 60_000
+
+    def __post_init__(self) -> None:
+        if self.cooldown_ms < 0:
+            raise ValueError(f"cooldown_ms must be >= 0, got {self.cooldown_ms}")
+
+
 GATE_CHECK_ORDER: tuple[str, ...] = (
     reasons.DUPLICATE_PLAN,
     reasons.EXPIRED,

@@ -81,18 +81,26 @@ class UniverseSnapshot:
         return self.configured & self.exchange_tradable
 
 
+DEFAULT_INTENT_TTL_MS = 60_000  # how long a signal stays actionable after its bar closed
+
+
 @dataclass(frozen=True, slots=True)
 class IntentPolicyConfig:
     """Admission thresholds. Durations in milliseconds."""
 
-    min_confidence: Decimal = Decimal("0.55")
-    intent_ttl_ms: int = 60_000
+    # One default for every mode. The rule strategies' confidences are low at a fresh
+    # cross (trend_ema's grows with the EMA gap), so 0.2 admits their signals; raise it
+    # to trade only stronger ones.
+    min_confidence: Decimal = Decimal("0.2")
+    intent_ttl_ms: int = DEFAULT_INTENT_TTL_MS
     universe_max_age_ms: int = 15 * 60_000
+    plan_ttl_ms: int = 30_000  # an entry plan's lifetime from the moment it is sized
 
     def __post_init__(self) -> None:
         require_fraction("min_confidence", self.min_confidence, allow_zero=True)
         require_positive("intent_ttl_ms", self.intent_ttl_ms)
         require_positive("universe_max_age_ms", self.universe_max_age_ms)
+        require_positive("plan_ttl_ms", self.plan_ttl_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,9 @@ class CcxtBinanceExchange:
         creds = (api_key, api_secret) if api_key and api_secret else load_credentials(secret_file)
         if creds is None:
             if mode != "sim":
-                raise ValueError(f"{mode}: set {KEY_ENV} and {SECRET_ENV} or pass a secret file")
+                raise ValueError(
+                    f"{mode}: set {KEY_ENV} and {SECRET_ENV}, or QUANTUM_BINANCE_SECRET_FILE"
+                )
             creds = (SIM_KEY, SIM_SECRET)
         self.mode = mode
         self._client, self.endpoint, self.ws_base = build_client(

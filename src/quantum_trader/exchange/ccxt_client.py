@@ -7,7 +7,6 @@ keys come from is small enough to audit.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,10 +29,9 @@ class _ExactBinanceUsdm(ccxt.binanceusdm):  # type: ignore[misc]
 
 
 def load_credentials(secret_file: Path | None = None) -> tuple[str, str] | None:
-    """(key, secret) from the environment or a JSON / two-line secret file, else None."""
-    key, secret = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
-    if key and secret:
-        return key, secret
+    """(key, secret) from a JSON / two-line secret file, else None. Keys from the
+    environment come through the settings (``QUANTUM_BINANCE_API_KEY`` / ``_SECRET``):
+    nothing here reads the environment."""
     if secret_file is not None:
         text = secret_file.read_text(encoding="utf-8").strip()
         if text.startswith("{"):

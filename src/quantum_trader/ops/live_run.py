@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
+from quantum_trader.bootstrap import system_parts, venue_for
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.idempotency import RedisEffectStore, StreamAdd
@@ -27,33 +28,30 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import Settings
+from quantum_trader.decide.account_check import account_problems, foreign_orders
 from quantum_trader.domain.money import fmt
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.ops import data_dir
 from quantum_trader.ops.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_run import redis_for
-from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
-from quantum_trader.services.intent_bridge import IntentBridgeConfig
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketFeed
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
-from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
 
 
 @dataclass
 class LiveRunConfig:
     mode: Literal["sim", "demo", "live"]
     symbols: tuple[str, ...]
-    interval: str = "1m"
-    strategies: tuple[str, ...] = ("trend_ema", "breakout", "mean_reversion")
     hours: float | None = None  # wall-clock hours; None: until SIGINT / SIGTERM
     exchange_url: str | None = None  # sim mode: the front's base URL
     i_understand_live: bool = False
     poll_s: float = 5.0
     panic_flatten_after_s: float | None = None  # off by default
     metrics_port: int = 0  # 0: no /metrics and /health endpoint
+    cancel_foreign_orders: bool = False  # cancel open orders this system did not place
 
 
 @dataclass
@@ -92,7 +90,8 @@ async def run_live(
     until: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Run until ``config.hours`` pass, a signal arrives, or ``until`` returns."""
-    exchange = CcxtBinanceExchange(
+    exchange = venue_for(
+        settings,
         config.mode,
         base_url=config.exchange_url or "http://127.0.0.1:8765",
         i_understand_live=config.i_understand_live,
@@ -106,6 +105,7 @@ async def run_live(
             f"balance {check.get('wallet_balance', '?')} USDT "
             f"(available {check.get('available_balance', '?')})"
         )
+        await refuse_a_hostile_account(exchange, check, config, say)
         run_id = data_dir.new_run_id()
         with data_dir.hold(
             settings.data_dir,
@@ -146,8 +146,8 @@ async def _trade(
     if not symbols:
         raise ValueError("none of the configured symbols trades on this exchange")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    parts = SystemParts(
-        settings=settings,
+    parts = system_parts(
+        settings,
         exchange=exchange,
         bus=bus,
         redis=redis,
@@ -155,15 +155,14 @@ async def _trade(
         instruments=instruments,
         symbols=symbols,
         journal=Journal(f"sqlite:///{settings.data_dir / 'journal.sqlite'}", run_id=run_id),
-        signal=SignalEngineConfig(
-            symbols=symbols,
-            interval=config.interval,
-            strategies=tuple(StrategySpec(n) for n in config.strategies),
-        ),
-        bridge=IntentBridgeConfig(symbols=symbols),
     )
     feed = KlineFeed(
-        exchange, bus, RedisEffectStore(redis, bus.keys), clock, symbols, config.interval
+        exchange,
+        bus,
+        RedisEffectStore(redis, bus.keys),
+        clock,
+        symbols,
+        settings.strategies.interval,
     )
 
     def feed_runtime() -> ServiceRuntime:
@@ -219,6 +218,24 @@ async def _trade(
         "realized_pnl": str(harvest.realized_pnl),
         "fees": str(harvest.fees),
     }
+
+
+async def refuse_a_hostile_account(
+    exchange: CcxtBinanceExchange,
+    check: dict[str, Any],
+    config: LiveRunConfig,
+    say: Callable[[str], None],
+) -> None:
+    """Stop before trading an account the system cannot trade safely (one line each)."""
+    foreign = foreign_orders(await exchange.open_orders(), config.symbols)
+    if foreign and config.cancel_foreign_orders:
+        for order in foreign:
+            await exchange.cancel_order(order.symbol, order.client_order_id)
+            say(f"cancelled foreign order {order.symbol} {order.client_order_id}")
+        foreign = []
+    problems = account_problems(check, foreign)
+    if problems:
+        raise ValueError("account refused: " + "; ".join(problems))
 
 
 def _decimal_or_none(value: object) -> Decimal | None:

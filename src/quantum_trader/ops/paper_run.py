@@ -20,14 +20,15 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from quantum_trader.bootstrap import system_parts
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings, mask_url
 from quantum_trader.data import MarketConfig, generate_market
-from quantum_trader.data.bars import BarSeries
-from quantum_trader.decide.intent_policy import IntentPolicyConfig
+from quantum_trader.data.bars import BarSeries, interval_ms
+from quantum_trader.data.resample import resample
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange, Kline, RetryableError
@@ -41,10 +42,8 @@ from quantum_trader.ops.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.run_summary import RunSummary, summarise
 from quantum_trader.ops.supervisor import Supervisor
-from quantum_trader.services.intent_bridge import IntentBridgeConfig
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketDriver, MarketFeed
-from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
 
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 WARMUP_BARS = 420
@@ -58,9 +57,6 @@ class PaperRunConfig:
     symbols: tuple[str, ...]
     hours: float = 6.0
     seed: int = 7
-    interval: str = "1m"
-    strategies: tuple[str, ...] = ("trend_ema", "breakout", "mean_reversion")
-    min_confidence: float = 0.2
     speed: float | None = None  # None: stepped, as fast as the services allow
     metrics_port: int = 0  # 0: no /metrics and /health endpoint
     panic_flatten_after_s: float | None = None  # off by default
@@ -202,16 +198,27 @@ class PaperRun:
         unknown = [s for s in cfg.symbols if s not in instruments]
         if unknown:
             raise ValueError(f"symbols not on the exchange: {', '.join(unknown)}")
-        bars = WARMUP_BARS + int(cfg.hours * 60) + 1
+        # The synthetic market is made of 1m bars; other strategy intervals trade on them
+        # resampled (bars of the configured interval, as the exchange would serve them).
+        interval = self.settings.strategies.interval
+        minutes_per_bar = interval_ms(interval) // 60_000
+        bars = WARMUP_BARS + int(cfg.hours * 60 / minutes_per_bar) + 1
         market = generate_market(
-            list(cfg.symbols), bars, MarketConfig(seed=cfg.seed, start_ms=START_MS)
+            list(cfg.symbols),
+            bars * minutes_per_bar,
+            MarketConfig(seed=cfg.seed, start_ms=START_MS),
+        )
+        series = (
+            market.bars
+            if minutes_per_bar == 1
+            else {s: resample(b, interval) for s, b in market.bars.items()}
         )
         ticks = {s: instruments[s].tick_size for s in cfg.symbols}
         warm = SimDriver(sim)
         for i in range(WARMUP_BARS):  # history the services warm up from, before they start
-            clock.set(market.bars[cfg.symbols[0]].bar_at(i).open_time)
+            clock.set(series[cfg.symbols[0]].bar_at(i).open_time)
             for s in cfg.symbols:
-                await warm.bar(market.bars[s].bar_at(i, tick_size=ticks[s]))
+                await warm.bar(series[s].bar_at(i, tick_size=ticks[s]))
         if cfg.venue == "http":
             async with http_venue(sim, clock) as venue:
                 self.weights = venue.server.weights
@@ -221,15 +228,13 @@ class PaperRun:
                     clock,
                     venue.exchange,
                     venue.driver,
-                    market.bars,
+                    series,
                     ticks,
                     instruments,
                     bars,
                     sim,
                 )
-        return await self._trade(
-            redis, clock, sim, warm, market.bars, ticks, instruments, bars, sim
-        )
+        return await self._trade(redis, clock, sim, warm, series, ticks, instruments, bars, sim)
 
     async def _trade(
         self,
@@ -248,8 +253,8 @@ class PaperRun:
         feed = MarketFeed(driver, bus, series, ticks)
         journal_file = journal_path(self.settings)
         journal_file.parent.mkdir(parents=True, exist_ok=True)
-        parts = SystemParts(
-            settings=self.settings,
+        parts = system_parts(
+            self.settings,
             exchange=exchange,
             bus=bus,
             redis=redis,
@@ -257,15 +262,6 @@ class PaperRun:
             instruments=instruments,
             symbols=cfg.symbols,
             journal=Journal(f"sqlite:///{journal_file}", run_id=self.run_id),
-            signal=SignalEngineConfig(
-                symbols=cfg.symbols,
-                interval=cfg.interval,
-                strategies=tuple(StrategySpec(name) for name in cfg.strategies),
-            ),
-            bridge=IntentBridgeConfig(
-                symbols=cfg.symbols,
-                policy=IntentPolicyConfig(min_confidence=Decimal(str(cfg.min_confidence))),
-            ),
         )
         self.parts = parts
         await parts.monitor().reconcile_once()  # before the apply layer takes any plan
@@ -325,7 +321,7 @@ class PaperRun:
         except Exception as exc:  # a run that must stop still writes its summary
             log.exception("paper run stopped by an error")
             self.request_stop(f"error: {type(exc).__name__}: {exc}")
-        clock.advance(60)
+        clock.advance(feed.series[cfg.symbols[0]].interval_ms / 1000)  # one more bar
         with contextlib.suppress(Exception):
             await settle()
             for monitor in (self.parts.monitors if self.parts else [])[-1:]:

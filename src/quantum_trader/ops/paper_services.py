@@ -1,18 +1,22 @@
 """Builds every service of the system for one exchange, bus and clock (the composition
-root's service list): the same constructors serve paper, demo and live; only the
-exchange and the clock passed in differ."""
+root's service list; ``bootstrap.system_parts`` fills it from the settings): the same
+constructors serve paper, demo and live; only the exchange and the clock passed in
+differ. Every runtime gets the configured heartbeat and every consumer the configured
+bus knobs here, in one place."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import redis.asyncio as aioredis
 
 from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.consumer import ConsumerConfig
 from quantum_trader.bus.idempotency import RedisEffectStore
 from quantum_trader.clock import Clock
 from quantum_trader.config import Settings
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.domain.enums import OrderType
 from quantum_trader.domain.instruments import Instrument
@@ -20,9 +24,8 @@ from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.ops.circuit_breaker import CircuitBreaker, build_circuit_breaker
 from quantum_trader.ops.supervisor import ServiceSpec
-from quantum_trader.services.apply_layer import ApplyConfig, ApplyLayer
+from quantum_trader.services.apply_layer import ApplyLayer
 from quantum_trader.services.apply_service import build_apply_layer, build_apply_service
-from quantum_trader.services.entry_gate import GateLimits
 from quantum_trader.services.execution_pump import ExecutionPump
 from quantum_trader.services.exit_brain import ExitBrain, build_exit_brain_service
 from quantum_trader.services.intent_bridge import IntentBridgeConfig, build_intent_bridge
@@ -53,13 +56,15 @@ class SystemParts:
     journal: Journal
     signal: SignalEngineConfig
     bridge: IntentBridgeConfig
-    risk: RiskGuardConfig = field(default_factory=RiskGuardConfig)
-    limits: GateLimits = field(default_factory=GateLimits)
-    apply: ApplyConfig = field(default_factory=ApplyConfig)
-    exits: ExitConfig = field(default_factory=ExitConfig)
+    risk: RiskGuardConfig
+    limits: GateLimits
+    apply: ApplyConfig
+    exits: ExitConfig
+    consumer: ConsumerConfig
+    heartbeat_interval_s: float
+    heartbeat_ttl_ms: int
     reconcile_interval_s: float = 10.0
     sweep_interval_s: float = 5.0
-    heartbeat_interval_s: float = 1.0
     pumps: list[ExecutionPump] = field(default_factory=list)
     monitors: list[PositionMonitor] = field(default_factory=list)
     apply_layers: list[ApplyLayer] = field(default_factory=list)
@@ -102,17 +107,41 @@ class SystemParts:
         return closed
 
     def specs(self) -> list[ServiceSpec]:
-        return [
-            ServiceSpec("signal-engine", self._signal_engine),
-            ServiceSpec("intent-bridge", self._intent_bridge),
-            ServiceSpec("risk-guard", self._risk_guard),
-            ServiceSpec("apply-layer", self._apply_layer),
-            ServiceSpec("exit-brain", self._exit_brain),
-            ServiceSpec("ledger", self._ledger),
-            ServiceSpec("execution-pump", self._pump),
-            ServiceSpec("position-monitor", self._position_monitor),
-            ServiceSpec("circuit-breaker", self._circuit_breaker),
+        builders: list[tuple[str, Callable[[], ServiceRuntime]]] = [
+            ("signal-engine", self._signal_engine),
+            ("intent-bridge", self._intent_bridge),
+            ("risk-guard", self._risk_guard),
+            ("apply-layer", self._apply_layer),
+            ("exit-brain", self._exit_brain),
+            ("ledger", self._ledger),
+            ("execution-pump", self._pump),
+            ("position-monitor", self._position_monitor),
+            ("circuit-breaker", self._circuit_breaker),
         ]
+        return [ServiceSpec(name, self._tuned(build)) for name, build in builders]
+
+    def build(self, name: str) -> ServiceRuntime:
+        """One service's runtime, as the supervisor would start it."""
+        return next(spec for spec in self.specs() if spec.name == name).build()
+
+    def _tuned(self, build: Callable[[], ServiceRuntime]) -> Callable[[], ServiceRuntime]:
+        def tuned() -> ServiceRuntime:
+            runtime = build()
+            runtime.heartbeat_interval_s = self.heartbeat_interval_s
+            runtime.heartbeat_ttl_ms = self.heartbeat_ttl_ms
+            knobs = self.consumer
+            for consumer in runtime.consumers:
+                consumer.config = replace(
+                    consumer.config,
+                    batch=knobs.batch,
+                    reclaim_idle_ms=knobs.reclaim_idle_ms,
+                    reclaim_interval_ms=knobs.reclaim_interval_ms,
+                    max_failures=knobs.max_failures,
+                    max_bytes=knobs.max_bytes,
+                )
+            return runtime
+
+        return tuned
 
     def _circuit_breaker(self) -> ServiceRuntime:
         breaker = CircuitBreaker(self.bus, self.redis, self.limits.allow_pyramiding)

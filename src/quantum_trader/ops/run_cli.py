@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quantum_trader.cli_checks import finite, writable_output
+from quantum_trader.cli_checks import finite, free_port_or_off, writable_output
 from quantum_trader.config import Mode
+from quantum_trader.data.bars import interval_ms
 from quantum_trader.exchange.sim.http.security import DEFAULT_WEIGHT_LIMIT
 from quantum_trader.ops.run_summary import RunSummary
 
@@ -43,8 +44,9 @@ def _symbols(text: str | None, count: int) -> tuple[str, ...]:
 
 def run_command(
     mode: Annotated[
-        Mode, typer.Option(help="paper (simulated exchange), demo or live.")
-    ] = Mode.PAPER,
+        Mode | None,
+        typer.Option(help="paper (simulated exchange), demo or live (default: QUANTUM_MODE)."),
+    ] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma list, e.g. BTCUSDT,ETHUSDT.")] = None,
     count: Annotated[
         int,
@@ -70,7 +72,12 @@ def run_command(
     ] = None,
     metrics_port: Annotated[
         int,
-        typer.Option(help="Serve /metrics and /health on 127.0.0.1:PORT (0: off).", min=0),
+        typer.Option(
+            help="Serve /metrics and /health on 127.0.0.1:PORT (0: off).",
+            min=0,
+            max=65535,
+            callback=free_port_or_off,
+        ),
     ] = 0,
     exchange_url: Annotated[
         str | None,
@@ -98,6 +105,14 @@ def run_command(
             min=1.0,
         ),
     ] = None,
+    cancel_foreign_orders: Annotated[
+        bool,
+        typer.Option(
+            "--cancel-foreign-orders",
+            help="demo / live: cancel open orders on the traded symbols that this system "
+            "did not place (without it the run refuses to start and lists them).",
+        ),
+    ] = False,
     speed: Annotated[
         float | None,
         typer.Option(
@@ -109,12 +124,13 @@ def run_command(
     ] = None,
 ) -> None:
     """Run every service against the exchange; print a summary at the end."""
-    from quantum_trader.cli import fail, settings
+    from quantum_trader.cli_context import fail, settings
     from quantum_trader.ops.data_dir import DataDirError
     from quantum_trader.ops.embedded_redis import EmbeddedRedisError
     from quantum_trader.ops.paper_run import PaperRun, PaperRunConfig
 
-    s = settings()
+    s = settings(mode=mode)
+    mode = s.mode
     writable_output(json_path, "--json")  # before the run, not after hours of it
     if mode in (Mode.DEMO, Mode.LIVE) or exchange_url:
         _run_real_time(
@@ -127,6 +143,7 @@ def run_command(
             json_path,
             panic_flatten_after,
             metrics_port,
+            cancel_foreign_orders,
         )
         return
     if mode is not Mode.PAPER:
@@ -151,7 +168,8 @@ def run_command(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task("run", total=int(duration * 60) + 1)
+        minutes_per_bar = interval_ms(s.strategies.interval) // 60_000
+        task = progress.add_task("run", total=int(duration * 60 / minutes_per_bar) + 1)
         run = PaperRun(s, config, on_step=lambda done, total: progress.update(task, completed=done))
         try:
             summary = run_until_signalled(run)
@@ -229,8 +247,9 @@ def _run_real_time(
     json_path: Path | None,
     panic_flatten_after: float | None = None,
     metrics_port: int = 0,
+    cancel_foreign_orders: bool = False,
 ) -> None:
-    from quantum_trader.cli import fail
+    from quantum_trader.cli_context import fail
     from quantum_trader.config import Settings
     from quantum_trader.exchange.interface import ExchangeError
     from quantum_trader.ops.live_run import LiveRunConfig, run_live
@@ -251,6 +270,7 @@ def _run_real_time(
         i_understand_live=i_understand_live,
         panic_flatten_after_s=panic_flatten_after,
         metrics_port=metrics_port,
+        cancel_foreign_orders=cancel_foreign_orders,
     )
     try:
         result = asyncio.run(run_live(s, config, say=console.print))
@@ -271,9 +291,10 @@ def _run_processes(
 ) -> None:
     """The same orchestration as `quantum chaos`, with no fault scheduled; it holds the
     data directory and records its Redis and namespace so `quantum status` finds it."""
-    from quantum_trader.cli import fail
+    from quantum_trader.cli_context import fail
     from quantum_trader.ops import data_dir
-    from quantum_trader.ops.chaos.run import ChaosConfig, ChaosRun
+    from quantum_trader.ops.chaos.run import ChaosRun
+    from quantum_trader.ops.chaos.schedule import ChaosConfig
     from quantum_trader.ops.chaos.summary import processes_summary
 
     run_id = data_dir.new_run_id()
@@ -296,6 +317,7 @@ def _run_processes(
                 on_redis=lambda url: data_dir.update(s.data_dir, redis_url=url),
                 metrics_port=metrics_port,
                 run_id=run_id,
+                settings=s,
             )
             report = asyncio.run(run.run())
     except data_dir.DataDirError as exc:

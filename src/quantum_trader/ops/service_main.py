@@ -15,26 +15,22 @@ import asyncio
 import contextlib
 import os
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 import typer
 from sqlalchemy.exc import OperationalError
 
+from quantum_trader.bootstrap import system_parts
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import Settings
-from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
-from quantum_trader.ops.chaos.follow_clock import FollowClock
-from quantum_trader.ops.paper_services import SystemParts
-from quantum_trader.services.intent_bridge import IntentBridgeConfig
+from quantum_trader.ops.follow_clock import FollowClock
 from quantum_trader.services.journal import Journal
-from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
 
 SERVICES = (
     "signal-engine",
@@ -47,37 +43,55 @@ SERVICES = (
     "position-monitor",
     "circuit-breaker",
 )
-DEFAULT_STRATEGIES = ("trend_ema", "breakout", "mean_reversion")
 CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
 class ServiceSetup:
-    """Everything one service process needs besides its name."""
+    """Everything one service process needs besides its name: the settings (Redis, key
+    namespace, data directory, bus knobs and every trading parameter) and the venue."""
 
-    redis_url: str
+    settings: Settings  # its redis_url is the resolved one
     exchange_url: str
     symbols: tuple[str, ...]
-    key_prefix: str = "quantum:"
-    data_dir: Path = Path("var")
-    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
-    min_confidence: float = 0.2
-    interval: str = "1m"
     follow_clock: str | None = None  # Redis key of a published market clock
-    stream_maxlen: int = 100_000
     run_id: str = ""  # the journal's run id ("" for a long-lived deployment)
+
+    @property
+    def redis_url(self) -> str:
+        assert self.settings.redis_url, "a service process needs a resolved redis_url"
+        return self.settings.redis_url
+
+    def to_json(self) -> dict[str, Any]:
+        """For the process that forks services (a pipe on this machine): secrets included."""
+        settings = self.settings.model_dump(mode="json")
+        for name in ("binance_api_key", "binance_api_secret"):
+            secret = getattr(self.settings, name)
+            settings[name] = secret.get_secret_value() if secret is not None else None
+        return {
+            "settings": settings,
+            "exchange_url": self.exchange_url,
+            "symbols": list(self.symbols),
+            "follow_clock": self.follow_clock,
+            "run_id": self.run_id,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ServiceSetup:
+        return cls(
+            settings=Settings(**raw["settings"]),
+            exchange_url=raw["exchange_url"],
+            symbols=tuple(raw["symbols"]),
+            follow_clock=raw["follow_clock"],
+            run_id=raw["run_id"],
+        )
 
 
 async def run_service(name: str, setup: ServiceSetup) -> int:
     """Build and run one service; 0 after a requested stop, 1 when a loop died."""
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
-    settings = Settings(
-        redis_url=setup.redis_url,
-        key_prefix=setup.key_prefix,
-        data_dir=setup.data_dir,
-        stream_maxlen=setup.stream_maxlen,
-    )
+    settings = setup.settings
     redis = aioredis.Redis.from_url(setup.redis_url)
     clock: Clock
     follower: FollowClock | None = None
@@ -91,13 +105,13 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
     exchange = CcxtBinanceExchange(
         "sim", base_url=setup.exchange_url, user_stream=name == "execution-pump"
     )
-    journal = _journal(setup.data_dir / "journal.sqlite", setup.run_id)
+    journal = _journal(settings.data_dir / "journal.sqlite", setup.run_id)
     try:
         await exchange.start()
         instruments = {i.symbol: i for i in await exchange.instruments()}
-        bus = Bus(RedisTransport(redis), clock, Keys(setup.key_prefix), setup.stream_maxlen)
-        parts = SystemParts(
-            settings=settings,
+        bus = Bus(RedisTransport(redis), clock, Keys(settings.key_prefix), settings.stream_maxlen)
+        parts = system_parts(
+            settings,
             exchange=exchange,
             bus=bus,
             redis=redis,
@@ -105,18 +119,8 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
             instruments=instruments,
             symbols=setup.symbols,
             journal=journal,
-            signal=SignalEngineConfig(
-                symbols=setup.symbols,
-                interval=setup.interval,
-                strategies=tuple(StrategySpec(s) for s in setup.strategies),
-            ),
-            bridge=IntentBridgeConfig(
-                symbols=setup.symbols,
-                policy=IntentPolicyConfig(min_confidence=Decimal(str(setup.min_confidence))),
-            ),
         )
-        spec = next(s for s in parts.specs() if s.name == name)
-        runtime = spec.build()
+        runtime = parts.build(name)
         runtime.install_signal_handlers()
         try:
             await runtime.run()
@@ -158,33 +162,38 @@ def service_command(
     exchange_url: Annotated[
         str, typer.Option(help="Base URL of the Binance-compatible exchange front.")
     ],
-    symbols: Annotated[str, typer.Option(help="Comma list of symbols to trade.")],
-    strategies: Annotated[str, typer.Option(help="Comma list of strategies.")] = ",".join(
-        DEFAULT_STRATEGIES
-    ),
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="Comma list of symbols to trade (default: the configured universe)."),
+    ] = None,
+    strategies: Annotated[
+        str | None,
+        typer.Option(help="Comma list of strategies (default: the configured ones)."),
+    ] = None,
     follow_clock: Annotated[
         str | None,
         typer.Option(help="Take market time from this Redis key (stepped runs)."),
     ] = None,
 ) -> None:
     """Run one service as its own process (systemd unit, container, chaos run)."""
-    from quantum_trader.cli import fail, settings
+    from quantum_trader.cli_context import fail, settings
     from quantum_trader.ops.connect import NoRedis, resolve_redis_url
 
-    s = settings()
+    overrides: dict[str, Any] = {}
+    if symbols is not None:
+        overrides["trading_symbols"] = symbols
+    if strategies is not None:
+        overrides["strategies"] = {"names": [x.strip() for x in strategies.split(",") if x]}
+    s = settings(**overrides)
     try:
         url = resolve_redis_url(s)
     except NoRedis as exc:
         raise fail(str(exc)) from None
     setup = ServiceSetup(
-        redis_url=url,
+        settings=s.model_copy(update={"redis_url": url}),
         exchange_url=exchange_url,
-        symbols=tuple(x.strip().upper() for x in symbols.split(",") if x.strip()),
-        key_prefix=s.key_prefix,
-        data_dir=s.data_dir,
-        strategies=tuple(x.strip() for x in strategies.split(",") if x.strip()),
+        symbols=s.trading_symbols,
         follow_clock=follow_clock,
-        stream_maxlen=s.stream_maxlen,
     )
     try:
         code = asyncio.run(run_service(name, setup))

@@ -210,8 +210,8 @@ def status_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Services, risk mode, positions with PnL and stops, last results (needs a running system)."""
-    from quantum_trader.cli import fail, settings
     from quantum_trader.cli_checks import unreachable_redis
+    from quantum_trader.cli_context import fail, settings
     from quantum_trader.ops.connect import NoRedis, resolve_target
 
     s = settings()  # a malformed QUANTUM_REDIS_URL ends here, in one line

@@ -25,6 +25,7 @@ from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.decide import reasons
 from quantum_trader.decide.close_qty import LivePosition, close_qty_for
+from quantum_trader.decide.entry_gates import ApplyConfig
 from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.decide.reasons import Rejection
 from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind
@@ -45,12 +46,6 @@ class Outcome:
     published: bool = False  # its result went out with the plan's final state
 
 
-@dataclass(frozen=True, slots=True)
-class ApplyConfig:
-    cooldown_ms: int = 60_000
-    plan_done_ttl_ms: int = 7 * 86_400_000
-
-
 @dataclass
 class ApplyLayer:
     exchange: Exchange
@@ -63,7 +58,7 @@ class ApplyLayer:
     client: aioredis.Redis
     clock: Clock
     instruments: Mapping[str, Instrument]
-    config: ApplyConfig = ApplyConfig()
+    config: ApplyConfig = field(default_factory=ApplyConfig)
     source: str = "apply-layer"
     decisions: Counter[str] = field(default_factory=Counter)
     # wall-clock ms from taking a plan to the exchange's answer, by plan kind (bounded)
@@ -101,7 +96,9 @@ class ApplyLayer:
             symbol=plan.symbol,
             side=plan.side,
             notional=lease.notional,
-            expires_at=plan.expires_at,
+            # A plan is stale once it is older than the configured maximum, whatever
+            # lifetime it claims (a plan an hour old with a day's expiry is not traded).
+            expires_at=min(plan.expires_at, plan.created_at + self.gate.limits.max_plan_age_ms),
             lease=lease,
             now=now,
         )
@@ -155,7 +152,7 @@ class ApplyLayer:
     async def exit(self, plan: Plan) -> Outcome:
         done_key = self.bus.keys.plan_done(plan.plan_id)
         claimed = await self.client.set(
-            done_key, "reserved:exit", nx=True, px=self.config.plan_done_ttl_ms
+            done_key, "reserved:exit", nx=True, px=self.gate.limits.plan_done_ttl_ms
         )
         previous = None if claimed else await self.client.get(done_key)
         if previous is not None and as_text(previous).startswith("done"):

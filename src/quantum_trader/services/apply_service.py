@@ -16,10 +16,11 @@ from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.idempotency import RedisEffectStore
 from quantum_trader.bus.schemas import Plan
 from quantum_trader.clock import Clock
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
-from quantum_trader.services.apply_layer import ApplyConfig, ApplyLayer
-from quantum_trader.services.entry_gate import GateLimits, RedisEntryGate
+from quantum_trader.services.apply_layer import ApplyLayer
+from quantum_trader.services.entry_gate import RedisEntryGate
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.order_router import OrderRouter
 from quantum_trader.services.protective_stop import ProtectiveStops

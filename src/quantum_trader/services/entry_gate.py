@@ -20,6 +20,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from quantum_trader.bus.keys import Keys
+from quantum_trader.decide.entry_gates import GateLimits
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.money import fmt
 
@@ -34,21 +35,6 @@ class GateAnswer(StrEnum):
     ALLOW = "ALLOW"
     RESUME = "RESUME"
     SKIP = "SKIP"
-
-
-@dataclass(frozen=True, slots=True)
-class GateLimits:
-    """The gate's own caps. ``max_open_positions`` equals the risk guard's (10); the gross
-    cap here is an absolute USDT backstop, while the equity-relative one (3 × equity, with
-    hysteresis) is the risk guard's. Default sizing keeps a full book at 2.5 × equity, under
-    both (``decide.sizing`` module docstring)."""
-
-    allow_pyramiding: bool = False
-    max_adds: int = 0
-    max_open_positions: int = 10
-    max_gross_exposure: Decimal = Decimal("1000000")
-    lease_ms: int = 120_000
-    plan_done_ttl_ms: int = 7 * 86_400_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from quantum_trader.bus.redis_transport import FIELD
 from quantum_trader.bus.schemas import Event, Message, Plan, TradeIntent, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
-from quantum_trader.config import DEFAULT_SYMBOLS, Settings
+from quantum_trader.config import DEFAULT_SYMBOLS
 from quantum_trader.decide import intent_policy, reasons
 from quantum_trader.decide.intent_policy import (
     AdmittedIntent,
@@ -66,7 +66,6 @@ from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import to_decimal
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
-from quantum_trader.services.signal_engine import consumer_config_from_settings
 
 log = structlog.get_logger(__name__)
 
@@ -82,13 +81,10 @@ class IntentBridgeConfig:
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     policy: IntentPolicyConfig = field(default_factory=IntentPolicyConfig)
     sizing: SizingConfig = field(default_factory=SizingConfig)
-    plan_ttl_ms: int = 30_000
     universe_refresh_s: float = 60.0
     consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
 
     def __post_init__(self) -> None:
-        if self.plan_ttl_ms <= 0:
-            raise ValueError("plan_ttl_ms must be positive")
         if not 0 < self.universe_refresh_s * 1000 < self.policy.universe_max_age_ms:
             # Refreshing slower than the snapshot ages would make the universe go stale
             # between two healthy refreshes and block every entry.
@@ -96,14 +92,6 @@ class IntentBridgeConfig:
                 f"universe_refresh_s ({self.universe_refresh_s}) must be positive and "
                 f"shorter than universe_max_age_ms ({self.policy.universe_max_age_ms} ms)"
             )
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> IntentBridgeConfig:
-        values: dict[str, Any] = {
-            "symbols": settings.trading_symbols,
-            "consumer": consumer_config_from_settings(settings),
-        }
-        return cls(**{**values, **overrides})
 
 
 @dataclass
@@ -240,7 +228,7 @@ class IntentBridge:
             take_profit=sized.take_profit_prices,
             reason_codes=(intent.strategy,),
             created_at=now,
-            expires_at=now + self.config.plan_ttl_ms,
+            expires_at=now + self.config.policy.plan_ttl_ms,
         )
         write = StreamAdd(self.bus.keys.apply_plan, encode(plan), self.bus.maxlen)
         if await self.effects.apply_once(f"plan:{plan_id}", [write]):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 import structlog
@@ -42,7 +42,6 @@ from quantum_trader.bus.redis_transport import FIELD, as_text
 from quantum_trader.bus.schemas import Event, FillEvent, Message, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
-from quantum_trader.config import Settings
 from quantum_trader.decide.risk_guard import (
     AccountSnapshot,
     KillSwitch,
@@ -56,7 +55,6 @@ from quantum_trader.domain.enums import RiskMode
 from quantum_trader.domain.money import ZERO
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
-from quantum_trader.services.signal_engine import consumer_config_from_settings
 
 log = structlog.get_logger(__name__)
 
@@ -84,11 +82,6 @@ class RiskGuardConfig:
             raise ValueError("interval_s must be shorter than risk.equity_max_age_ms")
         if self.fill_settle_ms < 0:
             raise ValueError("fill_settle_ms must be >= 0")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> RiskGuardConfig:
-        values: dict[str, Any] = {"consumer": consumer_config_from_settings(settings)}
-        return cls(**{**values, **overrides})
 
 
 @dataclass

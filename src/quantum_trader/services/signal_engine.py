@@ -40,7 +40,8 @@ from quantum_trader.bus.schemas import (
 )
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
-from quantum_trader.config import DEFAULT_SYMBOLS, Settings
+from quantum_trader.config import DEFAULT_SYMBOLS
+from quantum_trader.decide.intent_policy import DEFAULT_INTENT_TTL_MS
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.exchange.interface import Exchange, Kline
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
@@ -73,7 +74,7 @@ class SignalEngineConfig:
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     interval: str = "1m"
     strategies: tuple[StrategySpec, ...] = (StrategySpec("trend_ema"),)
-    intent_ttl_ms: int = 60_000
+    intent_ttl_ms: int = DEFAULT_INTENT_TTL_MS
     warmup_bars: int | None = None
     consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
 
@@ -86,25 +87,6 @@ class SignalEngineConfig:
             raise ValueError("intent_ttl_ms must be positive")
         if self.warmup_bars is not None and self.warmup_bars < 0:
             raise ValueError("warmup_bars must be >= 0")
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> SignalEngineConfig:
-        values: dict[str, Any] = {
-            "symbols": settings.trading_symbols,
-            "consumer": consumer_config_from_settings(settings),
-        }
-        return cls(**{**values, **overrides})
-
-
-def consumer_config_from_settings(settings: Settings) -> ConsumerConfig:
-    """The bus knobs every service's consumer shares."""
-    return ConsumerConfig(
-        batch=settings.read_batch,
-        reclaim_idle_ms=settings.reclaim_idle_ms,
-        reclaim_interval_ms=settings.reclaim_interval_ms,
-        max_failures=settings.max_handler_failures,
-        max_bytes=settings.max_message_bytes,
-    )
 
 
 @dataclass

@@ -15,13 +15,13 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.bus.schemas import ApplyResult, Event, Plan, derive_id
 from quantum_trader.clock import SimClock
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind, PositionSide
 from quantum_trader.domain.orders import Order
 from quantum_trader.exchange.sim.core import MatchingCore
 from quantum_trader.exchange.sim.exchange import SimExchange
-from quantum_trader.services.apply_layer import ApplyConfig, ApplyLayer
+from quantum_trader.services.apply_layer import ApplyLayer
 from quantum_trader.services.apply_service import apply_consumer, build_apply_layer
-from quantum_trader.services.entry_gate import GateLimits
 
 T0 = 1_700_000_040_000
 PRICES = {

@@ -39,10 +39,8 @@ async def test_paper_and_backtest_make_the_same_trades(
     monkeypatch.delenv("QUANTUM_REDIS_URL", raising=False)
     hours = 4.0
     run = PaperRun(
-        load_settings(data_dir=tmp_path / "var"),
-        PaperRunConfig(
-            symbols=(symbol,), hours=hours, seed=seed, strategies=(strategy,), venue="http"
-        ),
+        load_settings(data_dir=tmp_path / "var", strategies={"names": [strategy]}),
+        PaperRunConfig(symbols=(symbol,), hours=hours, seed=seed, venue="http"),
     )
     summary = await run.run()
     assert run.sim is not None and summary.entries >= 1

@@ -62,6 +62,24 @@ async def test_an_error_mid_run_stops_it_and_still_writes_the_summary(
     assert 0 < summary.market_minutes_run < 61
 
 
+async def test_a_run_builds_its_bus_and_heartbeats_from_the_settings(tmp_path: Path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path / "var",
+        stream_maxlen=5_000,
+        heartbeat_interval_ms=500,
+        heartbeat_ttl_ms=2_500,
+        read_batch=17,
+    )
+    run = PaperRun(settings, PaperRunConfig(symbols=("BTCUSDT",), hours=0.05, seed=7))
+    await run.run()
+    assert run.parts is not None and run.supervisor is not None
+    assert run.parts.bus.maxlen == 5_000
+    runtimes = [r.runtime for r in run.supervisor.records.values() if r.runtime is not None]
+    assert len(runtimes) == 9
+    assert {(r.heartbeat_interval_s, r.heartbeat_ttl_ms) for r in runtimes} == {(0.5, 2_500)}
+    assert {c.config.batch for r in runtimes for c in r.consumers} == {17}
+
+
 @pytest.mark.long
 @pytest.mark.timeout(1500)
 def test_a_48_market_hour_run_on_six_symbols_finishes_with_its_summary(tmp_path: Path) -> None:

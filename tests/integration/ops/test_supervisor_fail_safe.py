@@ -9,18 +9,16 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from quantum_trader.bootstrap import system_parts
 from quantum_trader.bus.codec import decode
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Event, Message
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.config import load_settings
-from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
-from quantum_trader.services.intent_bridge import IntentBridgeConfig
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
-from quantum_trader.services.signal_engine import SignalEngineConfig
 from tests.integration.apply.rig import PRICES, make_rig
 
 
@@ -142,8 +140,8 @@ async def test_panic_flatten_closes_every_position_once_when_no_exit_path_works(
         await rig.bus.publish(keys.apply_plan, rig.open_plan(symbol, n))
     await rig.drain(c)
     assert len(await rig.exchange.positions()) == 2
-    parts = SystemParts(
-        settings=load_settings(data_dir=tmp_path),
+    parts = system_parts(
+        load_settings(data_dir=tmp_path),
         exchange=rig.exchange,
         bus=rig.bus,
         redis=redis_client,
@@ -151,8 +149,6 @@ async def test_panic_flatten_closes_every_position_once_when_no_exit_path_works(
         instruments=rig.layer.instruments,
         symbols=list(PRICES),
         journal=Journal(f"sqlite:///{tmp_path / 'j.sqlite'}"),
-        signal=SignalEngineConfig(),
-        bridge=IntentBridgeConfig(),
     )
 
     def always_down() -> ServiceRuntime:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from quantum_trader.bus.keys import Keys
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.services.risk_cli import app
+from quantum_trader.ops.risk_cli import app
 
 runner = CliRunner()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from quantum_trader.decide.entry_gates import GateLimits
 from quantum_trader.decide.risk_guard import AccountSnapshot, RiskConfig, RiskState, step_risk
 from quantum_trader.decide.sizing import (
     AccountCapacity,
@@ -14,7 +15,6 @@ from quantum_trader.decide.sizing import (
     size_entry,
 )
 from quantum_trader.domain.enums import PositionSide, RiskMode
-from quantum_trader.services.entry_gate import GateLimits
 
 from .sample_instruments import BTCUSDT
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+from quantum_trader.bootstrap import trading_config
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import decode
 from quantum_trader.bus.idempotency import MemoryEffectStore, Write
@@ -118,8 +119,14 @@ def test_mode_change_event_names_what_was_added_and_removed() -> None:
 
 
 def test_configs_take_symbols_and_bus_knobs_from_settings() -> None:
-    settings = Settings(trading_symbols=("SOLUSDT",), read_batch=7, max_handler_failures=9)
-    se = SignalEngineConfig.from_settings(settings, interval="5m")
+    settings = Settings(
+        trading_symbols=("SOLUSDT",),
+        read_batch=7,
+        max_handler_failures=9,
+        strategies={"names": ["trend_ema"], "interval": "5m"},
+    )
+    config = trading_config(settings)
+    se = config.signal
     assert (se.symbols, se.interval, se.consumer.batch, se.consumer.max_failures) == (
         ("SOLUSDT",),
         "5m",
@@ -127,9 +134,9 @@ def test_configs_take_symbols_and_bus_knobs_from_settings() -> None:
         9,
     )
     assert se.strategies == (StrategySpec("trend_ema"),) and se.intent_ttl_ms == 60_000
-    ib = IntentBridgeConfig.from_settings(settings)
-    assert (ib.symbols, ib.plan_ttl_ms, ib.consumer.batch) == (("SOLUSDT",), 30_000, 7)
-    assert RiskGuardConfig.from_settings(settings).interval_s == 1.0
+    ib = config.bridge
+    assert (ib.symbols, ib.policy.plan_ttl_ms, ib.consumer.batch) == (("SOLUSDT",), 30_000, 7)
+    assert config.risk.interval_s == 1.0 and config.risk.consumer.max_failures == 9
 
 
 @pytest.mark.parametrize(
@@ -138,7 +145,7 @@ def test_configs_take_symbols_and_bus_knobs_from_settings() -> None:
         lambda: SignalEngineConfig(symbols=()),
         lambda: SignalEngineConfig(strategies=()),
         lambda: SignalEngineConfig(warmup_bars=-1),
-        lambda: IntentBridgeConfig(plan_ttl_ms=0),
+        lambda: IntentBridgeConfig(universe_refresh_s=0),
         lambda: IntentBridgeConfig(
             universe_refresh_s=60, policy=IntentPolicyConfig(universe_max_age_ms=30_000)
         ),

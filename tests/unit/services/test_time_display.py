@@ -16,9 +16,9 @@ from quantum_trader.domain.timefmt import (
     iso_or_none,
     iso_utc,
 )
+from quantum_trader.ops.risk_cli import status_lines
+from quantum_trader.ops.risk_cli import with_iso_times as cli_iso_times
 from quantum_trader.ops.status import risk_lines, system_running, with_iso_times
-from quantum_trader.services.risk_cli import status_lines
-from quantum_trader.services.risk_cli import with_iso_times as cli_iso_times
 
 SEVEN_AM = 1_704_092_400_000  # 2024-01-01T07:00:00Z
 NOW = SEVEN_AM + 192_000  # 3m 12s later

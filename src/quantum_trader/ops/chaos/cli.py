@@ -35,11 +35,12 @@ def chaos_command(
 ) -> None:
     """The whole system, each service its own process, under seeded faults; exit code 1
     on any invariant violation."""
-    from quantum_trader.cli import fail
-    from quantum_trader.ops.chaos.run import ChaosConfig, ChaosRun
-    from quantum_trader.ops.chaos.schedule import parse_kinds
+    from quantum_trader.cli_context import fail, settings
+    from quantum_trader.ops.chaos.run import ChaosRun
+    from quantum_trader.ops.chaos.schedule import ChaosConfig, parse_kinds
     from quantum_trader.ops.run_cli import _symbols
 
+    s = settings()
     writable_output(json_path, "--json")  # before the run, not after it
     try:
         kinds = parse_kinds(faults) if faults.strip(" ,") else ()
@@ -59,6 +60,7 @@ def chaos_command(
         run = ChaosRun(
             config,
             on_step=lambda done, total: status.update(f"chaos run: market minute {done}/{total}"),
+            settings=s,
         )
         report = asyncio.run(run.run())
     show(report)

@@ -25,10 +25,10 @@ from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import TradeIntent, derive_id
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.exchange.sim import SimExchange
-from quantum_trader.ops.chaos.follow_clock import skew_key
 from quantum_trader.ops.chaos.processes import ServiceProcesses
 from quantum_trader.ops.chaos.schedule import Fault
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
+from quantum_trader.ops.follow_clock import skew_key
 
 PROFILE_OF: dict[str, list[dict[str, Any]]] = {
     "exchange_5xx": [{"profile": "server_error"}, {"profile": "internal_error"}],

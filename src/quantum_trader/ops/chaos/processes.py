@@ -18,25 +18,18 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from quantum_trader.ops.service_main import ServiceSetup
 
 
 def _setup_json(setup: ServiceSetup) -> dict[str, Any]:
-    raw = asdict(setup)
-    raw["data_dir"] = str(setup.data_dir)
-    return raw
+    return setup.to_json()
 
 
 def _setup_from(raw: dict[str, Any]) -> ServiceSetup:
-    raw = dict(raw)
-    raw["data_dir"] = Path(raw["data_dir"])
-    raw["symbols"] = tuple(raw["symbols"])
-    raw["strategies"] = tuple(raw["strategies"])
-    return ServiceSetup(**raw)
+    return ServiceSetup.from_json(raw)
 
 
 def _alive(pid: int) -> bool:
@@ -141,7 +134,7 @@ def zygote_main(lines: IO[str], out: IO[str]) -> None:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.setsid()
             setup = _setup_from(request["setup"])
-            log_dir = setup.data_dir / "logs"
+            log_dir = setup.settings.data_dir / "logs"
             log_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(log_dir / f"{request['name']}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             os.dup2(fd, 1)  # never into the zygote's pid pipe

@@ -15,17 +15,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from quantum_trader.domain.enums import Side
 from quantum_trader.domain.money import fmt
 from quantum_trader.domain.orders import Fill
 from quantum_trader.ops.chaos.checker import INVARIANTS, Evidence, check_all
 from quantum_trader.ops.chaos.injector import Injected
+from quantum_trader.ops.chaos.schedule import ChaosConfig
 from quantum_trader.services.journal import AccountMark
-
-if TYPE_CHECKING:
-    from quantum_trader.ops.chaos.run import ChaosConfig
 
 
 @dataclass

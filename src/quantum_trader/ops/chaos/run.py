@@ -28,17 +28,18 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport, as_text
 from quantum_trader.clock import SimClock
+from quantum_trader.config import Settings
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
 from quantum_trader.ops.chaos.checker import Evidence
 from quantum_trader.ops.chaos.collect import collect_evidence
-from quantum_trader.ops.chaos.follow_clock import publish_time
 from quantum_trader.ops.chaos.injector import Injector
 from quantum_trader.ops.chaos.processes import ServiceProcesses
 from quantum_trader.ops.chaos.report import ChaosReport, build_report
-from quantum_trader.ops.chaos.schedule import FAULT_KINDS, Fault, build_schedule
+from quantum_trader.ops.chaos.schedule import ChaosConfig, Fault, build_schedule
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
+from quantum_trader.ops.follow_clock import publish_time
 from quantum_trader.ops.http_venue import HttpDriver
 from quantum_trader.ops.idle import groups_idle
 from quantum_trader.ops.metrics import serve_metrics
@@ -59,27 +60,13 @@ QUIET_BARS = 4  # fault-free bars at the end: the reconciler's interval passes t
 
 
 @dataclass
-class ChaosConfig:
-    symbols: tuple[str, ...]
-    hours: float = 2.0
-    seed: int = 7
-    kinds: tuple[str, ...] = tuple(FAULT_KINDS)
-    per_kind: int = 50
-    expensive_per_kind: int | None = None  # kills / Redis restarts (None: per_kind)
-    data_dir: Path | None = None
-    settle_timeout_s: float = 10.0
-    reconcile_wait_s: float = 3.0  # at most this long for a fresh reconcile round per bar
-    hung_after_s: float = 6.0
-    key_prefix: str = "quantum:"
-
-
-@dataclass
 class ChaosRun:
     config: ChaosConfig
     on_step: Callable[[int, int], None] = lambda done, total: None
     on_redis: Callable[[str], None] = lambda url: None  # once the run's Redis is up
     metrics_port: int = 0  # /metrics and /health, read from Redis (0: off)
     run_id: str = ""  # the journal's run id of the service processes
+    settings: Settings | None = None  # the user's; None: defaults and environment
     evidence: Evidence | None = None  # what the checker read, for a run summary
     closes_by_reason: dict[str, int] = field(default_factory=dict)
     intents_rejected: dict[str, int] = field(default_factory=dict)
@@ -125,14 +112,21 @@ class ChaosRun:
         keys = Keys(cfg.key_prefix)
         clock_key = f"chaos:{cfg.key_prefix}clock"
         bus = Bus(RedisTransport(redis), clock, keys, 1_000_000)
+        # Every trading parameter is the user's (or the default); only where this run
+        # keeps its state is its own.
+        run_settings = (self.settings or Settings()).model_copy(
+            update={
+                "redis_url": server.url,
+                "key_prefix": cfg.key_prefix,
+                "data_dir": data_dir,
+                "stream_maxlen": 1_000_000,
+            }
+        )
         setup = ServiceSetup(
-            redis_url=server.url,
+            settings=run_settings,
             exchange_url=url,
             symbols=cfg.symbols,
-            key_prefix=cfg.key_prefix,
-            data_dir=data_dir,
             follow_clock=clock_key,
-            stream_maxlen=1_000_000,
             run_id=self.run_id,
         )
         procs = ServiceProcesses(SERVICES, setup)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from quantum_trader.ops.service_main import SERVICES
 
@@ -95,3 +96,20 @@ def _params(rng: random.Random, kind: str, symbols: Sequence[str]) -> dict[str, 
     if kind in ("duplicate_delivery", "reorder_delivery"):
         return {"count": rng.randint(3, 10)}
     return {}
+
+
+@dataclass
+class ChaosConfig:
+    """One chaos (or ``--processes``) run: market, faults and the settle bounds."""
+
+    symbols: tuple[str, ...]
+    hours: float = 2.0
+    seed: int = 7
+    kinds: tuple[str, ...] = tuple(FAULT_KINDS)
+    per_kind: int = 50
+    expensive_per_kind: int | None = None  # kills / Redis restarts (None: per_kind)
+    data_dir: Path | None = None
+    settle_timeout_s: float = 10.0
+    reconcile_wait_s: float = 3.0  # at most this long for a fresh reconcile round per bar
+    hung_after_s: float = 6.0
+    key_prefix: str = "quantum:"

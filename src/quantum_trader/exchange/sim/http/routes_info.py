@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from quantum_trader.exchange.sim.http import binance_json as bj
+import quantum_trader.exchange.sim.http.binance_json as bj
 from quantum_trader.exchange.sim.http.routes_trade import Params, Route, need
 from quantum_trader.exchange.sim.http.security import bad_request
 from quantum_trader.exchange.sim.market import INTERVAL_MS

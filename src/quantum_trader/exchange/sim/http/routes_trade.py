@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+import quantum_trader.exchange.sim.http.binance_json as bj
 from quantum_trader.domain.enums import OrderType, Side, TimeInForce, WorkingType
 from quantum_trader.domain.orders import Order, OrderRequest
-from quantum_trader.exchange.sim.http import binance_json as bj
 from quantum_trader.exchange.sim.http.security import bad_request
 
 if TYPE_CHECKING:

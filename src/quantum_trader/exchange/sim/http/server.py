@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+import quantum_trader.exchange.sim.http.binance_json as bj
+import quantum_trader.exchange.sim.http.streams as streams
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.domain.orders import Order, OrderRequest
 from quantum_trader.exchange.interface import (
@@ -31,8 +33,6 @@ from quantum_trader.exchange.interface import (
     RetryableError,
 )
 from quantum_trader.exchange.sim import FaultPlan, MatchingCore, SimExchange
-from quantum_trader.exchange.sim.http import binance_json as bj
-from quantum_trader.exchange.sim.http import streams
 from quantum_trader.exchange.sim.http.faults import HttpFaultProfile, HttpFaults, profile_named
 from quantum_trader.exchange.sim.http.routes_info import INFO_ROUTES
 from quantum_trader.exchange.sim.http.routes_trade import TRADE_ROUTES, Route

@@ -20,8 +20,8 @@ from rich.console import Console
 
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
-from quantum_trader.cli import fail, settings
 from quantum_trader.cli_checks import unreachable_redis
+from quantum_trader.cli_context import fail, settings
 from quantum_trader.clock import SystemClock
 from quantum_trader.domain.timefmt import describe, iso_or_none
 from quantum_trader.ops.connect import NoRedis, resolve_target

@@ -1,0 +1,140 @@
+"""The composition root: every mode's services get their parameters here, from one
+``Settings``.
+
+Paper (stepped, ``--speed``, ``--processes``), chaos, demo, live and the backtester all
+build what they trade with through these functions, so a trading parameter has one
+default (in the pure config record of the rule that uses it) and the same value in every
+mode unless the user sets it differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import redis.asyncio as aioredis
+
+from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.consumer import ConsumerConfig
+from quantum_trader.clock import Clock
+from quantum_trader.config import Settings
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
+from quantum_trader.decide.exit_brain import ExitConfig
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
+from quantum_trader.exchange.interface import Exchange
+from quantum_trader.ops.paper_services import SystemParts
+from quantum_trader.services.intent_bridge import IntentBridgeConfig
+from quantum_trader.services.journal import Journal
+from quantum_trader.services.risk_guard import RiskGuardConfig
+from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
+
+
+@dataclass(frozen=True, slots=True)
+class TradingConfig:
+    """What every service of one system is configured with."""
+
+    symbols: tuple[str, ...]
+    signal: SignalEngineConfig
+    bridge: IntentBridgeConfig
+    risk: RiskGuardConfig
+    limits: GateLimits
+    apply: ApplyConfig
+    exits: ExitConfig
+    consumer: ConsumerConfig
+    heartbeat_interval_s: float
+    heartbeat_ttl_ms: int
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    """The bus knobs every service's consumer shares."""
+    return ConsumerConfig(
+        batch=settings.read_batch,
+        reclaim_idle_ms=settings.reclaim_idle_ms,
+        reclaim_interval_ms=settings.reclaim_interval_ms,
+        max_failures=settings.max_handler_failures,
+        max_bytes=settings.max_message_bytes,
+    )
+
+
+def trading_config(settings: Settings, symbols: Sequence[str] | None = None) -> TradingConfig:
+    """The services' configuration for ``symbols`` (default: the configured universe)."""
+    chosen = tuple(symbols) if symbols else settings.trading_symbols
+    consumer = consumer_config(settings)
+    policy = settings.policy
+    return TradingConfig(
+        symbols=chosen,
+        signal=SignalEngineConfig(
+            symbols=chosen,
+            interval=settings.strategies.interval,
+            strategies=tuple(StrategySpec(name) for name in settings.strategies.names),
+            intent_ttl_ms=policy.intent_ttl_ms,
+            consumer=consumer,
+        ),
+        bridge=IntentBridgeConfig(
+            symbols=chosen, policy=policy, sizing=settings.sizing, consumer=consumer
+        ),
+        risk=RiskGuardConfig(risk=settings.risk, consumer=consumer),
+        limits=settings.gate,
+        apply=settings.apply,
+        exits=settings.exits,
+        consumer=consumer,
+        heartbeat_interval_s=settings.heartbeat_interval_ms / 1000,
+        heartbeat_ttl_ms=settings.heartbeat_ttl_ms,
+    )
+
+
+def venue_for(
+    settings: Settings,
+    mode: Literal["sim", "demo", "live"],
+    *,
+    base_url: str,
+    i_understand_live: bool = False,
+    user_stream: bool = True,
+) -> CcxtBinanceExchange:
+    """The ccxt adapter for ``mode`` with the configured keys (the sim has its own)."""
+    key, secret = settings.binance_api_key, settings.binance_api_secret
+    return CcxtBinanceExchange(
+        mode,
+        base_url=base_url,
+        api_key=key.get_secret_value() if key else None,
+        api_secret=secret.get_secret_value() if secret else None,
+        secret_file=settings.binance_secret_file,
+        i_understand_live=i_understand_live,
+        user_stream=user_stream,
+    )
+
+
+def system_parts(
+    settings: Settings,
+    *,
+    exchange: Exchange,
+    bus: Bus,
+    redis: aioredis.Redis,
+    clock: Clock,
+    instruments: Mapping[str, Instrument],
+    symbols: Sequence[str],
+    journal: Journal,
+) -> SystemParts:
+    """Every service of one system, configured from ``settings``."""
+    config = trading_config(settings, symbols)
+    return SystemParts(
+        settings=settings,
+        exchange=exchange,
+        bus=bus,
+        redis=redis,
+        clock=clock,
+        instruments=instruments,
+        symbols=config.symbols,
+        journal=journal,
+        signal=config.signal,
+        bridge=config.bridge,
+        risk=config.risk,
+        limits=config.limits,
+        apply=config.apply,
+        exits=config.exits,
+        consumer=config.consumer,
+        heartbeat_interval_s=config.heartbeat_interval_s,
+        heartbeat_ttl_ms=config.heartbeat_ttl_ms,
+    )

@@ -1,0 +1,136 @@
+"""Every setting changes what the system does, and every mode is built the same way.
+
+Each trading and bus setting is perturbed in turn and must change what the composition
+root hands the services (``bootstrap.trading_config``); a setting that changed nothing
+would be configuration that nothing reads (FAILURES #17, #20, #25). The few settings
+that steer infrastructure rather than trading are proven by the tests named in
+``PROVEN_ELSEWHERE``, which this test checks exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quantum_trader.bootstrap import trading_config
+from quantum_trader.config import Mode, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src" / "quantum_trader"
+
+LOGS = "tests/integration/test_cli_errors.py::test_log_settings_come_from_the_environment"
+# Settings that steer where state lives, how the process logs and which venue it talks
+# to: each is proven by a behaviour test of its own.
+PROVEN_ELSEWHERE = {
+    "mode": "tests/integration/test_cli_errors.py::test_quantum_mode_selects_the_mode_of_a_run",
+    "redis_url": "tests/integration/ops/test_run_trust.py::"
+    "test_a_run_on_a_redis_holding_another_systems_state_touches_none_of_it",
+    "key_prefix": "tests/integration/ops/test_run_trust.py::"
+    "test_a_run_on_a_redis_holding_another_systems_state_touches_none_of_it",
+    "data_dir": "tests/integration/ops/test_run_trust.py::"
+    "test_a_second_run_on_the_same_data_directory_fails_at_once_naming_the_holder",
+    "log_json": LOGS,
+    "log_level": LOGS,
+    "stream_maxlen": "tests/integration/ops/test_run_survives.py::"
+    "test_a_run_builds_its_bus_and_heartbeats_from_the_settings",
+    "binance_api_key": "tests/chaos/test_failure_20_21_24_one_path_one_mode.py::"
+    "test_failure_24_keys_only_from_env_or_secret_file_and_live_needs_confirmation",
+    "binance_api_secret": "tests/chaos/test_failure_20_21_24_one_path_one_mode.py::"
+    "test_failure_24_keys_only_from_env_or_secret_file_and_live_needs_confirmation",
+    "binance_secret_file": "tests/chaos/test_failure_20_21_24_one_path_one_mode.py::"
+    "test_failure_24_keys_only_from_env_or_secret_file_and_live_needs_confirmation",
+}
+OTHER_CHOICES: dict[str, Any] = {
+    "strategies.names": ["breakout"],
+    "strategies.interval": "5m",
+    "trading_symbols": ["SOLUSDT"],
+    "exits.harvest.tranches": [{"at_r": "1.5", "action": "PARTIAL_50"}],
+}
+
+
+def leaves(value: Any, within: str = "") -> list[tuple[str, Any]]:
+    """(dotted name, value) of every setting; sections are stdlib/pydantic dataclasses."""
+    out: list[tuple[str, Any]] = []
+    names = (
+        [f.name for f in dataclasses.fields(value)]
+        if dataclasses.is_dataclass(value)
+        else list(type(value).model_fields)
+    )
+    for name in names:
+        item = getattr(value, name)
+        dotted = f"{within}{name}"
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            out += leaves(item, f"{dotted}.")
+        else:
+            out.append((dotted, item))
+    return out
+
+
+def other(name: str, value: Any) -> Any:
+    """A valid value unlike ``value``."""
+    if name in OTHER_CHOICES:
+        return OTHER_CHOICES[name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1 if value < 1_000_000 else value - 1
+    if isinstance(value, Decimal):
+        return str(value * Decimal("0.9") if value > 0 else Decimal("0.01"))
+    if isinstance(value, float):
+        return value * 0.9
+    if isinstance(value, Enum):
+        return next(m.value for m in type(value) if m != value)
+    raise AssertionError(f"no other value known for {name} = {value!r}: add it to OTHER_CHOICES")
+
+
+def nested(name: str, value: Any) -> dict[str, Any]:
+    head, _, rest = name.partition(".")
+    return {head: nested(rest, value) if rest else value}
+
+
+DEFAULTS = Settings()
+TRADING = [(n, v) for n, v in leaves(DEFAULTS) if n.split(".")[0] not in PROVEN_ELSEWHERE]
+
+
+@pytest.mark.parametrize(("name", "value"), TRADING, ids=[n for n, _ in TRADING])
+def test_each_trading_and_bus_setting_changes_what_the_services_get(name: str, value: Any) -> None:
+    changed = load_settings(**nested(name, other(name, value)))
+    assert dict(leaves(changed))[name] != value, f"{name} did not take the new value"
+    assert trading_config(changed) != trading_config(DEFAULTS), f"{name} reaches no service"
+
+
+def test_every_setting_is_either_wired_into_the_services_or_proven_by_a_named_test() -> None:
+    top = set(Settings.model_fields)
+    wired = {n.split(".")[0] for n, _ in TRADING}
+    assert top == wired | set(PROVEN_ELSEWHERE)
+    for test in set(PROVEN_ELSEWHERE.values()):
+        path, _, function = test.partition("::")
+        assert re.search(rf"def {function}\(", (ROOT / path).read_text()), f"missing: {test}"
+
+
+def test_paper_demo_and_live_get_identical_trading_parameters() -> None:
+    built = [trading_config(load_settings(mode=mode)) for mode in Mode]
+    assert all(config == built[0] for config in built)
+
+
+def test_services_are_wired_only_by_the_composition_root() -> None:
+    """No mode builds its services' configuration by hand: ``SystemParts`` is made in one
+    place, and no service config reads the settings object itself."""
+    builders = [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if re.search(r"\bSystemParts\(", p.read_text())
+    ]
+    assert builders == ["bootstrap.py"]
+    readers = [
+        str(p.relative_to(SRC))
+        for p in (SRC / "services").rglob("*.py")
+        if re.search(r"from quantum_trader\.config import .*\bSettings\b", p.read_text())
+    ]
+    assert readers == []
