@@ -10,7 +10,6 @@ mode unless the user sets it differently.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import redis.asyncio as aioredis
@@ -19,32 +18,14 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.consumer import ConsumerConfig
 from quantum_trader.clock import Clock
 from quantum_trader.config import Settings
-from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
-from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange
-from quantum_trader.ops.paper_services import SystemParts
+from quantum_trader.ops.paper_services import SystemParts, TradingConfig
 from quantum_trader.services.intent_bridge import IntentBridgeConfig
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.risk_guard import RiskGuardConfig
 from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
-
-
-@dataclass(frozen=True, slots=True)
-class TradingConfig:
-    """What every service of one system is configured with."""
-
-    symbols: tuple[str, ...]
-    signal: SignalEngineConfig
-    bridge: IntentBridgeConfig
-    risk: RiskGuardConfig
-    limits: GateLimits
-    apply: ApplyConfig
-    exits: ExitConfig
-    consumer: ConsumerConfig
-    heartbeat_interval_s: float
-    heartbeat_ttl_ms: int
 
 
 def consumer_config(settings: Settings) -> ConsumerConfig:
@@ -128,13 +109,5 @@ def system_parts(
         instruments=instruments,
         symbols=config.symbols,
         journal=journal,
-        signal=config.signal,
-        bridge=config.bridge,
-        risk=config.risk,
-        limits=config.limits,
-        apply=config.apply,
-        exits=config.exits,
-        consumer=config.consumer,
-        heartbeat_interval_s=config.heartbeat_interval_s,
-        heartbeat_ttl_ms=config.heartbeat_ttl_ms,
+        trading=config,
     )

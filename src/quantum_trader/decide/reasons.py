@@ -66,6 +66,8 @@ PARTIAL_BELOW_MIN: Final = "partial_below_min"
 NOT_ON_EXCHANGE: Final = "not_on_exchange"
 SIDE_FLIPPED: Final = "side_flipped"
 DUPLICATE_STOP: Final = "duplicate_stop"
+# An entry that filled but whose protective stop was refused: it was closed at market.
+EXECUTED_THEN_CLOSED_STOP_REFUSED: Final = "executed_then_closed:stop_refused"
 NO_LEASE: Final = "no_lease"
 LEASE_EXPIRED: Final = "lease_expired"
 

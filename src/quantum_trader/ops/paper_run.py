@@ -23,12 +23,11 @@ from redis.exceptions import RedisError
 from quantum_trader.bootstrap import system_parts
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
-from quantum_trader.bus.redis_transport import RedisTransport
+from quantum_trader.bus.redis_transport import RedisTransport, as_text
+from quantum_trader.bus.schemas import Plan
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings, mask_url
-from quantum_trader.data import MarketConfig, generate_market
-from quantum_trader.data.bars import BarSeries, interval_ms
-from quantum_trader.data.resample import resample
+from quantum_trader.data.bars import BarSeries
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange, Kline, RetryableError
@@ -39,8 +38,10 @@ from quantum_trader.ops.embedded_redis import EmbeddedRedis, read_state
 from quantum_trader.ops.http_venue import http_venue
 from quantum_trader.ops.idle import groups_idle
 from quantum_trader.ops.metrics import SystemCollector, serve_metrics
+from quantum_trader.ops.paper_market import file_market, synthetic_market
 from quantum_trader.ops.paper_services import SystemParts
-from quantum_trader.ops.run_summary import RunSummary, summarise
+from quantum_trader.ops.run_summary import RunSummary, stream_messages, summarise
+from quantum_trader.ops.run_trades import paper_trades
 from quantum_trader.ops.supervisor import Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketDriver, MarketFeed
@@ -54,9 +55,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PaperRunConfig:
-    symbols: tuple[str, ...]
+    symbols: tuple[str, ...]  # with ``data``: empty means every symbol in the files
     hours: float = 6.0
     seed: int = 7
+    data: Path | None = None  # kline files to replay instead of the synthetic market
+    data_hours: float | None = None  # with ``data``: at most this much of it (None: all)
     speed: float | None = None  # None: stepped, as fast as the services allow
     metrics_port: int = 0  # 0: no /metrics and /health endpoint
     panic_flatten_after_s: float | None = None  # off by default
@@ -148,6 +151,7 @@ class PaperRun:
     rate_limited: int = 0
     bars_run: int = 0
     keys: Keys = field(default_factory=Keys)
+    symbols: tuple[str, ...] = ()  # what the run trades (the configured or the data's)
     weights: WeightMeter | None = None  # the venue's request-weight meter (HTTP venue)
 
     def request_stop(self, reason: str) -> None:
@@ -191,33 +195,28 @@ class PaperRun:
 
     async def _run(self, redis: aioredis.Redis) -> RunSummary:
         cfg = self.config
-        clock = SimClock(START_MS)
-        sim = SimExchange(MatchingCore(seed=cfg.seed, start_ms=START_MS), clock=clock)
+        interval = self.settings.strategies.interval
+        if cfg.data is None:
+            series = synthetic_market(
+                cfg.symbols, cfg.hours, cfg.seed, interval, START_MS, WARMUP_BARS
+            )
+        else:
+            series = file_market(cfg.data, cfg.symbols, cfg.data_hours, interval, WARMUP_BARS)
+        self.symbols = tuple(series)
+        start = int(next(iter(series.values())).open_time[0])
+        clock = SimClock(start)
+        sim = SimExchange(MatchingCore(seed=cfg.seed, start_ms=start), clock=clock)
         self.sim = sim
         instruments = {i.symbol: i for i in await sim.instruments()}
-        unknown = [s for s in cfg.symbols if s not in instruments]
+        unknown = [s for s in self.symbols if s not in instruments]
         if unknown:
             raise ValueError(f"symbols not on the exchange: {', '.join(unknown)}")
-        # The synthetic market is made of 1m bars; other strategy intervals trade on them
-        # resampled (bars of the configured interval, as the exchange would serve them).
-        interval = self.settings.strategies.interval
-        minutes_per_bar = interval_ms(interval) // 60_000
-        bars = WARMUP_BARS + int(cfg.hours * 60 / minutes_per_bar) + 1
-        market = generate_market(
-            list(cfg.symbols),
-            bars * minutes_per_bar,
-            MarketConfig(seed=cfg.seed, start_ms=START_MS),
-        )
-        series = (
-            market.bars
-            if minutes_per_bar == 1
-            else {s: resample(b, interval) for s, b in market.bars.items()}
-        )
-        ticks = {s: instruments[s].tick_size for s in cfg.symbols}
+        bars = min(len(s) for s in series.values())
+        ticks = {s: instruments[s].tick_size for s in self.symbols}
         warm = SimDriver(sim)
         for i in range(WARMUP_BARS):  # history the services warm up from, before they start
-            clock.set(series[cfg.symbols[0]].bar_at(i).open_time)
-            for s in cfg.symbols:
+            clock.set(series[self.symbols[0]].bar_at(i).open_time)
+            for s in self.symbols:
                 await warm.bar(series[s].bar_at(i, tick_size=ticks[s]))
         if cfg.venue == "http":
             async with http_venue(sim, clock) as venue:
@@ -260,7 +259,7 @@ class PaperRun:
             redis=redis,
             clock=clock,
             instruments=instruments,
-            symbols=cfg.symbols,
+            symbols=self.symbols,
             journal=Journal(f"sqlite:///{journal_file}", run_id=self.run_id),
         )
         self.parts = parts
@@ -285,11 +284,19 @@ class PaperRun:
             await task
             if metrics is not None:
                 await metrics.cleanup()
-        summary = await summarise(parts, supervisor, sim.core, hours=cfg.hours, mode="paper")
+        hours = (bars - WARMUP_BARS - 1) * feed.series[self.symbols[0]].interval_ms / 3_600_000
+        summary = await summarise(parts, supervisor, sim.core, hours=hours, mode="paper")
         summary.run_id = self.run_id
         summary.stopped_early = self.stop_reason
         summary.market_minutes_run = self.bars_run
         summary.request_weight_peak = self.weights.peak if self.weights else 0
+        plans = [
+            m for m in await stream_messages(parts, bus.keys.apply_plan) if isinstance(m, Plan)
+        ]
+        reasons = {
+            as_text(k): as_text(v) for k, v in (await redis.hgetall(bus.keys.exit_reasons)).items()
+        }
+        summary.trades = paper_trades(sim.core, series, plans, reasons)
         parts.journal.close()
         return summary
 
@@ -307,13 +314,13 @@ class PaperRun:
         cfg = self.config
         total = bars - WARMUP_BARS
         settle = functools.partial(self._settle, redis, bus, exchange)
-        pace = Pacer(cfg.speed, feed.series[cfg.symbols[0]].interval_ms)
+        pace = Pacer(cfg.speed, feed.series[self.symbols[0]].interval_ms)
         try:
             for n, i in enumerate(range(WARMUP_BARS, bars)):
                 if self.stop_reason is not None:
                     break
                 await pace.wait(n)
-                clock.set(feed.kline(cfg.symbols[0], i).open_time)
+                clock.set(feed.kline(self.symbols[0], i).open_time)
                 await feed.step(i, settle)
                 await settle()
                 self.bars_run = n + 1
@@ -321,7 +328,7 @@ class PaperRun:
         except Exception as exc:  # a run that must stop still writes its summary
             log.exception("paper run stopped by an error")
             self.request_stop(f"error: {type(exc).__name__}: {exc}")
-        clock.advance(feed.series[cfg.symbols[0]].interval_ms / 1000)  # one more bar
+        clock.advance(feed.series[self.symbols[0]].interval_ms / 1000)  # one more bar
         with contextlib.suppress(Exception):
             await settle()
             for monitor in (self.parts.monitors if self.parts else [])[-1:]:

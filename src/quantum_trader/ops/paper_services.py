@@ -42,6 +42,22 @@ from quantum_trader.services.signal_engine import SignalEngineConfig, build_sign
 EXIT_LANE_GROUPS = ("apply-layer",)
 
 
+@dataclass(frozen=True, slots=True)
+class TradingConfig:
+    """What every service of one system is configured with (``bootstrap`` fills it)."""
+
+    symbols: tuple[str, ...]
+    signal: SignalEngineConfig
+    bridge: IntentBridgeConfig
+    risk: RiskGuardConfig
+    limits: GateLimits
+    apply: ApplyConfig
+    exits: ExitConfig
+    consumer: ConsumerConfig
+    heartbeat_interval_s: float
+    heartbeat_ttl_ms: int
+
+
 @dataclass
 class SystemParts:
     """Everything the services share, and the long-lived parts tests and reports read."""
@@ -54,15 +70,7 @@ class SystemParts:
     instruments: Mapping[str, Instrument]
     symbols: Sequence[str]
     journal: Journal
-    signal: SignalEngineConfig
-    bridge: IntentBridgeConfig
-    risk: RiskGuardConfig
-    limits: GateLimits
-    apply: ApplyConfig
-    exits: ExitConfig
-    consumer: ConsumerConfig
-    heartbeat_interval_s: float
-    heartbeat_ttl_ms: int
+    trading: TradingConfig
     reconcile_interval_s: float = 10.0
     sweep_interval_s: float = 5.0
     pumps: list[ExecutionPump] = field(default_factory=list)
@@ -127,9 +135,9 @@ class SystemParts:
     def _tuned(self, build: Callable[[], ServiceRuntime]) -> Callable[[], ServiceRuntime]:
         def tuned() -> ServiceRuntime:
             runtime = build()
-            runtime.heartbeat_interval_s = self.heartbeat_interval_s
-            runtime.heartbeat_ttl_ms = self.heartbeat_ttl_ms
-            knobs = self.consumer
+            runtime.heartbeat_interval_s = self.trading.heartbeat_interval_s
+            runtime.heartbeat_ttl_ms = self.trading.heartbeat_ttl_ms
+            knobs = self.trading.consumer
             for consumer in runtime.consumers:
                 consumer.config = replace(
                     consumer.config,
@@ -144,8 +152,8 @@ class SystemParts:
         return tuned
 
     def _circuit_breaker(self) -> ServiceRuntime:
-        breaker = CircuitBreaker(self.bus, self.redis, self.limits.allow_pyramiding)
-        return build_circuit_breaker(breaker, 1.0, self.heartbeat_interval_s)
+        breaker = CircuitBreaker(self.bus, self.redis, self.trading.limits.allow_pyramiding)
+        return build_circuit_breaker(breaker, 1.0, self.trading.heartbeat_interval_s)
 
     def _common(self, name: str) -> dict[str, object]:
         return {
@@ -157,13 +165,13 @@ class SystemParts:
         }
 
     def _signal_engine(self) -> ServiceRuntime:
-        return build_signal_engine(config=self.signal, **self._common("signal-engine"))  # type: ignore[arg-type]
+        return build_signal_engine(config=self.trading.signal, **self._common("signal-engine"))  # type: ignore[arg-type]
 
     def _intent_bridge(self) -> ServiceRuntime:
-        return build_intent_bridge(config=self.bridge, **self._common("intent-bridge"))  # type: ignore[arg-type]
+        return build_intent_bridge(config=self.trading.bridge, **self._common("intent-bridge"))  # type: ignore[arg-type]
 
     def _risk_guard(self) -> ServiceRuntime:
-        return build_risk_guard(config=self.risk, **self._common("risk-guard"))  # type: ignore[arg-type]
+        return build_risk_guard(config=self.trading.risk, **self._common("risk-guard"))  # type: ignore[arg-type]
 
     def _apply_layer(self) -> ServiceRuntime:
         layer = build_apply_layer(
@@ -173,11 +181,11 @@ class SystemParts:
             clock=self.clock,
             instruments=self.instruments,
             symbols=self.symbols,
-            limits=self.limits,
-            config=self.apply,
+            limits=self.trading.limits,
+            config=self.trading.apply,
         )
         self.apply_layers.append(layer)
-        return build_apply_service(layer, "apply-layer-1", self.heartbeat_interval_s)
+        return build_apply_service(layer, "apply-layer-1", self.trading.heartbeat_interval_s)
 
     def _exit_brain(self) -> ServiceRuntime:
         brain = ExitBrain(
@@ -186,16 +194,18 @@ class SystemParts:
             self.bus,
             self.clock,
             self.instruments,
-            self.exits,
+            self.trading.exits,
             exchange=self.exchange,
         )
         return build_exit_brain_service(
-            brain, self.redis, "exit-brain-1", self.heartbeat_interval_s
+            brain, self.redis, "exit-brain-1", self.trading.heartbeat_interval_s
         )
 
     def _ledger(self) -> ServiceRuntime:
         service = LedgerService(RedisLedger(self.redis, self.bus.keys), self.journal, self.redis)
-        return build_ledger_service(service, self.bus, "ledger-1", self.heartbeat_interval_s)
+        return build_ledger_service(
+            service, self.bus, "ledger-1", self.trading.heartbeat_interval_s
+        )
 
     def _pump(self) -> ServiceRuntime:
         pump = ExecutionPump(
@@ -207,7 +217,7 @@ class SystemParts:
             self.clock,
             self.bus.keys,
             RedisHealthWriter(self.redis),
-            heartbeat_interval_s=self.heartbeat_interval_s,
+            heartbeat_interval_s=self.trading.heartbeat_interval_s,
         )
 
         async def events() -> None:
@@ -237,5 +247,5 @@ class SystemParts:
             self.bus.keys,
             RedisHealthWriter(self.redis),
             jobs=[PeriodicJob("reconcile", self.reconcile_interval_s, reconcile)],
-            heartbeat_interval_s=self.heartbeat_interval_s,
+            heartbeat_interval_s=self.trading.heartbeat_interval_s,
         )

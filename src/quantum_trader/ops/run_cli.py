@@ -113,6 +113,15 @@ def run_command(
             "did not place (without it the run refuses to start and lists them).",
         ),
     ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Paper: replay these kline files (a Binance dump, a directory of them, "
+            "or Parquet, as `quantum backtest --data` reads) instead of the synthetic "
+            "market; every symbol in them unless --symbols; all of it unless --duration.",
+        ),
+    ] = None,
     speed: Annotated[
         float | None,
         typer.Option(
@@ -148,13 +157,16 @@ def run_command(
         return
     if mode is not Mode.PAPER:
         raise fail(f"--mode {mode.value}: use `quantum backtest` for backtests")
+    data_hours = duration
     duration = 6.0 if duration is None else duration
     if processes:
         _run_processes(s, _symbols(symbols, count), duration, seed, json_path, metrics_port)
         return
     config = PaperRunConfig(
-        symbols=_symbols(symbols, count),
+        symbols=(_symbols(symbols, count) if symbols is not None or data is None else ()),
         hours=duration,
+        data=data,
+        data_hours=data_hours,
         seed=seed,
         speed=speed,
         metrics_port=metrics_port,
@@ -169,18 +181,20 @@ def run_command(
         transient=True,
     ) as progress:
         minutes_per_bar = interval_ms(s.strategies.interval) // 60_000
-        task = progress.add_task("run", total=int(duration * 60 / minutes_per_bar) + 1)
-        run = PaperRun(s, config, on_step=lambda done, total: progress.update(task, completed=done))
+        bars = int(duration * 60 / minutes_per_bar) + 1 if data is None or data_hours else None
+        task = progress.add_task("run", total=bars)
+        run = PaperRun(
+            s,
+            config,
+            on_step=lambda done, total: progress.update(task, completed=done, total=total),
+        )
         try:
             summary = run_until_signalled(run)
         except (ValueError, DataDirError, EmbeddedRedisError) as exc:
             raise fail(str(exc)) from None
     show(summary)
     if run.stop_reason:
-        console.print(
-            f"[yellow]stopped early[/] after {run.bars_run} of {int(duration * 60) + 1} market "
-            f"minutes: {run.stop_reason}"
-        )
+        console.print(f"[yellow]stopped early[/] after {run.bars_run} bars: {run.stop_reason}")
     if json_path:
         json_path.write_text(json.dumps(summary.to_json(), indent=2))
         console.print(f"summary written to {json_path}")

@@ -56,6 +56,8 @@ class RunSummary:
     stopped_early: str | None = None  # why it ended before its last bar; None: it did not
     market_minutes_run: int = 0
     request_weight_peak: int = 0  # the most request weight one minute used at the venue
+    # Closed positions in the backtest's trade format (``quantum backtest --json``).
+    trades: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,7 +90,7 @@ def venue_money(core: MatchingCore, now: int) -> AccountMark:
     )
 
 
-async def _stream(parts: SystemParts, stream: str) -> list[Any]:
+async def stream_messages(parts: SystemParts, stream: str) -> list[Any]:
     out = []
     entries: list[Any] = list(await parts.redis.xrange(stream) or [])
     for _, fields in entries:
@@ -107,9 +109,13 @@ async def summarise(
     fills, orders = list(history.fills), list(core.all_orders())
     now = parts.clock.now_ms()
     results = [
-        r for r in await _stream(parts, parts.bus.keys.apply_result) if isinstance(r, ApplyResult)
+        r
+        for r in await stream_messages(parts, parts.bus.keys.apply_result)
+        if isinstance(r, ApplyResult)
     ]
-    exit_plans = [p for p in await _stream(parts, parts.bus.keys.apply_exit) if isinstance(p, Plan)]
+    exit_plans = [
+        p for p in await stream_messages(parts, parts.bus.keys.apply_exit) if isinstance(p, Plan)
+    ]
     answered = {r.plan_id for r in results}
     ledger = {
         p.symbol: (p.side.value, p.qty)

@@ -131,9 +131,10 @@ class ApplyLayer:
         if order.executed_qty <= 0:
             return await self._finish(plan, Outcome(False, "not_filled", order), 0)
         position = await self.ledger.read(plan.symbol)
-        if position is not None:
-            await self.stops.ensure(position, plan.stop_price)
-        return await self._finish(plan, Outcome(True, "executed", order), self.config.cooldown_ms)
+        protected = position is None or await self.stops.ensure(position, plan.stop_price)
+        # The entry filled either way; a refused stop means it was closed again at market.
+        reason = "executed" if protected else reasons.EXECUTED_THEN_CLOSED_STOP_REFUSED
+        return await self._finish(plan, Outcome(True, reason, order), self.config.cooldown_ms)
 
     async def _finish(self, plan: Plan, outcome: Outcome, cooldown_ms: int) -> Outcome:
         payload = encode(self._result(plan, outcome))

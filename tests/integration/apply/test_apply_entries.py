@@ -105,6 +105,8 @@ async def test_a_refused_stop_exits_the_position_at_market_and_says_why(rig: App
     assert not [p for p in await rig.exchange.positions() if p.symbol == "XRPUSDT"]
     (event,) = [e for e in await rig.events() if e.kind == "protective_stop_failed"]
     assert event.evidence["code"] == "-2021" and event.evidence["exit"] == "exited"
+    (result,) = await rig.results()  # the entry's one result says it was closed again
+    assert (result.executed, result.reason) == (True, "executed_then_closed:stop_refused")
 
 
 async def test_a_short_entry_gets_its_stop_above_the_entry(rig: ApplyRig) -> None:

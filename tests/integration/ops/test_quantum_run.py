@@ -36,6 +36,7 @@ KEYS = {
     "stopped_early",
     "market_minutes_run",
     "request_weight_peak",
+    "trades",
 }
 
 

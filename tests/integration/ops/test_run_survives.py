@@ -95,3 +95,23 @@ def test_a_48_market_hour_run_on_six_symbols_finishes_with_its_summary(tmp_path:
     assert summary["stopped_early"] is None and summary["market_minutes_run"] == 48 * 60 + 1
     assert 0 < summary["request_weight_peak"] <= 2400
     assert all(not v for k, v in summary["invariants"].items() if k != "max_unprotected_seconds")
+
+
+async def test_a_run_replays_kline_files_and_lists_its_trades_like_a_backtest(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import shared_data
+
+    data = shared_data("klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
+    settings = load_settings(data_dir=tmp_path / "var", strategies={"interval": "5m"})
+    run = PaperRun(settings, PaperRunConfig(symbols=(), data=data, data_hours=48, seed=7))
+    summary = await run.run()
+    assert summary.symbols == ["XRPUSDT"] and summary.market_hours == 48
+    assert summary.violations == 0 and summary.entries >= 1
+    closed = sum(summary.exits_by_reason.values())
+    assert len(summary.trades) == closed >= 1
+    for trade in summary.trades:
+        assert trade["symbol"] == "XRPUSDT" and trade["exits"]
+        assert sum(e["qty"] for e in trade["exits"]) == pytest.approx(trade["qty"])
+        assert trade["exit_reason"] == trade["exits"][-1]["reason"]
+    assert {t["exit_reason"] for t in summary.trades} <= set(summary.exits_by_reason)
