@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
@@ -39,6 +40,37 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+class VenueClock:
+    """The exchange's time, re-read by ``sync`` and run on between reads at wall speed.
+
+    For a real-time paper run against a replaying simulator (its market is in 2024):
+    intents, plans and cooldowns then age in the market's time, not the wall's. It never
+    goes backwards.
+    """
+
+    poll_s = 0.05  # how often a sleeper looks at the clock again
+
+    def __init__(self, read: Callable[[], Awaitable[int]]) -> None:
+        self._read = read
+        self._base_ms = 0
+        self._at = time.monotonic()
+
+    async def sync(self) -> None:
+        venue = await self._read()
+        self._base_ms, self._at = max(venue, self.now_ms()), time.monotonic()
+
+    def now_ms(self) -> int:
+        return self._base_ms + int((time.monotonic() - self._at) * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of the venue's time: a replay faster than real time moves the
+        clock at each ``sync``, so periodic work keeps pace with the market."""
+        deadline = self.now_ms() + int(max(0.0, seconds) * 1000)
+        while (left := deadline - self.now_ms()) > 0:
+            await asyncio.sleep(min(left / 1000, self.poll_s))
+        await asyncio.sleep(0)
 
 
 class SimClock:

@@ -347,6 +347,12 @@ class CcxtBinanceExchange:
 
     # -- operations beyond the protocol ---------------------------------------------
 
+    async def server_time(self) -> int:
+        """The exchange's clock (ms): Binance's is the wall clock, a replaying simulator's is
+        its market's."""
+        raw = await self._raw("fapiPublicGetTime")
+        return int(raw["serverTime"])
+
     async def self_check(self) -> dict[str, Any]:
         """Endpoint, account mode and balance: what to read before trading with real money."""
         dual = await self._raw("fapiPrivateGetPositionSideDual")

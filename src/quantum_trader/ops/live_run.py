@@ -26,7 +26,7 @@ from quantum_trader.bus.codec import encode
 from quantum_trader.bus.idempotency import RedisEffectStore, StreamAdd
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
-from quantum_trader.clock import Clock, SystemClock
+from quantum_trader.clock import Clock, SystemClock, VenueClock
 from quantum_trader.config import Settings
 from quantum_trader.decide.account_check import account_problems, foreign_orders
 from quantum_trader.domain.money import fmt
@@ -139,7 +139,12 @@ async def _trade(
     until: Callable[[], Awaitable[None]] | None,
     run_id: str,
 ) -> dict[str, Any]:
-    clock = SystemClock()
+    # Against a simulator the market's time is the venue's (a replay runs in its past);
+    # Binance's serverTime is the wall clock, which the system clock already is.
+    venue_clock = VenueClock(exchange.server_time) if config.mode == "sim" else None
+    clock: Clock = venue_clock or SystemClock()
+    if venue_clock is not None:
+        await venue_clock.sync()
     bus = Bus(RedisTransport(redis), clock, Keys(settings.key_prefix), settings.stream_maxlen)
     instruments = {i.symbol: i for i in await exchange.instruments()}
     symbols = tuple(s for s in config.symbols if s in instruments)
@@ -165,13 +170,18 @@ async def _trade(
         settings.strategies.interval,
     )
 
+    async def poll() -> None:
+        if venue_clock is not None:
+            await venue_clock.sync()
+        await feed.poll()
+
     def feed_runtime() -> ServiceRuntime:
         return ServiceRuntime(
             "market-feed",
             clock,
             bus.keys,
             RedisHealthWriter(redis),
-            jobs=[PeriodicJob("klines", config.poll_s, feed.poll)],
+            jobs=[PeriodicJob("klines", config.poll_s, poll)],
         )
 
     await parts.monitor().reconcile_once()  # before the apply layer takes any plan

@@ -36,7 +36,10 @@ async def ping(srv: SimHttpServer, params: Params) -> Any:
 
 
 async def server_time(srv: SimHttpServer, params: Params) -> Any:
-    return {"serverTime": srv.clock.now_ms()}
+    # The venue's own time is its market's: a replay of 2024 bars is at 2024, so a client
+    # that follows serverTime trades on the market's clock (security checks stay on the
+    # wall clock, as Binance's do).
+    return {"serverTime": srv.core.now_ms}
 
 
 async def exchange_info(srv: SimHttpServer, params: Params) -> Any:
