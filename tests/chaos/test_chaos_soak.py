@@ -248,6 +248,7 @@ def test_a_quantity_off_the_step_is_caught() -> None:
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(600)  # a hang guard: the soak runs ~1-2 minutes on two cores
 def test_short_soak_every_fault_kind_no_violation() -> None:
     from quantum_trader.ops.chaos.run import ChaosRun
     from quantum_trader.ops.chaos.schedule import FAULT_KINDS, ChaosConfig

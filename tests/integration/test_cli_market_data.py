@@ -66,7 +66,7 @@ def test_a_spot_symbol_is_refused_by_name(tmp_path: Path) -> None:
     spot.write_text(path.read_text())
     one_line_error(backtest("--data", str(spot)), 2, "--data", "XRPETH", "not a USDⓈ-M symbol")
     reference = quantum("backtest", "--strategy", "ref_ema_cross", "--data", str(spot))
-    assert reference.exit_code == 0, reference.output  # the reference trades no exchange
+    one_line_error(reference, 2, "--data", "XRPETH")  # one engine: the reference trades it too
 
 
 def test_mixed_intervals_name_data_and_the_fix(tmp_path: Path) -> None:
@@ -165,11 +165,11 @@ def test_ref_ema_cross_says_which_options_it_ignores() -> None:
                      "--ladder", "1:25", "--kill-threshold", "0.5")  # fmt: skip
     assert result.exit_code == 0, result.output
     (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert "--ladder, --kill-threshold" in warning and "--fill-model exchange" in warning
+    assert "--ladder, --kill-threshold" in warning and "--no-strategy-rules" in warning
     quiet = quantum("backtest", "--strategy", "ref_ema_cross", "--synthetic", "--days", "2")
     assert "warning" not in quiet.stderr
     engine = quantum("backtest", "--strategy", "ref_ema_cross", "--synthetic", "--days", "2",
-                     "--fill-model", "exchange", "--ladder", "1:25")  # fmt: skip
+                     "--no-strategy-rules", "--ladder", "1:25")  # fmt: skip
     assert engine.exit_code == 0 and "warning" not in engine.stderr
 
 

@@ -1,9 +1,9 @@
 """Backtests on the services' own decision code: runner, metrics, reports and plots.
 
-* :func:`run_reference` — ``ref_ema_cross`` on the reference fill model of
-  bench/REFERENCE_STRATEGY.md (exact rules, millions of bars per second);
 * :func:`run_engine` — any strategy through intent admission, sizing, the risk guard,
-  the entry gate, the simulated exchange, the ledger and the exit brain;
+  the entry gate, the simulated exchange's matching core, the ledger and the exit brain;
+  a strategy that prescribes its own execution rules (``ref_ema_cross``, the reference
+  strategy of bench/REFERENCE_STRATEGY.md) runs on the same path with them applied;
 * :func:`summarize` — the performance figures; ``backtest.report`` / ``backtest.plots``
   write the table, JSON and HTML/PNG; ``backtest.cli.backtest_command`` is
   ``quantum backtest``.
@@ -12,7 +12,6 @@
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.engine import build_replay, run_engine
 from quantum_trader.backtest.metrics import summarize
-from quantum_trader.backtest.reference import reference_fills, run_reference
 from quantum_trader.backtest.trades import BacktestResult, Trade
 
 __all__ = [
@@ -20,8 +19,6 @@ __all__ = [
     "EngineConfig",
     "Trade",
     "build_replay",
-    "reference_fills",
     "run_engine",
-    "run_reference",
     "summarize",
 ]

@@ -21,36 +21,30 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.metrics import summarize
 from quantum_trader.backtest.plots import html_report, png_report
+from quantum_trader.backtest.profile import profile_of
 from quantum_trader.backtest.report import summary_table, write_json
 from quantum_trader.backtest.runner import (
     BacktestRequest,
     BacktestRun,
-    FillModel,
     InputError,
+    LoadedBars,
     run_backtest,
 )
 from quantum_trader.cli_checks import writable_output
-from quantum_trader.data import BarSeries, DataError, binance_interval, interval_ms, load_options
-from quantum_trader.data.binance import LoadResult
+from quantum_trader.data import DataError, binance_interval, interval_ms
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.harvest_ladder import HarvestConfig, Tranche
 from quantum_trader.decide.kill_score import KillScoreConfig
 from quantum_trader.domain.enums import PlanAction
-from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.sim import SlippageModel
-from quantum_trader.exchange.sim.universe import (
-    UnlistedSymbol,
-    derive_missing,
-    describe_derived,
-    extra_listings,
-)
+from quantum_trader.exchange.sim.universe import UnlistedSymbol, derive_missing, describe_derived
 from quantum_trader.strategies import available
+from quantum_trader.strategies.base import ExitRules
 
 console = Console()
 err_console = Console(stderr=True)
 LONG_RUN_BARS = 200_000  # show a progress bar above this many bars
 STRATEGY_HELP = f"Strategy to run: {', '.join(available())} (or a registered plugin)."
-ENGINE_ONLY = ("ladder", "kill_threshold", "leverage", "slippage")  # unused by the reference
 
 
 def _fail(message: str) -> typer.Exit:
@@ -104,33 +98,26 @@ def file_options(
     return name, _interval("--interval", interval) if interval is not None else None
 
 
-def fill_model_for(strategy: str, fill_model: FillModel) -> FillModel:
-    """What ``auto`` resolves to (as the runner does)."""
-    if fill_model is FillModel.AUTO:
-        return FillModel.REFERENCE if strategy == "ref_ema_cross" else FillModel.EXCHANGE
-    return fill_model
-
-
 def ignored_options(ctx: typer.Context, request: BacktestRequest) -> list[str]:
-    """Options given on the command line that the reference fill model does not use."""
-    if fill_model_for(request.strategy, request.fill_model) is not FillModel.REFERENCE:
+    """Options given on the command line that the strategy's own rules override."""
+    rules = profile_of(request.strategy, request.params) if request.engine.strategy_rules else None
+    if rules is None:
         return []
-    names = [*ENGINE_ONLY, *(() if request.synthetic else ("seed",))]
+    names = ["ladder", "kill_threshold"] if rules.exits is ExitRules.FIXED else []
+    names += [
+        n for n, fixed in (("leverage", rules.leverage), ("slippage", not rules.slippage)) if fixed
+    ]
     given = [n for n in names if (src := ctx.get_parameter_source(n)) and src.name != "DEFAULT"]
     return ["--" + n.replace("_", "-") for n in given]
 
 
-def check_loaded(
-    series: list[BarSeries],
-    request: BacktestRequest,
-    listings: dict[str, Instrument],
-    loaded: list[LoadResult] | None = None,
-) -> None:
+def check_loaded(loaded: LoadedBars, request: BacktestRequest) -> None:
     """Before the replay: one interval, every symbol tradable on the simulated exchange
     (listed, or derived from its bars; a non-…USDT symbol is refused by name), and a
     warning for every file with suspect prices."""
+    series = loaded.series
     names = {s.symbol for s in series}
-    for result in loaded or []:
+    for result in loaded.files:
         warning = result.quality.warning()
         if warning and result.series.symbol in names:
             _note(f"--data: {warning}", "warning")
@@ -141,11 +128,9 @@ def check_loaded(
             "--data", f"the series have different intervals ({found}); add --timeframe "
             f"{intervals[-1]} to resample them all to one, or give files of one interval",
         )  # fmt: skip
-    if fill_model_for(request.strategy, request.fill_model) is FillModel.REFERENCE:
-        return  # the reference fill model trades no exchange
     prices = {s.symbol: np.concatenate([s.open, s.high, s.low, s.close]) for s in series}
     try:
-        derived = derive_missing(prices, listings)
+        derived = derive_missing(prices)
     except UnlistedSymbol as exc:
         option = "--symbols" if request.synthetic else "--data"
         raise InputError(option, f"{exc}; give data for such a symbol") from None
@@ -212,9 +197,11 @@ def build_request(
     ladder: str | None,
     kill_threshold: str | None,
     seed: int,
-    fill_model: FillModel,
+    strategy_rules: bool,
     params: list[str],
+    files: tuple[bool, str | None, str | None] = (False, None, None),
 ) -> BacktestRequest:
+    """``files``: (--repair, --symbol, --interval) for --data."""
     if strategy not in available():
         raise InputError("--strategy", f"unknown {strategy!r}; known: {', '.join(available())}")
     names = parse_symbols(symbols)
@@ -242,7 +229,9 @@ def build_request(
         slippage=SlippageModel(half_spread_ticks=slippage),
         exits=exits,
         seed=seed,
+        strategy_rules=strategy_rules,
     )
+    repair, file_symbol, file_interval = files
     return BacktestRequest(
         strategy=strategy,
         data=data,
@@ -253,11 +242,13 @@ def build_request(
         start=start,
         end=end,
         seed=seed,
-        fill_model=fill_model,
         balance=money,
         fee=fee_rate,
         params=parse_params(params),
         engine=engine,
+        repair=repair,
+        symbol=file_symbol,
+        interval=file_interval,
     )
 
 
@@ -298,13 +289,19 @@ def backtest_command(
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (UTC).")] = None,
     end: Annotated[str | None, typer.Option(help="Day after the last, YYYY-MM-DD (UTC).")] = None,
     balance: Annotated[
-        str | None, typer.Option(help="Starting USDT (reference 100000, engine 10000).")
+        str | None,
+        typer.Option(
+            help="Starting USDT (default: the strategy's, ref_ema_cross 100000; else 10000)."
+        ),
     ] = None,
     fee: Annotated[
-        str | None, typer.Option(help="Taker fee rate (reference 0.0004, engine 0.0005).")
+        str | None,
+        typer.Option(
+            help="Taker fee rate (default: the strategy's, ref_ema_cross 0.0004; else 0.0005)."
+        ),
     ] = None,
-    slippage: Annotated[int, typer.Option(help="Engine: half-spread ticks per market fill.")] = 1,
-    leverage: Annotated[int, typer.Option(help="Engine: leverage, 1..125.")] = 5,
+    slippage: Annotated[int, typer.Option(help="Half-spread ticks per market fill.")] = 1,
+    leverage: Annotated[int, typer.Option(help="Leverage, 1..125.")] = 5,
     ladder: Annotated[
         str | None, typer.Option(help="Harvest ladder R:PCT pairs, e.g. 1:25,2:25,3:25.")
     ] = None,
@@ -312,9 +309,14 @@ def backtest_command(
         str | None, typer.Option(help="Exit-brain kill-score threshold, 0..1.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for synthetic data and the exchange.")] = 0,
-    fill_model: Annotated[
-        FillModel, typer.Option(help="auto: reference for ref_ema_cross, else exchange.")
-    ] = FillModel.AUTO,
+    strategy_rules: Annotated[
+        bool,
+        typer.Option(
+            help="Apply the strategy's own execution rules, if it has any (ref_ema_cross: "
+            "full-equity entries, fixed stop/target filled at their levels); "
+            "--no-strategy-rules trades its signals with the system's sizing and exits."
+        ),
+    ] = True,
     param: Annotated[
         list[str] | None, typer.Option(help="Strategy parameter name=value (repeatable).")
     ] = None,
@@ -334,32 +336,29 @@ def backtest_command(
     except typer.BadParameter as exc:
         raise _fail(exc.format_message()) from None
     try:
+        file_symbol, file_interval = file_options(data, repair, symbol, interval)
         request = build_request(
             strategy, data, synthetic, symbols, timeframe, days, start, end, balance, fee,
-            slippage, leverage, ladder, kill_threshold, seed, fill_model, param or [],
+            slippage, leverage, ladder, kill_threshold, seed, strategy_rules, param or [],
+            (repair, file_symbol, file_interval),
         )  # fmt: skip
-        file_symbol, file_interval = file_options(data, repair, symbol, interval)
         ignored = ignored_options(ctx, request)
         if ignored:
             _note(
-                f"ref_ema_cross on the reference fill model ignores {', '.join(ignored)} (it "
-                "exits at stop_pct/target_pct only); add --fill-model exchange to use them",
+                f"{strategy} trades by its own rules and ignores {', '.join(ignored)}; add "
+                "--no-strategy-rules to trade its signals with the system's sizing and exits",
                 "warning",
             )
-        with (
-            load_options(repair=repair, symbol=file_symbol, interval=file_interval) as loaded,
-            extra_listings() as listings,
-        ):
-            run = _run_with_progress(request, lambda s: check_loaded(s, request, listings, loaded))
+        run = _run_with_progress(request, lambda loaded: check_loaded(loaded, request))
     except (InputError, DataError) as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # a strategy or config rejected a parameter
         raise _fail(f"--param: {exc}") from None
-    for r in loaded if repair else []:
+    for r in run.files if repair else []:
         _note(f"--repair: {r.series.symbol} {r.series.interval}: {r.repair.describe()}")
     result = run.result
     summary = summarize(result, run.series[result.symbols[0]].interval_ms)
-    summary["fill_model"] = run.fill_model.value
+    summary["rules"] = "strategy" if run.strategy_rules else "system"
     console.print(summary_table(summary, run.seconds))
     if json_path is not None:
         console.print(f"trades and summary: {write_json(json_path, result, summary)}")
@@ -374,7 +373,7 @@ def backtest_command(
 
 
 def _run_with_progress(
-    request: BacktestRequest, check: Callable[[list[BarSeries]], None] | None = None
+    request: BacktestRequest, check: Callable[[LoadedBars], None] | None = None
 ) -> BacktestRun:
     """Run, with a progress bar when the replay is long; ``check`` sees the bars first."""
     progress = Progress(
@@ -384,11 +383,11 @@ def _run_with_progress(
     task = progress.add_task("replay", total=1)
     shown = False
 
-    def loaded(series: list[BarSeries]) -> None:
+    def loaded(bars: LoadedBars) -> None:
         nonlocal shown
         if check is not None:
-            check(series)
-        shown = sum(len(s) for s in series) >= LONG_RUN_BARS
+            check(bars)
+        shown = sum(len(s) for s in bars.series) >= LONG_RUN_BARS
         if shown:
             progress.start()
 

@@ -4,6 +4,11 @@ The decision configs are the services' own (``SizingConfig``, ``RiskConfig``,
 ``ExitConfig``, ``IntentPolicyConfig``); the engine only derives the fee and leverage
 fields from the account settings so a ``--fee`` or ``--leverage`` reaches every place
 that uses them.
+
+The execution rules (``sides`` … ``matching``) default to the system's own — what paper
+and live do. A strategy that prescribes its own (``Strategy.engine_profile``, e.g.
+``ref_ema_cross``) has them applied by the engine unless ``strategy_rules`` is False
+(:mod:`quantum_trader.backtest.profile`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig
 from quantum_trader.decide.sizing import SizingConfig
+from quantum_trader.domain.enums import PositionSide
 from quantum_trader.exchange.sim import SimConfig, SlippageModel
+from quantum_trader.exchange.sim.book import BINANCE_RULES, MatchingRules
+from quantum_trader.strategies.base import EntrySizing, ExitRules
+
+BOTH_SIDES = frozenset(PositionSide)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +37,8 @@ class EngineConfig:
     maker_fee: Decimal = Decimal("0.0002")
     leverage: int = 5
     slippage: SlippageModel = field(default_factory=SlippageModel)
-    funding_rate: Decimal | None = Decimal("0.0001")  # per 8 h; None = no funding
+    funding_rate: Decimal | None = Decimal("0.0001")  # per 8 h; None = no flat funding
+    recorded_funding: bool = True  # False: funding-rate files are not charged either
     sizing: SizingConfig = field(default_factory=SizingConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     exits: ExitConfig = field(default_factory=ExitConfig)
@@ -39,6 +50,16 @@ class EngineConfig:
     seed: int = 0
     trade_from_ms: int = 0  # no entry on a signal known before this (indicators still warm up)
     workers: int | None = None  # processes for signal precomputation (None = CPUs)
+    # -- execution rules (the system's by default; see module docstring) -----------------
+    sides: frozenset[PositionSide] = BOTH_SIDES  # sides an entry may take
+    entry_sizing: EntrySizing = EntrySizing.RISK
+    exit_rules: ExitRules = ExitRules.EXIT_BRAIN
+    signal_exit: bool = False  # a strategy's FLAT signal closes its position
+    risk_guard: bool = True  # False: no risk-guard limits (the mode stays NORMAL)
+    matching: MatchingRules = BINANCE_RULES  # continuous quantities, bar model
+    strategy_rules: bool = True  # apply the strategy's engine_profile, if it has one
+    # Visit only bars on which a rule can fire (same fills; False for the proof test).
+    skip_quiet_bars: bool = True
 
     def __post_init__(self) -> None:
         if not self.balance > 0:
@@ -47,6 +68,8 @@ class EngineConfig:
             raise ValueError(f"leverage must be 1..125, got {self.leverage}")
         if not Decimal(0) <= self.taker_fee < Decimal("0.1"):
             raise ValueError(f"fee must be in [0, 0.1), got {self.taker_fee}")
+        if not self.sides:
+            raise ValueError("sides: at least one side must be tradable")
 
     def sizing_config(self) -> SizingConfig:
         return replace(self.sizing, leverage=self.leverage, taker_fee_rate=self.taker_fee)

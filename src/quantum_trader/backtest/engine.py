@@ -1,12 +1,14 @@
-"""The general backtest engine: bars replayed through the services' decision code.
+"""The backtest engine: bars replayed through the services' decision code.
 
 Pipeline per symbol (see :mod:`quantum_trader.backtest.position_flow` for the wiring):
-strategy signal -> ``admit_intent`` -> ``size_entry`` -> ``step_risk`` ->
-``check_entry_gate`` -> :class:`~quantum_trader.exchange.sim.MatchingCore` (market entry,
-then a reduce-only STOP_MARKET at the sized stop on the fill) -> ``apply_fill`` ledger ->
-``evaluate_exit`` on every bar a position is open (PARTIAL / FULL_CLOSE via
-``close_qty_for`` and reduce-only market orders, UPDATE_STOP by new-then-cancel-old).
-One cross-margin account, one ``SimClock``; trades come from the exchange's fills.
+strategy signal -> ``admit_intent`` -> sizing -> ``step_risk`` -> ``check_entry_gate`` ->
+:class:`~quantum_trader.exchange.sim.MatchingCore` (market entry, then a reduce-only
+STOP_MARKET on the fill) -> ``apply_fill`` ledger -> ``evaluate_exit`` on every bar a
+position is open (PARTIAL / FULL_CLOSE via ``close_qty_for`` and reduce-only market
+orders, UPDATE_STOP by new-then-cancel-old). One cross-margin account, one exchange clock;
+trades come from the exchange's fills. A strategy that prescribes its own execution rules
+(``engine_profile``, e.g. ``ref_ema_cross``) runs on this same path with them applied
+(:mod:`quantum_trader.backtest.profile`); there is no other.
 
 Timing semantics (the paper system matches these for the parity test):
 
@@ -22,37 +24,46 @@ Timing semantics (the paper system matches these for the parity test):
   which it happened. A signal on the last bar is ignored; a position still open at the
   end is closed at the last bar's close, reason ``end``.
 
-Speed: signals are computed up front (per symbol, in worker processes), the exit
-brain's indicators are vectorised, and the replay visits only bars where something can
-happen — the bar after a signal, and every bar of a symbol while it holds a position.
+Speed: signals are computed up front (vectorised when the strategy offers it, else in
+worker processes), and the replay is event-driven: it visits a symbol's bar only when
+something can happen on it — the bar after a signal, a bar whose range reaches a resting
+order or the solvency guard, a bar at whose close the exit brain may act (found with
+numpy, :mod:`quantum_trader.backtest.quiet_bars`), and funding times. Skipped bars
+change no fill (``skip_quiet_bars=False`` visits every bar of an open position; a test
+compares the two). Before any order or fill every other position's book is brought to
+the price it would have had, so the exchange sees exactly what a bar-by-bar replay shows.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import heapq
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
 
 from quantum_trader.backtest.config import EngineConfig
+from quantum_trader.backtest.equity import EquityBook
 from quantum_trader.backtest.market_view import FeatureSeries
 from quantum_trader.backtest.position_flow import Desk, SymbolRun
+from quantum_trader.backtest.profile import apply_profile, profile_of
 from quantum_trader.backtest.signals import StrategySpec, all_signals
 from quantum_trader.backtest.trades import (
     NO_FUNDING,
     BacktestResult,
-    FloatArray,
     flat_funding,
     funding_from_files,
+    merge_results,
 )
-from quantum_trader.clock import SimClock
+from quantum_trader.backtest.visits import Visits
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.data.funding import FundingSeries
 from quantum_trader.exchange.sim import FundingSchedule, MatchingCore
+from quantum_trader.exchange.sim.universe import packaged_universe, universe_for
+from quantum_trader.strategies.base import EntrySizing, ExitRules
 
 Progress = Callable[[int, int], None]  # (steps done, steps in total)
-FUNDING_MS = 8 * 3_600_000
 
 
 def run_engine(
@@ -66,7 +77,9 @@ def run_engine(
     """Backtest ``strategy`` on ``series`` (one per symbol, one interval) in one account.
 
     ``funding``: recorded (or synthetic) funding rates per symbol; a symbol without them
-    pays the flat ``config.funding_rate``."""
+    pays the flat ``config.funding_rate``. Full-equity sizing (a strategy's rules) trades
+    each symbol with all of its own cash: one account per symbol, each with an equal
+    share of the balance, merged into one result."""
     config = config or EngineConfig()
     if not series:
         raise ValueError("no bars to backtest")
@@ -78,6 +91,11 @@ def run_engine(
     series = [s for s in series if len(s)]
     if not series:
         raise ValueError("no bars to backtest")
+    config = apply_profile(config, profile_of(strategy, dict(params or {})))
+    if config.entry_sizing is EntrySizing.FULL_EQUITY and len(series) > 1:
+        share = replace(config, balance=config.balance / len(series))
+        parts = [build_replay([s], strategy, share, params, None, funding) for s in series]
+        return merge_results([p.run(strategy) for p in parts], strategy)
     return build_replay(series, strategy, config, params, progress, funding).run(strategy)
 
 
@@ -89,20 +107,44 @@ def build_replay(
     progress: Progress | None = None,
     funding: Mapping[str, FundingSeries] | None = None,
 ) -> Replay:
-    """The replay ``run_engine`` would run, not yet run (tests inspect its exchange)."""
-    config = config or EngineConfig()
+    """The replay ``run_engine`` would run, not yet run (tests inspect its exchange).
+
+    The exchange lists the run's symbols; those the packaged universe lacks get filters
+    derived from their bars (``universe_for``)."""
+    config = apply_profile(config or EngineConfig(), profile_of(strategy, dict(params or {})))
     spec = StrategySpec(strategy, tuple(sorted((params or {}).items())))
     signals = all_signals(spec, list(series), config.workers)
     start = min(int(s.open_time[0]) for s in series)
-    schedule, source = funding_schedule([s.symbol for s in series], config, funding)
+    recorded = funding if config.recorded_funding else None
+    schedule, source = funding_schedule([s.symbol for s in series], config, recorded)
+    listed = packaged_universe()
+    unlisted = {
+        s.symbol: np.concatenate([s.open, s.high, s.low, s.close])
+        for s in series
+        if s.symbol not in listed
+    }
+    universe = universe_for(unlisted)
     core = MatchingCore(
-        config=config.sim_config(), funding=schedule, seed=config.seed, start_ms=start
+        {s.symbol: universe[s.symbol] for s in series},  # the account trades these only
+        config=config.sim_config(),
+        funding=schedule,
+        seed=config.seed,
+        start_ms=start,
+        rules=config.matching,
+        events=False,
     )
+    exit_brain = config.exit_rules is ExitRules.EXIT_BRAIN
     runs = {
-        s.symbol: SymbolRun(s, core.instrument(s.symbol), sig, FeatureSeries.of(s))
+        s.symbol: SymbolRun(
+            s,
+            core.instrument(s.symbol),
+            sig,
+            FeatureSeries.of(s) if exit_brain else None,
+            continuous=config.matching.continuous,
+        )
         for s, sig in zip(series, signals, strict=True)
     }
-    return Replay(core, runs, config, progress, source)
+    return Replay(core, runs, config, progress, source, schedule)
 
 
 def funding_schedule(
@@ -128,7 +170,7 @@ def funding_schedule(
 
 
 class Replay:
-    """The time loop over the union of all symbols' bar times."""
+    """The event-driven time loop over the union of all symbols' bar times."""
 
     def __init__(
         self,
@@ -137,6 +179,7 @@ class Replay:
         config: EngineConfig,
         progress: Progress | None,
         funding_source: str = NO_FUNDING,
+        schedule: FundingSchedule | None = None,
     ) -> None:
         self.core = core
         self.funding_source = funding_source
@@ -144,113 +187,125 @@ class Replay:
         self.desk = Desk(core, runs, config)
         self.runs = list(runs.values())
         self.progress = progress
-        self.clock = SimClock(core.now_ms)
-        self.times = np.unique(np.concatenate([r.series.open_time for r in self.runs]))
-        self.steps = [np.searchsorted(self.times, r.series.open_time).tolist() for r in self.runs]
-        self.interval_ms = self.runs[0].series.interval_ms
-        self.wake: dict[int, list[int]] = {}
-        for s, run in enumerate(self.runs):
-            last = len(run.series) - 1
-            for i in run.signals:
-                if i < last:
-                    self.wake.setdefault(self.steps[s][i + 1], []).append(s)
-        self.equity = np.full(self.times.size, np.nan)
-        self._wallet = float(config.balance)
-        self._fills_seen = -1
-        self._funding_epoch = -1
+        times = [r.series.open_time for r in self.runs]
+        self.times = times[0] if len(times) == 1 else np.unique(np.concatenate(times))
+        self.bar_steps = [np.searchsorted(self.times, r.series.open_time) for r in self.runs]
+        self.steps = [b.tolist() for b in self.bar_steps]
+        self.interval_ms = self.runs[0].interval_ms
+        self.visits = Visits(self)
+        self.equity_book = EquityBook(len(self.runs), float(config.balance))
+        self.schedule = schedule or FundingSchedule()
+        self._heap: list[tuple[int, int]] = []
+        self.due: list[int | None] = [None] * len(self.runs)  # step each symbol is due at
+
+    # -- the loop ---------------------------------------------------------------------
 
     def run(self, strategy: str) -> BacktestResult:
         total = int(self.times.size)
-        wake_steps = sorted(self.wake)
-        w, k = 0, -1
-        report_every = max(1, total // 200)
-        next_report = 0
+        for s in range(len(self.runs)):
+            self.schedule_after(s, -1)
+        next_funding = self.core.next_funding_ms
+        report_every, next_report = max(1, total // 200), 0
+        step = -1
         while True:
-            if any(r.position is not None or r.pending_exits for r in self.runs):
-                k += 1
-            else:
-                w = bisect_left(wake_steps, k + 1, lo=w)
-                if w == len(wake_steps):
-                    break
-                k = wake_steps[w]
+            k = self._heap[0][0] if self._heap else total
+            if next_funding <= int(self.times[min(k, total - 1)]) and self._holding():
+                k = self._funding_visit(next_funding, k)  # forced: its first symbol settles
             if k >= total:
                 break
-            todo = {s for s, r in enumerate(self.runs) if r.position is not None or r.pending_exits}
-            todo.update(self.wake.get(k, ()))
-            for s in sorted(todo):
-                self._bar(s, k)
-            self.equity[k] = self._equity(k)
+            if next_funding <= int(self.times[k]):
+                next_funding = self.schedule.next_after(int(self.times[k]))
+            if k != step:
+                self._close_step(step)
+                step = k
+            _, s = heapq.heappop(self._heap)
+            if self.due[s] != k:
+                continue  # superseded: the symbol was rescheduled
+            self.due[s] = None
+            self.visits.visit(s, k)
             if self.progress is not None and k >= next_report:
                 self.progress(k, total)
                 next_report = k + report_every
+        self._close_step(step)
         self._finish()
         if self.progress is not None:
             self.progress(total, total)
         return self._result(strategy)
 
-    def _bar(self, s: int, k: int) -> None:
-        run, steps = self.runs[s], self.steps[s]
-        i = bisect_left(steps, k)
-        if i == len(steps) or steps[i] != k:
-            return  # this symbol has no bar at this time (a gap in its data)
-        t = int(run.series.open_time[i])
-        self.clock.set(max(t, self.clock.now_ms()))
-        if i > 0 and run.last_bar < i - 1:
-            # Bar i-1 was skipped (flat, nothing pending): its close can only hold a signal.
-            self.desk.on_close(run, i - 1, t)
-        if run.pending_exits or run.pending_entry is not None:
-            self.desk.on_open(run, i, t)
-        o, h, low, c = (
-            run.price(float(x))
-            for x in (
-                run.series.open[i],
-                run.series.high[i],
-                run.series.low[i],
-                run.series.close[i],
-            )
-        )
-        self.core.on_bar(run.symbol, t, o, h, low, c, interval=run.series.interval)
-        self.desk.collect(run, i, t)
-        self.desk.on_close(run, i, t + self.interval_ms)
+    def push(self, s: int, step: int | None) -> None:
+        """Make symbol ``s`` due at ``step`` (None: not due)."""
+        self.due[s] = step
+        if step is not None:
+            heapq.heappush(self._heap, (step, s))
+
+    def schedule_after(self, s: int, i: int) -> None:
+        """Symbol ``s`` has been processed through bar ``i``: when is it next due?"""
+        bar = self.visits.next_due(s, i)
+        self.push(s, None if bar is None else self.steps[s][bar])
+
+    def _holding(self) -> bool:
+        return any(r.position is not None for r in self.runs)
+
+    def _funding_visit(self, funding_ms: int, k: int) -> int:
+        """A funding time passed while positions are open: the symbol a bar-by-bar replay
+        would process first at the first step after it must be visited there (its price
+        update settles the funding), with every book at the previous step's close."""
+        first = int(np.searchsorted(self.times, funding_ms))
+        for step in range(first, min(k, self.times.size - 1) + 1):
+            due_here = [s for s, d in enumerate(self.due) if d == step]
+            holders = [
+                s
+                for s, r in enumerate(self.runs)
+                if r.position is not None and self.visits.bar_at(s, step) is not None
+            ]
+            if due_here or holders:
+                s = min(due_here + holders)
+                if self.due[s] != step:
+                    self.push(s, step)
+                self.visits.sync_books(step, None)
+                return step
+        return k
+
+    def _close_step(self, step: int) -> None:
+        """What a step changed, for the equity curve."""
+        if step < 0:
+            return
+        book = self.equity_book
+        if self.visits.dirty:
+            book.record_wallet(step, self.core.margin_floats()[0])
+            self.visits.dirty = False
+        for s in self.visits.changed:
+            book.record_position(s, step, self.runs[s].position)
+        self.visits.changed.clear()
 
     def _finish(self) -> None:
+        last_step = int(self.times.size) - 1
+        self.visits.sync_books(last_step + 1, None)
         for run in self.runs:
             last = len(run.series) - 1
             if run.position is not None:
-                t = int(run.series.open_time[last])
-                self.clock.set(max(t, self.clock.now_ms()))
-                self.desk.close_at_end(run, last, t)
-        if self.times.size:
-            self.equity[-1] = self._equity(self.times.size - 1, refresh=True)
+                self.desk.close_at_end(run, last, int(run.series.open_time[last]))
 
-    def _equity(self, k: int, refresh: bool = False) -> float:
-        """Mark-to-market equity at the close of step ``k`` (floats: a report, not money)."""
-        fills = self.desk.log.exit_fills + len(self.desk.executed_plans)
-        epoch = int(self.times[k]) // FUNDING_MS
-        if refresh or fills != self._fills_seen or epoch != self._funding_epoch:
-            self._wallet = float(self.core.account().wallet_balance)
-            self._fills_seen, self._funding_epoch = fills, epoch
+    def _final_equity(self) -> float:
+        """Wallet plus whatever is still open at its last close (normally nothing)."""
         upnl = 0.0
         for run in self.runs:
             p = run.position
             if p is not None:
-                close = float(run.series.close[min(max(run.last_bar, 0), len(run.series) - 1)])
+                close = float(run.series.close[-1])
                 upnl += float(p.qty) * (close - float(p.entry_price)) * p.side.sign
-        return self._wallet + upnl
+        return self.core.margin_floats()[0] + upnl
 
     def _result(self, strategy: str) -> BacktestResult:
-        equity: FloatArray = self.equity.copy()
-        if equity.size and np.isnan(equity[0]):
-            equity[0] = float(self.config.balance)
-        # Forward-fill the steps the replay skipped (flat: equity did not move).
-        filled = np.where(~np.isnan(equity), np.arange(equity.size), 0)
-        np.maximum.accumulate(filled, out=filled)
-        equity = equity[filled]
+        closes = [r.series.close for r in self.runs]
+        equity = self.equity_book.curve(int(self.times.size), self.bar_steps, closes)
+        if equity.size:
+            equity[-1] = self._final_equity()
         ledger = self.core.ledger()
         skipped = dict(self.desk.skipped)
         for reason, count in self.desk.orders.rejections.items():
             skipped[reason] = skipped.get(reason, 0) + count
-        positions = self.desk.log.trades(self.core.history().funding)
+        positions = self.desk.log.trades(self.core.funding_payments())
         trades = sorted(positions, key=lambda t: (t.exit_time, t.symbol))
         return BacktestResult(
             strategy=strategy,

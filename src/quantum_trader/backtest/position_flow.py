@@ -4,11 +4,12 @@
 admitted intents and executed plans, cooldowns, the risk state) and calls the pure
 ``decide/`` functions in the order the services do:
 
-* signal at a bar's close -> ``admit_intent`` -> ``size_entry`` (account equity and
-  available margin from the exchange) -> ``step_risk`` (account snapshot) ->
-  ``check_entry_gate`` at the next open -> entry order, protective stop on the fill;
+* signal at a bar's close -> the entry path of :mod:`quantum_trader.backtest.entries`
+  (``admit_intent`` -> sizing -> ``step_risk`` -> ``check_entry_gate``) at the next open
+  -> entry order, protective stop (and, with fixed exits, a target) on the fill;
 * every open position at every bar's close -> ``evaluate_exit`` -> PARTIAL / FULL_CLOSE
   through ``close_qty_for`` at the next open, UPDATE_STOP by place-new-then-cancel-old;
+  with ``signal_exit`` a strategy's FLAT signal is a full close at the next open too;
 * every exchange fill -> ``apply_fill`` (ledger) and the trade log; a position that
   went flat -> ``TradeClosed`` into the risk guard, the symbol's cooldown starts.
 
@@ -18,12 +19,14 @@ Nothing here decides anything a ``decide/`` function decides; it only moves data
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from quantum_trader.backtest import trades as why
 from quantum_trader.backtest.config import EngineConfig
+from quantum_trader.backtest.entries import enter
 from quantum_trader.backtest.market_view import FeatureSeries
 from quantum_trader.backtest.order_desk import OrderDesk, client_order_id
+from quantum_trader.backtest.signals import SignalSeries
 from quantum_trader.backtest.trade_log import TradeLog
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.decide import reasons
@@ -33,10 +36,9 @@ from quantum_trader.decide.close_qty import (
     close_qty_for,
     protective_stop_after_close,
 )
-from quantum_trader.decide.entry_gates import GateOutcome, GateSnapshot, check_entry_gate
 from quantum_trader.decide.exit_brain import evaluate_exit
 from quantum_trader.decide.exit_model import ExitDecision, ExitState
-from quantum_trader.decide.intent_policy import TradeIntent, UniverseSnapshot, admit_intent
+from quantum_trader.decide.harvest_ladder import tighten
 from quantum_trader.decide.position_ledger import (
     LedgerPosition,
     apply_fill,
@@ -45,13 +47,13 @@ from quantum_trader.decide.position_ledger import (
     with_stop,
 )
 from quantum_trader.decide.reasons import Rejection
-from quantum_trader.decide.risk_guard import AccountSnapshot, RiskState, TradeClosed, step_risk
-from quantum_trader.decide.sizing import AccountCapacity, SizedEntry, SizingRequest, size_entry
-from quantum_trader.domain.enums import PlanAction, PositionSide
+from quantum_trader.decide.risk_guard import RiskState, TradeClosed, step_risk
+from quantum_trader.domain.enums import PlanAction
 from quantum_trader.domain.instruments import Instrument
-from quantum_trader.domain.money import ONE, ZERO, to_decimal
+from quantum_trader.domain.money import ONE, ZERO
 from quantum_trader.exchange.sim import MatchingCore
-from quantum_trader.strategies import Signal
+from quantum_trader.strategies import FLAT
+from quantum_trader.strategies.base import ExitRules
 
 Pending = tuple[ExitDecision | None, str]  # None: the strategy's FLAT signal
 
@@ -62,24 +64,45 @@ class SymbolRun:
 
     series: BarSeries
     instrument: Instrument
-    signals: dict[int, Signal]
-    features: FeatureSeries
+    signals: SignalSeries
+    features: FeatureSeries | None  # the exit brain's market features (None: no exit brain)
+    continuous: bool = False  # prices as written in the data, not rounded to the tick
     position: LedgerPosition | None = None
     exit_state: ExitState | None = None
     strength_at_entry: Decimal | None = None
     stop_reason: str = why.STOP
     stop_qty: Decimal = ZERO  # quantity of the working protective stop
-    pending_entry: tuple[int, Signal] | None = None  # (signal bar, signal)
+    target_order_id: str = ""  # the working fixed take-profit, if any
+    pending_entry: int | None = None  # the bar whose signal enters at the next open
     pending_exits: list[Pending] = field(default_factory=list)
     cooldown_until: int = -1
-    last_bar: int = -1  # last bar index processed
+    last_bar: int = -1  # last bar whose close was handled
+    book_bar: int = -1  # last bar the exchange's book of this symbol reflects
+    judged_bar: int = -1  # last bar whose close the exit brain judged
+    quiet_until: int = -1  # closes up to this bar are known to need no judging
+    interval_ms: int = field(init=False, default=0)
+    _unit_tick: Decimal | None = field(init=False, default=None)  # the tick if it is 10**-k
+
+    def __post_init__(self) -> None:
+        self.interval_ms = self.series.interval_ms
+        unit = self.instrument.tick_size.normalize()  # "0.10" -> 0.1: quantizing rounds to it
+        digits, exponent = unit.as_tuple().digits, unit.as_tuple().exponent
+        if digits == (1,) and isinstance(exponent, int) and exponent <= 0:
+            self._unit_tick = unit
 
     @property
     def symbol(self) -> str:
         return self.series.symbol
 
     def price(self, value: float) -> Decimal:
-        return self.instrument.round_price(Decimal(repr(value)))
+        """A bar price as written (its shortest repr), on the tick unless continuous."""
+        exact = Decimal(repr(value))
+        if self.continuous:
+            return exact
+        if self._unit_tick is not None:  # round_price's result, without its division
+            nearest = exact.quantize(self._unit_tick, rounding=ROUND_HALF_EVEN)
+            return nearest.quantize(self.instrument.tick_size)
+        return self.instrument.round_price(exact)
 
 
 class Desk:
@@ -94,46 +117,62 @@ class Desk:
         self.sizing = config.sizing_config()
         self.exits = config.exit_config()
         self.risk = RiskState()
+        self.admitted: dict[str, int] = {}  # intent id -> expiry, as the intent bridge keeps
         self.seen_intents: frozenset[str] = frozenset()
         self.executed_plans: set[str] = set()
         self.skipped: dict[str, int] = {}
-        tradable = frozenset(i.symbol for i in core.instruments())
-        self._configured = frozenset(runs)
-        self._tradable = tradable
+        self.configured = frozenset(runs)
+        self.tradable = frozenset(i.symbol for i in core.instruments())
+        self.fills_seen = 0
+        self.touched: set[str] = set()  # symbols with fills since the replay last looked
+        self.exit_brain = config.exit_rules is ExitRules.EXIT_BRAIN
 
     # -- bar close --------------------------------------------------------------------
 
     def on_close(self, run: SymbolRun, i: int, now: int) -> None:
         """Everything decided at the close of bar ``i`` (``now`` = its close time)."""
-        signal = run.signals.get(i)
+        side = run.signals.sides.get(i)
         last = i + 1 >= len(run.series)
-        known_at = int(run.series.open_time[i]) + run.series.interval_ms
+        known_at = int(run.series.open_time[i]) + run.interval_ms
         # A strategy's FLAT signal is not an intent: as in the services, exits belong to
-        # the exit brain (the signal engine publishes LONG / SHORT intents only).
+        # the exit brain (the signal engine publishes LONG / SHORT intents only) — unless
+        # the strategy's rules make it a signal exit.
         in_window = known_at >= self.config.trade_from_ms and not last
-        if signal is not None and not signal.is_exit and in_window:
-            run.pending_entry = (i, signal)
-        if run.position is not None and run.exit_state is not None and not last:
+        if side is not None and in_window:
+            if side is not FLAT:
+                if side in self.config.sides:
+                    run.pending_entry = i
+            elif self.config.signal_exit and run.position is not None:
+                run.pending_exits.append((None, why.SIGNAL))
+        # A close the quiet-bar bounds cleared (``quiet_until``) would propose nothing.
+        judged = run.position is not None and run.exit_state is not None
+        if judged and not last and i > run.quiet_until:
             self._judge(run, i, now)
         run.last_bar = i
 
     def _judge(self, run: SymbolRun, i: int, now: int) -> None:
-        position = run.position
-        assert position is not None and run.exit_state is not None
+        position, features = run.position, run.features
+        assert position is not None and run.exit_state is not None and features is not None
         price = run.price(float(run.series.close[i]))
-        features, strength = run.features.exit_features(
+        best = run.exit_state.best_price
+        if run.judged_bar + 1 < i:  # quiet bars were skipped: fold in their best close
+            closes = run.series.close[run.judged_bar + 1 : i]
+            k = int(closes.argmax() if position.side.sign > 0 else closes.argmin())
+            best = tighten(position.side, best, run.price(float(closes[k])))
+        run.judged_bar = i
+        exit_features, strength = features.exit_features(
             i, price, position.side.sign, run.strength_at_entry
         )
         if run.strength_at_entry is None:
             run.strength_at_entry = strength
-        open_position = as_open_position(position)
         state = replace(
             run.exit_state,
             ladder_stage=max(run.exit_state.ladder_stage, position.ladder_stage),
             current_stop=position.stop_price,
+            best_price=best,
         )
         run.exit_state, decisions = evaluate_exit(
-            open_position, state, features, run.instrument, self.exits, now
+            as_open_position(position), state, exit_features, run.instrument, self.exits, now
         )
         run.pending_exits.extend((d, _exit_reason(d)) for d in decisions)
 
@@ -148,87 +187,8 @@ class Desk:
         for decision, reason in exits:
             self._execute_exit(run, decision, reason, price, i, now)
         if run.pending_entry is not None:
-            signal_bar, signal = run.pending_entry
-            run.pending_entry = None
-            self._enter(run, signal_bar, signal, i, now)
-
-    def _enter(self, run: SymbolRun, signal_bar: int, signal: Signal, i: int, now: int) -> None:
-        decided_at = int(run.series.open_time[signal_bar]) + run.series.interval_ms
-        assert not signal.is_exit and isinstance(signal.side, PositionSide)
-        intent = TradeIntent(
-            intent_id=signal.intent_id,
-            symbol=signal.symbol,
-            side=signal.side,
-            confidence=to_decimal(round(signal.confidence, 6)),
-            strategy=signal.strategy,
-            bar_time=signal.bar_time,
-            created_at=decided_at,
-            entry_price=run.price(signal.price),
-            stop_distance=_distance(signal.stop_distance),
-            take_profit_distance=(
-                None
-                if signal.take_profit_distance is None
-                else _distance(signal.take_profit_distance)
-            ),
-        )
-        universe = UniverseSnapshot(self._configured, self._tradable, decided_at)
-        self.seen_intents, admitted = admit_intent(
-            intent, self.seen_intents, universe, self.config.policy, decided_at
-        )
-        if isinstance(admitted, Rejection):
-            return self._skip(admitted.reason)
-        account = self.core.account()
-        sized = size_entry(
-            SizingRequest(intent.side, intent.entry_price, intent.stop_distance),
-            AccountCapacity(account.margin_balance, account.available_balance),
-            run.instrument,
-            self.sizing,
-        )
-        if isinstance(sized, Rejection):
-            return self._skip(sized.reason)
-        gross = self._gross_exposure()
-        self.risk, _ = step_risk(self.risk, self._snapshot(gross, now), self.config.risk, now)
-        position = run.position
-        verdict = check_entry_gate(
-            GateSnapshot(
-                plan_side=sized.side,
-                plan_expires_at=decided_at + self.config.plan_ttl_ms,
-                plan_notional=sized.notional,
-                plan_seen=admitted.plan_id in self.executed_plans,
-                position_side=position.side if position else None,
-                position_qty=position.qty if position else ZERO,
-                inflight=False,
-                cooldown=now < run.cooldown_until,
-                risk_mode=self.risk.mode,
-                open_positions=self._open_positions(),
-                gross_exposure=gross,
-                allow_pyramiding=False,
-                max_adds=0,
-                adds_count=position.entry_orders - 1 if position else 0,
-                max_open_positions=self.config.max_open_positions,
-                max_gross_exposure=account.margin_balance * self.config.max_gross_exposure_ratio,
-            ),
-            now,
-        )
-        if verdict.outcome is GateOutcome.SKIP:
-            return self._skip(verdict.reason or "gate")
-        self.executed_plans.add(admitted.plan_id)
-        self._open(run, admitted.plan_id, sized, i, now)
-        return None
-
-    def _open(self, run: SymbolRun, plan_id: str, sized: SizedEntry, i: int, now: int) -> None:
-        coid = client_order_id("e", plan_id)
-        if not self.orders.market(run.symbol, sized.side, sized.qty, coid, "entry", exit_=False):
-            return
-        self.collect(run, i, now)
-        run.cooldown_until = now + self.config.cooldown_ms
-        if run.position is None:
-            return  # stopped out or liquidated at once: nothing left to protect
-        self.protect(run, sized.stop_price, why.STOP, i, now)
-        if run.position is not None:
-            run.exit_state = ExitState.opening(as_open_position(run.position))
-            run.strength_at_entry = None
-            self.log.set_stop(run.symbol, run.position.initial_stop)
+            signal_bar, run.pending_entry = run.pending_entry, None
+            enter(self, run, signal_bar, price, i, now)
 
     def protect(self, run: SymbolRun, stop: Decimal, reason: str, i: int, now: int) -> None:
         """A stop for the whole position at ``stop`` (new first, then cancel the old one)."""
@@ -239,7 +199,7 @@ class Desk:
             run.symbol, position.side, position.position_id, stop, position.qty
         )
         if coid is None:  # would trigger at once: unprotected, so leave at market
-            self._close(run, position.qty, reason, f"unprotected:{stop}", i, now)
+            self.close(run, position.qty, reason, f"unprotected:{stop}", i, now)
             return
         self.log.tag(coid, reason)
         run.stop_reason = reason
@@ -265,7 +225,7 @@ class Desk:
         )
         if decision is not None and decision.action is PlanAction.UPDATE_STOP:
             if position is None or position.position_id != decision.position_id:
-                return self._skip(reasons.STALE_POSITION if position else reasons.NO_POSITION)
+                return self.skip(reasons.STALE_POSITION if position else reasons.NO_POSITION)
             assert decision.new_stop is not None
             if decision.new_stop != position.stop_price:
                 self.protect(run, decision.new_stop, reason, i, now)
@@ -274,16 +234,16 @@ class Desk:
         fraction = decision.fraction if decision and decision.fraction is not None else ONE
         order = close_qty_for(live, plan_position, fraction, run.instrument, price)
         if isinstance(order, Rejection):
-            return self._skip(order.reason)
+            return self.skip(order.reason)
         purpose = decision.plan_id if decision else f"signal:{i}"
-        self._close(run, order.qty, reason, purpose, i, now)
+        self.close(run, order.qty, reason, purpose, i, now)
         if decision is not None and decision.action is not PlanAction.FULL_CLOSE:
             stage = run.exit_state.ladder_stage if run.exit_state else 0
             if run.position is not None:
                 run.position = with_ladder_stage(run.position, stage, now)
         return None
 
-    def _close(
+    def close(
         self, run: SymbolRun, qty: Decimal, reason: str, purpose: str, i: int, now: int
     ) -> None:
         position = run.position
@@ -307,19 +267,24 @@ class Desk:
         self.core.set_price(run.symbol, run.price(float(run.series.close[i])), now)
         self.collect(run, i, now)
         if run.position is not None:
-            self._close(run, run.position.qty, why.END, "end", i, now)
+            self.close(run, run.position.qty, why.END, "end", i, now)
 
     # -- fills ------------------------------------------------------------------------
 
     def collect(self, current: SymbolRun, i: int, now: int) -> None:
-        """Fold every fill the exchange reported into the ledger and the trade log.
+        """Fold every fill the exchange booked into the ledger and the trade log.
 
         A fill belongs to the bar being processed (``i`` of ``current``); a fill on
         another symbol (a cross-margin liquidation) to that symbol's latest bar.
         """
-        for fill in self.orders.fills():
+        fills = self.core.fills_from(self.fills_seen)
+        if not fills:
+            return
+        self.fills_seen += len(fills)
+        for fill in fills:
+            self.touched.add(fill.symbol)
             run = self.runs[fill.symbol]
-            index = i if run is current else max(run.last_bar, 0)
+            index = i if run is current else max(run.book_bar, 0)
             self.log.on_fill(fill, index, int(run.series.open_time[index]))
             outcome = apply_fill(run.position, fill, self.config.leverage)
             run.position = outcome.position
@@ -328,32 +293,17 @@ class Desk:
 
     def _flat(self, run: SymbolRun, closed: LedgerPosition, now: int) -> None:
         self.orders.cancel(run.symbol, closed.stop_order_id)
+        self.orders.cancel(run.symbol, run.target_order_id)
+        run.target_order_id = ""
         run.exit_state = None
         run.pending_exits = []
         run.cooldown_until = now + self.config.cooldown_ms
-        pnl = closed.realized_pnl - closed.fees
-        self.risk, _ = step_risk(self.risk, TradeClosed(pnl, now), self.config.risk, now)
+        if self.config.risk_guard:
+            pnl = closed.realized_pnl - closed.fees
+            self.risk, _ = step_risk(self.risk, TradeClosed(pnl, now), self.config.risk, now)
 
-    # -- account facts ----------------------------------------------------------------
-
-    def _open_positions(self) -> int:
-        return sum(1 for r in self.runs.values() if r.position is not None)
-
-    def _gross_exposure(self) -> Decimal:
-        return sum((p.qty * abs(p.mark_price) for p in self.core.positions()), start=ZERO)
-
-    def _snapshot(self, gross: Decimal, now: int) -> AccountSnapshot:
-        account = self.core.account()
-        balance = account.margin_balance
-        utilisation = account.initial_margin / balance if balance > ZERO else ONE
-        return AccountSnapshot(balance, self._open_positions(), gross, utilisation, now)
-
-    def _skip(self, reason: str) -> None:
+    def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-
-
-def _distance(value: float) -> Decimal:
-    return to_decimal(float(f"{value:.12g}"))
 
 
 def _exit_reason(decision: ExitDecision) -> str:

@@ -1,32 +1,33 @@
-"""From command-line choices to a result: load or generate bars, pick the fill model, run.
+"""From command-line choices to a result: load or generate bars, run the one engine.
 
-``ref_ema_cross`` runs on the reference fill model (bench/REFERENCE_STRATEGY.md) unless
-the exchange model is asked for; with several symbols each gets an equal share of the
-balance as its own sub-account (the reference trades one symbol with all its cash).
-Every other strategy runs on the general engine: one cross-margin account on the
-simulated exchange. Funding-rate dumps found with the kline files
-(``SYMBOL-fundingRate-….csv/.zip``, real or from ``quantum data synth``) set the
-exchange's funding rates for their symbols; without them it charges the flat rate.
+Every strategy runs on the backtest engine: the services' decisions, the simulated
+exchange's matching core, one cross-margin account. A strategy that prescribes its own
+execution rules (``ref_ema_cross``: bench/REFERENCE_STRATEGY.md) has them applied by the
+engine, and its account defaults (100,000 USDT, 0.04 % fee) unless the request sets
+them; ``strategy_rules=False`` in the engine config trades its signals under the system's
+rules instead. Funding-rate dumps found with the kline files (``SYMBOL-fundingRate-
+….csv/.zip``, real or from ``quantum data synth``) set the exchange's funding rates for
+their symbols; without them it charges the flat rate.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.engine import Progress, run_engine
-from quantum_trader.backtest.reference import REFERENCE_FEE, run_reference
-from quantum_trader.backtest.trades import BacktestResult, merge_results
+from quantum_trader.backtest.profile import account_defaults, profile_of
+from quantum_trader.backtest.trades import BacktestResult
 from quantum_trader.data import (
     DEFAULT_SYMBOLS,
     BarSeries,
     DataError,
+    LoadResult,
     MarketConfig,
     generate_market,
     interval_ms,
@@ -36,12 +37,6 @@ from quantum_trader.data import (
 from quantum_trader.data.funding import FundingSeries, find_funding
 
 MINUTES_PER_DAY = 1_440
-
-
-class FillModel(StrEnum):
-    AUTO = "auto"
-    REFERENCE = "reference"
-    EXCHANGE = "exchange"
 
 
 class InputError(ValueError):
@@ -63,11 +58,21 @@ class BacktestRequest:
     start: str | None = None
     end: str | None = None
     seed: int = 0
-    fill_model: FillModel = FillModel.AUTO
-    balance: Decimal | None = None
+    balance: Decimal | None = None  # None: the strategy's default, else the engine's
     fee: Decimal | None = None
     params: dict[str, object] = field(default_factory=dict)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    repair: bool = False  # repair the --data files before the run
+    symbol: str | None = None  # the series of a single --data file not named like a dump
+    interval: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LoadedBars:
+    """The bars a request selects, and what loading the files found and repaired."""
+
+    series: list[BarSeries]
+    files: list[LoadResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -75,7 +80,8 @@ class BacktestRun:
     result: BacktestResult
     series: dict[str, BarSeries]
     seconds: float
-    fill_model: FillModel
+    files: list[LoadResult] = field(default_factory=list)
+    strategy_rules: bool = False  # the strategy's own execution rules were applied
 
 
 def parse_day(option: str, text: str) -> int:
@@ -89,21 +95,21 @@ def parse_day(option: str, text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def load_series(request: BacktestRequest) -> list[BarSeries]:
+def load_bars(request: BacktestRequest) -> LoadedBars:
     """The bars the request selects, one series per symbol, all at one interval."""
     if request.synthetic:
-        series = _synthetic(request)
+        loaded = LoadedBars(_synthetic(request))
     elif request.data is None:
         raise InputError("--data", "no market data given; pass --data PATH or --synthetic")
     else:
-        series = _from_files(request, request.data)
-    series = [_window(s, request) for s in series]
+        loaded = _from_files(request, request.data)
+    series = [_window(s, request) for s in loaded.series]
     empty = [s.symbol for s in series if len(s) < 2]
     if empty:
         raise InputError(
             "--start/--end", f"no bars left for {', '.join(empty)}; widen the date range"
         )
-    return series
+    return LoadedBars(series, loaded.files)
 
 
 def _synthetic(request: BacktestRequest) -> list[BarSeries]:
@@ -124,13 +130,20 @@ def _synthetic(request: BacktestRequest) -> list[BarSeries]:
     return bars
 
 
-def _from_files(request: BacktestRequest, path: Path) -> list[BarSeries]:
+def _from_files(request: BacktestRequest, path: Path) -> LoadedBars:
     if not path.exists():
         raise InputError("--data", f"{path} does not exist; give a kline file or a directory")
     try:
-        loaded = [r.series for r in load_all(path, allow_gaps=True)]
+        files = load_all(
+            path,
+            repair=request.repair,
+            allow_gaps=True,
+            symbol=request.symbol,
+            interval=request.interval,
+        )
     except DataError as exc:
         raise InputError("--data", str(exc)) from None
+    loaded = [r.series for r in files]
     if not loaded:
         raise InputError(
             "--data", f"no kline files under {path}; expected names like BTCUSDT-1m-2024-01.zip"
@@ -158,7 +171,7 @@ def _from_files(request: BacktestRequest, path: Path) -> list[BarSeries]:
         if request.timeframe and series.interval != request.timeframe:
             series = _resample(series, request.timeframe)
         out.append(series)
-    return out
+    return LoadedBars(out, files)
 
 
 def _resample(series: BarSeries, timeframe: str) -> BarSeries:
@@ -181,27 +194,37 @@ def _window(series: BarSeries, request: BacktestRequest) -> BarSeries:
     return series
 
 
+def engine_config(request: BacktestRequest) -> EngineConfig:
+    """The request's engine config with the account it asked for, or the strategy's."""
+    balance, fee = account_defaults(profile_of(request.strategy, request.params))
+    config = request.engine
+    if not config.strategy_rules:
+        balance = fee = None  # the system's rules, the system's account defaults
+    balance = request.balance if request.balance is not None else balance
+    fee = request.fee if request.fee is not None else fee
+    if balance is not None:
+        config = replace(config, balance=balance)
+    if fee is not None:
+        config = replace(config, taker_fee=fee)
+    return config
+
+
 def run_backtest(
     request: BacktestRequest,
     progress: Progress | None = None,
-    on_loaded: Callable[[list[BarSeries]], None] | None = None,
+    on_loaded: Callable[[LoadedBars], None] | None = None,
 ) -> BacktestRun:
-    series = load_series(request)
+    loaded = load_bars(request)
     if on_loaded is not None:
-        on_loaded(series)
-    model = request.fill_model
-    if model is FillModel.AUTO:
-        model = FillModel.REFERENCE if request.strategy == "ref_ema_cross" else FillModel.EXCHANGE
-    if model is FillModel.REFERENCE and request.strategy != "ref_ema_cross":
-        raise InputError("--fill-model", "the reference fill model runs ref_ema_cross only")
+        on_loaded(loaded)
+    config = engine_config(request)
+    ruled = config.strategy_rules and profile_of(request.strategy, request.params) is not None
     started = time.perf_counter()
-    if model is FillModel.REFERENCE:
-        result = _reference(request, series)
-    else:
-        engine, funding = request.engine, load_funding(request, series)
-        result = run_engine(series, request.strategy, engine, request.params, progress, funding)
+    funding = load_funding(request, loaded.series)
+    result = run_engine(loaded.series, request.strategy, config, request.params, progress, funding)
     seconds = time.perf_counter() - started
-    return BacktestRun(result, {s.symbol: s for s in series}, seconds, model)
+    series = {s.symbol: s for s in loaded.series}
+    return BacktestRun(result, series, seconds, loaded.files, ruled)
 
 
 def load_funding(request: BacktestRequest, series: list[BarSeries]) -> dict[str, FundingSeries]:
@@ -212,19 +235,3 @@ def load_funding(request: BacktestRequest, series: list[BarSeries]) -> dict[str,
         return find_funding(request.data, [s.symbol for s in series])
     except DataError as exc:
         raise InputError("--data", str(exc)) from None
-
-
-def _reference(request: BacktestRequest, series: list[BarSeries]) -> BacktestResult:
-    allowed = {"stop_pct", "target_pct"}
-    extra = sorted(set(request.params) - allowed)
-    if extra:
-        raise InputError("--param", f"the reference takes only stop_pct/target_pct, not {extra}")
-    stop = float(str(request.params.get("stop_pct", 0.02)))
-    target = float(str(request.params.get("target_pct", 0.03)))
-    balance = float(request.balance) if request.balance is not None else 100_000.0
-    fee = float(request.fee) if request.fee is not None else REFERENCE_FEE
-    share = balance / len(series)
-    parts = [
-        run_reference(s, stop_pct=stop, target_pct=target, fee=fee, cash=share) for s in series
-    ]
-    return merge_results(parts, "ref_ema_cross")

@@ -3,19 +3,47 @@
 A strategy is a pure fold over closed bars, so its signals do not depend on what the
 backtest did with earlier ones: they can be computed up front, per symbol, and in
 parallel processes. The replay then only visits bars where something can happen (a
-signal, or an open position). Signals come from each strategy's own ``on_bar`` — the
-code the signal-engine runs — so their features and stop distances are the live ones.
+signal, or a bar on which an open position's rules can fire). Signals come from each
+strategy's own ``on_bar`` — the code the signal-engine runs — so their features and stop
+distances are the live ones.
+
+A strategy may offer a vectorised path, ``series_signals(symbol, interval, columns)``
+returning (side by bar, signal at a bar on demand) — :class:`VectorSignals`;
+``ref_ema_cross`` does. Its signals equal the fold's (a unit test checks each one), are
+computed in this process, and a signal is only built when the replay needs it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 from quantum_trader.data.bars import BarSeries
-from quantum_trader.strategies import Bar, Signal, get_strategy
+from quantum_trader.strategies import Bar, Signal, SignalSide, get_strategy
+
+Columns = tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]
+
+
+@runtime_checkable
+class VectorSignals(Protocol):
+    """A strategy that computes a whole series' signals at once (see module docstring)."""
+
+    def series_signals(
+        self, symbol: str, interval: str, columns: Columns
+    ) -> tuple[dict[int, SignalSide], Callable[[int], Signal]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +54,20 @@ class StrategySpec:
     params: tuple[tuple[str, object], ...] = ()
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SignalSeries:
+    """One series' signals: the side at each signal bar, and the signal itself on demand."""
+
+    sides: dict[int, SignalSide]
+    at: Callable[[int], Signal]
+
+    @classmethod
+    def of(cls, signals: dict[int, Signal]) -> SignalSeries:
+        return cls({i: s.side for i, s in signals.items()}, signals.__getitem__)
+
+
 def series_signals(spec: StrategySpec, series: BarSeries) -> dict[int, Signal]:
-    """Bar index -> the signal emitted at that bar's close."""
+    """Bar index -> the signal emitted at that bar's close (folding ``on_bar``)."""
     strategy = get_strategy(spec.name, **dict(spec.params))
     state = strategy.initial_state(series.symbol)
     out: dict[int, Signal] = {}
@@ -50,14 +90,26 @@ def series_signals(spec: StrategySpec, series: BarSeries) -> dict[int, Signal]:
 
 def all_signals(
     spec: StrategySpec, series: list[BarSeries], workers: int | None = None
-) -> list[dict[int, Signal]]:
-    """Signals of every series; several series are spread over worker processes."""
+) -> list[SignalSeries]:
+    """Signals of every series; folds of several series are spread over worker processes."""
+    strategy = get_strategy(spec.name, **dict(spec.params))
+    if isinstance(strategy, VectorSignals):
+        return [
+            SignalSeries(*strategy.series_signals(s.symbol, s.interval, _columns(s)))
+            for s in series
+        ]
     workers = min(len(series), workers or os.cpu_count() or 1)
     if workers <= 1 or len(series) == 1:
-        return [series_signals(spec, s) for s in series]
+        return [SignalSeries.of(series_signals(spec, s)) for s in series]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         shipped = pool.map(_portable_signals, [spec] * len(series), series)
-        return [{i: Signal(**kwargs) for i, kwargs in part.items()} for part in shipped]
+        return [
+            SignalSeries.of({i: Signal(**kwargs) for i, kwargs in part.items()}) for part in shipped
+        ]
+
+
+def _columns(series: BarSeries) -> Columns:
+    return (series.open_time, series.open, series.high, series.low, series.close, series.volume)
 
 
 def _portable_signals(spec: StrategySpec, series: BarSeries) -> dict[int, dict[str, Any]]:

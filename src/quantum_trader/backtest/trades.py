@@ -1,8 +1,8 @@
 """What a backtest produces: closed positions, the equity curve, and the run's outcome.
 
-Shared by both fill models (the exchange-driven engine and the reference fill model),
-so metrics, the JSON writer and the HTML report read one shape. Prices, quantities and
-money are floats here: they are results for analysis, not orders for an exchange.
+The engine produces it for every strategy, so metrics, the JSON writer and the HTML
+report read one shape. Prices, quantities and money are floats here: they are results for
+analysis, not orders for an exchange.
 
 One :class:`Trade` is one **position**, from its entry to its final exit; a position
 closed in several fills (the harvest ladder's partial take-profits, then a stop) is one

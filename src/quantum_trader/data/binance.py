@@ -6,9 +6,9 @@ converted to ms. Symbol and interval come from the file name as Binance writes i
 (``BTCUSDT-1m-2024-01.zip``, ``BTCUSDT-1m-2024-01-15.zip``,
 ``XRPUSDT-5m-2021-11-15_2021-11-21.csv``) or, for Parquet, from columns or metadata.
 Every load is checked (``quality.check_bars``); problems raise ``DataError`` naming the
-file and row unless ``repair=True`` can fix them. A command line that cannot pass
-arguments down to the loader (``quantum backtest --repair --symbol …``) sets them for a
-block with ``load_options``.
+file and row unless ``repair=True`` can fix them; ``symbol`` / ``interval`` name a
+file that is not named like a dump. (``load_options`` sets those for a block, for a caller
+that cannot pass them down; ``quantum backtest`` passes them explicitly.)
 """
 
 from __future__ import annotations
@@ -217,16 +217,23 @@ def read_kline_file(
     return RawKlines.concat(parts)
 
 
-def scan(path: str | Path, kind: str = "klines") -> list[RawKlines]:
+def scan(
+    path: str | Path,
+    kind: str = "klines",
+    *,
+    symbol: str | None = None,
+    interval: str | None = None,
+) -> list[RawKlines]:
     """Read a file, or every dump of ``kind`` under a directory grouped per symbol/interval.
 
     Within a group, files are joined in order of their first bar, so daily and monthly
-    dumps may be mixed. Nothing is checked yet.
+    dumps may be mixed. Nothing is checked yet. ``symbol`` / ``interval`` name a single
+    file's series when its name does not (directories always go by file names).
     """
     path = Path(path)
     if path.is_file():
         options = _OPTIONS.get() or _DEFAULT_OPTIONS
-        return [read_kline_file(path, options.symbol, options.interval)]
+        return [read_kline_file(path, symbol or options.symbol, interval or options.interval)]
     if not path.is_dir():
         raise DataError(f"{path}: no such file or directory. Fix: check the path")
     groups: dict[tuple[str, str], list[RawKlines]] = {}
@@ -304,10 +311,17 @@ def finish(raw: RawKlines, *, repair: bool = False, allow_gaps: bool = False) ->
 
 
 def load_all(
-    path: str | Path, *, repair: bool = False, allow_gaps: bool = False, kind: str = "klines"
+    path: str | Path,
+    *,
+    repair: bool = False,
+    allow_gaps: bool = False,
+    kind: str = "klines",
+    symbol: str | None = None,
+    interval: str | None = None,
 ) -> list[LoadResult]:
-    """Every series in a file or directory, checked."""
-    return [finish(raw, repair=repair, allow_gaps=allow_gaps) for raw in scan(path, kind)]
+    """Every series in a file or directory, checked (``symbol`` / ``interval``: see ``scan``)."""
+    raws = scan(path, kind, symbol=symbol, interval=interval)
+    return [finish(raw, repair=repair, allow_gaps=allow_gaps) for raw in raws]
 
 
 def load_klines(

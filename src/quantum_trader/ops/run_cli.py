@@ -347,8 +347,11 @@ def _run_processes(
         closes_by_reason=run.closes_by_reason,
         intents_rejected=run.intents_rejected,
         reconcile_repairs=run.repairs,
+        trades=run.trades,
     )
-    show_mapping(f"Quantum Trader paper run {run_id}, one process per service", summary)
+    shown = {k: v for k, v in summary.items() if k != "trades"}
+    shown["closed positions (trades in --json)"] = len(summary["trades"])
+    show_mapping(f"Quantum Trader paper run {run_id}, one process per service", shown)
     if json_path:
         json_path.write_text(json.dumps(summary, indent=2))
     if report.violations_total:

@@ -76,6 +76,11 @@ processed inside ``advance``; no signal leaves during the first ``warmup`` bars.
 Signals carry prices as float *suggestions* (``stop_distance`` in price units, always
 > 0): the sizing layer turns them into Decimal multiples of the instrument's tick.
 ``FLAT`` is a close signal ("exit what this strategy holds on the symbol"), not a side.
+
+A strategy that is a *specification* — a benchmark whose trade list other backtesters
+must reproduce, such as ``ref_ema_cross`` — declares how its signals are executed with
+``engine_profile`` (:class:`EngineProfile`). The backtest engine applies it; a strategy
+without one is executed by the system's own sizing and exit brain, as in paper and live.
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -102,6 +108,60 @@ class Exit(StrEnum):
 
 FLAT = Exit.FLAT
 SignalSide = PositionSide | Exit
+
+
+class EntrySizing(StrEnum):
+    """How an entry is sized: the system's risk sizing, or all the account's equity."""
+
+    RISK = "risk"  # decide.sizing: risk_pct of equity at the stop, within the caps
+    FULL_EQUITY = "full_equity"  # qty = equity / (fill price × (1 + taker fee))
+
+
+class ExitRules(StrEnum):
+    """Who exits a position: the exit brain, or a fixed stop and target only."""
+
+    EXIT_BRAIN = "exit_brain"  # ladder, break-even, trailing, kill score, time stop
+    FIXED = "fixed"  # stop / target at the signal's stop_pct / target_pct of the entry fill
+
+
+@dataclass(frozen=True, slots=True)
+class EngineProfile:
+    """How the backtest engine executes a strategy's signals, when the strategy prescribes
+    it. The defaults are the system's own rules (what paper and live do).
+
+    * ``sides``: sides an entry may take (``(LONG,)``: long only);
+    * ``sizing`` / ``exits``: see :class:`EntrySizing` / :class:`ExitRules`; ``FIXED``
+      exits are exchange-side reduce-only STOP_MARKET and TAKE_PROFIT_MARKET orders;
+    * ``signal_exit``: a ``FLAT`` signal closes the position at the next bar's open;
+    * ``continuous_quantity``: no lot or tick rounding, no minimum quantity or notional;
+    * ``fills_at_levels``: a stop or target triggers on the bar's low / high, the stop
+      first when both are in range, and fills exactly at its level (even through a gap);
+    * ``slippage`` / ``funding`` / ``risk_limits``: False turns them off; ``leverage`` and
+      ``cooldown_ms`` (None: the engine's) are fixed by the profile;
+    * ``balance`` / ``taker_fee``: the account a run defaults to when the user gives none.
+    """
+
+    sides: tuple[PositionSide, ...] = (PositionSide.LONG, PositionSide.SHORT)
+    sizing: EntrySizing = EntrySizing.RISK
+    exits: ExitRules = ExitRules.EXIT_BRAIN
+    signal_exit: bool = False
+    continuous_quantity: bool = False
+    fills_at_levels: bool = False
+    slippage: bool = True
+    funding: bool = True
+    risk_limits: bool = True
+    leverage: int | None = None
+    cooldown_ms: int | None = None
+    balance: Decimal | None = None
+    taker_fee: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sides or len(set(self.sides)) != len(self.sides):
+            raise ValueError(f"sides must name each side at most once, got {self.sides!r}")
+        if self.leverage is not None and not 1 <= self.leverage <= 125:
+            raise ValueError(f"leverage must be 1..125, got {self.leverage}")
+        if self.cooldown_ms is not None and self.cooldown_ms < 0:
+            raise ValueError(f"cooldown_ms must be >= 0, got {self.cooldown_ms}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +258,7 @@ class Strategy(ABC, Generic[StateT]):
 
     name: str = "unregistered"
     warmup: int = 0
+    engine_profile: EngineProfile | None = None  # None: the system's sizing and exits
 
     @abstractmethod
     def initial_state(self, symbol: str) -> StateT:

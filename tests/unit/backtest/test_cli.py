@@ -41,7 +41,7 @@ def test_reference_run_writes_json_and_html(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert set(doc) == {"summary", "trades"}
     assert doc["summary"]["trades"] == len(doc["trades"]) > 0
-    assert doc["summary"]["fill_model"] == "reference"
+    assert doc["summary"]["rules"] == "strategy"  # its own: bench/REFERENCE_STRATEGY.md
     for t in doc["trades"]:
         assert set(t) == TRADE_KEYS
         assert isinstance(t["entry_time"], int) and isinstance(t["exit_time"], int)
@@ -65,7 +65,7 @@ def test_engine_run_on_synthetic_bars(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
     summary = doc["summary"]
-    assert summary["fill_model"] == "exchange" and summary["symbols"] == ["BTCUSDT", "ETHUSDT"]
+    assert summary["rules"] == "system" and summary["symbols"] == ["BTCUSDT", "ETHUSDT"]
     assert summary["trades"] == len(doc["trades"])
     assert summary["funding_source"] == "flat 0.0001/8h"
     net = summary["realized_pnl"] - summary["fees"] + summary["funding"]
@@ -95,7 +95,7 @@ def test_engine_run_on_synthetic_bars(tmp_path: Path) -> None:
         (["--strategy", "trend_ema", "--synthetic", "--kill-threshold", "2"], "--kill-threshold"),
         (["--strategy", "ref_ema_cross", "--synthetic", "--param", "stop_pct=2"], "--param"),
         (["--strategy", "trend_ema", "--synthetic", "--report", "x.pdf"], "--report"),
-        (["--strategy", "trend_ema", "--synthetic", "--fill-model", "reference"], "--fill-model"),
+        (["--strategy", "trend_ema", "--synthetic", "--repair"], "--repair"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_option(args: list[str], option: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce, WorkingType
 from quantum_trader.domain.instruments import Instrument
@@ -18,11 +19,53 @@ from quantum_trader.domain.orders import Order
 
 INF = Decimal("Infinity")
 NEG_INF = Decimal("-Infinity")
+# Membership tests, cheaper than the enums' properties on the hot path.
+CONDITIONAL = frozenset(t for t in OrderType if t.is_conditional)
+FINAL = frozenset(s for s in OrderStatus if s.is_final)
 
 
-@dataclass(slots=True)
+class BarModel(StrEnum):
+    """How a bar acts on resting orders.
+
+    * ``PATH`` (Binance-like, the default): the price walks open → nearer extreme →
+      farther extreme → close; a jump (the open, or a price set between bars) fills a
+      triggered stop at the price after the jump.
+    * ``LEVELS`` (the reference strategy's idealised bar): resting orders act on the
+      bar's low and high only — the extreme on the open position's losing side first, so
+      a stop comes before a target in one bar — and fill exactly at their own level even
+      when the market opened beyond it. A price set between bars (a bar's open) is a
+      quote that market orders fill at; it triggers nothing.
+    """
+
+    PATH = "path"
+    LEVELS = "levels"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingRules:
+    """Run-level settings of one core.
+
+    ``continuous``: quantities and prices are real numbers — no LOT_SIZE /
+    MARKET_LOT_SIZE step, precision or bounds, no MIN_NOTIONAL, trigger prices need not
+    sit on the tick, and market fills are not rounded to it (the reference strategy's
+    "quantity is continuous, no minimum notional / lot size"). Leverage brackets and
+    margin are still enforced.
+    """
+
+    continuous: bool = False
+    bar_model: BarModel = BarModel.PATH
+
+
+BINANCE_RULES = MatchingRules()
+
+
+@dataclass(slots=True, eq=False)
 class WorkingOrder:
-    """The exchange's mutable record of one order; ``snapshot()`` gives the frozen view."""
+    """The exchange's mutable record of one order; ``snapshot()`` gives the frozen view.
+
+    Compared by identity: one record per order, however equal two orders' fields are.
+    Its level and direction never change, so they are worked out once (the hot path of
+    a sweep reads them for every resting order)."""
 
     symbol: str
     side: Side
@@ -42,29 +85,30 @@ class WorkingOrder:
     cum_quote: Decimal = ZERO
     updated_at: int = 0
     seq: int = 0  # arrival order: ties at one level fill first-come first-served
+    # True when the order acts on a rise of its price source to its level.
+    rises: bool = field(init=False, default=False)
+    on_mark: bool = field(init=False, default=False)  # triggered by the mark price
+    _level: Decimal | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        kind = self.type
+        if kind is OrderType.STOP_MARKET:
+            self.rises = self.side is Side.BUY
+        else:  # LIMIT and TAKE_PROFIT_MARKET sell on a rise
+            self.rises = self.side is Side.SELL
+        conditional = kind in CONDITIONAL
+        self.on_mark = conditional and self.working_type is WorkingType.MARK_PRICE
+        self._level = self.stop_price if conditional else self.price
 
     @property
     def level(self) -> Decimal:
-        level = self.stop_price if self.type.is_conditional else self.price
+        level = self._level
         assert level is not None
         return level
 
     @property
-    def rises(self) -> bool:
-        """True when the order acts on a rise of its price source to ``level``."""
-        if self.type is OrderType.LIMIT:
-            return self.side is Side.SELL
-        if self.type is OrderType.STOP_MARKET:
-            return self.side is Side.BUY
-        return self.side is Side.SELL  # TAKE_PROFIT_MARKET
-
-    @property
-    def on_mark(self) -> bool:
-        return self.type.is_conditional and self.working_type is WorkingType.MARK_PRICE
-
-    @property
     def is_open(self) -> bool:
-        return not self.status.is_final
+        return self.status not in FINAL
 
     def snapshot(self) -> Order:
         avg = self.cum_quote / self.executed_qty if self.executed_qty else ZERO
@@ -105,6 +149,7 @@ class SymbolBook:
     up_min: Decimal = INF  # lowest level of orders acting on a rise
     down_max: Decimal = NEG_INF  # highest level of orders acting on a fall
     mark_f: float = 0.0
+    rules: MatchingRules = BINANCE_RULES
     # Leverage-bracket table as floats for the liquidation pre-check.
     tiers_f: tuple[tuple[float, float, float], ...] = ()
 

@@ -2,7 +2,10 @@
 
 Time is handed in (ms); randomness comes only from a ``random.Random(seed)``; nothing
 reads the wall clock. Each call appends execution events, which the caller drains with
-``drain_events()``. The async ``SimExchange`` and the HTTP front are thin shells on top.
+``drain_events()`` (``events=False``: none are built; a backtest reads its fills from the
+history with ``fills_from``). The async ``SimExchange`` and the HTTP front are thin shells
+on top. ``rules`` (:class:`~quantum_trader.exchange.sim.book.MatchingRules`) switch the
+run to continuous quantities and prices and to the ``LEVELS`` bar model.
 """
 
 from __future__ import annotations
@@ -18,18 +21,37 @@ from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest
 from quantum_trader.exchange.interface import ExecutionEvent, Kline, MarkPrice
 from quantum_trader.exchange.sim import errors, market
 from quantum_trader.exchange.sim.account import Account, Ledger
-from quantum_trader.exchange.sim.book import SymbolBook, WorkingOrder
+from quantum_trader.exchange.sim.book import (
+    BINANCE_RULES,
+    CONDITIONAL,
+    BarModel,
+    MatchingRules,
+    SymbolBook,
+    WorkingOrder,
+)
 from quantum_trader.exchange.sim.execution import (
+    MarginSummary,
+    NoEvents,
     account_state,
     available_balance,
     emit_order,
     finish,
+    margin_floats,
+    margin_summary,
     margin_totals,
 )
 from quantum_trader.exchange.sim.funding import FundingSchedule
-from quantum_trader.exchange.sim.history import HistorySnapshot
+from quantum_trader.exchange.sim.history import FundingPayment, HistorySnapshot
 from quantum_trader.exchange.sim.liquidation import check_liquidation
-from quantum_trader.exchange.sim.matching import cross_limit_now, execute_market
+from quantum_trader.exchange.sim.matching import (
+    check_continuous_shape,
+    cross_limit_now,
+    crosses_market,
+    execute_market,
+    quote,
+    reference_price,
+    walk_levels,
+)
 from quantum_trader.exchange.sim.state import SimConfig, SimState
 from quantum_trader.exchange.sim.universe import default_universe
 from quantum_trader.exchange.sim.validation import (
@@ -52,18 +74,22 @@ class MatchingCore:
         funding: FundingSchedule | None = None,
         seed: int = 0,
         start_ms: int = 0,
+        rules: MatchingRules = BINANCE_RULES,
+        events: bool = True,
     ) -> None:
         self.config = config or SimConfig()
+        self.rules = rules
         universe = dict(instruments) if instruments is not None else default_universe()
         schedule = funding or FundingSchedule()
         self._state = SimState(
             config=self.config,
-            books={s: SymbolBook(i) for s, i in universe.items()},
+            books={s: SymbolBook(i, rules=rules) for s, i in universe.items()},
             account=Account(self.config.starting_balance, self.config.default_leverage),
             funding=schedule,
             rng=random.Random(seed),
             now_ms=start_ms,
             next_funding_ms=schedule.next_after(start_ms),
+            events=[] if events else NoEvents(),
         )
 
     # -- time and prices ------------------------------------------------------------
@@ -71,6 +97,11 @@ class MatchingCore:
     @property
     def now_ms(self) -> int:
         return self._state.now_ms
+
+    @property
+    def next_funding_ms(self) -> int:
+        """The next funding time the clock has not passed yet."""
+        return self._state.next_funding_ms
 
     def advance_time(self, now_ms: int) -> None:
         market.advance_time(self._state, now_ms)
@@ -87,8 +118,23 @@ class MatchingCore:
         interval: str = "1m",
     ) -> None:
         """Drive one candle of the trade price; the mark follows the same path."""
-        self._book(symbol)
-        market.on_bar(self._state, symbol, open_time, (open, high, low, close), volume, interval)
+        book = self._book(symbol)
+        if self.rules.bar_model is BarModel.PATH:
+            prices = (open, high, low, close)
+            market.on_bar(self._state, symbol, open_time, prices, volume, interval)
+            return
+        state = self._state
+        if open_time >= state.next_funding_ms or open_time > state.now_ms:
+            market.advance_time(state, open_time)
+        if state.config.kline_history:
+            span = market.INTERVAL_MS.get(interval, 60_000)
+            kline = Kline(
+                symbol, interval, open_time, open, high, low, close, volume, open_time + span - 1
+            )
+            market.record_kline(state, kline)
+        if not book.has_price:
+            quote(state, book, open)
+        walk_levels(state, book, high, low, close)
 
     def set_mark(self, symbol: str, mark: Decimal, now_ms: int | None = None) -> None:
         self._book(symbol)
@@ -97,36 +143,72 @@ class MatchingCore:
         market.set_mark(self._state, symbol, mark)
 
     def set_price(self, symbol: str, price: Decimal, now_ms: int | None = None) -> None:
-        """Set last and mark together (a jump; stops reached fire at this price)."""
-        self._book(symbol)
+        """Set last and mark together (a jump; stops reached fire at this price). In the
+        ``LEVELS`` bar model it is a quote: market orders fill at it, stops wait."""
+        book = self._book(symbol)
         if now_ms is not None:
             self.advance_time(now_ms)
-        market.set_price(self._state, symbol, price)
+        if self.rules.bar_model is BarModel.LEVELS:
+            quote(self._state, book, price)
+        else:
+            market.set_price(self._state, symbol, price)
+
+    def quiet_price(self, symbol: str, price: Decimal) -> None:
+        """Catch up over bars the caller proved could act on nothing (no resting order's
+        level in their range, the account solvent throughout): the book takes the close."""
+        book = self._book(symbol)
+        book.last = book.mark = price
+        book.mark_f = float(price)
+
+    def trigger_band(self, symbol: str) -> tuple[float, float]:
+        """(highest level acting on a fall, lowest level acting on a rise) of the symbol's
+        resting orders, as floats (-inf / +inf when there are none)."""
+        book = self._book(symbol)
+        return float(book.down_max), float(book.up_min)
+
+    def margin_floats(self) -> tuple[float, dict[str, tuple[float, float]]]:
+        """(wallet, {symbol: (signed qty, signed cost)}) as floats, for solvency bounds."""
+        return margin_floats(self._state)
+
+    def maintenance_f(self, symbol: str, notional: float) -> float:
+        """Maintenance margin of a (positive) notional, in floats."""
+        return self._book(symbol).maint_f(notional)
 
     # -- orders ---------------------------------------------------------------------
 
     def submit(self, request: OrderRequest) -> Order:
         """Accept (returning the order after any immediate fill) or raise ``OrderRejected``."""
+        return self._submit(request).snapshot()
+
+    def place(self, request: OrderRequest) -> None:
+        """``submit`` for an in-process caller that reads fills from the history."""
+        self._submit(request)
+
+    def _submit(self, request: OrderRequest) -> WorkingOrder:
         state = self._state
         book = self._book(request.symbol)
         instrument = book.instrument
         if request.client_order_id in state.history.open_client_ids:
             raise errors.rejected(errors.DUPLICATE_CLIENT_ID)
-        check_shape(request, instrument)
+        if self.rules.continuous:
+            check_continuous_shape(request)
+        else:
+            check_shape(request, instrument)
         position_qty = state.account.position_qty(request.symbol)
         if request.type in (OrderType.MARKET, OrderType.LIMIT):
             check_reduce_only(request, position_qty)
         if request.type is OrderType.MARKET and not book.has_price:
             raise errors.rejected(errors.NO_LIQUIDITY)
-        reference = self._reference_price(request, book)
-        check_min_notional(request, instrument, reference)
-        if request.type.is_conditional:
+        reference = reference_price(request, book)
+        if not self.rules.continuous:
+            check_min_notional(request, instrument, reference)
+        if request.type in CONDITIONAL:
             trigger_source = book.mark if request.working_type == "MARK_PRICE" else book.last
             check_not_triggered(request, trigger_source)
         elif (
             request.type is OrderType.LIMIT
             and request.time_in_force == "GTX"
-            and self._crosses(request.side, request.price, book)
+            and crosses_market(request.side, request.price, book)
         ):
             raise errors.rejected(errors.POST_ONLY_REJECTED)
         if request.type in (OrderType.MARKET, OrderType.LIMIT) and not request.reduce_only:
@@ -142,15 +224,22 @@ class MatchingCore:
             )
         order = self._accept(request)
         self._work(order, book)
-        return order.snapshot()
+        return order
 
     def cancel(self, symbol: str, client_order_id: str) -> Order:
         """Cancel an open order; -2011 when it is already final, OrderNotFound if unknown."""
+        return self._cancel(symbol, client_order_id).snapshot()
+
+    def withdraw(self, symbol: str, client_order_id: str) -> None:
+        """``cancel`` without the snapshot."""
+        self._cancel(symbol, client_order_id)
+
+    def _cancel(self, symbol: str, client_order_id: str) -> WorkingOrder:
         order = self._lookup(symbol, client_order_id)
         if not order.is_open:
             raise errors.rejected(errors.UNKNOWN_ORDER_SENT)
         finish(self._state, order, OrderStatus.CANCELED)
-        return order.snapshot()
+        return order
 
     def cancel_all(self, symbol: str) -> list[Order]:
         book = self._book(symbol)
@@ -201,6 +290,10 @@ class MatchingCore:
     def account(self) -> AccountState:
         return account_state(self._state)
 
+    def margin_summary(self) -> MarginSummary:
+        """The account's totals without per-position detail (no liquidation prices)."""
+        return margin_summary(self._state)
+
     def positions(self) -> tuple[PositionState, ...]:
         return account_state(self._state).positions
 
@@ -231,8 +324,23 @@ class MatchingCore:
         return selected[-limit:] if limit > 0 else []
 
     def drain_events(self) -> list[ExecutionEvent]:
+        if type(self._state.events) is NoEvents:
+            return []
         events, self._state.events = self._state.events, []
         return events
+
+    def fills_from(self, start: int) -> list[Fill]:
+        """Every fill from the ``start``-th (0-based) on, in order (the exchange's trade
+        history; ``fill_count`` is where the next call starts)."""
+        fills = self._state.history.fills
+        return fills[start:] if start < len(fills) else []
+
+    def fill_count(self) -> int:
+        return len(self._state.history.fills)
+
+    def funding_payments(self) -> tuple[FundingPayment, ...]:
+        """Every funding settlement so far (``history().funding`` without the orders)."""
+        return tuple(self._state.history.funding)
 
     def history(self) -> HistorySnapshot:
         return self._state.history.snapshot()
@@ -263,24 +371,6 @@ class MatchingCore:
             raise errors.not_found(symbol, client_order_id)
         return order
 
-    def _reference_price(self, request: OrderRequest, book: SymbolBook) -> Decimal:
-        """Price Binance values an order at for notional and margin checks."""
-        if request.type is OrderType.LIMIT:
-            assert request.price is not None
-            return request.price
-        if request.type.is_conditional:
-            assert request.stop_price is not None
-            return request.stop_price
-        return book.last
-
-    @staticmethod
-    def _crosses(side: Side, price: Decimal | None, book: SymbolBook) -> bool:
-        """True when a limit at ``price`` would execute against the market right now."""
-        assert price is not None
-        if not book.has_price:
-            return False
-        return price >= book.last if side is Side.BUY else price <= book.last
-
     def _accept(self, request: OrderRequest) -> WorkingOrder:
         state = self._state
         order_id = state.next_order_id()
@@ -310,7 +400,7 @@ class MatchingCore:
         state = self._state
         if order.type is OrderType.MARKET:
             execute_market(state, order)
-        elif order.type is OrderType.LIMIT and self._crosses(order.side, order.price, book):
+        elif order.type is OrderType.LIMIT and crosses_market(order.side, order.price, book):
             cross_limit_now(state, order)
         elif order.type is OrderType.LIMIT and order.time_in_force in ("IOC", "FOK"):
             finish(state, order, OrderStatus.EXPIRED)

@@ -1,17 +1,20 @@
 """Fills and their consequences: booking a trade, order status changes, account snapshots.
 
 Every state change here appends the matching execution event, in the order Binance sends
-them: ORDER_TRADE_UPDATE for the order first, then ACCOUNT_UPDATE for the wallet.
+them: ORDER_TRADE_UPDATE for the order first, then ACCOUNT_UPDATE for the wallet — unless
+the core's event list is :class:`NoEvents` (a caller that reads fills from the history,
+such as a backtest, is spared building a snapshot per change).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NamedTuple
 
 from quantum_trader.domain.enums import OrderStatus, OrderType, PositionSide, Side
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, PositionState
-from quantum_trader.exchange.interface import AccountUpdate, OrderUpdate
+from quantum_trader.exchange.interface import AccountUpdate, ExecutionEvent, OrderUpdate
 from quantum_trader.exchange.sim.account import (
     initial_margin,
     liquidation_price,
@@ -25,12 +28,23 @@ REASON_FUNDING = "FUNDING_FEE"
 REASON_LIQUIDATION = "LIQUIDATION"
 
 
+class NoEvents(list[ExecutionEvent]):
+    """An event list that keeps nothing: no execution event is built for it."""
+
+    def append(self, event: ExecutionEvent) -> None:
+        return None  # kept nowhere
+
+
 def emit_order(state: SimState, order: WorkingOrder, fill: Fill | None = None) -> None:
-    state.events.append(OrderUpdate(order=order.snapshot(), fill=fill, ts=state.now_ms))
+    if type(state.events) is not NoEvents:
+        state.events.append(OrderUpdate(order=order.snapshot(), fill=fill, ts=state.now_ms))
 
 
 def emit_account(state: SimState, reason: str) -> None:
-    state.events.append(AccountUpdate(account=account_state(state), reason=reason, ts=state.now_ms))
+    if type(state.events) is not NoEvents:
+        state.events.append(
+            AccountUpdate(account=account_state(state), reason=reason, ts=state.now_ms)
+        )
 
 
 def finish(state: SimState, order: WorkingOrder, status: OrderStatus) -> None:
@@ -142,6 +156,31 @@ def open_order_margin(state: SimState) -> Decimal:
 def available_balance(state: SimState) -> Decimal:
     upnl, initial, _ = margin_totals(state)
     return state.account.wallet + upnl - initial
+
+
+class MarginSummary(NamedTuple):
+    """The figures of ``account_state`` an entry decision reads, and the gross notional."""
+
+    margin_balance: Decimal
+    available_balance: Decimal
+    initial_margin: Decimal
+    gross_notional: Decimal  # Σ |qty| × |mark| over the open positions
+
+
+def margin_summary(state: SimState) -> MarginSummary:
+    """``account_state``'s totals without the per-position detail (no liquidation prices)."""
+    upnl, initial, _ = margin_totals(state)
+    balance = state.account.wallet + upnl
+    gross = ZERO
+    for symbol, position in sorted(state.account.positions.items()):  # as account_state
+        gross += abs(position.qty) * abs(state.books[symbol].mark)
+    return MarginSummary(balance, balance - initial, initial, gross)
+
+
+def margin_floats(state: SimState) -> tuple[float, dict[str, tuple[float, float]]]:
+    """(wallet, {symbol: (signed qty, signed cost)}) as floats, for solvency bounds."""
+    account = state.account
+    return float(account.wallet), {s: (p.qty_f, p.cost_f) for s, p in account.positions.items()}
 
 
 def account_state(state: SimState) -> AccountState:

@@ -5,6 +5,10 @@ level it reaches, in the order the price reaches them (nearest level first, then
 arrival). A continuous move executes a triggered stop at its stop price (the price
 passes through it); a gap (a jump, e.g. the bar's open) executes at the price after the
 jump, as a real stop does when the market gaps through it.
+
+:class:`~quantum_trader.exchange.sim.book.MatchingRules` are run-level settings of the
+core: the defaults are Binance's; the idealised venue of bench/REFERENCE_STRATEGY.md is
+``continuous`` quantities and prices with the ``LEVELS`` bar model.
 """
 
 from __future__ import annotations
@@ -12,8 +16,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side
+from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.interface import OrderRejected
-from quantum_trader.exchange.sim.book import SymbolBook, WorkingOrder, crossed
+from quantum_trader.exchange.sim import errors
+from quantum_trader.exchange.sim.book import (
+    BINANCE_RULES,
+    CONDITIONAL,
+    BarModel,
+    MatchingRules,
+    SymbolBook,
+    WorkingOrder,
+    crossed,
+)
 from quantum_trader.exchange.sim.execution import (
     REASON_ORDER,
     after_fill,
@@ -23,8 +37,11 @@ from quantum_trader.exchange.sim.execution import (
     fill_order,
     finish,
 )
+from quantum_trader.exchange.sim.liquidation import check_liquidation, clearly_solvent
 from quantum_trader.exchange.sim.state import SimState
 from quantum_trader.exchange.sim.validation import check_exposure
+
+__all__ = ["BINANCE_RULES", "BarModel", "MatchingRules", "quote", "sweep", "walk_levels"]
 
 
 def set_prices(book: SymbolBook, last: Decimal | None, mark: Decimal | None) -> None:
@@ -35,6 +52,25 @@ def set_prices(book: SymbolBook, last: Decimal | None, mark: Decimal | None) -> 
         book.mark_f = float(mark)
 
 
+def reference_price(request: OrderRequest, book: SymbolBook) -> Decimal:
+    """Price Binance values an order at for notional and margin checks."""
+    if request.type is OrderType.LIMIT:
+        assert request.price is not None
+        return request.price
+    if request.type in CONDITIONAL:
+        assert request.stop_price is not None
+        return request.stop_price
+    return book.last
+
+
+def crosses_market(side: Side, price: Decimal | None, book: SymbolBook) -> bool:
+    """True when a limit at ``price`` would execute against the market right now."""
+    assert price is not None
+    if not book.has_price:
+        return False
+    return price >= book.last if side is Side.BUY else price <= book.last
+
+
 def execute_market(state: SimState, order: WorkingOrder) -> bool:
     """Fill a MARKET or triggered conditional order as taker; False when it expired instead."""
     book = state.books[order.symbol]
@@ -42,8 +78,10 @@ def execute_market(state: SimState, order: WorkingOrder) -> bool:
     if qty <= 0:
         finish(state, order, OrderStatus.EXPIRED)
         return False
-    price = state.config.slippage.fill_price(book.instrument, book.last, order.side, qty, state.rng)
-    if order.type.is_conditional and not (order.reduce_only or order.close_position):
+    price = state.config.slippage.fill_price(
+        book.instrument, book.last, order.side, qty, state.rng, on_tick=not book.rules.continuous
+    )
+    if order.type in CONDITIONAL and not (order.reduce_only or order.close_position):
         # A triggered stop is a new market order: margin is checked only now.
         try:
             check_exposure(
@@ -73,7 +111,9 @@ def cross_limit_now(state: SimState, order: WorkingOrder) -> None:
         finish(state, order, OrderStatus.EXPIRED)
         return
     assert order.price is not None
-    price = state.config.slippage.fill_price(book.instrument, book.last, order.side, qty, state.rng)
+    price = state.config.slippage.fill_price(
+        book.instrument, book.last, order.side, qty, state.rng, on_tick=not book.rules.continuous
+    )
     price = min(price, order.price) if order.side is Side.BUY else max(price, order.price)
     fill_order(state, order, qty, price, maker=False, fee=state.config.taker_fee)
     if order.is_open:
@@ -106,8 +146,12 @@ def sweep(
     end_mark: Decimal | None,
     *,
     gap: bool,
+    at_level: bool = False,
 ) -> None:
-    """Move the last and/or mark price to their new values, acting on what they reach."""
+    """Move the last and/or mark price to their new values, acting on what they reach.
+
+    ``at_level``: a triggered order fills at its own level whatever the move (``LEVELS``).
+    """
     start_last, start_mark = book.last, book.mark
     hits: list[WorkingOrder] = []
     for order in book.resting:
@@ -127,7 +171,8 @@ def sweep(
             end = end_mark if order.on_mark else end_last
             assert end is not None
             level = order.level
-            at = end if gap or not _between(level, start, end) else level
+            exact = at_level or (not gap and _between(level, start, end))
+            at = level if exact else end
             if order.type is OrderType.LIMIT:
                 set_prices(book, level, level if end_mark is not None else None)
                 fill_resting_limit(state, order)
@@ -139,3 +184,62 @@ def sweep(
                 )
                 execute_market(state, order)
     set_prices(book, end_last, end_mark)
+
+
+def walk_levels(
+    state: SimState, book: SymbolBook, high: Decimal, low: Decimal, close: Decimal
+) -> None:
+    """The ``LEVELS`` bar: low and high (the open position's losing side first), then close."""
+    if high < book.up_min and low > book.down_max and solvent_through(state, book, high, low):
+        book.last = book.mark = close
+        book.mark_f = float(close)
+        return
+    position = state.account.positions.get(book.instrument.symbol)
+    short = position is not None and position.qty < 0
+    for price in (high, low, close) if short else (low, high, close):
+        sweep(state, book, price, price, gap=False, at_level=True)
+        check_liquidation(state)
+
+
+def quote(state: SimState, book: SymbolBook, price: Decimal) -> None:
+    """A ``LEVELS`` price between bars: market orders fill at it, resting orders wait."""
+    set_prices(book, price, price)
+    check_liquidation(state)
+
+
+def solvent_through(state: SimState, book: SymbolBook, high: Decimal, low: Decimal) -> bool:
+    """Float pre-check at the bar's worst price for this symbol's position, if any."""
+    position = state.account.positions.get(book.instrument.symbol)
+    if position is None:
+        return True
+    saved = book.mark_f
+    book.mark_f = float(low) if position.qty_f > 0 else float(high)
+    solvent = clearly_solvent(state)
+    book.mark_f = saved
+    return solvent
+
+
+def check_continuous_shape(request: OrderRequest) -> None:
+    """``check_shape``'s parameter rules without the instrument's filters (``continuous``):
+    any positive quantity and price are accepted."""
+    kind = request.type
+    if request.close_position:
+        if kind not in CONDITIONAL:
+            raise errors.rejected(errors.PARAM_NOT_REQUIRED, param="closePosition")
+        if request.reduce_only:
+            raise errors.rejected(errors.PARAM_NOT_REQUIRED, param="reduceOnly")
+        if request.quantity:
+            raise errors.rejected(errors.PARAM_NOT_REQUIRED, param="quantity")
+    elif request.quantity is None:
+        raise errors.rejected(errors.MANDATORY_PARAM, param="quantity")
+    elif request.quantity <= 0:
+        raise errors.rejected(errors.QTY_NOT_POSITIVE)
+    if kind is OrderType.LIMIT and request.price is None:
+        raise errors.rejected(errors.MANDATORY_PARAM, param="price")
+    if kind is not OrderType.LIMIT and request.price is not None:
+        raise errors.rejected(errors.PARAM_NOT_REQUIRED, param="price")
+    if kind in CONDITIONAL and request.stop_price is None:
+        raise errors.rejected(errors.MANDATORY_PARAM, param="stopPrice")
+    for price in (request.price, request.stop_price):
+        if price is not None and not price > 0:
+            raise errors.rejected(errors.PRICE_BELOW_MIN)

@@ -34,9 +34,15 @@ class SlippageModel:
         side: Side,
         qty: Decimal,
         rng: random.Random,
+        *,
+        on_tick: bool = True,
     ) -> Decimal:
-        base = instrument.round_price(reference)
+        """``on_tick`` False (continuous prices): the reference is neither rounded to the
+        tick nor held inside the instrument's price filter."""
+        base = instrument.round_price(reference) if on_tick else reference
         offset = self.ticks(base * qty, rng) * instrument.tick_size
+        if not on_tick:
+            return base + offset if side is Side.BUY else base - offset
         if side is Side.BUY:
             return min(base + offset, instrument.max_price)
         return max(base - offset, instrument.min_price)

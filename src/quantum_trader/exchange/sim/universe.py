@@ -100,7 +100,8 @@ def default_universe() -> dict[str, Instrument]:
 def extra_listings() -> Iterator[dict[str, Instrument]]:
     """Within the block ``default_universe()`` also lists what is put into the yielded
     dict, so an exchange built with the default universe inside it trades those symbols.
-    (For code that cannot pass ``instruments=universe_for(...)`` itself.)"""
+    (For code that cannot pass ``instruments=universe_for(...)`` itself; the backtest
+    engine passes it.)"""
     extra: dict[str, Instrument] = {}
     token = _EXTRA.set(extra)
     try:
@@ -181,13 +182,14 @@ def universe_for(prices: Mapping[str, ArrayLike]) -> dict[str, Instrument]:
 
 
 def derive_missing(
-    prices: Mapping[str, ArrayLike], into: dict[str, Instrument]
+    prices: Mapping[str, ArrayLike], into: dict[str, Instrument] | None = None
 ) -> list[Instrument]:
-    """Derive an instrument for every symbol of ``prices`` the packaged universe lacks, put
-    it in ``into`` (e.g. the dict of ``extra_listings``) and return the derived ones."""
+    """Derive an instrument for every symbol of ``prices`` the packaged universe lacks and
+    return the derived ones (also put into ``into``, e.g. the dict of ``extra_listings``)."""
     listed = packaged_universe()
     derived = [derive_instrument(s, v) for s, v in prices.items() if s not in listed]
-    into.update((i.symbol, i) for i in derived)
+    if into is not None:
+        into.update((i.symbol, i) for i in derived)
     return derived
 
 

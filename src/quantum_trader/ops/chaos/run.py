@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -27,6 +28,7 @@ from redis.backoff import ExponentialBackoff
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport, as_text
+from quantum_trader.bus.schemas import Plan
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings
 from quantum_trader.data import MarketConfig, generate_market
@@ -46,6 +48,7 @@ from quantum_trader.ops.metrics import serve_metrics
 from quantum_trader.ops.metrics_redis import RedisCollector, reconcile_repairs
 from quantum_trader.ops.paper_run import START_MS, WARMUP_BARS, SimDriver
 from quantum_trader.ops.run_summary import venue_money
+from quantum_trader.ops.run_trades import paper_trades
 from quantum_trader.ops.service_main import SERVICES, ServiceSetup
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.intent_bridge import rejected_by_reason
@@ -71,6 +74,7 @@ class ChaosRun:
     closes_by_reason: dict[str, int] = field(default_factory=dict)
     intents_rejected: dict[str, int] = field(default_factory=dict)
     repairs: int = 0
+    trades: list[dict[str, Any]] = field(default_factory=list)
     stalls: list[int] = field(default_factory=list)
     silent_since: dict[str, float] = field(default_factory=dict)
     hung: dict[str, int] = field(default_factory=dict)
@@ -177,6 +181,11 @@ class ChaosRun:
             self.evidence = evidence
             self.intents_rejected = await rejected_by_reason(redis, keys)
             self.repairs = sum((await reconcile_repairs(redis, keys)).values())
+            reasons = {
+                as_text(k): as_text(v) for k, v in (await redis.hgetall(keys.exit_reasons)).items()
+            }
+            plans = [p for p in evidence.plans if isinstance(p, Plan)]
+            self.trades = paper_trades(sim.core, market.bars, plans, reasons)
             journal = Journal(f"sqlite:///{data_dir / 'journal.sqlite'}", run_id=self.run_id)
             self.closes_by_reason = journal.harvest_metrics().closes_by_reason
             journal.close()

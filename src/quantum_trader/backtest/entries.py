@@ -1,0 +1,232 @@
+"""The entry path of one backtest account, as the intent bridge and apply layer run it.
+
+signal at a bar's close -> ``TradeIntent`` -> ``admit_intent`` -> sizing (``size_entry``,
+or full equity when the strategy's rules say so) -> ``step_risk`` on an account snapshot
+-> ``check_entry_gate`` at the next open -> a MARKET entry whose client id derives from
+the plan id -> on its fill a reduce-only protective stop (the sized one; with fixed exits
+the strategy's stop and target fractions of the fill price, both as exchange orders).
+
+Every account read is one ``core.margin_summary()`` per admitted intent (the totals of
+``account()``): sizing, the risk snapshot and the gate see the same instant.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from quantum_trader.backtest import trades as why
+from quantum_trader.backtest.order_desk import client_order_id
+from quantum_trader.decide import reasons
+from quantum_trader.decide.entry_gates import GateOutcome, GateSnapshot, check_entry_gate
+from quantum_trader.decide.exit_model import ExitState
+from quantum_trader.decide.intent_policy import TradeIntent, UniverseSnapshot, admit_intent
+from quantum_trader.decide.position_ledger import as_open_position
+from quantum_trader.decide.reasons import Rejection
+from quantum_trader.decide.risk_guard import AccountSnapshot, step_risk
+from quantum_trader.decide.sizing import AccountCapacity, SizedEntry, SizingRequest, size_entry
+from quantum_trader.domain.enums import PositionSide
+from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.money import ONE, ZERO, round_down, round_up, to_decimal
+from quantum_trader.exchange.sim.execution import MarginSummary
+from quantum_trader.strategies import Signal
+from quantum_trader.strategies.base import EntrySizing, ExitRules
+
+if TYPE_CHECKING:
+    from quantum_trader.backtest.position_flow import Desk, SymbolRun
+
+PRUNE_AT = 256  # admitted intent ids kept before the expired ones are dropped
+
+
+def enter(desk: Desk, run: SymbolRun, signal_bar: int, price: Decimal, i: int, now: int) -> None:
+    """The signal of ``signal_bar`` at bar ``i``'s open (``price``), through every check."""
+    config = desk.config
+    decided_at = int(run.series.open_time[signal_bar]) + run.interval_ms
+    signal = run.signals.at(signal_bar)
+    assert not signal.is_exit and isinstance(signal.side, PositionSide)
+    intent = TradeIntent(
+        intent_id=signal.intent_id,
+        symbol=signal.symbol,
+        side=signal.side,
+        confidence=to_decimal(round(signal.confidence, 6)),
+        strategy=signal.strategy,
+        bar_time=signal.bar_time,
+        created_at=decided_at,
+        entry_price=run.price(signal.price),
+        stop_distance=_distance(signal.stop_distance),
+        take_profit_distance=(
+            None if signal.take_profit_distance is None else _distance(signal.take_profit_distance)
+        ),
+    )
+    universe = UniverseSnapshot(desk.configured, desk.tradable, decided_at)
+    desk.seen_intents, admitted = admit_intent(
+        intent, desk.seen_intents, universe, config.policy, decided_at
+    )
+    if isinstance(admitted, Rejection):
+        return desk.skip(admitted.reason)
+    _remember(desk, intent.intent_id, admitted.expires_at, decided_at)
+    account = desk.core.margin_summary()
+    sized = _size(desk, run, intent, price, account)
+    if isinstance(sized, Rejection):
+        return desk.skip(sized.reason)
+    gross = account.gross_notional
+    open_positions = sum(1 for r in desk.runs.values() if r.position is not None)
+    if config.risk_guard:
+        balance = account.margin_balance
+        utilisation = account.initial_margin / balance if balance > ZERO else ONE
+        snapshot = AccountSnapshot(balance, open_positions, gross, utilisation, now)
+        desk.risk, _ = step_risk(desk.risk, snapshot, config.risk, now)
+    position = run.position
+    verdict = check_entry_gate(
+        GateSnapshot(
+            plan_side=sized.side,
+            plan_expires_at=decided_at + config.plan_ttl_ms,
+            plan_notional=sized.notional,
+            plan_seen=admitted.plan_id in desk.executed_plans,
+            position_side=position.side if position else None,
+            position_qty=position.qty if position else ZERO,
+            inflight=False,
+            cooldown=now < run.cooldown_until,
+            risk_mode=desk.risk.mode,
+            open_positions=open_positions,
+            gross_exposure=gross,
+            allow_pyramiding=False,
+            max_adds=0,
+            adds_count=position.entry_orders - 1 if position else 0,
+            max_open_positions=config.max_open_positions,
+            max_gross_exposure=account.margin_balance * config.max_gross_exposure_ratio,
+        ),
+        now,
+    )
+    if verdict.outcome is GateOutcome.SKIP:
+        return desk.skip(verdict.reason or "gate")
+    desk.executed_plans.add(admitted.plan_id)
+    _open(desk, run, admitted.plan_id, sized, signal, i, now)
+    return None
+
+
+def _remember(desk: Desk, intent_id: str, expires_at: int, now: int) -> None:
+    """Keep the admitted id; drop expired ones now and then, as the intent bridge does on
+    each universe refresh (an expired intent is refused on its TTL anyway)."""
+    desk.admitted[intent_id] = expires_at
+    if len(desk.admitted) >= PRUNE_AT:
+        desk.admitted = {k: until for k, until in desk.admitted.items() if until >= now}
+        desk.seen_intents = frozenset(desk.admitted)
+
+
+def _size(
+    desk: Desk, run: SymbolRun, intent: TradeIntent, price: Decimal, account: MarginSummary
+) -> SizedEntry | Rejection:
+    if desk.config.entry_sizing is EntrySizing.FULL_EQUITY:
+        fee = desk.config.taker_fee
+        return full_equity_entry(
+            intent.side, price, account.margin_balance, fee, run.instrument, run.continuous
+        )
+    return size_entry(
+        SizingRequest(intent.side, intent.entry_price, intent.stop_distance),
+        AccountCapacity(account.margin_balance, account.available_balance),
+        run.instrument,
+        desk.sizing,
+    )
+
+
+def full_equity_entry(
+    side: PositionSide,
+    price: Decimal,
+    equity: Decimal,
+    fee: Decimal,
+    instrument: Instrument,
+    continuous: bool,
+) -> SizedEntry | Rejection:
+    """All of ``equity`` at ``price``, entry fee included: ``equity / (price × (1 + fee))``
+    (the reference strategy's sizing). Rounded down to the lot step unless continuous."""
+    if not equity > ZERO:
+        return Rejection(reasons.NO_EQUITY, f"equity {equity} <= 0")
+    qty = equity / (price * (ONE + fee))
+    if not continuous:
+        qty = round_down(qty, instrument.market_step_size)
+        if qty < instrument.market_min_qty or qty * price < instrument.min_notional:
+            return Rejection(reasons.BELOW_MIN_QTY, f"qty {qty} below the instrument's minimums")
+    return SizedEntry(
+        side=side,
+        qty=qty,
+        notional=qty * price,
+        entry_price=price,
+        stop_price=ZERO,  # set from the fill (fixed exits)
+        take_profit_prices=(),
+        leverage=1,
+        risk_amount=equity,
+        risk_at_stop=ZERO,
+        binding_cap="full_equity",
+    )
+
+
+def _open(
+    desk: Desk, run: SymbolRun, plan_id: str, sized: SizedEntry, signal: Signal, i: int, now: int
+) -> None:
+    coid = client_order_id("e", plan_id)
+    if not desk.orders.market(run.symbol, sized.side, sized.qty, coid, "entry", exit_=False):
+        return
+    desk.collect(run, i, now)
+    run.cooldown_until = now + desk.config.cooldown_ms
+    if run.position is None:
+        return  # stopped out or liquidated at once: nothing left to protect
+    run.judged_bar = i - 1  # the exit brain's first look is this bar's close
+    run.quiet_until = -1
+    if desk.config.exit_rules is ExitRules.FIXED:
+        _fixed_exits(desk, run, signal, i, now)
+        return
+    desk.protect(run, sized.stop_price, why.STOP, i, now)
+    if run.position is not None:
+        run.exit_state = ExitState.opening(as_open_position(run.position))
+        run.strength_at_entry = None
+        desk.log.set_stop(run.symbol, run.position.initial_stop)
+
+
+def _fixed_exits(desk: Desk, run: SymbolRun, signal: Signal, i: int, now: int) -> None:
+    """Stop and target at the signal's fractions of the entry fill, as exchange orders."""
+    position = run.position
+    assert position is not None
+    stop, target = fixed_levels(position.side, position.entry_price, signal, run)
+    desk.protect(run, stop, why.STOP, i, now)
+    position = run.position
+    if position is None:
+        return
+    desk.log.set_stop(run.symbol, position.initial_stop)
+    if target is None:
+        return
+    coid = desk.orders.take_profit(
+        run.symbol, position.side, position.position_id, target, position.qty
+    )
+    if coid is None:  # already through the target: take it at market
+        desk.close(run, position.qty, why.TAKE_PROFIT, f"target:{target}", i, now)
+        return
+    desk.log.tag(coid, why.TAKE_PROFIT)
+    run.target_order_id = coid
+
+
+def fixed_levels(
+    side: PositionSide, fill: Decimal, signal: Signal, run: SymbolRun
+) -> tuple[Decimal, Decimal | None]:
+    """(stop, target) at ``stop_pct`` / ``target_pct`` of the fill (else the signal's
+    distances as fractions of its price); on the tick — stop away from the entry, target
+    toward it — unless prices are continuous."""
+    stop_pct = signal.stop_pct or signal.stop_distance / signal.price
+    target_pct = signal.target_pct
+    if target_pct is None and signal.take_profit_distance is not None:
+        target_pct = signal.take_profit_distance / signal.price
+    sign = Decimal(side.sign)
+    stop = fill * (ONE - sign * Decimal(repr(stop_pct)))
+    target = None if target_pct is None else fill * (ONE + sign * Decimal(repr(target_pct)))
+    if not run.continuous:
+        # Long: the stop below the entry rounds down (away), the target above it rounds
+        # down too (toward it); short: both round up.
+        rounded = round_down if side is PositionSide.LONG else round_up
+        tick = run.instrument.tick_size
+        stop = rounded(stop, tick)
+        target = None if target is None else rounded(target, tick)
+    return stop, target
+
+
+def _distance(value: float) -> Decimal:
+    return to_decimal(float(f"{value:.12g}"))
