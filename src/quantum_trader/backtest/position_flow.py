@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from quantum_trader.backtest import trades as why
+import quantum_trader.backtest.trades as why
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.entries import enter
 from quantum_trader.backtest.market_view import FeatureSeries
