@@ -96,7 +96,10 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
     """The replay is in 2024: on the wall clock every intent would be hours stale."""
     import redis.asyncio as aioredis
 
+    from quantum_trader.bus.codec import decode
     from quantum_trader.bus.keys import Keys
+    from quantum_trader.bus.redis_transport import FIELD
+    from quantum_trader.bus.schemas import MarketBar
     from quantum_trader.data import MarketConfig, generate_market
     from quantum_trader.exchange.sim.http.replay import replay
     from quantum_trader.ops.embedded_redis import read_state
@@ -112,11 +115,12 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
     url = await server.start()
     await replay(server, [series.slice(0, history)], speed=1e9)  # history to warm up from
     settings = load_settings(data_dir=tmp_path / "var", strategies={"names": ["breakout"]})
-    published: list[int] = []
+    pushed = [0]  # live bars the replay has put on the venue so far
 
     async def bar_taken(_: float) -> None:
-        """Pace the replay as real time would: the next bar once the feed took the last
-        one and the signal engine, intent bridge and apply layer are done with it."""
+        """Pace the replay as real time would: the next bar once the feed published the
+        bar that just closed and the signal engine, intent bridge and apply layer are
+        done with it."""
         state = read_state(tmp_path / "var" / "redis")
         assert state is not None
         client = aioredis.Redis.from_url(str(state["url"]))
@@ -126,13 +130,17 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
             keys.trade_intent: ["intent-bridge"],
             keys.apply_plan: ["apply-layer"],
         }
+        pushed[0] += 1
+        # the venue's clock is at the newest bar's open: the one before it has closed
+        closed_open = int(series.open_time[history + pushed[0] - 2])
         try:
             for _ in range(400):  # bounded: the feed polls every 20 ms
-                taken = await client.xlen(keys.market) > len(published)
+                last = await client.xrevrange(keys.market, count=1)
+                newest = decode(last[0][1][FIELD]) if last else None
+                taken = isinstance(newest, MarketBar) and newest.open_time >= closed_open
                 if taken and await groups_idle(client, groups):
                     break
                 await client.xread({keys.market: "$"}, block=25)
-            published.append(await client.xlen(keys.market))
         finally:
             await client.aclose()
 
