@@ -1,8 +1,9 @@
 """The composition root: every mode's services get their parameters here, from one
 ``Settings``.
 
-Paper (stepped, ``--speed``, ``--processes``), chaos, demo, live and the backtester all
-build what they trade with through these functions, so a trading parameter has one
+Paper (stepped, ``--speed``, ``--processes``), chaos, demo, live (``trading_config``,
+``system_parts``) and the backtester (``engine_config``) all build what they trade with
+through these functions, so a trading parameter has one
 default (in the pure config record of the rule that uses it) and the same value in every
 mode unless the user sets it differently.
 """
@@ -10,10 +11,11 @@ mode unless the user sets it differently.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
+from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.consumer import ConsumerConfig
 from quantum_trader.clock import Clock
@@ -63,6 +65,26 @@ def trading_config(settings: Settings, symbols: Sequence[str] | None = None) -> 
         consumer=consumer,
         heartbeat_interval_s=settings.heartbeat_interval_ms / 1000,
         heartbeat_ttl_ms=settings.heartbeat_ttl_ms,
+    )
+
+
+def engine_config(settings: Settings, **account: Any) -> EngineConfig:
+    """The backtester's configuration: the decision configs paper and live trade with
+    (intent policy, sizing, entry gate, cooldown, risk guard, exit brain, ladder, kill
+    score), the leverage and fee the sizing uses; ``account`` sets the rest (balance,
+    slippage, seed, …)."""
+    return EngineConfig(
+        **{
+            "leverage": settings.sizing.leverage,
+            "taker_fee": settings.sizing.taker_fee_rate,
+            "sizing": settings.sizing,
+            "risk": settings.risk,
+            "exits": settings.exits,
+            "policy": settings.policy,
+            "gate": settings.gate,
+            "apply": settings.apply,
+            **account,
+        }
     )
 
 

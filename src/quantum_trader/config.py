@@ -16,6 +16,7 @@ objects to every mode.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -23,7 +24,13 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic.dataclasses import dataclass as checked_dataclass
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.exit_brain import ExitConfig
@@ -39,6 +46,7 @@ class Mode(StrEnum):
     LIVE = "live"
 
 
+_JSON_EXAMPLE = 'QUANTUM_EXITS__HARVEST__TRANCHES=\'[{"at_r": "1", "action": "PARTIAL_25"}]\''
 DEFAULT_SYMBOLS = (
     "BTCUSDT",
     "ETHUSDT",
@@ -62,8 +70,19 @@ BINANCE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h
 class StrategySettings:
     """Which strategies trade, on which bar interval (the same set in every mode)."""
 
-    names: tuple[str, ...] = ("trend_ema", "breakout", "mean_reversion")
+    names: Annotated[tuple[str, ...], NoDecode] = ("trend_ema", "breakout", "mean_reversion")
     interval: str = "1m"
+
+    @field_validator("names", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        """``QUANTUM_STRATEGIES__NAMES=trend_ema,breakout`` as well as a TOML list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return tuple(n for n in (p.strip() for p in text.split(",")) if n)
+        return value
 
     def __post_init__(self) -> None:
         if not self.names:
@@ -184,6 +203,8 @@ def load_with_sources(
         settings = Settings(**merged)
     except ValidationError as exc:
         raise ConfigError(describe(exc, {**file_values, **cli})) from None
+    except SettingsError as exc:  # an environment value that is not the JSON it must be
+        raise ConfigError(f"{exc}: write lists of records as JSON, e.g. {_JSON_EXAMPLE}") from None
     sources: dict[str, str] = {}
     for name in _leaves(file_values):
         sources[name] = f"file {config_file}"

@@ -162,14 +162,16 @@ def test_data_inspect_flags_a_price_a_thousand_times_its_neighbours(tmp_path: Pa
 
 def test_ref_ema_cross_says_which_options_it_ignores() -> None:
     result = quantum("backtest", "--strategy", "ref_ema_cross", "--synthetic", "--days", "2",
-                     "--ladder", "1:25", "--kill-threshold", "0.5")  # fmt: skip
+                     "--symbols", "BTCUSDT", "--ladder", "1:25",
+                     "--kill-threshold", "0.5")  # fmt: skip
     assert result.exit_code == 0, result.output
     (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert "--ladder, --kill-threshold" in warning and "--no-strategy-rules" in warning
-    quiet = quantum("backtest", "--strategy", "ref_ema_cross", "--synthetic", "--days", "2")
+    quiet = quantum("backtest", "--strategy", "ref_ema_cross", "--synthetic", "--days", "2",
+                    "--symbols", "BTCUSDT")  # fmt: skip
     assert "warning" not in quiet.stderr
     engine = quantum("backtest", "--strategy", "ref_ema_cross", "--synthetic", "--days", "2",
-                     "--no-strategy-rules", "--ladder", "1:25")  # fmt: skip
+                     "--symbols", "BTCUSDT", "--no-strategy-rules", "--ladder", "1:25")  # fmt: skip
     assert engine.exit_code == 0 and "warning" not in engine.stderr
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from quantum_trader.bootstrap import trading_config
+from quantum_trader.bootstrap import engine_config, trading_config
 from quantum_trader.config import Mode, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,3 +134,33 @@ def test_services_are_wired_only_by_the_composition_root() -> None:
         if re.search(r"from quantum_trader\.config import .*\bSettings\b", p.read_text())
     ]
     assert readers == []
+
+
+DECISION_SECTIONS = {"policy", "sizing", "gate", "apply", "risk", "exits"}
+DECISIONS = [(n, v) for n, v in TRADING if n.split(".")[0] in DECISION_SECTIONS]
+
+
+@pytest.mark.parametrize(("name", "value"), DECISIONS, ids=[n for n, _ in DECISIONS])
+def test_each_decision_setting_changes_what_the_backtest_trades_with(name: str, value: Any) -> None:
+    changed = load_settings(**nested(name, other(name, value)))
+    assert engine_config(changed) != engine_config(DEFAULTS), f"{name} does not reach backtests"
+
+
+def test_the_backtest_decides_with_the_parameters_paper_and_live_get() -> None:
+    """Not a copy with defaults of its own: the backtester's decision configs are the
+    services', built from the same settings by the composition root."""
+    chosen = load_settings(
+        policy={"min_confidence": "0.4", "plan_ttl_ms": 45_000},
+        sizing={"risk_pct": "0.004", "leverage": 3},
+        gate={"max_open_positions": 3, "max_gross_exposure": "50000"},
+        apply={"cooldown_ms": 120_000},
+        risk={"daily_loss_limit_pct": "0.03"},
+        exits={"kill": {"threshold": "0.7"}},
+    )
+    for settings in (DEFAULTS, chosen):
+        services, engine = trading_config(settings), engine_config(settings)
+        assert engine.policy == services.bridge.policy
+        assert engine.sizing_config() == services.bridge.sizing
+        assert engine.gate == services.limits and engine.apply == services.apply
+        assert engine.risk == services.risk.risk
+        assert engine.exit_config() == services.exits

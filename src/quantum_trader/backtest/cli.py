@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.metrics import summarize
 from quantum_trader.backtest.plots import html_report, png_report
 from quantum_trader.backtest.profile import profile_of
@@ -30,11 +30,12 @@ from quantum_trader.backtest.runner import (
     LoadedBars,
     run_backtest,
 )
+from quantum_trader.bootstrap import engine_config
 from quantum_trader.cli_checks import writable_output
+from quantum_trader.cli_context import settings as context_settings
+from quantum_trader.config import Settings
 from quantum_trader.data import DataError, binance_interval, interval_ms
-from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.harvest_ladder import HarvestConfig, Tranche
-from quantum_trader.decide.kill_score import KillScoreConfig
 from quantum_trader.domain.enums import PlanAction
 from quantum_trader.exchange.sim import SlippageModel
 from quantum_trader.exchange.sim.universe import UnlistedSymbol, derive_missing, describe_derived
@@ -44,7 +45,11 @@ from quantum_trader.strategies.base import ExitRules
 console = Console()
 err_console = Console(stderr=True)
 LONG_RUN_BARS = 200_000  # show a progress bar above this many bars
-STRATEGY_HELP = f"Strategy to run: {', '.join(available())} (or a registered plugin)."
+STRATEGY_HELP = (
+    f"Strategy, or a comma list traded together: {', '.join(available())} (or a registered "
+    "plugin). Default: the configured strategies (QUANTUM_STRATEGIES__NAMES), as `quantum "
+    "run` trades them."
+)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -181,8 +186,23 @@ def parse_params(items: list[str]) -> dict[str, object]:
     return params
 
 
+def parse_strategies(text: str | None, settings: Settings) -> tuple[str, ...]:
+    """``--strategy``: one name or a comma list; omitted, the configured strategies (the
+    set ``quantum run`` trades, in its order)."""
+    if text is None:
+        return settings.strategies.names
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in available()]
+    if not names or unknown:
+        shown = repr(unknown[0]) if unknown else "empty"
+        raise InputError("--strategy", f"unknown {shown}; known: {', '.join(available())}")
+    if len(set(names)) != len(names):
+        raise InputError("--strategy", "each strategy may appear once")
+    return names
+
+
 def build_request(
-    strategy: str,
+    strategy: str | None,
     data: Path | None,
     synthetic: bool,
     symbols: str | None,
@@ -192,48 +212,60 @@ def build_request(
     end: str | None,
     balance: str | None,
     fee: str | None,
-    slippage: int,
-    leverage: int,
+    slippage: int | None,
+    leverage: int | None,
     ladder: str | None,
     kill_threshold: str | None,
     seed: int,
     strategy_rules: bool,
     params: list[str],
     files: tuple[bool, str | None, str | None] = (False, None, None),
+    settings: Settings | None = None,
 ) -> BacktestRequest:
-    """``files``: (--repair, --symbol, --interval) for --data."""
-    if strategy not in available():
-        raise InputError("--strategy", f"unknown {strategy!r}; known: {', '.join(available())}")
+    """``files``: (--repair, --symbol, --interval) for --data. What an option leaves
+    unsaid comes from ``settings``, as for ``quantum run``: the strategies, the universe
+    and interval of a synthetic market, and every decision parameter."""
+    settings = settings or Settings()
+    strategies = parse_strategies(strategy, settings)
     names = parse_symbols(symbols)
+    if synthetic and not names:
+        names = settings.trading_symbols
     if timeframe is not None:
         timeframe = _interval("--timeframe", timeframe)
+    elif synthetic and settings.strategies.interval != "1m":
+        timeframe = settings.strategies.interval
     if data is not None and synthetic:
         raise InputError("--synthetic", "give either --data PATH or --synthetic, not both")
-    if not 1 <= leverage <= 125:
+    if leverage is not None and not 1 <= leverage <= 125:
         raise InputError("--leverage", f"{leverage} is outside 1..125")
-    if slippage < 0:
+    if slippage is not None and slippage < 0:
         raise InputError("--slippage", "ticks of slippage cannot be negative")
     money = _decimal("--balance", balance, low=Decimal("1"), high=Decimal("1e12"))
     fee_rate = _decimal("--fee", fee, low=Decimal(0), high=Decimal("0.01"))
-    exits = ExitConfig()
+    exits = settings.exits
     if ladder is not None:
-        exits = ExitConfig(harvest=parse_ladder(ladder), kill=exits.kill)
+        exits = replace(exits, harvest=parse_ladder(ladder))
     threshold = _decimal("--kill-threshold", kill_threshold, low=Decimal(0), high=Decimal(1))
     if threshold is not None:
-        exits = ExitConfig(harvest=exits.harvest, kill=KillScoreConfig(threshold=threshold))
-    defaults = EngineConfig()
-    engine = EngineConfig(
-        balance=money if money is not None else defaults.balance,
-        taker_fee=fee_rate if fee_rate is not None else defaults.taker_fee,
-        leverage=leverage,
-        slippage=SlippageModel(half_spread_ticks=slippage),
-        exits=exits,
-        seed=seed,
-        strategy_rules=strategy_rules,
-    )
+        exits = replace(exits, kill=replace(exits.kill, threshold=threshold))
+    account: dict[str, object] = {"exits": exits, "seed": seed, "strategy_rules": strategy_rules}
+    if money is not None:
+        account["balance"] = money
+    if fee_rate is not None:
+        account["taker_fee"] = fee_rate
+    if leverage is not None:
+        account["leverage"] = leverage
+    if slippage is not None:
+        account["slippage"] = replace(SlippageModel(), half_spread_ticks=slippage)
+    try:
+        engine = engine_config(settings, **account)
+    except ValueError as exc:
+        raise InputError("--config", str(exc)) from None
+    if params and len(strategies) > 1:
+        raise InputError("--param", "sets one strategy's parameters; give one --strategy")
     repair, file_symbol, file_interval = files
     return BacktestRequest(
-        strategy=strategy,
+        strategy=strategies[0] if len(strategies) == 1 else strategies,
         data=data,
         synthetic=synthetic,
         symbols=names,
@@ -254,7 +286,7 @@ def build_request(
 
 def backtest_command(
     ctx: typer.Context,
-    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)],
+    strategy: Annotated[str | None, typer.Option(help=STRATEGY_HELP)] = None,
     data: Annotated[
         Path | None,
         typer.Option(help="Binance kline file (SYMBOL-INTERVAL-….csv/.zip), directory or Parquet."),
@@ -279,9 +311,19 @@ def backtest_command(
         ),
     ] = None,
     synthetic: Annotated[bool, typer.Option(help="Generate a seeded synthetic market.")] = False,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols.")] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated symbols (synthetic default: the configured "
+            "QUANTUM_TRADING_SYMBOLS; files: every symbol found)."
+        ),
+    ] = None,
     timeframe: Annotated[
-        str | None, typer.Option(help="Bar interval to trade, e.g. 1m, 5m, 1h.")
+        str | None,
+        typer.Option(
+            help="Bar interval to trade, e.g. 1m, 5m, 1h (synthetic default: the "
+            "configured strategies.interval; files: their own)."
+        ),
     ] = None,
     days: Annotated[
         int | None, typer.Option(help="Synthetic: days to generate; files: keep the last N days.")
@@ -297,16 +339,25 @@ def backtest_command(
     fee: Annotated[
         str | None,
         typer.Option(
-            help="Taker fee rate (default: the strategy's, ref_ema_cross 0.0004; else 0.0005)."
+            help="Taker fee rate (default: the strategy's, ref_ema_cross 0.0004; else the "
+            "configured sizing.taker_fee_rate)."
         ),
     ] = None,
-    slippage: Annotated[int, typer.Option(help="Half-spread ticks per market fill.")] = 1,
-    leverage: Annotated[int, typer.Option(help="Leverage, 1..125.")] = 5,
+    slippage: Annotated[
+        int | None, typer.Option(help="Half-spread ticks per market fill (default 1).")
+    ] = None,
+    leverage: Annotated[
+        int | None, typer.Option(help="Leverage, 1..125 (default: sizing.leverage).")
+    ] = None,
     ladder: Annotated[
-        str | None, typer.Option(help="Harvest ladder R:PCT pairs, e.g. 1:25,2:25,3:25.")
+        str | None,
+        typer.Option(
+            help="Harvest ladder R:PCT pairs, e.g. 1:25,2:25,3:25 (default: exits.harvest)."
+        ),
     ] = None,
     kill_threshold: Annotated[
-        str | None, typer.Option(help="Exit-brain kill-score threshold, 0..1.")
+        str | None,
+        typer.Option(help="Exit-brain kill-score threshold, 0..1 (default: exits.kill)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for synthetic data and the exchange.")] = 0,
     strategy_rules: Annotated[
@@ -335,17 +386,18 @@ def backtest_command(
         writable_output(report, "--report")
     except typer.BadParameter as exc:
         raise _fail(exc.format_message()) from None
+    settings = context_settings()
     try:
         file_symbol, file_interval = file_options(data, repair, symbol, interval)
         request = build_request(
             strategy, data, synthetic, symbols, timeframe, days, start, end, balance, fee,
             slippage, leverage, ladder, kill_threshold, seed, strategy_rules, param or [],
-            (repair, file_symbol, file_interval),
+            (repair, file_symbol, file_interval), settings,
         )  # fmt: skip
         ignored = ignored_options(ctx, request)
         if ignored:
             _note(
-                f"{strategy} trades by its own rules and ignores {', '.join(ignored)}; add "
+                f"{request.strategy} trades by its own rules and ignores {', '.join(ignored)}; add "
                 "--no-strategy-rules to trade its signals with the system's sizing and exits",
                 "warning",
             )
@@ -359,6 +411,7 @@ def backtest_command(
     result = run.result
     summary = summarize(result, run.series[result.symbols[0]].interval_ms)
     summary["rules"] = "strategy" if run.strategy_rules else "system"
+    summary["settings"] = settings.masked()
     console.print(summary_table(summary, run.seconds))
     if json_path is not None:
         console.print(f"trades and summary: {write_json(json_path, result, summary)}")

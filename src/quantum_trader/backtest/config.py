@@ -1,9 +1,10 @@
 """Backtest configuration: the account, the venue and the decision configs it runs with.
 
 The decision configs are the services' own (``SizingConfig``, ``RiskConfig``,
-``ExitConfig``, ``IntentPolicyConfig``); the engine only derives the fee and leverage
-fields from the account settings so a ``--fee`` or ``--leverage`` reaches every place
-that uses them.
+``ExitConfig``, ``IntentPolicyConfig``, ``GateLimits``, ``ApplyConfig``), built from the
+one ``Settings`` by ``bootstrap.engine_config`` as paper and live build theirs; the
+engine only derives the fee and leverage fields from the account settings so a ``--fee``
+or ``--leverage`` reaches every place that uses them.
 
 The execution rules (``sides`` … ``matching``) default to the system's own — what paper
 and live do. A strategy that prescribes its own (``Strategy.engine_profile``, e.g.
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig
@@ -42,11 +44,9 @@ class EngineConfig:
     sizing: SizingConfig = field(default_factory=SizingConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     exits: ExitConfig = field(default_factory=ExitConfig)
-    policy: IntentPolicyConfig = field(default_factory=IntentPolicyConfig)
-    cooldown_ms: int = 60_000  # the apply layer's post-entry / post-close cooldown
-    plan_ttl_ms: int = 60_000
-    max_open_positions: int = 10
-    max_gross_exposure_ratio: Decimal = Decimal(3)  # gate: gross notional ÷ equity
+    policy: IntentPolicyConfig = field(default_factory=IntentPolicyConfig)  # plan lifetime
+    gate: GateLimits = field(default_factory=GateLimits)  # the apply layer's entry gate
+    apply: ApplyConfig = field(default_factory=ApplyConfig)  # its post-entry/close cooldown
     seed: int = 0
     trade_from_ms: int = 0  # no entry on a signal known before this (indicators still warm up)
     workers: int | None = None  # processes for signal precomputation (None = CPUs)

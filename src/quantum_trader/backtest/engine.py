@@ -48,7 +48,7 @@ from quantum_trader.backtest.equity import EquityBook
 from quantum_trader.backtest.market_view import FeatureSeries
 from quantum_trader.backtest.position_flow import Desk, SymbolRun
 from quantum_trader.backtest.profile import apply_profile, profile_of
-from quantum_trader.backtest.signals import StrategySpec, all_signals
+from quantum_trader.backtest.signals import SignalSeries, StrategySpec, all_signals
 from quantum_trader.backtest.trades import (
     NO_FUNDING,
     BacktestResult,
@@ -66,21 +66,35 @@ from quantum_trader.strategies.base import EntrySizing, ExitRules
 Progress = Callable[[int, int], None]  # (steps done, steps in total)
 
 
+Strategies = str | Sequence[str]  # one strategy, or several traded together
+
+
+def strategy_names(strategy: Strategies) -> tuple[str, ...]:
+    """The strategies of a run, in the order the signal engine runs them."""
+    names = (strategy,) if isinstance(strategy, str) else tuple(strategy)
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"strategies must be distinct and at least one, got {list(names)}")
+    return names
+
+
 def run_engine(
     series: Sequence[BarSeries],
-    strategy: str,
+    strategy: Strategies,
     config: EngineConfig | None = None,
     params: Mapping[str, object] | None = None,
     progress: Progress | None = None,
     funding: Mapping[str, FundingSeries] | None = None,
 ) -> BacktestResult:
-    """Backtest ``strategy`` on ``series`` (one per symbol, one interval) in one account.
+    """Backtest ``strategy`` (one, or several in the configured order, as the signal
+    engine runs them) on ``series`` (one per symbol, one interval) in one account.
 
     ``funding``: recorded (or synthetic) funding rates per symbol; a symbol without them
     pays the flat ``config.funding_rate``. Full-equity sizing (a strategy's rules) trades
     each symbol with all of its own cash: one account per symbol, each with an equal
-    share of the balance, merged into one result."""
+    share of the balance, merged into one result. ``params`` are one strategy's."""
     config = config or EngineConfig()
+    names = strategy_names(strategy)
+    label = ",".join(names)
     if not series:
         raise ValueError("no bars to backtest")
     intervals = {s.interval for s in series}
@@ -91,17 +105,17 @@ def run_engine(
     series = [s for s in series if len(s)]
     if not series:
         raise ValueError("no bars to backtest")
-    config = apply_profile(config, profile_of(strategy, dict(params or {})))
+    config = apply_profile(config, profile_of(names, dict(params or {})))
     if config.entry_sizing is EntrySizing.FULL_EQUITY and len(series) > 1:
         share = replace(config, balance=config.balance / len(series))
-        parts = [build_replay([s], strategy, share, params, None, funding) for s in series]
-        return merge_results([p.run(strategy) for p in parts], strategy)
-    return build_replay(series, strategy, config, params, progress, funding).run(strategy)
+        parts = [build_replay([s], names, share, params, None, funding) for s in series]
+        return merge_results([p.run(label) for p in parts], label)
+    return build_replay(series, names, config, params, progress, funding).run(label)
 
 
 def build_replay(
     series: Sequence[BarSeries],
-    strategy: str,
+    strategy: Strategies,
     config: EngineConfig | None = None,
     params: Mapping[str, object] | None = None,
     progress: Progress | None = None,
@@ -111,9 +125,13 @@ def build_replay(
 
     The exchange lists the run's symbols; those the packaged universe lacks get filters
     derived from their bars (``universe_for``)."""
-    config = apply_profile(config or EngineConfig(), profile_of(strategy, dict(params or {})))
-    spec = StrategySpec(strategy, tuple(sorted((params or {}).items())))
-    signals = all_signals(spec, list(series), config.workers)
+    names = strategy_names(strategy)
+    if params and len(names) > 1:
+        raise ValueError("parameters apply to one strategy; run one strategy to set them")
+    config = apply_profile(config or EngineConfig(), profile_of(names, dict(params or {})))
+    specs = [StrategySpec(name, tuple(sorted((params or {}).items()))) for name in names]
+    each = [all_signals(spec, list(series), config.workers) for spec in specs]
+    signals = [SignalSeries.merged(parts) for parts in zip(*each, strict=True)]
     start = min(int(s.open_time[0]) for s in series)
     recorded = funding if config.recorded_funding else None
     schedule, source = funding_schedule([s.symbol for s in series], config, recorded)

@@ -39,10 +39,19 @@ PRUNE_AT = 256  # admitted intent ids kept before the expired ones are dropped
 
 
 def enter(desk: Desk, run: SymbolRun, signal_bar: int, price: Decimal, i: int, now: int) -> None:
-    """The signal of ``signal_bar`` at bar ``i``'s open (``price``), through every check."""
+    """The entry signals of ``signal_bar`` at bar ``i``'s open (``price``), each through
+    every check in the strategies' order: the first that passes opens, the gate skips the
+    rest (``position_exists``, ``cooldown``) as it skips their plans in the services."""
+    for signal in run.signals.entries(signal_bar):
+        if signal.side in desk.config.sides:
+            _enter(desk, run, signal, signal_bar, price, i, now)
+
+
+def _enter(
+    desk: Desk, run: SymbolRun, signal: Signal, signal_bar: int, price: Decimal, i: int, now: int
+) -> None:
     config = desk.config
     decided_at = int(run.series.open_time[signal_bar]) + run.interval_ms
-    signal = run.signals.at(signal_bar)
     assert not signal.is_exit and isinstance(signal.side, PositionSide)
     intent = TradeIntent(
         intent_id=signal.intent_id,
@@ -80,7 +89,7 @@ def enter(desk: Desk, run: SymbolRun, signal_bar: int, price: Decimal, i: int, n
     verdict = check_entry_gate(
         GateSnapshot(
             plan_side=sized.side,
-            plan_expires_at=decided_at + config.plan_ttl_ms,
+            plan_expires_at=decided_at + config.policy.plan_ttl_ms,
             plan_notional=sized.notional,
             plan_seen=admitted.plan_id in desk.executed_plans,
             position_side=position.side if position else None,
@@ -90,11 +99,11 @@ def enter(desk: Desk, run: SymbolRun, signal_bar: int, price: Decimal, i: int, n
             risk_mode=desk.risk.mode,
             open_positions=open_positions,
             gross_exposure=gross,
-            allow_pyramiding=False,
-            max_adds=0,
+            allow_pyramiding=config.gate.allow_pyramiding,
+            max_adds=config.gate.max_adds,
             adds_count=position.entry_orders - 1 if position else 0,
-            max_open_positions=config.max_open_positions,
-            max_gross_exposure=account.margin_balance * config.max_gross_exposure_ratio,
+            max_open_positions=config.gate.max_open_positions,
+            max_gross_exposure=config.gate.max_gross_exposure,
         ),
         now,
     )
@@ -168,7 +177,7 @@ def _open(
     if not desk.orders.market(run.symbol, sized.side, sized.qty, coid, "entry", exit_=False):
         return
     desk.collect(run, i, now)
-    run.cooldown_until = now + desk.config.cooldown_ms
+    run.cooldown_until = now + desk.config.apply.cooldown_ms
     if run.position is None:
         return  # stopped out or liquidated at once: nothing left to protect
     run.judged_bar = i - 1  # the exit brain's first look is this bar's close

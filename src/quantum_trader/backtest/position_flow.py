@@ -297,7 +297,7 @@ class Desk:
         run.target_order_id = ""
         run.exit_state = None
         run.pending_exits = []
-        run.cooldown_until = now + self.config.cooldown_ms
+        run.cooldown_until = now + self.config.apply.cooldown_ms
         if self.config.risk_guard:
             pnl = closed.realized_pnl - closed.fees
             self.risk, _ = step_risk(self.risk, TradeClosed(pnl, now), self.config.risk, now)

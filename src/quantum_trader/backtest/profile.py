@@ -9,19 +9,28 @@ caller's, and ``account_defaults`` says what a run uses when the caller gives no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 
 from quantum_trader.backtest.config import EngineConfig
+from quantum_trader.decide.entry_gates import ApplyConfig
 from quantum_trader.exchange.sim import NO_SLIPPAGE
 from quantum_trader.exchange.sim.book import BarModel, MatchingRules
 from quantum_trader.strategies import get_strategy
 from quantum_trader.strategies.base import EngineProfile
 
 
-def profile_of(strategy: str, params: dict[str, object] | None = None) -> EngineProfile | None:
-    """The rules ``strategy`` prescribes, or None (the system's own)."""
-    return get_strategy(strategy, **(params or {})).engine_profile
+def profile_of(
+    strategy: str | Sequence[str], params: dict[str, object] | None = None
+) -> EngineProfile | None:
+    """The rules ``strategy`` prescribes, or None (the system's own). Several strategies
+    traded together run by the system's rules: one strategy's rules cannot govern the
+    others' positions."""
+    names = (strategy,) if isinstance(strategy, str) else tuple(strategy)
+    if len(names) != 1:
+        return None
+    return get_strategy(names[0], **(params or {})).engine_profile
 
 
 def apply_profile(config: EngineConfig, profile: EngineProfile | None) -> EngineConfig:
@@ -46,7 +55,7 @@ def apply_profile(config: EngineConfig, profile: EngineProfile | None) -> Engine
     if profile.leverage is not None:
         ruled = replace(ruled, leverage=profile.leverage)
     if profile.cooldown_ms is not None:
-        ruled = replace(ruled, cooldown_ms=profile.cooldown_ms)
+        ruled = replace(ruled, apply=ApplyConfig(cooldown_ms=profile.cooldown_ms))
     return ruled
 
 

@@ -49,7 +49,7 @@ class InputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class BacktestRequest:
-    strategy: str
+    strategy: str | tuple[str, ...]  # several: traded together, in this order
     data: Path | None = None
     synthetic: bool = False
     symbols: tuple[str, ...] = ()

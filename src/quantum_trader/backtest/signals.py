@@ -16,7 +16,7 @@ computed in this process, and a signal is only built when the replay needs it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from quantum_trader.data.bars import BarSeries
-from quantum_trader.strategies import Bar, Signal, SignalSide, get_strategy
+from quantum_trader.strategies import FLAT, Bar, Signal, SignalSide, get_strategy
 
 Columns = tuple[
     npt.NDArray[np.int64],
@@ -56,14 +56,46 @@ class StrategySpec:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SignalSeries:
-    """One series' signals: the side at each signal bar, and the signal itself on demand."""
+    """One series' signals: the side at each signal bar, and the signal itself on demand.
+
+    Several strategies on one symbol (``merged``) are what the signal engine runs: at a
+    bar's close each strategy, in the configured order, may emit an intent. ``sides``
+    then holds the first entry side (FLAT only if no strategy wants in) and ``entries``
+    every entry signal of the bar, in order, as the intent bridge receives them."""
 
     sides: dict[int, SignalSide]
     at: Callable[[int], Signal]
+    each: Callable[[int], tuple[Signal, ...]] | None = None
 
     @classmethod
     def of(cls, signals: dict[int, Signal]) -> SignalSeries:
         return cls({i: s.side for i, s in signals.items()}, signals.__getitem__)
+
+    def entries(self, i: int) -> tuple[Signal, ...]:
+        """The entry (LONG / SHORT) signals emitted at bar ``i``'s close, in order."""
+        if self.each is not None:
+            return self.each(i)
+        return () if self.sides.get(i, FLAT) is FLAT else (self.at(i),)
+
+    @classmethod
+    def merged(cls, parts: Sequence[SignalSeries]) -> SignalSeries:
+        """The signals of several strategies on one series, in the strategies' order."""
+        if len(parts) == 1:
+            return parts[0]
+        bars = sorted({i for p in parts for i in p.sides})
+        sides: dict[int, SignalSide] = {}
+        for i in bars:
+            wanted = [p.sides[i] for p in parts if i in p.sides]
+            sides[i] = next((side for side in wanted if side is not FLAT), FLAT)
+
+        def each(i: int) -> tuple[Signal, ...]:
+            return tuple(p.at(i) for p in parts if p.sides.get(i, FLAT) is not FLAT)
+
+        def at(i: int) -> Signal:
+            found = each(i)
+            return found[0] if found else next(p.at(i) for p in parts if i in p.sides)
+
+        return cls(sides, at, each)
 
 
 def series_signals(spec: StrategySpec, series: BarSeries) -> dict[int, Signal]:

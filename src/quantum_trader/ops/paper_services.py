@@ -185,7 +185,9 @@ class SystemParts:
             config=self.trading.apply,
         )
         self.apply_layers.append(layer)
-        return build_apply_service(layer, "apply-layer-1", self.trading.heartbeat_interval_s)
+        return build_apply_service(
+            layer, "apply-layer-1", self.trading.heartbeat_interval_s, self.trading.consumer
+        )
 
     def _exit_brain(self) -> ServiceRuntime:
         brain = ExitBrain(
@@ -198,13 +200,14 @@ class SystemParts:
             exchange=self.exchange,
         )
         return build_exit_brain_service(
-            brain, self.redis, "exit-brain-1", self.trading.heartbeat_interval_s
-        )
+            brain, self.redis, "exit-brain-1", self.trading.heartbeat_interval_s,
+            self.trading.consumer,
+        )  # fmt: skip
 
     def _ledger(self) -> ServiceRuntime:
         service = LedgerService(RedisLedger(self.redis, self.bus.keys), self.journal, self.redis)
         return build_ledger_service(
-            service, self.bus, "ledger-1", self.trading.heartbeat_interval_s
+            service, self.bus, "ledger-1", self.trading.heartbeat_interval_s, self.trading.consumer
         )
 
     def _pump(self) -> ServiceRuntime:

@@ -196,7 +196,7 @@ def run_command(
     if run.stop_reason:
         console.print(f"[yellow]stopped early[/] after {run.bars_run} bars: {run.stop_reason}")
     if json_path:
-        json_path.write_text(json.dumps(summary.to_json(), indent=2))
+        json_path.write_text(json.dumps({**summary.to_json(), "settings": s.masked()}, indent=2))
         console.print(f"summary written to {json_path}")
     console.print(
         f"run {run.run_id}: its trades are in the journal {s.data_dir / 'journal.sqlite'} "
@@ -292,7 +292,7 @@ def _run_real_time(
         raise fail(f"--mode {mode.value}: {exc}") from None
     show_mapping(f"Quantum Trader {mode.value} run {result['run_id']} (this run only)", result)
     if json_path:
-        json_path.write_text(json.dumps(result, indent=2))
+        json_path.write_text(json.dumps({**result, "settings": s.masked()}, indent=2))
 
 
 def _run_processes(
@@ -353,7 +353,7 @@ def _run_processes(
     shown["closed positions (trades in --json)"] = len(summary["trades"])
     show_mapping(f"Quantum Trader paper run {run_id}, one process per service", shown)
     if json_path:
-        json_path.write_text(json.dumps(summary, indent=2))
+        json_path.write_text(json.dumps({**summary, "settings": s.masked()}, indent=2))
     if report.violations_total:
         raise typer.Exit(1)
 

@@ -8,6 +8,7 @@ stream is read in small batches so an exit waits for at most a few entries.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import redis.asyncio as aioredis
 
@@ -27,6 +28,7 @@ from quantum_trader.services.protective_stop import ProtectiveStops
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
 
 GROUP = "apply-layer"
+APPLY_BATCH = 10  # plans per read: an exit waits behind at most this many entries
 
 
 def build_apply_layer(
@@ -69,18 +71,25 @@ def apply_consumer(
         layer.handle,
         expect={keys.apply_exit: (Plan,), keys.apply_plan: (Plan,)},
         priority=[keys.apply_exit],
-        config=config or ConsumerConfig(batch=10),
+        config=config or ConsumerConfig(batch=APPLY_BATCH),
     )
 
 
 def build_apply_service(
-    layer: ApplyLayer, consumer_name: str, heartbeat_interval_s: float = 1.0
+    layer: ApplyLayer,
+    consumer_name: str,
+    heartbeat_interval_s: float = 1.0,
+    config: ConsumerConfig | None = None,
 ) -> ServiceRuntime:
+    """``config``'s batch is capped at ``APPLY_BATCH``: the exit stream is read first at
+    every read, so an exit waits behind at most that many entry plans."""
+    if config is not None:
+        config = replace(config, batch=min(config.batch, APPLY_BATCH))
     return ServiceRuntime(
         "apply-layer",
         layer.clock,
         layer.bus.keys,
         RedisHealthWriter(layer.client),
-        consumers=[apply_consumer(layer, consumer_name)],
+        consumers=[apply_consumer(layer, consumer_name, config)],
         heartbeat_interval_s=heartbeat_interval_s,
     )

@@ -178,6 +178,7 @@ def build_exit_brain_service(
     redis: aioredis.Redis,
     consumer_name: str,
     heartbeat_interval_s: float = 1.0,
+    config: ConsumerConfig | None = None,
 ) -> ServiceRuntime:
     keys = brain.bus.keys
     consumer = StreamConsumer(
@@ -187,7 +188,7 @@ def build_exit_brain_service(
         consumer_name,
         brain.handle,
         expect={keys.market: (MarketBar, MarkPriceUpdate)},
-        config=ConsumerConfig(batch=100),
+        config=config or ConsumerConfig(batch=100),
     )
     return ServiceRuntime(
         "exit-brain",

@@ -59,6 +59,7 @@ def build_ledger_service(
     bus: Bus,
     consumer_name: str,
     heartbeat_interval_s: float = 1.0,
+    config: ConsumerConfig | None = None,
 ) -> ServiceRuntime:
     consumer = StreamConsumer(
         bus,
@@ -67,7 +68,7 @@ def build_ledger_service(
         consumer_name,
         service.handle,
         expect={bus.keys.fills: (FillEvent,)},
-        config=ConsumerConfig(batch=100),
+        config=config or ConsumerConfig(batch=100),
     )
     return ServiceRuntime(
         "ledger",

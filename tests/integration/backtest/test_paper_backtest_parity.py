@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.engine import build_replay
+from quantum_trader.bootstrap import engine_config
 from quantum_trader.config import load_settings
 from quantum_trader.data import MarketConfig, generate_market
-from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.domain.orders import Fill
 from quantum_trader.ops.paper_run import (
     START_MS,
@@ -31,34 +30,38 @@ def facts(fills: list[Fill]) -> list[tuple[str, int, str, Decimal, Decimal, bool
 
 
 @pytest.mark.parametrize(
-    ("symbol", "strategy", "seed"), [("ETHUSDT", "trend_ema", 7), ("ETHUSDT", "breakout", 7)]
+    ("symbols", "strategies", "seed"),
+    [
+        (("ETHUSDT",), ("trend_ema",), 7),
+        (("ETHUSDT",), ("breakout",), 7),
+        # the configured default set, traded together as the signal engine runs it
+        (("ETHUSDT", "SOLUSDT"), ("trend_ema", "breakout", "mean_reversion"), 3),
+    ],
 )
 async def test_paper_and_backtest_make_the_same_trades(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, symbol: str, strategy: str, seed: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    symbols: tuple[str, ...],
+    strategies: tuple[str, ...],
+    seed: int,
 ) -> None:
     monkeypatch.delenv("QUANTUM_REDIS_URL", raising=False)
     hours = 4.0
-    run = PaperRun(
-        load_settings(data_dir=tmp_path / "var", strategies={"names": [strategy]}),
-        PaperRunConfig(symbols=(symbol,), hours=hours, seed=seed, venue="http"),
-    )
+    settings = load_settings(data_dir=tmp_path / "var", strategies={"names": list(strategies)})
+    run = PaperRun(settings, PaperRunConfig(symbols=symbols, hours=hours, seed=seed, venue="http"))
     summary = await run.run()
     assert run.sim is not None and summary.entries >= 1
     paper = facts(list(run.sim.core.history().fills))
 
     bars = WARMUP_BARS + int(hours * 60) + 1
-    market = generate_market([symbol], bars, MarketConfig(seed=seed, start_ms=START_MS))
-    config = EngineConfig(
-        policy=IntentPolicyConfig(min_confidence=Decimal("0.2")),
-        seed=seed,
-        trade_from_ms=TRADE_FROM_MS,
-        workers=1,
-    )
-    replay = build_replay([market.bars[symbol]], strategy, config)
-    result = replay.run(strategy)
+    market = generate_market(list(symbols), bars, MarketConfig(seed=seed, start_ms=START_MS))
+    # the backtest's decisions come from the same settings, through the composition root
+    config = engine_config(settings, seed=seed, trade_from_ms=TRADE_FROM_MS, workers=1)
+    replay = build_replay([market.bars[s] for s in symbols], strategies, config)
+    result = replay.run(",".join(strategies))
     backtest = facts(list(replay.core.history().fills))
 
-    assert paper == backtest
+    assert sorted(paper) == sorted(backtest)
     assert len(result.trades) >= 1
 
     # The paper summary's money is the venue's, in the words every summary uses.

@@ -41,6 +41,7 @@ def test_a_signal_mid_run_stops_entries_writes_the_summary_and_leaves_no_process
     assert proc.returncode == 0, stderr
     summary = json.loads(out.read_text())
     assert summary["stopped_early"].startswith(name)
+    assert summary["settings"]["strategies"]["names"], "the summary names its settings"
     assert 0 < summary["market_minutes_run"] < 12 * 60
     assert f"stopped early after {summary['market_minutes_run']}" in stdout
     assert not pid_alive(int(server["pid"])), "the embedded redis-server outlived the run"

@@ -35,7 +35,7 @@ def run(*args: str):  # type: ignore[no-untyped-def]
 
 def test_reference_run_writes_json_and_html(tmp_path: Path) -> None:
     out, html = tmp_path / "r.json", tmp_path / "r.html"
-    res = run("--strategy", "ref_ema_cross", "--synthetic", "--days", "3",
+    res = run("--strategy", "ref_ema_cross", "--synthetic", "--days", "3", "--symbols", "BTCUSDT",
               "--json", str(out), "--report", str(html))  # fmt: skip
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
@@ -76,7 +76,7 @@ def test_engine_run_on_synthetic_bars(tmp_path: Path) -> None:
         assert t["exits"] and t["exit_reason"] == t["exits"][-1]["reason"]
         assert sum(e["qty"] for e in t["exits"]) == pytest.approx(t["qty"])
         assert sum(e["pnl"] for e in t["exits"]) + t["funding"] == pytest.approx(t["pnl"])
-    res = run("--strategy", "trend_ema", "--synthetic", "--days", "2")
+    res = run("--strategy", "trend_ema", "--synthetic", "--days", "2", "--symbols", "BTCUSDT")
     for words in ("ending equity", "net PnL (realized − fees + funding)", "+ received, − paid"):
         assert words in res.output
 
@@ -85,6 +85,8 @@ def test_engine_run_on_synthetic_bars(tmp_path: Path) -> None:
     ("args", "option"),
     [
         (["--strategy", "nope", "--synthetic"], "--strategy"),
+        (["--strategy", "trend_ema,trend_ema", "--synthetic"], "--strategy"),
+        (["--strategy", "trend_ema,breakout", "--synthetic", "--param", "fast=5"], "--param"),
         (["--strategy", "trend_ema"], "--data"),
         (["--strategy", "trend_ema", "--data", "/no/such/dir"], "--data"),
         (["--strategy", "trend_ema", "--synthetic", "--symbols", "FOOUSDT"], "--symbols"),
@@ -105,3 +107,28 @@ def test_bad_input_is_one_line_naming_the_option(args: list[str], option: str) -
     assert len(lines) == 1, res.output
     assert lines[0].startswith("error: ") and option in lines[0]
     assert "Traceback" not in res.output
+
+
+def test_without_strategy_the_configured_strategies_trade_with_the_configured_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set ``quantum run`` trades, in its order, with the settings' decision
+    parameters; the summary says which settings were in force."""
+    monkeypatch.setenv("QUANTUM_STRATEGIES__NAMES", "breakout,trend_ema")
+    monkeypatch.setenv("QUANTUM_TRADING_SYMBOLS", "ETHUSDT,SOLUSDT")
+    out = tmp_path / "configured.json"
+    res = run("--synthetic", "--days", "2", "--json", str(out))
+    assert res.exit_code == 0, res.output
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["strategy"] == "breakout,trend_ema"
+    assert summary["symbols"] == ["ETHUSDT", "SOLUSDT"]
+    assert summary["settings"]["strategies"]["names"] == ["breakout", "trend_ema"]
+    assert summary["trades"] > 0
+    assert "max_positions" not in summary["skipped_entries"]
+    # a decision setting from the environment reaches the backtest's entry gate
+    monkeypatch.setenv("QUANTUM_GATE__MAX_OPEN_POSITIONS", "1")
+    strict = tmp_path / "strict.json"
+    assert run("--synthetic", "--days", "2", "--json", str(strict)).exit_code == 0
+    doc = json.loads(strict.read_text())["summary"]
+    assert doc["skipped_entries"]["max_positions"] > 0 and doc["trades"] < summary["trades"]
+    assert doc["settings"]["gate"]["max_open_positions"] == 1

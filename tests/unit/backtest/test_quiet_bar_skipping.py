@@ -22,6 +22,7 @@ from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.engine import build_replay
 from quantum_trader.backtest.trades import BacktestResult
 from quantum_trader.data import BarSeries, MarketConfig, generate_market
+from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.risk_guard import RiskConfig
 from quantum_trader.decide.sizing import SizingConfig
@@ -84,8 +85,8 @@ RECKLESS = EngineConfig(
         max_drawdown_pct=Decimal(1),
         consecutive_loss_limit=1000,
     ),
-    max_gross_exposure_ratio=Decimal(1000),
-    cooldown_ms=0,
+    gate=GateLimits(max_gross_exposure=Decimal(10**12)),
+    apply=ApplyConfig(cooldown_ms=0),
 )
 
 CASES = {

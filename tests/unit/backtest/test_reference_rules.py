@@ -244,7 +244,7 @@ def test_quantum_backtest_synthetic_reproduces_the_document(
 ) -> None:
     out = tmp_path / "ref.json"
     args = ["backtest", "--strategy", "ref_ema_cross", "--synthetic", "--days", "2",
-            "--seed", "3", "--json", str(out),
+            "--symbols", "BTCUSDT", "--seed", "3", "--json", str(out),
             "--param", f"stop_pct={stops[0]}", "--param", f"target_pct={stops[1]}"]  # fmt: skip
     res = CliRunner().invoke(APP, args)
     assert res.exit_code == 0, res.output
