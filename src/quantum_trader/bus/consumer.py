@@ -60,6 +60,10 @@ class StreamConsumer:
     priority: Sequence[str] = ()
     config: ConsumerConfig = field(default_factory=ConsumerConfig)
     stats: ConsumerStats = field(default_factory=ConsumerStats)
+    # Set by the service runtime, which beats this consumer's liveness key: pending
+    # entries of a consumer of the group whose key is gone (a dead or stopped process)
+    # and idle this long are adopted at once, not after ``reclaim_idle_ms``.
+    orphans_after_ms: int | None = None
     _last_reclaim: int = -(10**15)
     _retry_own: bool = True
 
@@ -82,6 +86,7 @@ class StreamConsumer:
         now = self.bus.clock.now_ms()
         if now - self._last_reclaim >= self.config.reclaim_interval_ms:
             self._last_reclaim = now
+            batch += await self._adopt_orphans()
             for stream in self.streams:
                 claimed = await transport.reclaim(
                     stream,
@@ -106,6 +111,22 @@ class StreamConsumer:
         await self._handle_batch(batch)
         self.stats.last_poll_at = time.monotonic()
         return len(batch)
+
+    async def _adopt_orphans(self) -> list[Delivery]:
+        if self.orphans_after_ms is None:
+            return []
+        keys, adopted = self.bus.keys, []
+        for stream in self.streams:
+            adopted += await self.bus.transport.adopt_orphans(
+                stream,
+                self.group,
+                self.consumer,
+                lambda name: keys.consumer_alive(self.group, name),
+                self.orphans_after_ms,
+                self.config.batch,
+            )
+        self.stats.reclaimed += len(adopted)
+        return adopted
 
     async def _handle_batch(self, batch: list[Delivery]) -> None:
         acks: dict[str, list[str]] = {}

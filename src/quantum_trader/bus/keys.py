@@ -40,6 +40,8 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "exit:reasons": ("hash", "apply-layer (exit order client id -> reason)"),
     "exit:latency": ("hash", "apply-layer (exit order client id -> trigger-to-order ms)"),
     "effect:{effect_id}": ("string", "bus idempotency"),
+    "consumer:alive:{group}:{consumer}": ("string", "each consumer's runtime (TTL: its heartbeat)"),
+    "fence": ("string", "apply-layer (fencing token counter of entry reservations)"),
 }
 
 
@@ -149,6 +151,15 @@ class Keys:
 
     def effect(self, effect_id: str) -> str:
         return f"{self.prefix}effect:{effect_id}"
+
+    def consumer_alive(self, group: str, consumer: str) -> str:
+        """Present while ``consumer`` of ``group`` beats (a dead or stopped process's
+        key expires within one heartbeat TTL)."""
+        return f"{self.prefix}consumer:alive:{group}:{consumer}"
+
+    @property
+    def fence(self) -> str:
+        return f"{self.prefix}fence"
 
     def expected_type(self, key: str) -> str | None:
         """The one Redis type ``key`` may have, or None if it is not ours."""

@@ -42,6 +42,7 @@ class MemoryTransport:
         self._now_ms = now_ms
         self._streams: dict[str, _Stream] = {}
         self._hashes: dict[str, dict[str, int]] = {}
+        self._alive: dict[str, int] = {}  # liveness key -> expiry (ms on the clock)
         self._arrived = asyncio.Event()
 
     def _stream(self, name: str) -> _Stream:
@@ -126,6 +127,32 @@ class MemoryTransport:
         out: list[Delivery] = []
         for entry_id, p in s.groups[group].pending.items():
             if now - p.delivered_at >= min_idle_ms and len(out) < count:
+                p.consumer, p.delivered_at = consumer, now
+                p.deliveries += 1
+                out.append(Delivery(stream, entry_id, self._raw(s, entry_id), p.deliveries))
+        return out
+
+    async def mark_alive(self, key: str, ttl_ms: int) -> None:
+        self._alive[key] = self._now_ms() + ttl_ms
+
+    async def adopt_orphans(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        alive_key: Callable[[str], str],
+        min_idle_ms: int,
+        count: int,
+    ) -> list[Delivery]:
+        s = self._streams.get(stream)
+        if s is None or group not in s.groups:
+            return []
+        now = self._now_ms()
+        out: list[Delivery] = []
+        for entry_id, p in s.groups[group].pending.items():
+            alive = self._alive.get(alive_key(p.consumer), -1) > now
+            idle = now - p.delivered_at >= min_idle_ms
+            if p.consumer != consumer and not alive and idle and len(out) < count:
                 p.consumer, p.delivered_at = consumer, now
                 p.deliveries += 1
                 out.append(Delivery(stream, entry_id, self._raw(s, entry_id), p.deliveries))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from quantum_trader.bus.transport import Delivery, TransportClosed
 
 FIELD = b"msg"
+FORGET_IDLE_CONSUMER_MS = 3_600_000  # a dead consumer with nothing pending is removed
 
 
 def connect(url: str, **kwargs: Any) -> aioredis.Redis:
@@ -146,6 +147,56 @@ class RedisTransport:
             _delivery(stream, entry_id, fields, max(2, times.get(as_text(entry_id), 2)))
             for entry_id, fields in claimed
         ]
+
+    async def mark_alive(self, key: str, ttl_ms: int) -> None:
+        try:
+            await self.client.set(key, "1", px=ttl_ms)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+
+    async def adopt_orphans(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        alive_key: Callable[[str], str],
+        min_idle_ms: int,
+        count: int,
+    ) -> list[Delivery]:
+        """XCLAIM with a minimum idle time: of two live consumers adopting at once, only
+        the first gets an entry (the claim resets its idle time)."""
+        out: list[Delivery] = []
+        try:
+            for info in await self.client.xinfo_consumers(stream, group):
+                name = as_text(info["name"])
+                if name == consumer or await self.client.exists(alive_key(name)):
+                    continue
+                if not int(info["pending"]):
+                    if int(info.get("idle", 0)) > FORGET_IDLE_CONSUMER_MS:
+                        await self.client.xgroup_delconsumer(stream, group, name)
+                    continue
+                pending = await self.client.xpending_range(
+                    stream, group, min="-", max="+", count=count - len(out), consumername=name
+                )
+                times = {as_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+                if not times:
+                    continue
+                claimed: list[Any] = await self.client.xclaim(
+                    stream, group, consumer, min_idle_ms, list(times)
+                )
+                out += [
+                    _delivery(stream, eid, fields, times.get(as_text(eid), 1) + 1)
+                    for eid, fields in claimed
+                ]
+                if len(out) >= count:
+                    break
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                return out
+            raise
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise TransportClosed(str(exc)) from exc
+        return out
 
     async def count_failure(self, key: str, field: str) -> int:
         try:

@@ -6,7 +6,7 @@ acknowledge after the effect, reclaim idle entries from dead consumers (XAUTOCLA
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,6 +55,23 @@ class Transport(Protocol):
         self, stream: str, group: str, consumer: str, min_idle_ms: int, count: int
     ) -> list[Delivery]:
         """Take over entries pending longer than ``min_idle_ms`` on any consumer."""
+        ...
+
+    async def mark_alive(self, key: str, ttl_ms: int) -> None:
+        """Set a consumer's liveness key for ``ttl_ms`` (its runtime beats it)."""
+        ...
+
+    async def adopt_orphans(
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        alive_key: Callable[[str], str],
+        min_idle_ms: int,
+        count: int,
+    ) -> list[Delivery]:
+        """Claim, for ``consumer``, what other consumers of ``group`` whose liveness key
+        (``alive_key(name)``) is gone left pending and idle for ``min_idle_ms``."""
         ...
 
     async def count_failure(self, key: str, field: str) -> int:

@@ -71,6 +71,14 @@ EXECUTED_THEN_CLOSED_STOP_REFUSED: Final = "executed_then_closed:stop_refused"
 NO_LEASE: Final = "no_lease"
 LEASE_EXPIRED: Final = "lease_expired"
 
+# Executors (apply layer): one plan, several processes
+# Another live executor holds the plan's reservation; it publishes the result.
+IN_PROGRESS_ELSEWHERE: Final = "in_progress_elsewhere"
+# The reservation's owner stopped before its order was seen on the exchange: not placed.
+OWNER_LOST: Final = "owner_lost_before_order"
+# This executor's reservation was taken over while it was stopped: it must not place.
+SUPERSEDED: Final = "superseded"
+
 
 def service_down(service: str) -> str:
     """Reason code for an unhealthy service, e.g. ``service_down:apply-layer``."""

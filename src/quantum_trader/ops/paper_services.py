@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.consumer import ConsumerConfig
 from quantum_trader.bus.idempotency import RedisEffectStore
+from quantum_trader.bus.identity import consumer_name
 from quantum_trader.clock import Clock
 from quantum_trader.config import Settings
 from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
@@ -161,7 +162,7 @@ class SystemParts:
             "redis": self.redis,
             "exchange": self.exchange,
             "clock": self.clock,
-            "consumer_name": f"{name}-1",
+            "consumer_name": consumer_name(name),
         }
 
     def _signal_engine(self) -> ServiceRuntime:
@@ -186,7 +187,7 @@ class SystemParts:
         )
         self.apply_layers.append(layer)
         return build_apply_service(
-            layer, "apply-layer-1", self.trading.heartbeat_interval_s, self.trading.consumer
+            layer, layer.owner, self.trading.heartbeat_interval_s, self.trading.consumer
         )
 
     def _exit_brain(self) -> ServiceRuntime:
@@ -200,14 +201,18 @@ class SystemParts:
             exchange=self.exchange,
         )
         return build_exit_brain_service(
-            brain, self.redis, "exit-brain-1", self.trading.heartbeat_interval_s,
+            brain, self.redis, consumer_name("exit-brain"), self.trading.heartbeat_interval_s,
             self.trading.consumer,
         )  # fmt: skip
 
     def _ledger(self) -> ServiceRuntime:
         service = LedgerService(RedisLedger(self.redis, self.bus.keys), self.journal, self.redis)
         return build_ledger_service(
-            service, self.bus, "ledger-1", self.trading.heartbeat_interval_s, self.trading.consumer
+            service,
+            self.bus,
+            consumer_name("ledger"),
+            self.trading.heartbeat_interval_s,
+            self.trading.consumer,
         )
 
     def _pump(self) -> ServiceRuntime:

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.idempotency import EffectStore, StreamAdd
+from quantum_trader.bus.identity import consumer_name
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import ApplyResult, Message, Plan, derive_id
 from quantum_trader.bus.transport import Delivery
@@ -60,6 +61,8 @@ class ApplyLayer:
     instruments: Mapping[str, Instrument]
     config: ApplyConfig = field(default_factory=ApplyConfig)
     source: str = "apply-layer"
+    # this executor's consumer name, unique to its process: entry reservations record it
+    owner: str = field(default_factory=lambda: consumer_name("apply-layer"))
     decisions: Counter[str] = field(default_factory=Counter)
     # wall-clock ms from taking a plan to the exchange's answer, by plan kind (bounded)
     latency_ms: dict[str, deque[float]] = field(
@@ -89,7 +92,12 @@ class ApplyLayer:
         now = self.clock.now_ms()
         price = plan.reference_price or plan.stop_price
         lease = Lease(
-            plan.plan_id, client_order_id("e", plan.plan_id), plan.side, plan.qty * price, now
+            plan.plan_id,
+            client_order_id("e", plan.plan_id),
+            plan.side,
+            plan.qty * price,
+            now,
+            self.owner,
         )
         verdict = await self.gate.check_and_reserve(
             plan_id=plan.plan_id,
@@ -104,12 +112,25 @@ class ApplyLayer:
         )
         if verdict.answer is GateAnswer.SKIP:
             return Outcome(False, verdict.reason)
+        if verdict.answer is GateAnswer.BUSY:  # its live owner publishes the one result
+            return Outcome(False, reasons.IN_PROGRESS_ELSEWHERE, published=True)
         lease = verdict.lease or lease
         order: Order | None = None
         if verdict.answer is GateAnswer.RESUME:
             order = await self.router.resolve(plan.symbol, lease.client_order_id)
+            if order is None and verdict.took_over:
+                # Its owner stopped before the order was seen: placing it now could make
+                # two (a stopped owner may yet wake up). An entry is optional; a double
+                # entry is not. The symbol's lease is kept until it expires, so no other
+                # plan enters beside an order the woken owner might still send.
+                outcome = Outcome(False, reasons.OWNER_LOST)
+                return await self._finish(plan, outcome, 0, release=False)
         if order is None:
             await self.exchange.set_leverage(plan.symbol, plan.leverage)
+            # The fencing check, as close to the order as it can be: an executor whose
+            # reservation was taken over while it was stopped places nothing.
+            if not await self.gate.still_ours(plan.plan_id, lease):
+                return Outcome(False, reasons.SUPERSEDED, published=True)
             placed = await self.router.place(
                 OrderRequest(
                     symbol=plan.symbol,
@@ -136,15 +157,18 @@ class ApplyLayer:
         reason = "executed" if protected else reasons.EXECUTED_THEN_CLOSED_STOP_REFUSED
         return await self._finish(plan, Outcome(True, reason, order), self.config.cooldown_ms)
 
-    async def _finish(self, plan: Plan, outcome: Outcome, cooldown_ms: int) -> Outcome:
+    async def _finish(
+        self, plan: Plan, outcome: Outcome, cooldown_ms: int, *, release: bool = True
+    ) -> Outcome:
         payload = encode(self._result(plan, outcome))
         await self.gate.finish(
             plan.plan_id,
-            plan.symbol,
+            plan.symbol if release else None,
             f"done:{outcome.reason}",
             cooldown_ms,
             (self.bus.keys.apply_result, payload, self.bus.maxlen),
             now=self.clock.now_ms(),
+            cooldown_symbol=plan.symbol if cooldown_ms else None,
         )
         return replace(outcome, published=True)
 

@@ -21,13 +21,13 @@ from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.apply_layer import ApplyLayer
-from quantum_trader.services.entry_gate import RedisEntryGate
+from quantum_trader.services.entry_gate import EXECUTOR_GROUP, RedisEntryGate
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.order_router import OrderRouter
 from quantum_trader.services.protective_stop import ProtectiveStops
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
 
-GROUP = "apply-layer"
+GROUP = EXECUTOR_GROUP
 APPLY_BATCH = 10  # plans per read: an exit waits behind at most this many entries
 
 
@@ -41,10 +41,12 @@ def build_apply_layer(
     symbols: Sequence[str],
     limits: GateLimits = GateLimits(),
     config: ApplyConfig = ApplyConfig(),
+    owner: str | None = None,
 ) -> ApplyLayer:
+    """``owner``: the executor's consumer name (default: unique to this process)."""
     router = OrderRouter(exchange, clock)
     ledger = RedisLedger(redis, bus.keys)
-    return ApplyLayer(
+    layer = ApplyLayer(
         exchange=exchange,
         router=router,
         ledger=ledger,
@@ -57,6 +59,9 @@ def build_apply_layer(
         instruments=instruments,
         config=config,
     )
+    if owner:
+        layer.owner = owner
+    return layer
 
 
 def apply_consumer(

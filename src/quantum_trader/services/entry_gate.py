@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -24,50 +24,65 @@ from quantum_trader.decide.entry_gates import GateLimits
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.money import fmt
 
+EXECUTOR_GROUP = "apply-layer"  # the consumer group whose members reserve entries
 _CHECKS = Path(__file__).with_name("entry_gate_checks.lua").read_text()
 _RESERVE = Path(__file__).with_name("entry_gate_reserve.lua").read_text()
 _SCRIPT = _CHECKS + _RESERVE  # atomic: every check, then the reservation
 _PRECHECK = _CHECKS + "return {'PASS', ''}\n"  # read-only: checks 1-7 on 8 keys
 _FINISH = Path(__file__).with_name("plan_finish.lua").read_text()
+_TAKEOVER = Path(__file__).with_name("entry_gate_takeover.lua").read_text()
+_FENCE = Path(__file__).with_name("entry_gate_fence.lua").read_text()
 
 
 class GateAnswer(StrEnum):
     ALLOW = "ALLOW"
-    RESUME = "RESUME"
+    RESUME = "RESUME"  # reserved before, by this executor or one provably gone
+    BUSY = "BUSY"  # reserved by another executor that is alive: it finishes the plan
     SKIP = "SKIP"
 
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Who holds a symbol's entry slot: the plan, its client order id and its notional."""
+    """Who holds a symbol's entry slot: the plan, its client order id and its notional;
+    the executor that reserved it (its consumer name) and the reservation's fencing
+    token (set by the gate). ``raw`` is the reservation exactly as stored."""
 
     plan_id: str
     client_order_id: str
     side: PositionSide
     notional: Decimal
     since: int
+    owner: str = ""
+    token: int = 0
+    raw: str = field(default="", compare=False)
 
     def to_json(self) -> str:
-        return json.dumps(
+        return self.raw or json.dumps(
             {
                 "plan_id": self.plan_id,
                 "client_order_id": self.client_order_id,
                 "side": self.side.value,
                 "notional": fmt(self.notional),
                 "since": self.since,
+                "owner": self.owner,
+                "token": self.token,
             },
             sort_keys=True,
         )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Lease:
-        d = json.loads(raw)
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        d = json.loads(text)
         return cls(
             d["plan_id"],
             d["client_order_id"],
             PositionSide(d["side"]),
             Decimal(d["notional"]),
             int(d["since"]),
+            str(d.get("owner", "")),
+            int(d.get("token", 0)),
+            text,
         )
 
 
@@ -76,6 +91,7 @@ class GateResult:
     answer: GateAnswer
     reason: str = ""
     lease: Lease | None = None
+    took_over: bool = False  # RESUME of a reservation whose owner is gone
 
 
 def _text(value: object) -> str:
@@ -93,6 +109,8 @@ class RedisEntryGate:
         self._script = client.register_script(_SCRIPT)
         self._precheck = client.register_script(_PRECHECK)
         self._finish = client.register_script(_FINISH)
+        self._takeover = client.register_script(_TAKEOVER)
+        self._fence = client.register_script(_FENCE)
 
     async def check_and_reserve(
         self,
@@ -145,6 +163,7 @@ class RedisEntryGate:
             k.positions,
             *(k.position(s) for s in universe),
             *(k.inflight(s) for s in universe),
+            k.fence,
         ]
         lim = self.limits
         args = [
@@ -166,7 +185,42 @@ class RedisEntryGate:
         text = _text(detail)
         if verdict is GateAnswer.SKIP:
             return GateResult(verdict, text)
+        if verdict is GateAnswer.RESUME:
+            return await self._resume(plan_id, symbol, Lease.from_json(text), lease.owner)
         return GateResult(verdict, "", Lease.from_json(text))
+
+    async def _resume(self, plan_id: str, symbol: str, held: Lease, me: str) -> GateResult:
+        """A reserved, unfinished plan: this executor's own (resume it), or another's —
+        busy while that owner beats, taken over (new token) once it provably stopped."""
+        if held.owner == me:
+            return GateResult(GateAnswer.RESUME, "", held)
+        k = self.keys
+        for _ in range(3):  # the reservation may change under us: look again
+            answer, detail = await self._takeover(
+                keys=[
+                    k.plan_done(plan_id),
+                    k.consumer_alive(EXECUTOR_GROUP, held.owner),
+                    k.fence,
+                    k.inflight(symbol),
+                ],
+                args=[held.to_json(), me, self.limits.plan_done_ttl_ms],
+            )
+            outcome, text = _text(answer), _text(detail)
+            if outcome == "TAKEN":
+                return GateResult(GateAnswer.RESUME, "", Lease.from_json(text), took_over=True)
+            if outcome == "BUSY":
+                return GateResult(GateAnswer.BUSY, f"in_progress:{held.owner}", held)
+            if outcome == "DONE":
+                return GateResult(GateAnswer.SKIP, "duplicate_plan")
+            held = Lease.from_json(text)
+            if held.owner == me:
+                return GateResult(GateAnswer.RESUME, "", held)
+        return GateResult(GateAnswer.BUSY, f"in_progress:{held.owner}", held)
+
+    async def still_ours(self, plan_id: str, lease: Lease) -> bool:
+        """The fencing check right before an entry order goes out: the plan is still
+        reserved under ``lease`` (a superseded executor must not place)."""
+        return bool(await self._fence(keys=[self.keys.plan_done(plan_id)], args=[lease.to_json()]))
 
     async def finish(
         self,

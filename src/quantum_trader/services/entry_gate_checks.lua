@@ -5,7 +5,8 @@
 -- only) into the cheap pre-check that lets duplicates skip without sending every key.
 -- KEYS: 1 plan_done  2 position  3 inflight  4 cooldown  5 risk_state  6 kill_switch
 --       7 risk_supervisor  8 risk_circuit  9 positions index  then N position keys and
---       N inflight keys of every traded symbol (for open-position count and exposure)
+--       N inflight keys of every traded symbol (for open-position count and exposure),
+--       then the fencing token counter
 -- ARGV: 1 now_ms  2 plan_expires_at  3 plan_side  4 plan_notional  5 allow_pyramiding
 --       6 max_adds  7 max_open_positions  8 max_gross_exposure  9 lease_ms
 --      10 lease json  11 plan_done ttl ms  12 N

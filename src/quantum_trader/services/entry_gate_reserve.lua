@@ -18,6 +18,11 @@ end
 if not has_position and open_count >= tonumber(ARGV[7]) then return {'SKIP', 'max_positions'} end
 if exposure + tonumber(ARGV[4]) > tonumber(ARGV[8]) then return {'SKIP', 'max_exposure'} end
 
-redis.call('SET', KEYS[3], ARGV[10], 'PX', ARGV[9])
-redis.call('SET', KEYS[1], 'reserved:' .. ARGV[10], 'PX', ARGV[11])
-return {'ALLOW', ARGV[10]}
+-- The reservation carries a fencing token, unique and increasing: an executor places
+-- only while the plan is still reserved under its own token (entry_gate_fence.lua).
+local lease = cjson.decode(ARGV[10])
+lease['token'] = redis.call('INCR', KEYS[10 + 2 * n])
+local reservation = cjson.encode(lease)
+redis.call('SET', KEYS[3], reservation, 'PX', ARGV[9])
+redis.call('SET', KEYS[1], 'reserved:' .. reservation, 'PX', ARGV[11])
+return {'ALLOW', reservation}

@@ -147,7 +147,15 @@ class ServiceRuntime:
                 self.status = "running"
                 with contextlib.suppress(Exception):
                     await self.beat()
+                    await self._consumers_alive()
             await asyncio.sleep(self.heartbeat_interval_s)
+
+    async def _consumers_alive(self) -> None:
+        """Each consumer's liveness key: while it exists no other process adopts what
+        the consumer has pending (see ``StreamConsumer.orphans_after_ms``)."""
+        for c in self.consumers:
+            key = self.keys.consumer_alive(c.group, c.consumer)
+            await c.bus.transport.mark_alive(key, self.heartbeat_ttl_ms)
 
     async def _job_loop(self, job: PeriodicJob) -> None:
         while not self.stop_event.is_set():
@@ -161,6 +169,8 @@ class ServiceRuntime:
         """Run until stopped; raise ``ServiceLoopEnded`` if any loop ends on its own."""
         self.started_at = self.clock.now_ms()
         self.status = "running"
+        for consumer in self.consumers:
+            consumer.orphans_after_ms = self.heartbeat_ttl_ms
         loops = [asyncio.create_task(self._heartbeat_loop(), name=f"{self.name}:heartbeat")]
         loops += [
             asyncio.create_task(c.run(self.stop_event), name=f"{self.name}:{c.group}")

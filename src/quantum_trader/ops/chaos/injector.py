@@ -47,6 +47,7 @@ GARBAGE: tuple[dict[str, str], ...] = (
     {"msg": '{"type": "no.such.type", "msg_id": "x"}'},
 )
 UNUSED_SYMBOL = "CHAOSUNUSEDUSDT"
+EXTRA_EXECUTORS = ("apply-layer#2", "apply-layer#3")  # beside the supervised apply-layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,11 @@ class Injector:
     windows: list[list[dict[str, Any]]] = field(default_factory=list)
     later: list[tuple[int, Callable[[], Awaitable[None]]]] = field(default_factory=list)
     kill_armed: int = 0
+    stop_armed: int = 0
     seen_orders: set[str] = field(default_factory=set)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    bar: int = 0
+    liveness_s: float = 5.0  # the services' heartbeat TTL: a stopped one is gone after it
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed + 1)
@@ -91,6 +96,7 @@ class Injector:
 
     async def before_bar(self, bar: int, faults: list[Fault]) -> None:
         """Run what is due at ``bar``: deferred repairs first, then the new faults."""
+        self.bar = bar
         due = [job for at, job in self.later if at <= bar]
         self.later = [(at, job) for at, job in self.later if at > bar]
         for job in due:
@@ -111,17 +117,59 @@ class Injector:
                 await self.admin("/admin/events/release", {})
 
     def maybe_kill_mid_order(self) -> bool:
-        """Called while the bar settles: SIGKILL the apply layer once it has sent an entry."""
-        if not self.kill_armed:
+        """Called while the bar settles: SIGKILL (or SIGSTOP) the apply layer once it has
+        sent an entry."""
+        if not self.kill_armed and not self.stop_armed:
             return False
         for req in self.requests():
             cid = str(req.get("params", {}).get("newClientOrderId", ""))
             if req.get("method") == "POST" and cid.startswith("q") and cid not in self.seen_orders:
                 self.seen_orders.add(cid)
-                self.kill_armed -= 1
-                self.procs.restart("apply-layer")
+                if self.kill_armed:
+                    self.kill_armed -= 1
+                    self.procs.restart("apply-layer")
+                else:
+                    self.stop_armed -= 1
+                    self._pause_executor()
                 return True
         return False
+
+    def _pause_executor(self) -> None:
+        """SIGSTOP the apply layer mid-order with another executor beside it; once its
+        liveness key expired, a copy of its latest entry plan goes out (the other may take
+        it over), then SIGCONT: it wakes up holding a reservation that may be gone."""
+        if not self.procs.pause("apply-layer"):
+            return
+        if not self.procs.alive(EXTRA_EXECUTORS[0]):
+            self.procs.start(EXTRA_EXECUTORS[0])
+        loop = asyncio.get_running_loop()
+
+        async def wake() -> None:
+            await asyncio.sleep(self.liveness_s + 1.0)
+            await self._redeliver_latest_entry()
+            await asyncio.sleep(0.5)
+            self.procs.resume("apply-layer")
+
+        self.tasks.append(loop.create_task(wake()))
+        self.later.append((self.bar + 3, self._stop_extras))
+
+    async def _redeliver_latest_entry(self) -> None:
+        newest: list[Any] = list(
+            await self.redis.xrevrange(self.bus.keys.apply_plan, count=1) or []
+        )
+        for _, fields in newest:
+            if fields and b"msg" in fields:
+                await self.redis.xadd(self.bus.keys.apply_plan, {"msg": fields[b"msg"]})
+
+    async def _start_extras(self) -> None:
+        for name in EXTRA_EXECUTORS:
+            if not self.procs.alive(name):
+                self.procs.start(name)
+        await self._redeliver(10, reverse=False)
+
+    async def _stop_extras(self) -> None:
+        for name in EXTRA_EXECUTORS:
+            self.procs.stop_extra(name)
 
     async def _inject(self, bar: int, fault: Fault) -> None:
         p, kind = fault.params, fault.kind
@@ -161,6 +209,14 @@ class Injector:
             await self._wrong_type(bar)
         elif kind == "clock_skew":
             await self._skew(bar, str(p["service"]), int(str(p["skew_ms"])))
+        elif kind == "extra_executors":
+            await self._start_extras()
+            self.later.append((bar + 3, self._stop_extras))
+        elif kind == "stop_mid_order":
+            self.seen_orders |= {
+                str(r.get("params", {}).get("newClientOrderId", "")) for r in self.requests()
+            }
+            self.stop_armed += 1
 
     def _restart_redis(self, crash: bool) -> None:
         """A crash (SIGKILL: the AOF decides what survives) or a clean restart."""
@@ -285,6 +341,8 @@ class Injector:
 
     async def finish(self) -> None:
         """Undo whatever is still in force (repairs, skews, hand positions for margin)."""
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.procs.resume("apply-layer")
         for _, job in self.later:
             await job()
         self.later = []

@@ -32,6 +32,11 @@ def _setup_from(raw: dict[str, Any]) -> ServiceSetup:
     return ServiceSetup.from_json(raw)
 
 
+def service_of(name: str) -> str:
+    """``apply-layer#2`` (a second process of a service) runs ``apply-layer``."""
+    return name.split("#", 1)[0]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -50,6 +55,7 @@ class ServiceProcesses:
     kills: dict[str, int] = field(default_factory=dict)
     crashes: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    paused: dict[str, int] = field(default_factory=dict)
     _zygote: subprocess.Popen[str] | None = None
 
     def _fork(self, name: str) -> int:
@@ -89,6 +95,27 @@ class ServiceProcesses:
     def restart(self, name: str) -> None:
         self.kill(name)
         self.start(name)
+
+    def pause(self, name: str) -> bool:
+        """SIGSTOP: the process holds everything it has and does nothing (a VM pause, a
+        stop-the-world GC, a debugger); ``resume`` continues it."""
+        pid = self.pids.get(name)
+        if pid is None or not _alive(pid):
+            return False
+        os.kill(pid, signal.SIGSTOP)
+        self.paused[name] = self.paused.get(name, 0) + 1
+        return True
+
+    def resume(self, name: str) -> None:
+        pid = self.pids.get(name)
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGCONT)
+
+    def stop_extra(self, name: str) -> None:
+        """SIGKILL an extra process (``apply-layer#2``); it is not restarted."""
+        pid = self.pids.pop(name, None)
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
     def reap(self) -> list[str]:
         """Restart every service whose process ended on its own; returns their names."""
@@ -142,7 +169,7 @@ def zygote_main(lines: IO[str], out: IO[str]) -> None:
             os.close(fd)
             sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
             sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-            service_process(request["name"], setup)
+            service_process(service_of(request["name"]), setup)
         out.write(f"{pid}\n")
         out.flush()
 

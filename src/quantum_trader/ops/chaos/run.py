@@ -151,6 +151,7 @@ class ChaosRun:
             clock_key,
             cfg.seed,
             requests=lambda: list(front.requests),
+            liveness_s=run_settings.heartbeat_ttl_ms / 1000,
         )
         fail_safe = Supervisor([ServiceSpec(n, _no_build) for n in SERVICES], redis, bus)
         Journal(f"sqlite:///{data_dir / 'journal.sqlite'}").close()  # tables, once
@@ -210,6 +211,7 @@ class ChaosRun:
                 **procs.kills,
                 **{f"crash:{k}": v for k, v in procs.crashes.items()},
                 **{f"hung:{k}": v for k, v in self.hung.items()},
+                **{f"sigstop:{k}": v for k, v in procs.paused.items()},
             },
         )
 

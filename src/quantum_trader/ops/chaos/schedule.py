@@ -37,8 +37,12 @@ FAULT_KINDS: dict[str, str] = {
     "wrong_type_key": "a key written with the wrong Redis type, then repaired",
     "clock_skew": "one service's clock shifted, later restored",
     "margin_exhaustion": "a huge position by hand eats the margin, later closed",
+    "extra_executors": "a second and a third apply-layer process on the same group, "
+    "fed copies of recent plans, for a few bars",
+    "stop_mid_order": "SIGSTOP the apply layer the moment the exchange has an entry order; "
+    "a copy of its plan goes to another executor; SIGCONT once its liveness expired",
 }
-EXPENSIVE = ("kill_service", "kill_mid_order", "redis_restart")
+EXPENSIVE = ("kill_service", "kill_mid_order", "redis_restart", "extra_executors", "stop_mid_order")
 
 
 @dataclass(frozen=True, slots=True)

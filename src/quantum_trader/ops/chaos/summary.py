@@ -51,7 +51,7 @@ def processes_summary(
         **money,
         "open_positions": sum(1 for p in evidence.positions if p.qty > 0),
         "dead_letters": len(evidence.dead),
-        "restarts": sum(report.process_kills.values()),
+        "restarts": sum(n for k, n in report.process_kills.items() if not k.startswith("sigstop:")),
         "reconcile_repairs": reconcile_repairs,
         "invariants": {
             "duplicate_entries": len(invariants.duplicate_entries(fills)),
