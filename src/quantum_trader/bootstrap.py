@@ -119,8 +119,10 @@ def system_parts(
     instruments: Mapping[str, Instrument],
     symbols: Sequence[str],
     journal: Journal,
+    epoch: str | None = None,
 ) -> SystemParts:
-    """Every service of one system, configured from ``settings``."""
+    """Every service of one system, configured from ``settings``; ``epoch`` is the state
+    marker its entry gate insists on (``ops.safety_state.establish_epoch``)."""
     config = trading_config(settings, symbols)
     return SystemParts(
         settings=settings,
@@ -132,4 +134,5 @@ def system_parts(
         symbols=config.symbols,
         journal=journal,
         trading=config,
+        epoch=epoch,
     )

@@ -249,10 +249,14 @@ def _mount_optional() -> None:
     from quantum_trader.exchange.sim_cli import app as sim_app
     from quantum_trader.ops.risk_cli import app as risk_app
     from quantum_trader.ops.run_cli import run_command
+    from quantum_trader.ops.state_cli import app as state_app
     from quantum_trader.ops.status import status_command
 
     app.add_typer(data_app, name="data", help="Synthesise, load and inspect market data.")
     app.add_typer(risk_app, name="kill-switch", help="Stop all new entries (exits go on).")
+    app.add_typer(
+        state_app, name="state", help="Whether Redis still holds the system's state; confirm."
+    )
     from quantum_trader.ops.chaos.cli import chaos_command
     from quantum_trader.ops.service_main import service_command
 

@@ -48,14 +48,18 @@ async def materialise(client: aioredis.Redis, keys: Keys, case: GateCase) -> Red
     if s.cooldown:
         # the cooldown key holds the market time it ends
         await client.set(keys.cooldown_open(SYMBOL), str(case.now + 60_000))
-    await client.set(keys.risk_state, json.dumps({"mode": s.risk_mode.value}))
+    age = 120_001 if s.risk_state_stale else 0  # one ms past the oldest accepted
+    risk = {"mode": s.risk_mode.value, "updated_at": case.now - age}
+    await client.set(keys.risk_state, json.dumps(risk))
+    if s.state_intact:
+        await client.set(keys.epoch, "epoch-1")
     limits = GateLimits(
         allow_pyramiding=s.allow_pyramiding,
         max_adds=s.max_adds,
         max_open_positions=s.max_open_positions,
         max_gross_exposure=s.max_gross_exposure,
     )
-    return RedisEntryGate(client, keys, [SYMBOL, *OTHERS], limits)
+    return RedisEntryGate(client, keys, [SYMBOL, *OTHERS], limits, epoch="epoch-1")
 
 
 @pytest.mark.parametrize("case", GATE_CASES, ids=[c.name for c in GATE_CASES])

@@ -42,6 +42,7 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "effect:{effect_id}": ("string", "bus idempotency"),
     "consumer:alive:{group}:{consumer}": ("string", "each consumer's runtime (TTL: its heartbeat)"),
     "fence": ("string", "apply-layer (fencing token counter of entry reservations)"),
+    "epoch": ("string", "the system's bootstrap (its state marker; see ops/safety_state.py)"),
 }
 
 
@@ -156,6 +157,11 @@ class Keys:
         """Present while ``consumer`` of ``group`` beats (a dead or stopped process's
         key expires within one heartbeat TTL)."""
         return f"{self.prefix}consumer:alive:{group}:{consumer}"
+
+    @property
+    def epoch(self) -> str:
+        """The system's state marker: gone or another's means Redis lost our state."""
+        return f"{self.prefix}epoch"
 
     @property
     def fence(self) -> str:

@@ -6,10 +6,15 @@ script (check and reserve in a single step, FAILURES #1), and the shared table i
 a flat record of scalars that maps one-to-one onto Lua arguments.
 
 Check order is part of the contract (the first failing check gives the reason):
+    0. ``state_lost``       - the store no longer holds the system's state (its epoch
+                              marker vanished or changed: FLUSHALL, failover to an empty
+                              replica, eviction) — nothing else it says can be trusted
     1. ``duplicate_plan``   - this plan id was already seen (redelivery, retry, race)
     2. ``expired``          - ``plan_expires_at < now``
     3. ``risk_halt``        - risk mode HALT
     4. ``risk_reduce_only`` - risk mode REDUCE_ONLY
+    4b. ``risk_state_stale`` - the risk guard's mode is older than ``risk_state_max_age_ms``
+                              (treated as REDUCE_ONLY: its guard may be dead)
     5. ``inflight``         - an entry on this symbol is in progress (its position may
                               not be written yet: the race behind FAILURES #1)
     6. ``position_exists``  - a position on this symbol: always for the opposite side
@@ -50,6 +55,7 @@ class GateLimits:
     lease_ms: int = 120_000
     plan_done_ttl_ms: int = 7 * 86_400_000
     max_plan_age_ms: int = 120_000  # an entry plan older than this (from created_at) expires
+    risk_state_max_age_ms: int = 120_000  # an older risk mode counts as REDUCE_ONLY
 
     def __post_init__(self) -> None:
         if self.max_adds < 0:
@@ -60,6 +66,10 @@ class GateLimits:
             raise ValueError(f"max_gross_exposure must be positive, got {self.max_gross_exposure}")
         if self.max_plan_age_ms <= 0:
             raise ValueError(f"max_plan_age_ms must be positive, got {self.max_plan_age_ms}")
+        if self.risk_state_max_age_ms <= 0:
+            raise ValueError(
+                f"risk_state_max_age_ms must be positive, got {self.risk_state_max_age_ms}"
+            )
         if not 0 < self.lease_ms < self.plan_done_ttl_ms:
             raise ValueError(
                 f"lease_ms must be positive and shorter than plan_done_ttl_ms, got {self.lease_ms}"
@@ -78,10 +88,12 @@ class ApplyConfig:
 
 
 GATE_CHECK_ORDER: tuple[str, ...] = (
+    reasons.STATE_LOST,
     reasons.DUPLICATE_PLAN,
     reasons.EXPIRED,
     reasons.RISK_HALT,
     reasons.RISK_REDUCE_ONLY,
+    reasons.RISK_STATE_STALE,
     reasons.INFLIGHT,
     reasons.POSITION_EXISTS,
     reasons.COOLDOWN,
@@ -129,6 +141,8 @@ class GateSnapshot:
     adds_count: int
     max_open_positions: int
     max_gross_exposure: Decimal
+    state_intact: bool = True  # the store still holds this system's state (epoch)
+    risk_state_stale: bool = False  # the risk mode is older than the gate accepts
 
 
 def gate_applies(plan_kind: PlanKind) -> bool:
@@ -139,6 +153,8 @@ def gate_applies(plan_kind: PlanKind) -> bool:
 def check_entry_gate(snapshot: GateSnapshot, now: int) -> GateVerdict:
     """Apply the checks in ``GATE_CHECK_ORDER``; the first failure is the SKIP reason."""
     s = snapshot
+    if not s.state_intact:
+        return GateVerdict.skip(reasons.STATE_LOST)
     if s.plan_seen:
         return GateVerdict.skip(reasons.DUPLICATE_PLAN)
     if s.plan_expires_at < now:
@@ -147,6 +163,8 @@ def check_entry_gate(snapshot: GateSnapshot, now: int) -> GateVerdict:
         return GateVerdict.skip(reasons.RISK_HALT)
     if s.risk_mode is RiskMode.REDUCE_ONLY:
         return GateVerdict.skip(reasons.RISK_REDUCE_ONLY)
+    if s.risk_state_stale:
+        return GateVerdict.skip(reasons.RISK_STATE_STALE)
     if s.inflight:
         return GateVerdict.skip(reasons.INFLIGHT)
     has_position = s.position_side is not None and s.position_qty > ZERO

@@ -16,6 +16,11 @@ SYMBOL_NOT_ALLOWED: Final = "symbol_not_allowed"
 LOW_CONFIDENCE: Final = "low_confidence"
 DUPLICATE_INTENT: Final = "duplicate_intent"
 EXPIRED: Final = "expired"
+# Redis lost the system's state (its epoch marker is gone or another's): entries halt
+# until a reconcile round and an operator's `quantum state confirm`.
+STATE_LOST: Final = "state_lost"
+# The risk guard's mode is older than the gate accepts: its guard may be dead.
+RISK_STATE_STALE: Final = "risk_state_stale"
 
 # Sizing (sizing)
 INVALID_ENTRY_PRICE: Final = "invalid_entry_price"

@@ -183,11 +183,14 @@ def reconcile(
         symbol_leases = sorted(leases_by_symbol.get(symbol, []), key=lambda x: x.client_order_id)
         young = any(now - x.acquired_at <= config.inflight_max_age_ms for x in symbol_leases)
         repairs.extend(_position_repairs(ledger.get(symbol), venue.get(symbol), young))
+        ours = ledger.get(symbol)
+        recorded = ours.stop_order_id if ours is not None else None
         repairs.extend(
             _order_repairs(
-                symbol, venue.get(symbol), orders, symbol_leases, instruments, config, now
+                symbol, venue.get(symbol), orders, symbol_leases, instruments, config, now,
+                recorded,
             )
-        )
+        )  # fmt: skip
         repairs.extend(
             ResolveInflight(symbol, lease.client_order_id, now - lease.acquired_at)
             for lease in symbol_leases
@@ -243,7 +246,10 @@ def _order_repairs(
     instruments: Mapping[str, Instrument],
     config: ReconcileConfig,
     now: int,
+    recorded_stop: str | None = None,
 ) -> list[Repair]:
+    """``recorded_stop``: the stop the ledger knows; of several covering stops it is the
+    one kept (a spare one, e.g. an emergency stop placed while the store was down, goes)."""
     repairs: list[Repair] = []
     young_lease = any(now - x.acquired_at <= config.inflight_max_age_ms for x in leases)
     leased_ids = {x.client_order_id for x in leases}
@@ -261,6 +267,7 @@ def _order_repairs(
     if position is None:
         return repairs
     covering = [o for o in stops if o.close_position or o.quantity >= position.qty]
+    covering.sort(key=lambda o: o.client_order_id != recorded_stop)  # stable: recorded first
     keep = covering[0] if covering else None
     repairs.extend(
         _cancel(o, reasons.DUPLICATE_STOP) for o in stops if keep is not None and o is not keep

@@ -25,6 +25,7 @@ from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import Event, FillEvent, Plan, derive_id
 from quantum_trader.domain.enums import PlanKind, RiskMode, Side
 from quantum_trader.ops.invariants import ENTRY_PREFIX
+from quantum_trader.ops.safety_state import SafetyStore
 from quantum_trader.services.order_router import client_order_id
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 
@@ -41,6 +42,7 @@ class CircuitBreaker:
     largest: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     cursor: dict[str, str] = field(default_factory=dict)
     tripped: dict[str, Any] | None = None
+    store: SafetyStore | None = None  # the durable copy a lost Redis cannot clear
 
     async def poll(self) -> None:
         keys = self.bus.keys
@@ -114,6 +116,8 @@ class CircuitBreaker:
         if not await self.redis.set(keys.risk_circuit, json.dumps(payload), nx=True):
             return  # already tripped: the first evidence stays until an operator clears it
         self.tripped = payload
+        if self.store is not None:
+            self.store.update(circuit=payload)
         await self.bus.publish(
             keys.events,
             Event(

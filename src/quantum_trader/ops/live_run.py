@@ -28,6 +28,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock, VenueClock
 from quantum_trader.config import Settings
+from quantum_trader.data import interval_ms
 from quantum_trader.decide.account_check import account_problems, foreign_orders
 from quantum_trader.domain.money import fmt
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
@@ -35,6 +36,13 @@ from quantum_trader.exchange.interface import Exchange
 from quantum_trader.ops import data_dir
 from quantum_trader.ops.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_run import redis_for
+from quantum_trader.ops.redis_checks import check_redis
+from quantum_trader.ops.safety_state import (
+    ForeignState,
+    SafetyStore,
+    StateGuard,
+    establish_epoch,
+)
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketFeed
@@ -54,9 +62,14 @@ class LiveRunConfig:
     cancel_foreign_orders: bool = False  # cancel open orders this system did not place
 
 
+MAX_BACKFILL = 1000  # klines per request (Binance allows 1500; 1000 costs weight 5)
+
+
 @dataclass
 class KlineFeed:
-    """Publishes each newly closed kline of every symbol on the market stream, once."""
+    """Publishes each newly closed kline of every symbol on the market stream, once —
+    every bar it missed too (a Redis outage, a slow poll): it asks for as many as the
+    gap since the last one it published holds, up to ``MAX_BACKFILL`` per poll."""
 
     exchange: Exchange
     bus: Bus
@@ -70,7 +83,9 @@ class KlineFeed:
     async def poll(self) -> None:
         now = self.clock.now_ms()
         for symbol in self.symbols:
-            for kline in await self.exchange.klines(symbol, self.interval, limit=3):
+            for kline in await self.exchange.klines(
+                symbol, self.interval, self._limit(symbol, now)
+            ):
                 closed = kline.close_time < now
                 if not closed or kline.open_time <= self.last_open.get(symbol, -1):
                     continue
@@ -81,6 +96,13 @@ class KlineFeed:
                 ):
                     self.published += 1
                 self.last_open[symbol] = kline.open_time
+
+    def _limit(self, symbol: str, now: int) -> int:
+        last = self.last_open.get(symbol)
+        if last is None:
+            return 3  # a start: the bars before are history the strategies warm up from
+        missed = (now - last) // interval_ms(self.interval)
+        return int(max(3, min(MAX_BACKFILL, missed + 2)))
 
 
 async def run_live(
@@ -114,7 +136,7 @@ async def run_live(
             key_prefix=settings.key_prefix,
         ):
             async with redis_for(settings) as redis:
-                result = await _trade(settings, config, exchange, redis, until, run_id)
+                result = await _trade(settings, config, exchange, redis, until, run_id, say)
         start = _decimal_or_none(check.get("wallet_balance"))
         end = await exchange.account()
         realized, fees = Decimal(result.pop("realized_pnl")), Decimal(result.pop("fees"))
@@ -138,6 +160,7 @@ async def _trade(
     redis: aioredis.Redis,
     until: Callable[[], Awaitable[None]] | None,
     run_id: str,
+    say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     # Against a simulator the market's time is the venue's (a replay runs in its past);
     # Binance's serverTime is the wall clock, which the system clock already is.
@@ -151,6 +174,17 @@ async def _trade(
     if not symbols:
         raise ValueError("none of the configured symbols trades on this exchange")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await check_redis(redis, config.mode in ("demo", "live"), say)
+    store = SafetyStore(settings.data_dir, bus.keys.prefix)
+    try:
+        epoch, lost = await establish_epoch(redis, bus.keys, store, run_id)
+    except ForeignState as exc:
+        raise ValueError(str(exc)) from None
+    if lost:
+        say(
+            "Redis lost this system's state: entries are halted (exits go on) until a "
+            "reconcile round and `quantum state confirm`"
+        )
     parts = system_parts(
         settings,
         exchange=exchange,
@@ -160,6 +194,7 @@ async def _trade(
         instruments=instruments,
         symbols=symbols,
         journal=Journal(f"sqlite:///{settings.data_dir / 'journal.sqlite'}", run_id=run_id),
+        epoch=epoch,
     )
     feed = KlineFeed(
         exchange,
@@ -191,6 +226,7 @@ async def _trade(
         bus,
         panic_flatten_after_s=config.panic_flatten_after_s,
         flatten=parts.flatten,
+        guard=StateGuard(redis, bus, store, epoch),
     )
     task = asyncio.create_task(supervisor.run())
     metrics = None

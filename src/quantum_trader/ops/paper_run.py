@@ -42,6 +42,7 @@ from quantum_trader.ops.paper_market import file_market, synthetic_market
 from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.run_summary import RunSummary, stream_messages, summarise
 from quantum_trader.ops.run_trades import paper_trades
+from quantum_trader.ops.safety_state import SafetyStore, StateGuard, establish_epoch
 from quantum_trader.ops.supervisor import Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketDriver, MarketFeed
@@ -182,7 +183,9 @@ class PaperRun:
                     await self._forget(redis)
 
     async def _forget(self, redis: aioredis.Redis) -> None:
-        """Delete this run's own namespace (and nothing else)."""
+        """Delete this run's own namespace (and nothing else), and its safety file."""
+        with contextlib.suppress(OSError):
+            SafetyStore(self.settings.data_dir, self.keys.prefix).forget()
         with contextlib.suppress(RedisError, OSError):
             batch: list[bytes] = []
             async for key in redis.scan_iter(match=f"{self.keys.prefix}*", count=1000):
@@ -252,6 +255,8 @@ class PaperRun:
         feed = MarketFeed(driver, bus, series, ticks)
         journal_file = journal_path(self.settings)
         journal_file.parent.mkdir(parents=True, exist_ok=True)
+        store = SafetyStore(self.settings.data_dir, self.keys.prefix)
+        epoch, _ = await establish_epoch(redis, self.keys, store, self.run_id)
         parts = system_parts(
             self.settings,
             exchange=exchange,
@@ -261,6 +266,7 @@ class PaperRun:
             instruments=instruments,
             symbols=self.symbols,
             journal=Journal(f"sqlite:///{journal_file}", run_id=self.run_id),
+            epoch=epoch,
         )
         self.parts = parts
         await parts.monitor().reconcile_once()  # before the apply layer takes any plan
@@ -270,6 +276,7 @@ class PaperRun:
             bus,
             panic_flatten_after_s=cfg.panic_flatten_after_s,
             flatten=parts.flatten,
+            guard=StateGuard(redis, bus, store, epoch),
         )
         self.supervisor = supervisor
         task = asyncio.create_task(supervisor.run())

@@ -24,6 +24,7 @@ from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.ops.circuit_breaker import CircuitBreaker, build_circuit_breaker
+from quantum_trader.ops.safety_state import SafetyStore
 from quantum_trader.ops.supervisor import ServiceSpec
 from quantum_trader.services.apply_layer import ApplyLayer
 from quantum_trader.services.apply_service import build_apply_layer, build_apply_service
@@ -72,12 +73,17 @@ class SystemParts:
     symbols: Sequence[str]
     journal: Journal
     trading: TradingConfig
+    epoch: str | None = None  # the state marker the gate insists on (ops/safety_state.py)
     reconcile_interval_s: float = 10.0
     sweep_interval_s: float = 5.0
     pumps: list[ExecutionPump] = field(default_factory=list)
     monitors: list[PositionMonitor] = field(default_factory=list)
     apply_layers: list[ApplyLayer] = field(default_factory=list)
     runtimes: dict[str, ServiceRuntime] = field(default_factory=dict)
+
+    def safety_store(self) -> SafetyStore:
+        """The durable copy of this namespace's kill switch, breaker and epoch."""
+        return SafetyStore(self.settings.data_dir, self.bus.keys.prefix)
 
     def monitor(self) -> PositionMonitor:
         router = OrderRouter(self.exchange, self.clock)
@@ -153,7 +159,12 @@ class SystemParts:
         return tuned
 
     def _circuit_breaker(self) -> ServiceRuntime:
-        breaker = CircuitBreaker(self.bus, self.redis, self.trading.limits.allow_pyramiding)
+        breaker = CircuitBreaker(
+            self.bus,
+            self.redis,
+            self.trading.limits.allow_pyramiding,
+            store=self.safety_store(),
+        )
         return build_circuit_breaker(breaker, 1.0, self.trading.heartbeat_interval_s)
 
     def _common(self, name: str) -> dict[str, object]:
@@ -184,6 +195,7 @@ class SystemParts:
             symbols=self.symbols,
             limits=self.trading.limits,
             config=self.trading.apply,
+            epoch=self.epoch,
         )
         self.apply_layers.append(layer)
         return build_apply_service(

@@ -3,7 +3,9 @@
 ``on --reason`` writes ``risk:kill_switch`` (a JSON string ``{"reason", "at"}``); while the
 key exists the apply layer's gate refuses every entry (HALT) and the risk guard reports
 ``kill_switch`` in ``risk:state``. Exits are never blocked (invariant 4): open positions
-keep their stops and the exit brain keeps closing them. ``off`` deletes the key;
+keep their stops and the exit brain keeps closing them. The switch is also written to the
+data directory (``safety/<namespace>.json``): a Redis that loses it gets it back
+(``ops.safety_state``). ``off`` deletes the key and the copy;
 ``status`` shows the switch and the risk guard's current mode, with times as ISO-8601 UTC
 and their age (``2024-01-01T07:00:00Z (3m 12s ago)``); its ``--json`` keeps the epoch-ms
 fields and adds an ``<field>_iso`` string next to each.
@@ -21,10 +23,11 @@ from rich.console import Console
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.cli_checks import unreachable_redis
-from quantum_trader.cli_context import fail, settings
+from quantum_trader.cli_context import err_console, fail, settings
 from quantum_trader.clock import SystemClock
 from quantum_trader.domain.timefmt import describe, iso_or_none
 from quantum_trader.ops.connect import NoRedis, resolve_target
+from quantum_trader.ops.safety_state import SafetyStore
 
 app = typer.Typer(
     help="Stop new entries by hand (exits go on), resume them, or show the risk mode.",
@@ -78,7 +81,20 @@ def kill_switch_on(
                 client.set(keys.risk_kill_switch, value)
     except redis.RedisError as exc:
         raise _unreachable(exc) from None
+    _durably(every, kill_switch=json.loads(value))
     console.print(f"kill switch ON: {reason} (new entries blocked; exits go on)", highlight=False)
+
+
+def _durably(every: list[Keys], **changes: Any) -> None:
+    """The data directory's copy, which a lost Redis cannot clear; a failure to write it
+    is said, never fatal (the switch in Redis already holds)."""
+    data_dir = settings().data_dir
+    for keys in every:
+        store = SafetyStore(data_dir, keys.prefix)
+        try:
+            store.update(**changes)
+        except OSError as exc:
+            err_console.print(f"warning: durable copy not written ({store.path}: {exc})")
 
 
 @app.command("off")
@@ -90,6 +106,7 @@ def kill_switch_off() -> None:
             removed = sum(client.delete(keys.risk_kill_switch) for keys in every)
     except redis.RedisError as exc:
         raise _unreachable(exc) from None
+    _durably(every, kill_switch=None)
     console.print("kill switch OFF" if removed else "kill switch was not engaged")
 
 
@@ -176,6 +193,7 @@ def reset_breaker(
                 client.xadd(keys.events, {"msg": _reset_event(evidence, reason)})
     except redis.RedisError as exc:
         raise _unreachable(exc) from None
+    _durably([keys], circuit=None)
     console.print("circuit breaker cleared" if evidence else "circuit breaker was not tripped")
 
 

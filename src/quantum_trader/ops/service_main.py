@@ -29,7 +29,9 @@ from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import Settings
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
+from quantum_trader.ops.data_dir import new_run_id
 from quantum_trader.ops.follow_clock import FollowClock
+from quantum_trader.ops.safety_state import SafetyStore, establish_epoch
 from quantum_trader.services.journal import Journal
 
 SERVICES = (
@@ -56,6 +58,7 @@ class ServiceSetup:
     symbols: tuple[str, ...]
     follow_clock: str | None = None  # Redis key of a published market clock
     run_id: str = ""  # the journal's run id ("" for a long-lived deployment)
+    epoch: str = ""  # the state marker its orchestrator established ("": find it here)
 
     @property
     def redis_url(self) -> str:
@@ -74,6 +77,7 @@ class ServiceSetup:
             "symbols": list(self.symbols),
             "follow_clock": self.follow_clock,
             "run_id": self.run_id,
+            "epoch": self.epoch,
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class ServiceSetup:
             symbols=tuple(raw["symbols"]),
             follow_clock=raw["follow_clock"],
             run_id=raw["run_id"],
+            epoch=raw.get("epoch", ""),
         )
 
 
@@ -110,6 +115,7 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         await exchange.start()
         instruments = {i.symbol: i for i in await exchange.instruments()}
         bus = Bus(RedisTransport(redis), clock, Keys(settings.key_prefix), settings.stream_maxlen)
+        epoch = setup.epoch or await _epoch(redis, bus.keys, settings, name)
         parts = system_parts(
             settings,
             exchange=exchange,
@@ -119,6 +125,7 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
             instruments=instruments,
             symbols=setup.symbols,
             journal=journal,
+            epoch=epoch,
         )
         runtime = parts.build(name)
         runtime.install_signal_handlers()
@@ -134,6 +141,17 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(_close(follower, exchange, redis), CLOSE_TIMEOUT_S)
         journal.close()
+
+
+async def _epoch(redis: aioredis.Redis, keys: Keys, settings: Settings, name: str) -> str:
+    """A service started on its own (a multi-host deployment) finds the system's marker
+    (or, the system's first process, writes it)."""
+    store = SafetyStore(settings.data_dir, keys.prefix)
+    epoch, lost = await establish_epoch(redis, keys, store, new_run_id())
+    if lost:
+        print(f"{name}: Redis lost this system's state: entries halted until a reconcile "
+              "round and `quantum state confirm`", flush=True)  # fmt: skip
+    return epoch
 
 
 async def _close(

@@ -27,6 +27,7 @@ from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.schemas import Event, Heartbeat, derive_id
 from quantum_trader.decide import reasons
 from quantum_trader.domain.enums import RiskMode
+from quantum_trader.ops.safety_state import StateGuard
 from quantum_trader.services.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)
@@ -66,6 +67,8 @@ class Supervisor:
     panic_flatten_after_s: float | None = None
     flatten: Callable[[], Awaitable[int]] | None = None
     flattened_at: float | None = None
+    # Watches the state marker: a lost Redis restores kill switch and breaker at once.
+    guard: StateGuard | None = None
     records: dict[str, ServiceRecord] = field(default_factory=dict)
     down_since: dict[str, float] = field(default_factory=dict)
     fail_safe_reasons: tuple[str, ...] = ()
@@ -150,7 +153,11 @@ class Supervisor:
             await asyncio.sleep(self.watch_interval_s)
 
     async def check_health(self) -> tuple[str, ...]:
-        """Compare exit-path heartbeats with the threshold and set or lift the fail-safe."""
+        """Compare exit-path heartbeats with the threshold and set or lift the fail-safe
+        (and first, with a guard, look at the state marker)."""
+        if self.guard is not None:
+            with contextlib.suppress(Exception):
+                await self.guard.check()
         now = time.monotonic()
         for name in self.exit_path:
             if name not in self.records:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
@@ -147,8 +148,17 @@ class ApplyLayer:
             order = placed.order
             self._submitted("open")
         order = await self.router.until_final(order)
-        for fill in await self.router.fills_of(order):
-            await self.ledger.record_fill(fill, plan.leverage)
+        try:
+            for fill in await self.router.fills_of(order):
+                await self.ledger.record_fill(fill, plan.leverage)
+        except RedisError:
+            # The store cannot take the fill (out of memory, gone): the position must not
+            # wait for it to be protected. Then fail, so the plan is redelivered.
+            if order.executed_qty > 0:
+                await self.stops.emergency(
+                    plan.symbol, plan.side, order.executed_qty, plan.stop_price, plan.plan_id
+                )
+            raise
         if order.executed_qty <= 0:
             return await self._finish(plan, Outcome(False, "not_filled", order), 0)
         position = await self.ledger.read(plan.symbol)

@@ -42,6 +42,7 @@ def build_apply_layer(
     limits: GateLimits = GateLimits(),
     config: ApplyConfig = ApplyConfig(),
     owner: str | None = None,
+    epoch: str | None = None,
 ) -> ApplyLayer:
     """``owner``: the executor's consumer name (default: unique to this process)."""
     router = OrderRouter(exchange, clock)
@@ -50,7 +51,7 @@ def build_apply_layer(
         exchange=exchange,
         router=router,
         ledger=ledger,
-        gate=RedisEntryGate(redis, bus.keys, symbols, limits),
+        gate=RedisEntryGate(redis, bus.keys, symbols, limits, epoch),
         stops=ProtectiveStops(router, ledger, bus, clock),
         effects=RedisEffectStore(redis, bus.keys),
         bus=bus,

@@ -100,12 +100,20 @@ def _text(value: object) -> str:
 
 class RedisEntryGate:
     def __init__(
-        self, client: aioredis.Redis, keys: Keys, symbols: Sequence[str], limits: GateLimits
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        symbols: Sequence[str],
+        limits: GateLimits,
+        epoch: str | None = None,
     ) -> None:
+        """``epoch``: the marker this system wrote into the store at bootstrap; while it
+        is not there, no entry passes (None: no marker checked — tests of the rule)."""
         self.client = client
         self.keys = keys
         self.symbols = tuple(symbols)
         self.limits = limits
+        self.epoch = epoch
         self._script = client.register_script(_SCRIPT)
         self._precheck = client.register_script(_PRECHECK)
         self._finish = client.register_script(_FINISH)
@@ -133,6 +141,7 @@ class RedisEntryGate:
             k.risk_kill_switch,
             k.risk_supervisor,
             k.risk_circuit,
+            k.epoch,
         ]
         # A SKIP is always safe to act on (it places nothing), so duplicates and blocked
         # symbols are answered by the cheap read-only pre-check; an ALLOW only ever comes
@@ -146,6 +155,10 @@ class RedisEntryGate:
                 "0",
                 "1" if self.limits.allow_pyramiding else "0",
                 self.limits.max_adds,
+                *("",) * 6,  # 7-12: the reservation's, unused by the checks
+                len(head),
+                self.epoch or "",
+                self.limits.risk_state_max_age_ms,
             ],
         )
         if _text(answer) == GateAnswer.SKIP.value:
@@ -164,6 +177,7 @@ class RedisEntryGate:
             *(k.position(s) for s in universe),
             *(k.inflight(s) for s in universe),
             k.fence,
+            k.epoch,
         ]
         lim = self.limits
         args = [
@@ -179,6 +193,9 @@ class RedisEntryGate:
             lease.to_json(),
             lim.plan_done_ttl_ms,
             len(universe),
+            len(keys),
+            self.epoch or "",
+            lim.risk_state_max_age_ms,
         ]
         answer, detail = await self._script(keys=keys, args=args)
         verdict = GateAnswer(_text(answer))

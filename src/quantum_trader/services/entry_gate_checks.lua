@@ -10,7 +10,14 @@
 -- ARGV: 1 now_ms  2 plan_expires_at  3 plan_side  4 plan_notional  5 allow_pyramiding
 --       6 max_adds  7 max_open_positions  8 max_gross_exposure  9 lease_ms
 --      10 lease json  11 plan_done ttl ms  12 N
+--      13 index of the epoch key in KEYS  14 the epoch this system expects ('' = none)
+--      15 the oldest risk state accepted (ms)
 local now = tonumber(ARGV[1])
+-- 0. The store must still hold this system's state: after a FLUSHALL, a failover to an
+-- empty replica or an eviction, every check below would read "nothing there".
+if ARGV[14] ~= '' and redis.call('GET', KEYS[tonumber(ARGV[13])]) ~= ARGV[14] then
+  return {'SKIP', 'state_lost'}
+end
 local done = redis.call('GET', KEYS[1])
 if done then
   if string.sub(done, 1, 9) == 'reserved:' then return {'RESUME', string.sub(done, 10)} end
@@ -22,13 +29,20 @@ local severity = {NORMAL = 0, REDUCE_ONLY = 1, HALT = 2}
 local mode = 'NORMAL'
 local function raise(m) if severity[m] and severity[m] > severity[mode] then mode = m end end
 local state = redis.call('GET', KEYS[5])
-if state then raise(cjson.decode(state)['mode']) end
+local stale = false
+if state then
+  local risk = cjson.decode(state)
+  raise(risk['mode'])
+  local updated = tonumber(risk['updated_at'])
+  stale = updated ~= nil and now - updated > tonumber(ARGV[15])
+end
 if redis.call('EXISTS', KEYS[6]) == 1 then raise('HALT') end
 local sup = redis.call('GET', KEYS[7])
 if sup then raise(cjson.decode(sup)['mode']) end
 if redis.call('EXISTS', KEYS[8]) == 1 then raise('HALT') end
 if mode == 'HALT' then return {'SKIP', 'risk_halt'} end
 if mode == 'REDUCE_ONLY' then return {'SKIP', 'risk_reduce_only'} end
+if stale then return {'SKIP', 'risk_state_stale'} end
 
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'SKIP', 'inflight'} end
 local pos = redis.call('HMGET', KEYS[2], 'side', 'qty', 'entry_orders')

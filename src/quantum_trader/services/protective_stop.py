@@ -15,7 +15,7 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.schemas import Event, derive_id
 from quantum_trader.clock import Clock
 from quantum_trader.decide.position_ledger import LedgerPosition
-from quantum_trader.domain.enums import OrderType, WorkingType
+from quantum_trader.domain.enums import OrderType, PositionSide, WorkingType
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.order_router import OrderRouter, Refused, client_order_id
@@ -61,6 +61,37 @@ class ProtectiveStops:
         if old and old != coid:
             await self.router.cancel_quietly(position.symbol, old)
         return True
+
+    async def emergency(
+        self, symbol: str, side: PositionSide, qty: Decimal, stop_price: Decimal, tag: str
+    ) -> bool:
+        """A stop straight from the fill, for when the store cannot record it (Redis out
+        of memory or gone): nothing here reads or writes Redis, so the position is
+        protected whatever the store does. A refused stop exits at market. The
+        reconciler later adopts the position and cancels whichever stop is surplus."""
+        request = OrderRequest(
+            symbol=symbol,
+            side=side.exit_side,
+            type=OrderType.STOP_MARKET,
+            client_order_id=client_order_id("s", "emergency", tag),
+            quantity=qty,
+            stop_price=stop_price,
+            reduce_only=True,
+            working_type=WorkingType.MARK_PRICE,
+        )
+        placed = await self.router.place(request)
+        if not isinstance(placed, Refused):
+            return True
+        exit_request = OrderRequest(
+            symbol=symbol,
+            side=side.exit_side,
+            type=OrderType.MARKET,
+            client_order_id=client_order_id("x", "emergency", tag),
+            quantity=qty,
+            reduce_only=True,
+        )
+        await self.router.place(exit_request)
+        return False
 
     async def cancel(self, position: LedgerPosition) -> None:
         if position.stop_order_id:

@@ -135,6 +135,7 @@ async def make_rig(
     *,
     limits: GateLimits = GateLimits(),
     cooldown_ms: int = 60_000,
+    epoch: str | None = None,
 ) -> ApplyRig:
     clock = SimClock(T0)
     exchange = SimExchange(MatchingCore(seed=7, start_ms=T0), clock=clock)
@@ -151,5 +152,6 @@ async def make_rig(
         symbols=list(PRICES),
         limits=limits,
         config=ApplyConfig(cooldown_ms=cooldown_ms),
+        epoch=epoch,
     )
     return ApplyRig(exchange, layer, bus, keys, redis, clock)

@@ -94,6 +94,8 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The replay is in 2024: on the wall clock every intent would be hours stale."""
+    import json
+
     import redis.asyncio as aioredis
 
     from quantum_trader.bus.codec import decode
@@ -138,7 +140,11 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
                 last = await client.xrevrange(keys.market, count=1)
                 newest = decode(last[0][1][FIELD]) if last else None
                 taken = isinstance(newest, MarketBar) and newest.open_time >= closed_open
-                if taken and await groups_idle(client, groups):
+                # the risk guard ticks every second of market time: in real time it is
+                # current; a replay must not outrun it (a stale risk mode halts entries)
+                risk = await client.get(keys.risk_state)
+                current = risk is not None and json.loads(risk)["updated_at"] >= closed_open
+                if taken and current and await groups_idle(client, groups):
                     break
                 await client.xread({keys.market: "$"}, block=25)
         finally:
@@ -155,3 +161,38 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
     assert result["bars_published"] >= live - 2
     entries = [o for o in sim.core.all_orders() if o.client_order_id.startswith("qe-")]
     assert entries, "no entry: intents expired against the wall clock"
+
+
+async def test_the_feed_backfills_every_bar_it_missed(redis_client: object, keys: object) -> None:
+    """A Redis outage or a slow poll: the next poll publishes every bar since the last."""
+    from quantum_trader.bus.bus import Bus
+    from quantum_trader.bus.codec import decode
+    from quantum_trader.bus.idempotency import RedisEffectStore
+    from quantum_trader.bus.keys import Keys
+    from quantum_trader.bus.redis_transport import FIELD, RedisTransport
+    from quantum_trader.bus.schemas import MarketBar
+    from quantum_trader.clock import SimClock
+    from quantum_trader.ops.live_run import KlineFeed
+
+    assert isinstance(keys, Keys)
+    redis = redis_client
+    clock = SimClock(T0)
+    sim = SimExchange(MatchingCore(seed=3, start_ms=T0), clock=clock)
+
+    def bars_until(first: int, last: int) -> None:
+        for n in range(first, last + 1):
+            price = Decimal(60_000 + 10 * n)
+            sim.on_bar("BTCUSDT", T0 + n * 60_000, price, price + 5, price - 5, price, Decimal(1))
+
+    bus = Bus(RedisTransport(redis), clock, keys)  # type: ignore[arg-type]
+    feed = KlineFeed(sim, bus, RedisEffectStore(redis, keys), clock, ("BTCUSDT",), "1m")  # type: ignore[arg-type]
+    bars_until(0, 3)
+    clock.set(T0 + 3 * 60_000 + 1)  # bars 0-2 closed, 3 forming
+    await feed.poll()
+    bars_until(4, 11)
+    clock.set(T0 + 11 * 60_000 + 1)  # eight more closed while nobody polled
+    await feed.poll()
+    entries = await redis.xrange(keys.market)  # type: ignore[attr-defined]
+    bars = [decode(f[FIELD]) for _, f in entries]
+    opens = [b.open_time for b in bars if isinstance(b, MarketBar)]
+    assert opens == [T0 + n * 60_000 for n in range(1, 11)]  # 1-2 at start, then 3-10 all

@@ -14,6 +14,7 @@ from quantum_trader.ops.embedded_redis import free_port
 from tests.integration.ops.run_process import start, wait_for_bars, wait_for_run
 
 KEYS = {
+    "settings",  # the effective settings, secrets masked
     "mode",
     "market_hours",
     "symbols",

@@ -65,6 +65,21 @@ GATE_CASES: list[GateCase] = [
     case("clean_plan_allowed", ALLOW),
     case("clean_short_plan_allowed", ALLOW, plan_side=SHORT),
     # each reason on its own
+    case("lost_state_blocks_entry", skip(reasons.STATE_LOST), state_intact=False),
+    case(
+        "lost_state_comes_before_everything",
+        skip(reasons.STATE_LOST),
+        state_intact=False,
+        plan_seen=True,
+        risk_mode=RiskMode.HALT,
+    ),
+    case("stale_risk_state_blocks_entry", skip(reasons.RISK_STATE_STALE), risk_state_stale=True),
+    case(
+        "halt_outranks_a_stale_risk_state",
+        skip(reasons.RISK_HALT),
+        risk_state_stale=True,
+        risk_mode=RiskMode.HALT,
+    ),
     case("seen_plan_is_duplicate", skip(reasons.DUPLICATE_PLAN), plan_seen=True),
     case("expired_plan", skip(reasons.EXPIRED), plan_expires_at=NOW - 1),
     case("expiring_exactly_now_still_allowed", ALLOW, plan_expires_at=NOW),

@@ -30,8 +30,9 @@ def test_every_reason_in_the_check_order_has_a_case() -> None:
 
 
 def test_check_order_lists_each_reason_once() -> None:
-    assert len(GATE_CHECK_ORDER) == len(set(GATE_CHECK_ORDER)) == 9
-    assert GATE_CHECK_ORDER[0] == reasons.DUPLICATE_PLAN
+    assert len(GATE_CHECK_ORDER) == len(set(GATE_CHECK_ORDER)) == 11
+    assert GATE_CHECK_ORDER[0] == reasons.STATE_LOST
+    assert GATE_CHECK_ORDER[1] == reasons.DUPLICATE_PLAN
 
 
 def test_allow_carries_no_reason_and_skip_always_does() -> None:

@@ -49,6 +49,7 @@ from quantum_trader.ops.metrics_redis import RedisCollector, reconcile_repairs
 from quantum_trader.ops.paper_run import START_MS, WARMUP_BARS, SimDriver
 from quantum_trader.ops.run_summary import venue_money
 from quantum_trader.ops.run_trades import paper_trades
+from quantum_trader.ops.safety_state import SafetyStore, StateGuard, establish_epoch
 from quantum_trader.ops.service_main import SERVICES, ServiceSetup
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.intent_bridge import rejected_by_reason
@@ -126,12 +127,15 @@ class ChaosRun:
                 "stream_maxlen": 1_000_000,
             }
         )
+        store = SafetyStore(data_dir, keys.prefix)
+        epoch, _ = await establish_epoch(redis, keys, store, self.run_id or "chaos")
         setup = ServiceSetup(
             settings=run_settings,
             exchange_url=url,
             symbols=cfg.symbols,
             follow_clock=clock_key,
             run_id=self.run_id,
+            epoch=epoch,
         )
         procs = ServiceProcesses(SERVICES, setup)
         driver = HttpDriver(url)
@@ -153,7 +157,12 @@ class ChaosRun:
             requests=lambda: list(front.requests),
             liveness_s=run_settings.heartbeat_ttl_ms / 1000,
         )
-        fail_safe = Supervisor([ServiceSpec(n, _no_build) for n in SERVICES], redis, bus)
+        fail_safe = Supervisor(
+            [ServiceSpec(n, _no_build) for n in SERVICES],
+            redis,
+            bus,
+            guard=StateGuard(redis, bus, store, epoch),
+        )
         Journal(f"sqlite:///{data_dir / 'journal.sqlite'}").close()  # tables, once
         metrics = None
         if self.metrics_port:
