@@ -37,6 +37,7 @@ from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig
 from quantum_trader.decide.sizing import SizingConfig
+from quantum_trader.strategies import available as available_strategies
 
 
 class Mode(StrEnum):
@@ -87,6 +88,12 @@ class StrategySettings:
     def __post_init__(self) -> None:
         if not self.names:
             raise ValueError("names: give at least one strategy, e.g. trend_ema")
+        known = available_strategies()
+        unknown = [n for n in self.names if n not in known]
+        if unknown:
+            raise ValueError(f"names: unknown {unknown[0]!r}; known: {', '.join(known)}")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError("names: each strategy may appear once")
         if self.interval not in BINANCE_INTERVALS:
             raise ValueError(f"interval {self.interval!r}: one of {', '.join(BINANCE_INTERVALS)}")
 

@@ -217,3 +217,17 @@ def test_a_metrics_port_in_use_or_out_of_range_is_refused_before_the_run() -> No
     one_line_error(
         quantum("run", "--duration", "0.01", "--metrics-port", "70000"), 2, "--metrics-port"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("nope", ("unknown 'nope'", "trend_ema")), ("breakout,breakout", ("appear once",))],
+)
+@pytest.mark.parametrize("command", [["run", "--duration", "0.1"], ["backtest", "--synthetic"]])
+def test_a_bad_strategy_setting_is_one_line_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, command: list[str], value: str, words: tuple[str, ...]
+) -> None:
+    """Before: `quantum run` started every service and died with a traceback ("no
+    heartbeat from signal-engine"); `quantum backtest` blamed --param."""
+    monkeypatch.setenv("QUANTUM_STRATEGIES__NAMES", value)
+    one_line_error(quantum(*command), 2, "QUANTUM_STRATEGIES__NAMES", *words)

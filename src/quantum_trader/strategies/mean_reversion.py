@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import quantum_trader.strategies.params as params
 from quantum_trader.domain.enums import PositionSide
-from quantum_trader.strategies import params
 from quantum_trader.strategies.base import Bar, Signal, Strategy, StrategyState, register
 from quantum_trader.strategies.features import MarketFeatures
 from quantum_trader.strategies.indicators import Macd, Rsi

@@ -36,8 +36,9 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
+import quantum_trader.strategies.params as params
+import quantum_trader.strategies.vector as vector
 from quantum_trader.domain.enums import PositionSide
-from quantum_trader.strategies import params, vector
 from quantum_trader.strategies.base import (
     FLAT,
     Bar,

@@ -64,12 +64,15 @@ def plan_for(sim: SimExchange, symbol: str, n: int, now: int) -> Plan:
     )
 
 
-async def until(check: object, what: str, timeout_s: float = 60) -> None:
-    """Wait (bounded) for processes we do not drive: poll ``check`` every 20 ms."""
+async def until(
+    redis: aioredis.Redis, keys: Keys, check: object, what: str, timeout_s: float = 60
+) -> None:
+    """Wait (bounded) for processes we do not drive: look at ``check`` again whenever a
+    result is published, or every 20 ms."""
     deadline = time.monotonic() + timeout_s
     while not await check():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
+        await redis.xread({keys.apply_result: "$"}, block=20)
 
 
 async def test_three_executor_processes_with_sigstop_and_sigkill_enter_each_plan_once(
@@ -96,7 +99,6 @@ async def test_three_executor_processes_with_sigstop_and_sigkill_enter_each_plan
         run_id="executors",
     )
     procs = ServiceProcesses(EXECUTORS, setup)
-    liveness_s = settings.heartbeat_ttl_ms / 1000
     now = T0
     try:
         await publish_time(redis, clock_key, now)
@@ -108,7 +110,7 @@ async def test_three_executor_processes_with_sigstop_and_sigkill_enter_each_plan
             ]
             return len(found) == len(EXECUTORS)
 
-        await until(all_beating, "three executors beating")
+        await until(redis, keys, all_beating, "three executors beating")
         plans = [
             plan_for(sim, symbol, n, now) for n in range(PLANS_PER_SYMBOL) for symbol in PRICES
         ]
@@ -130,30 +132,35 @@ async def test_three_executor_processes_with_sigstop_and_sigkill_enter_each_plan
         async def two_owners_mid_order() -> bool:
             return len(await owners_mid_order()) >= 2
 
-        await until(two_owners_mid_order, "two executors holding a reservation")
+        await until(redis, keys, two_owners_mid_order, "two executors holding a reservation")
         paused, killed = (await owners_mid_order())[:2]
+        paused_pid, killed_pid = procs.pids[paused], procs.pids[killed]
         assert procs.pause(paused)  # SIGSTOP mid-order: it holds its reservation
         procs.stop_extra(killed)  # SIGKILL mid-order, not restarted
         for payload in [encode(p) for p in plans for _ in range(COPIES)]:
             await redis.xadd(keys.apply_plan, {FIELD: payload})  # copies race the live one
-        await asyncio.sleep(liveness_s + 1)  # the stopped and the dead owner's keys expire
+        struck = [
+            k.decode()
+            async for k in redis.scan_iter(f"{keys.prefix}consumer:alive:{EXECUTOR_GROUP}:*")
+            if any(f"-{pid}-" in k.decode() for pid in (paused_pid, killed_pid))
+        ]
+
+        async def struck_gone() -> bool:  # the stopped and the dead owner's keys expire
+            return not await redis.exists(*struck)
+
+        await until(redis, keys, struck_gone, "the struck owners' liveness to expire")
         for plan in plans[: len(PRICES)]:  # copies after that: the live one takes over
             await redis.xadd(keys.apply_plan, {FIELD: encode(plan)})
-        for _ in range(3):  # market time moves: the live executor adopts what is pending
-            now += settings.reclaim_interval_ms
-            await publish_time(redis, clock_key, now)
-            await asyncio.sleep(0.5)
+        now += settings.reclaim_interval_ms  # market time moves: what is pending is adopted
+        await publish_time(redis, clock_key, now)
         procs.resume(paused)  # it wakes holding a reservation that may be gone
 
         async def all_answered() -> bool:
             pending = await redis.xpending(keys.apply_plan, EXECUTOR_GROUP)
             results = await redis.xlen(keys.apply_result)
-            if pending["pending"] == 0 and results < len(plans):
-                now_ms = now + settings.reclaim_interval_ms
-                await publish_time(redis, clock_key, now_ms)
             return bool(pending["pending"] == 0 and results >= len(plans))
 
-        await until(all_answered, "every plan answered", timeout_s=120)
+        await until(redis, keys, all_answered, "every plan answered", timeout_s=120)
         results = [decode(f[FIELD]) for _, f in await redis.xrange(keys.apply_result)]
     finally:
         await asyncio.to_thread(procs.stop_all)

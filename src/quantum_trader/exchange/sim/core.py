@@ -14,12 +14,13 @@ import random
 from collections.abc import Mapping
 from decimal import Decimal
 
+import quantum_trader.exchange.sim.errors as errors
+import quantum_trader.exchange.sim.market as market
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
 from quantum_trader.exchange.interface import ExecutionEvent, Kline, MarkPrice
-from quantum_trader.exchange.sim import errors, market
 from quantum_trader.exchange.sim.account import Account, Ledger
 from quantum_trader.exchange.sim.book import (
     BINANCE_RULES,

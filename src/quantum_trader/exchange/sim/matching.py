@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import quantum_trader.exchange.sim.errors as errors
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.interface import OrderRejected
-from quantum_trader.exchange.sim import errors
 from quantum_trader.exchange.sim.book import (
     BINANCE_RULES,
     CONDITIONAL,

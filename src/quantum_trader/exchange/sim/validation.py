@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import quantum_trader.exchange.sim.errors as errors
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO, is_multiple
 from quantum_trader.domain.orders import OrderRequest
-from quantum_trader.exchange.sim import errors
 from quantum_trader.exchange.sim.account import initial_margin
 
 
