@@ -40,6 +40,21 @@ async def redis_client(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Re
 
 
 @pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A redis-server of the test's own, for tests that flush it or starve its memory."""
+    server = EmbeddedRedis(tmp_path / "redis", fsync="always").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def own_redis_client(own_redis: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(own_redis.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
 def keys() -> Keys:
     """A fresh key prefix per test: tests share one server but never each other's keys."""
     return Keys(prefix=f"t{next(_prefixes)}:")

@@ -23,18 +23,7 @@ from tests.integration.apply.rig import PRICES, ApplyRig, make_rig
 
 
 def monitor(rig: ApplyRig) -> PositionMonitor:
-    layer = rig.layer
-    return PositionMonitor(
-        rig.exchange,
-        layer.ledger,
-        layer.router,
-        layer.stops,
-        rig.bus,
-        rig.redis,
-        rig.clock,
-        layer.instruments,
-        list(PRICES),
-    )
+    return rig.monitor()
 
 
 async def test_failure_10_position_and_exposure_caps_stop_entries_before_margin_runs_out(

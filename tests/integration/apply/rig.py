@@ -22,6 +22,7 @@ from quantum_trader.exchange.sim.core import MatchingCore
 from quantum_trader.exchange.sim.exchange import SimExchange
 from quantum_trader.services.apply_layer import ApplyLayer
 from quantum_trader.services.apply_service import apply_consumer, build_apply_layer
+from quantum_trader.services.position_monitor import PositionMonitor
 
 T0 = 1_700_000_040_000
 PRICES = {
@@ -123,6 +124,21 @@ class ApplyRig:
         if entries_only:
             return [o for o in orders if o.type is OrderType.MARKET and not o.reduce_only]
         return orders
+
+    def monitor(self) -> PositionMonitor:
+        """The reconciler over this rig's exchange, ledger and stops."""
+        layer = self.layer
+        return PositionMonitor(
+            self.exchange,
+            layer.ledger,
+            layer.router,
+            layer.stops,
+            self.bus,
+            self.redis,
+            self.clock,
+            layer.instruments,
+            list(PRICES),
+        )
 
     async def drain(self, *consumers: StreamConsumer) -> None:
         while sum([await c.poll(0) for c in consumers]):

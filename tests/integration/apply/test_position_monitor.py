@@ -6,22 +6,11 @@ from decimal import Decimal
 
 from quantum_trader.domain.enums import OrderType, PlanAction, PositionSide, Side
 from quantum_trader.services.position_monitor import PositionMonitor
-from tests.integration.apply.rig import PRICES, ApplyRig
+from tests.integration.apply.rig import ApplyRig
 
 
 def monitor(rig: ApplyRig) -> PositionMonitor:
-    layer = rig.layer
-    return PositionMonitor(
-        rig.exchange,
-        layer.ledger,
-        layer.router,
-        layer.stops,
-        rig.bus,
-        rig.redis,
-        rig.clock,
-        layer.instruments,
-        list(PRICES),
-    )
+    return rig.monitor()
 
 
 async def open_position(rig: ApplyRig, symbol: str) -> str:

@@ -4,8 +4,7 @@ must not wait for the store (invariant 3). A real redis-server of its own, its
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,26 +14,15 @@ from redis.exceptions import RedisError
 from quantum_trader.bus.keys import Keys
 from quantum_trader.domain.enums import OrderStatus, OrderType
 from quantum_trader.domain.orders import OrderRequest
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.services.position_monitor import PositionMonitor
-from tests.integration.apply.rig import PRICES, ApplyRig, make_rig
+from tests.integration.apply.rig import ApplyRig, make_rig
 
 KEYS = Keys("qo:")
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "redis", fsync="always").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def client(own_redis: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
-    redis = aioredis.Redis.from_url(own_redis.url)
-    yield redis
-    await redis.config_set("maxmemory", "0")
-    await redis.aclose()
+async def client(own_redis_client: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
+    yield own_redis_client
+    await own_redis_client.config_set("maxmemory", "0")
 
 
 def open_stops(rig: ApplyRig, symbol: str) -> list[Any]:
@@ -74,18 +62,7 @@ async def test_an_entry_filled_while_redis_is_out_of_memory_gets_its_stop_at_onc
     assert len(rig.orders(entries_only=True)) == 1
     position = await rig.layer.ledger.read("SOLUSDT")
     assert position is not None and position.qty == plan.qty
-    layer = rig.layer
-    monitor = PositionMonitor(
-        rig.exchange,
-        layer.ledger,
-        layer.router,
-        layer.stops,
-        rig.bus,
-        rig.redis,
-        rig.clock,
-        layer.instruments,
-        list(PRICES),
-    )
+    monitor = rig.monitor()
     rig.clock.advance(monitor.stop_grace_ms / 1000 + 1)  # a young spare stop is left alone
     await monitor.reconcile_once()
     (kept,) = open_stops(rig, "SOLUSDT")  # the spare stop is cancelled, the recorded kept

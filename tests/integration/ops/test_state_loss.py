@@ -8,7 +8,6 @@ A real redis-server of its own (FLUSHALL would touch other tests' keys).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from quantum_trader.ops.safety_state import (
 )
 from quantum_trader.ops.state_cli import app as state_app
 from quantum_trader.services.position_monitor import PositionMonitor
-from tests.integration.apply.rig import PRICES, ApplyRig, make_rig
+from tests.integration.apply.rig import ApplyRig, make_rig
 
 KEYS = Keys("qt:")
 app = typer.Typer()  # the two sub-commands as `quantum` mounts them
@@ -39,32 +38,12 @@ app.add_typer(state_app, name="state")
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "redis", fsync="always").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def client(own_redis: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
-    redis = aioredis.Redis.from_url(own_redis.url)
-    yield redis
-    await redis.aclose()
+def client(own_redis_client: aioredis.Redis) -> aioredis.Redis:
+    return own_redis_client
 
 
 def monitor(rig: ApplyRig) -> PositionMonitor:
-    layer = rig.layer
-    return PositionMonitor(
-        rig.exchange,
-        layer.ledger,
-        layer.router,
-        layer.stops,
-        rig.bus,
-        rig.redis,
-        rig.clock,
-        layer.instruments,
-        list(PRICES),
-    )
+    return rig.monitor()
 
 
 async def test_establishing_the_epoch_first_start_restart_loss_and_a_foreign_system(
