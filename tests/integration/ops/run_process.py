@@ -6,10 +6,13 @@ run's market stream through a blocking XREAD), bounded, never fixed sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +57,35 @@ def wait_for_run(
     raise AssertionError("the run never recorded its Redis in the lock file")
 
 
-def wait_for_bars(url: str, prefix: str, count: int, timeout_s: float = 60) -> None:
+def wait_for_bars(url: str, prefix: str, count: int, timeout_s: float = 120) -> None:
     """Block until the run has published ``count`` bars on its market stream."""
-    client = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(url, socket_timeout=5.0)
     stream, last, seen = f"{prefix}stream:market", "0", 0
+    deadline = time.monotonic() + timeout_s
     try:
         while seen < count:
-            got = client.xread({stream: last}, count=100, block=int(timeout_s * 1000))
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{seen} of {count} bars on {stream} within {timeout_s} s")
+            try:
+                got = client.xread({stream: last}, count=100, block=1000)
+            except redis.exceptions.TimeoutError:
+                continue  # a slow server under load: look again until the deadline
             if not got:
-                raise AssertionError(f"no bars on {stream} within {timeout_s} s")
+                continue
             entries = got[0][1]
             seen += len(entries)
             last = entries[-1][0]
     finally:
         client.close()
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Kill a run that is still going, with every process it started (its session), and
+    collect what it printed (no process or pipe left behind)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.communicate(timeout=30)
 
 
 def pid_alive(pid: int) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from quantum_trader.ops.embedded_redis import free_port
-from tests.integration.ops.run_process import start, wait_for_bars, wait_for_run
+from tests.integration.ops.run_process import start, stop, wait_for_bars, wait_for_run
 
 KEYS = {
     "settings",  # the effective settings, secrets masked
@@ -84,7 +84,12 @@ def test_every_service_as_its_own_process_reports_like_a_run_and_is_seen_by_stat
     proc = start([*args, "--json", str(out), "--metrics-port", str(port)], env, tmp_path)
     try:
         info = wait_for_run(proc, var)
-        wait_for_bars(info["redis_url"], info["key_prefix"], 3 * 5)
+        try:
+            wait_for_bars(info["redis_url"], info["key_prefix"], 3 * 5)
+        except AssertionError as exc:
+            out_text, err_text = stop(proc)
+            shown = f"\nstdout: {out_text[-3000:]}\nstderr: {err_text[-3000:]}"
+            raise AssertionError(f"{exc}{shown}") from exc
         status = start(["status", "--json"], env, tmp_path)
         seen, _ = status.communicate(timeout=60)
         assert status.returncode == 0, seen
@@ -94,7 +99,7 @@ def test_every_service_as_its_own_process_reports_like_a_run_and_is_seen_by_stat
         _, stderr = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            stop(proc)
     assert proc.returncode == 0, stderr
     summary = json.loads(out.read_text())
     assert set(summary) >= KEYS
