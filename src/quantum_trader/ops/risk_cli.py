@@ -27,7 +27,7 @@ from quantum_trader.cli_context import err_console, fail, settings
 from quantum_trader.clock import SystemClock
 from quantum_trader.domain.timefmt import describe, iso_or_none
 from quantum_trader.ops.connect import NoRedis, resolve_target
-from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.ops.safety_state import SafetyStore, operator_event
 
 app = typer.Typer(
     help="Stop new entries by hand (exits go on), resume them, or show the risk mode.",
@@ -198,19 +198,10 @@ def reset_breaker(
 
 
 def _reset_event(evidence: dict[str, Any], reason: str) -> bytes:
-    from quantum_trader.bus.codec import encode
-    from quantum_trader.bus.schemas import Event, derive_id
-
-    at = int(evidence.get("at", 0))
-    return encode(
-        Event(
-            msg_id=derive_id("breaker-reset", at, reason),
-            ts_event=at,
-            ts_init=at,
-            source="operator",
-            kind="circuit_breaker_reset",
-            severity="warning",
-            detail=f"cleared by an operator: {reason}",
-            evidence={"tripped_by": str(evidence.get("reason", ""))},
-        )
+    return operator_event(
+        "circuit_breaker_reset",
+        int(evidence.get("at", 0)),
+        reason,
+        f"cleared by an operator: {reason}",
+        {"tripped_by": str(evidence.get("reason", ""))},
     )

@@ -31,6 +31,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.codec import encode
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import Event, derive_id
@@ -114,6 +115,25 @@ async def establish_epoch(
             "point QUANTUM_REDIS_URL / QUANTUM_KEY_PREFIX / QUANTUM_DATA_DIR at one system"
         )
     return held, False
+
+
+def operator_event(
+    kind: str, at: int, reason: str, detail: str, evidence: dict[str, str] | None = None
+) -> bytes:
+    """The encoded event an operator's act on the safety state leaves on the events
+    stream (a breaker reset, a state confirmation), with the reason they gave."""
+    return encode(
+        Event(
+            msg_id=derive_id(kind, at, reason),
+            ts_event=at,
+            ts_init=at,
+            source="operator",
+            kind=kind,
+            severity="warning",
+            detail=detail,
+            evidence=evidence or {},
+        )
+    )
 
 
 async def restore_safety(redis: aioredis.Redis, keys: Keys, store: SafetyStore) -> list[str]:

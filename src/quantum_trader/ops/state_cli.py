@@ -17,15 +17,13 @@ import redis
 import typer
 from rich.console import Console
 
-from quantum_trader.bus.codec import encode
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
-from quantum_trader.bus.schemas import Event, derive_id
 from quantum_trader.cli_checks import unreachable_redis
 from quantum_trader.cli_context import fail, settings
 from quantum_trader.clock import SystemClock
 from quantum_trader.ops.connect import NoRedis, resolve_target
-from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.ops.safety_state import SafetyStore, operator_event
 
 app = typer.Typer(
     help="Whether Redis still holds this system's state; confirm it after a loss.",
@@ -123,15 +121,5 @@ def state_confirm(
 
 
 def _confirmed(reason: str) -> bytes:
-    now = SystemClock().now_ms()
-    return encode(
-        Event(
-            msg_id=derive_id("state-confirmed", now, reason),
-            ts_event=now,
-            ts_init=now,
-            source="operator",
-            kind="state_confirmed",
-            severity="warning",
-            detail=f"state confirmed by an operator after a loss: {reason}",
-        )
-    )
+    detail = f"state confirmed by an operator after a loss: {reason}"
+    return operator_event("state_confirmed", SystemClock().now_ms(), reason, detail)
