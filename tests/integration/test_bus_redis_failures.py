@@ -174,3 +174,41 @@ async def test_runtime_heartbeats_counts_and_reports_a_dead_loop(keys: Keys) -> 
 async def _until(condition: object) -> None:
     while not condition():  # type: ignore[operator]
         await asyncio.sleep(0)
+
+
+async def test_a_store_refusing_writes_is_an_outage_not_a_bad_message(
+    own_redis_client: aioredis.Redis,
+) -> None:
+    """Out of memory (``noeviction``): the handler's write fails; the message is neither
+    counted as a failure nor dead-lettered — it stays pending and is handled once Redis
+    takes writes again."""
+    client, keys = own_redis_client, Keys("oom:")
+    bus = Bus(RedisTransport(client), SystemClock(), keys)
+    effects = RedisEffectStore(client, keys)
+    seen: list[str] = []
+
+    async def handle(message: Message, delivery: Delivery) -> None:
+        assert isinstance(message, Plan)
+        if await effects.apply_once(message.plan_id, [SetKey(keys.prefix + "x", "1")]):
+            seen.append(message.plan_id)
+
+    consumer = StreamConsumer(
+        bus, [keys.apply_plan], "apply-layer", "w", handle, config=ConsumerConfig(max_failures=1)
+    )
+    await consumer.start()
+    await bus.publish_many(keys.apply_plan, [plan(1), plan(2)])
+    await client.config_set("maxmemory", "1")
+    for _ in range(3):  # more than max_failures: a handler bug would be dead-lettered now
+        try:
+            await consumer.poll(block_ms=10)
+        except Exception as exc:
+            assert "OOM" in str(exc)
+    assert seen == [] and consumer.stats.failed == 0
+    assert await client.xlen(keys.dead) == 0
+    assert await client.hlen(keys.bus_failures) == 0
+    await client.config_set("maxmemory", "0")
+    await consumer.poll(block_ms=10)
+    assert seen == ["plan-1", "plan-2"]
+    assert await client.xpending(keys.apply_plan, "apply-layer") == {
+        "pending": 0, "min": None, "max": None, "consumers": [],
+    }  # fmt: skip

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import DecodeError, decode
@@ -24,6 +24,16 @@ from quantum_trader.bus.transport import Delivery, TransportClosed
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Message, Delivery], Awaitable[None]]
+REFUSALS = ("OOM command not allowed", "READONLY", "MISCONF")  # also inside a Lua error
+
+
+def store_refuses(exc: BaseException) -> bool:
+    """Redis is up but refuses writes (out of memory under ``noeviction``, a read-only
+    replica, a failing disk): an outage of the store, not a bad message — the message
+    stays pending and is handled again once writes work, never dead-lettered for it."""
+    if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
+        return True
+    return isinstance(exc, ResponseError) and any(r in str(exc) for r in REFUSALS)
 
 
 @dataclass
@@ -162,6 +172,9 @@ class StreamConsumer:
         except (TransportClosed, ConnectionError):
             raise
         except Exception as exc:  # a handler bug must not stop the loop
+            if store_refuses(exc):
+                self._retry_own = True
+                raise
             self.stats.failed += 1
             field_name = f"{self.group}|{delivery.stream}|{delivery.entry_id}"
             failures = await self.bus.transport.count_failure(
@@ -207,8 +220,14 @@ class StreamConsumer:
                 backoff = min(backoff * 2, self.config.max_backoff_s)
                 started = False
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if store_refuses(exc):
+                    self._retry_own = True  # what was read is handled again, then acked
+                    log.warning("redis refuses writes, backing off", extra={"err": str(exc)})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.config.max_backoff_s)
+                    continue
+                if "NOGROUP" not in str(exc) and "no such key" not in str(exc):
                     raise
-                started = False  # group lost (e.g. Redis restarted without AOF): recreate
+                started = False  # group or stream lost (a restart without AOF, a flush)
             except LookupError:
                 started = False

@@ -10,6 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.transport import Delivery, TransportClosed
 
 FIELD = b"msg"
@@ -191,7 +192,7 @@ class RedisTransport:
                 if len(out) >= count:
                     break
         except ResponseError as exc:
-            if "NOGROUP" in str(exc):
+            if "NOGROUP" in str(exc) or "no such key" in str(exc):  # the stream went (flush)
                 return out
             raise
         except (RedisConnectionError, RedisTimeoutError) as exc:
@@ -219,3 +220,19 @@ class RedisTransport:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+async def stream_messages(client: aioredis.Redis, stream: str) -> list[Any]:
+    """Every message on ``stream``, decoded, oldest first; garbage entries skipped (they
+    are on the dead-letter stream already). For summaries and checkers, not hot paths."""
+    out = []
+    entries: list[Any] = list(await client.xrange(stream) or [])
+    for _, fields in entries:
+        raw = (fields or {}).get(b"msg")
+        if raw is None:
+            continue
+        try:
+            out.append(decode(raw))
+        except DecodeError:
+            continue
+    return out

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from quantum_trader.bootstrap import system_parts
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
-from quantum_trader.bus.redis_transport import RedisTransport, as_text
+from quantum_trader.bus.redis_transport import RedisTransport, as_text, stream_messages
 from quantum_trader.bus.schemas import Plan
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings, mask_url
@@ -40,7 +40,7 @@ from quantum_trader.ops.idle import groups_idle
 from quantum_trader.ops.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_market import file_market, synthetic_market
 from quantum_trader.ops.paper_services import SystemParts
-from quantum_trader.ops.run_summary import RunSummary, stream_messages, summarise
+from quantum_trader.ops.run_summary import RunSummary, summarise
 from quantum_trader.ops.run_trades import paper_trades
 from quantum_trader.ops.safety_state import SafetyStore, StateGuard, establish_epoch
 from quantum_trader.ops.supervisor import Supervisor
@@ -298,7 +298,9 @@ class PaperRun:
         summary.market_minutes_run = self.bars_run
         summary.request_weight_peak = self.weights.peak if self.weights else 0
         plans = [
-            m for m in await stream_messages(parts, bus.keys.apply_plan) if isinstance(m, Plan)
+            m
+            for m in await stream_messages(parts.redis, bus.keys.apply_plan)
+            if isinstance(m, Plan)
         ]
         reasons = {
             as_text(k): as_text(v) for k, v in (await redis.hgetall(bus.keys.exit_reasons)).items()

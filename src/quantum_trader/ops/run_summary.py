@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from quantum_trader.bus.codec import decode
+from quantum_trader.bus.redis_transport import stream_messages
 from quantum_trader.bus.schemas import ApplyResult, Plan
 from quantum_trader.domain.money import fmt
 from quantum_trader.exchange.sim import MatchingCore
@@ -90,17 +90,6 @@ def venue_money(core: MatchingCore, now: int) -> AccountMark:
     )
 
 
-async def stream_messages(parts: SystemParts, stream: str) -> list[Any]:
-    out = []
-    entries: list[Any] = list(await parts.redis.xrange(stream) or [])
-    for _, fields in entries:
-        try:
-            out.append(decode(fields[b"msg"]))
-        except ValueError:
-            continue
-    return out
-
-
 async def summarise(
     parts: SystemParts, supervisor: Supervisor, core: MatchingCore, *, hours: float, mode: str
 ) -> RunSummary:
@@ -110,11 +99,13 @@ async def summarise(
     now = parts.clock.now_ms()
     results = [
         r
-        for r in await stream_messages(parts, parts.bus.keys.apply_result)
+        for r in await stream_messages(parts.redis, parts.bus.keys.apply_result)
         if isinstance(r, ApplyResult)
     ]
     exit_plans = [
-        p for p in await stream_messages(parts, parts.bus.keys.apply_exit) if isinstance(p, Plan)
+        p
+        for p in await stream_messages(parts.redis, parts.bus.keys.apply_exit)
+        if isinstance(p, Plan)
     ]
     answered = {r.plan_id for r in results}
     ledger = {

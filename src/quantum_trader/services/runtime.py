@@ -22,7 +22,7 @@ from typing import Protocol
 import structlog
 
 from quantum_trader.bus.codec import encode
-from quantum_trader.bus.consumer import StreamConsumer
+from quantum_trader.bus.consumer import StreamConsumer, store_refuses
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Heartbeat, derive_id
 from quantum_trader.clock import Clock
@@ -161,8 +161,16 @@ class ServiceRuntime:
         while not self.stop_event.is_set():
             try:
                 await job.run()
-            except Exception:  # one failed round must not end the job
-                log.exception("periodic job failed", service=self.name, job=job.name)
+            except Exception as exc:  # one failed round must not end the job
+                if store_refuses(exc):  # an outage of the store, not a bug: one line
+                    log.warning(
+                        "periodic job: redis refuses writes",
+                        service=self.name,
+                        job=job.name,
+                        error=str(exc),
+                    )
+                else:
+                    log.exception("periodic job failed", service=self.name, job=job.name)
             await self.clock.sleep(job.interval_s)
 
     async def run(self) -> None:
@@ -185,8 +193,9 @@ class ServiceRuntime:
             if stopper not in done:
                 failed = next(iter(done))
                 exc = failed.exception()
+                why = f"{type(exc).__name__}: {exc}" if exc is not None else "returned"
                 raise ServiceLoopEnded(
-                    f"{self.name}: loop {failed.get_name()} ended: {exc!r}"
+                    f"{self.name}: loop {failed.get_name()} ended: {why}"
                 ) from exc
         finally:
             self.status = "stopping"
