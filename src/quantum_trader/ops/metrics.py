@@ -45,6 +45,8 @@ class Collector(Protocol):
 
     def restarts_of(self, service: str) -> int: ...
 
+    def fail_safe(self) -> dict[str, object]: ...
+
 
 class SystemCollector:
     def __init__(self, parts: SystemParts, supervisor: Supervisor) -> None:
@@ -64,10 +66,14 @@ class SystemCollector:
             }
         if await redis.exists(keys.risk_kill_switch):
             risk = {**risk, "mode": "HALT", "kill_switch": True}
+        risk = with_fail_safe(risk, self.supervisor)
         positions = await self.parts.exchange.positions()
         exposure = float(sum(p.qty * p.mark_price for p in positions))
         self.snapshot = Snapshot(ttl, risk, sum(1 for p in positions if p.qty > 0), exposure)
         return self.snapshot
+
+    def fail_safe(self) -> dict[str, object]:
+        return self.supervisor.fail_safe()
 
     def restarts_of(self, service: str) -> int:
         record = self.supervisor.records.get(service)
@@ -143,6 +149,14 @@ class SystemCollector:
         yield latency
 
 
+def with_fail_safe(risk: dict[str, Any], supervisor: Supervisor | None) -> dict[str, Any]:
+    """The risk mode Redis holds, made at least as strict as the supervisor's own
+    decision — which Redis may have refused to store (out of memory)."""
+    if supervisor is None or not supervisor.fail_safe_reasons or risk.get("mode") == "HALT":
+        return risk
+    return {**risk, "mode": "REDUCE_ONLY"}
+
+
 async def serve_metrics(collector: Collector, port: int, host: str = "127.0.0.1") -> web.AppRunner:
     registry = CollectorRegistry()
     registry.register(collector)
@@ -152,7 +166,15 @@ async def serve_metrics(collector: Collector, port: int, host: str = "127.0.0.1"
         return web.Response(body=generate_latest(registry), content_type="text/plain")
 
     async def health(_: web.Request) -> web.Response:
-        snap = await collector.refresh()
+        try:
+            snap = await collector.refresh()
+        except Exception as exc:  # Redis down or refusing: say so, with our own view
+            body = {
+                "ok": False,
+                "store_error": f"{type(exc).__name__}: {exc}",
+                "fail_safe": collector.fail_safe(),
+            }
+            return web.json_response(body, status=503)
         services = {
             n: {
                 "alive": ttl > 0,
@@ -167,6 +189,7 @@ async def serve_metrics(collector: Collector, port: int, host: str = "127.0.0.1"
             "risk": snap.risk,
             "services": services,
             "open_positions": snap.open_positions,
+            "fail_safe": collector.fail_safe(),
         }
         return web.json_response(body, status=200 if ok else 503)
 

@@ -18,7 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from quantum_trader.bus.codec import decode
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Event, Heartbeat
-from quantum_trader.ops.metrics import Snapshot
+from quantum_trader.ops.metrics import Snapshot, with_fail_safe
+from quantum_trader.ops.supervisor import Supervisor
 from quantum_trader.services.ledger import RedisLedger
 
 
@@ -43,8 +44,10 @@ class RedisCollector:
         keys: Keys,
         services: Sequence[str],
         restarts: Callable[[], dict[str, int]] = dict,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.redis, self.keys, self.services = redis, keys, tuple(services)
+        self.supervisor = supervisor  # the orchestrator's fail-safe watcher, if any
         self._restarts = restarts
         self.snapshot = Snapshot({}, {}, 0, 0.0)
         self.beats: dict[str, Heartbeat] = {}
@@ -68,11 +71,15 @@ class RedisCollector:
             risk = {**risk, "mode": "HALT"}
         elif await redis.exists(keys.risk_supervisor):
             risk = {**risk, "mode": "REDUCE_ONLY"}
+        risk = with_fail_safe(risk, self.supervisor)
         positions = [p for p in await RedisLedger(redis, keys).all() if p.qty > 0]
         exposure = float(sum(p.qty * p.entry_price for p in positions))
         self.repairs = await reconcile_repairs(redis, keys)
         self.snapshot = Snapshot(ttl, risk, len(positions), exposure)
         return self.snapshot
+
+    def fail_safe(self) -> dict[str, object]:
+        return self.supervisor.fail_safe() if self.supervisor is not None else {}
 
     def restarts_of(self, service: str) -> int:
         return self._restarts().get(service, 0)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import RedisError
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import DecodeError, decode
@@ -72,6 +73,7 @@ class Supervisor:
     records: dict[str, ServiceRecord] = field(default_factory=dict)
     down_since: dict[str, float] = field(default_factory=dict)
     fail_safe_reasons: tuple[str, ...] = ()
+    fail_safe_written: bool = True  # False while Redis refuses the write (OOM, read-only)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -173,7 +175,7 @@ class Supervisor:
                 if (now - since) * 1000 >= self.down_after_ms
             )
         )
-        if down != self.fail_safe_reasons:
+        if down != self.fail_safe_reasons or not self.fail_safe_written:
             await self._set_fail_safe(down)
         await self._maybe_flatten(now)
         return down
@@ -206,14 +208,35 @@ class Supervisor:
         return isinstance(beat, Heartbeat) and beat.status == "running"
 
     async def _set_fail_safe(self, down: tuple[str, ...]) -> None:
+        """Write (or lift) the fail-safe. The decision is kept in memory first, so
+        ``/health`` and the log report it even when Redis refuses the write (out of
+        memory, read-only replica); the write is retried on every check until it lands.
+        Entries fail closed meanwhile anyway: the gate's reservation is a write too."""
+        changed = down != self.fail_safe_reasons
+        announce = changed or not self.fail_safe_written  # an event that could not go out
+        self.fail_safe_reasons = down
+        if changed:
+            log.warning("fail-safe REDUCE_ONLY" if down else "fail-safe lifted", reasons=list(down))
         key = self.bus.keys.risk_supervisor
+        try:
+            if down:
+                payload = {
+                    "mode": RiskMode.REDUCE_ONLY.value,
+                    "reasons": list(down),
+                    "since": self.bus.clock.now_ms(),
+                }
+                await self.redis.set(key, json.dumps(payload))
+            else:
+                await self.redis.delete(key)
+        except RedisError as exc:
+            if self.fail_safe_written:
+                log.error("fail-safe not written to Redis", reasons=list(down), error=str(exc))
+            self.fail_safe_written = False
+            return
+        self.fail_safe_written = True
+        if not announce:
+            return
         if down:
-            payload = {
-                "mode": RiskMode.REDUCE_ONLY.value,
-                "reasons": list(down),
-                "since": self.bus.clock.now_ms(),
-            }
-            await self.redis.set(key, json.dumps(payload))
             await self._event(
                 "risk_mode_changed",
                 "critical",
@@ -222,7 +245,6 @@ class Supervisor:
                 RiskMode.REDUCE_ONLY,
             )
         else:
-            await self.redis.delete(key)
             await self._event(
                 "risk_mode_changed",
                 "info",
@@ -230,7 +252,15 @@ class Supervisor:
                 "services healthy again: fail-safe lifted",
                 RiskMode.NORMAL,
             )
-        self.fail_safe_reasons = down
+
+    def fail_safe(self) -> dict[str, object]:
+        """The supervisor's own view, for ``/health``: what it decided, whether Redis
+        took it, and whether the state marker is lost."""
+        return {
+            "reasons": list(self.fail_safe_reasons),
+            "written": self.fail_safe_written,
+            "state_lost": bool(self.guard and self.guard.lost),
+        }
 
     async def _event(
         self, kind: str, severity: str, service: str, detail: str, mode: RiskMode | None = None
