@@ -2,8 +2,9 @@
 
 It trips — ``quantum:risk:circuit`` = HALT with the evidence, and a critical event — when
 * one plan produced two entry orders (two exchange order ids for one client order id),
-* a position grew larger than any plan asked for (no pyramiding configured), or
-* a reduce-only fill grew a position.
+* one of its entries made a position larger than any plan asked for (no pyramiding
+  configured; a person adding to it by hand is the reconciler's business), or
+* a reduce-only fill of one of its orders grew a position.
 Only an operator clears it (``quantum kill-switch reset-breaker``). It reads the streams
 without a consumer group: its state is derived, so after a restart it replays the
 retained history to rebuild it.
@@ -12,7 +13,7 @@ retained history to rebuild it.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -23,11 +24,15 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import Event, FillEvent, Plan, derive_id
+from quantum_trader.decide.account_check import is_ours
 from quantum_trader.domain.enums import PlanKind, RiskMode, Side
 from quantum_trader.ops.invariants import ENTRY_PREFIX
 from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.order_router import client_order_id
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
+
+TRADES_REMEMBERED = 100_000
 
 
 @dataclass
@@ -40,12 +45,23 @@ class CircuitBreaker:
     position: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     ours: dict[str, bool] = field(default_factory=dict)  # position opened by our entry
     largest: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    # Trades folded, oldest first: a fill delivered again (a pump whose dedupe keys went
+    # with a lost Redis re-forwards it under a new message id) is the same trade, never
+    # a position twice its size.
+    trades: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
+    # Symbols whose opening fill the retained history does not hold (a reduce-only fill
+    # met no position: the streams were trimmed, or Redis lost them): no judgement until
+    # the position is re-read from the reconciled ledger on the next poll.
+    unknown: set[str] = field(default_factory=set)
     cursor: dict[str, str] = field(default_factory=dict)
     tripped: dict[str, Any] | None = None
     store: SafetyStore | None = None  # the durable copy a lost Redis cannot clear
 
     async def poll(self) -> None:
         keys = self.bus.keys
+        if not await self.redis.exists(keys.epoch):  # Redis lost its state: so did we
+            self.unknown |= {s for s, qty in self.position.items() if qty}
+        await self._resync()
         streams: dict[Any, Any] = {
             keys.apply_plan: self.cursor.get(keys.apply_plan, "0-0"),
             keys.fills: self.cursor.get(keys.fills, "0-0"),
@@ -72,9 +88,17 @@ class CircuitBreaker:
         if not isinstance(message, FillEvent):
             return None
         symbol, coid = message.symbol, message.client_order_id
+        if (symbol, message.trade_id) in self.trades:
+            return None
+        self.trades[(symbol, message.trade_id)] = None
+        if len(self.trades) > TRADES_REMEMBERED:
+            self.trades.popitem(last=False)
         before = self.position[symbol]
         after = before + (message.qty if message.side is Side.BUY else -message.qty)
         self.position[symbol] = after
+        if symbol in self.unknown or (message.reduce_only and before == 0):
+            self.unknown.add(symbol)  # its history is incomplete: judged after a resync
+            return None
         if before == 0 or (before > 0) != (after > 0):
             self.ours[symbol] = coid.startswith(ENTRY_PREFIX)
         if coid.startswith(ENTRY_PREFIX):
@@ -86,7 +110,7 @@ class CircuitBreaker:
                     "client_order_id": coid,
                     "orders": ",".join(sorted(self.orders_of[coid])),
                 }
-        if message.reduce_only and abs(after) > abs(before):
+        if message.reduce_only and is_ours(coid) and abs(after) > abs(before):
             return {
                 "check": "reduce_only_grew_position",
                 "symbol": symbol,
@@ -95,14 +119,28 @@ class CircuitBreaker:
                 "after": str(after),
             }
         limit = self.largest.get(symbol, Decimal(0))
-        if not self.allow_pyramiding and self.ours.get(symbol) and limit > 0 and abs(after) > limit:
+        # Judged only for our own entry whose plan the retained history holds (not one
+        # added by hand, not one whose plan went with trimmed streams or a lost Redis).
+        grown_by_us = coid in self.plan_qty and bool(self.ours.get(symbol))
+        if not self.allow_pyramiding and grown_by_us and limit > 0 and abs(after) > limit:
             return {
                 "check": "position_larger_than_any_plan",
                 "symbol": symbol,
+                "client_order_id": coid,
+                "before": str(before),
                 "position": str(abs(after)),
                 "largest_plan": str(limit),
             }
         return None
+
+    async def _resync(self) -> None:
+        """Positions of unknown symbols from the ledger, which the position monitor keeps
+        equal to the exchange."""
+        for symbol in sorted(self.unknown):
+            position = await RedisLedger(self.redis, self.bus.keys).read(symbol)
+            self.position[symbol] = position.signed_qty if position is not None else Decimal(0)
+            self.ours[symbol] = position is not None and position.source == "plan"
+            self.unknown.discard(symbol)
 
     async def trip(self, evidence: dict[str, str]) -> None:
         keys = self.bus.keys

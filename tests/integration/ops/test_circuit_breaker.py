@@ -70,7 +70,7 @@ async def test_a_runtime_invariant_breach_halts_entries_until_an_operator_clears
     await rig.bus.publish(keys.apply_plan, plan)
     entry = client_order_id("e", plan.plan_id)
     for n, (kind, side, qty, order, *ro) in enumerate(fills, start=1):
-        coid = entry if kind == "e" else f"qx-{n}"
+        coid = entry if kind == "e" else client_order_id("x", f"exit-{n}")
         await rig.bus.publish(keys.fills, fill(n, coid, side, qty, order, bool(ro)))
     breaker = CircuitBreaker(rig.bus, redis_client)
     await breaker.poll()
@@ -100,3 +100,53 @@ async def test_a_runtime_invariant_breach_halts_entries_until_an_operator_clears
 def _url(client: aioredis.Redis) -> str:
     kw = client.connection_pool.connection_kwargs
     return f"redis://{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
+
+
+async def test_a_fill_delivered_again_after_a_state_loss_is_one_trade_not_a_breach(
+    redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    """After a FLUSHALL the execution pump's dedupe keys are gone and it may forward a
+    fill again, under a new message id: the breaker counts the trade once (it tripped
+    on that — "position larger than any plan" — on a lost Redis)."""
+    rig = await make_rig(redis_client, keys)
+    plan = rig.open_plan("ETHUSDT", 1)
+    await rig.bus.publish(keys.apply_plan, plan)
+    entry = fill(1, client_order_id("e", plan.plan_id), Side.BUY, "0.066", "1")
+    again = FillEvent(**{**{f: getattr(entry, f) for f in entry.__struct_fields__}, "msg_id": "re"})
+    await rig.bus.publish(keys.fills, entry)
+    await rig.bus.publish(keys.fills, again)
+    breaker = CircuitBreaker(rig.bus, redis_client)
+    await breaker.poll()
+    assert not await redis_client.exists(keys.risk_circuit)
+    assert breaker.position["ETHUSDT"] == Decimal("0.066")
+
+
+async def test_a_reduce_only_fill_without_its_opening_in_the_history_is_no_breach(
+    redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    """A position opened before the retained history (streams trimmed, or lost with
+    Redis) closed by hand: the breaker cannot judge it, so it re-reads the position
+    from the reconciled ledger instead of halting the system on a wrong premise."""
+    rig = await make_rig(redis_client, keys)
+    await rig.bus.publish(keys.fills, fill(1, "web_manual_1", Side.SELL, "0.5", "9", True))
+    breaker = CircuitBreaker(rig.bus, redis_client)
+    await breaker.poll()
+    assert not await redis_client.exists(keys.risk_circuit)
+    assert breaker.unknown == {"ETHUSDT"}
+    await breaker.poll()  # the ledger has no ETHUSDT position: flat
+    assert breaker.unknown == set() and breaker.position["ETHUSDT"] == 0
+
+
+async def test_an_entry_whose_plan_the_history_lacks_is_not_judged(
+    redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    """The breaker restarted after a state loss: the plan of an entry that fills now is
+    not on the streams any more. Its size cannot be judged against other plans."""
+    rig = await make_rig(redis_client, keys)
+    small = rig.open_plan("ETHUSDT", 1)
+    await rig.bus.publish(keys.apply_plan, small)
+    unseen = client_order_id("e", "a-plan-from-before-the-loss")
+    await rig.bus.publish(keys.fills, fill(1, unseen, Side.BUY, "0.5", "7"))
+    breaker = CircuitBreaker(rig.bus, redis_client)
+    await breaker.poll()
+    assert not await redis_client.exists(keys.risk_circuit)
