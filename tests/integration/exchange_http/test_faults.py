@@ -130,3 +130,19 @@ def test_every_named_profile_is_valid() -> None:
     assert {"none", "flaky", "chaos"} <= set(PROFILES)
     for name, profile in PROFILES.items():
         assert profile.name == name
+
+
+async def test_a_hedge_mode_account_rejects_one_way_orders_as_binance_does(
+    rig: Rig, exchange: CcxtBinanceExchange
+) -> None:
+    """The hostile account of the self-check: in hedge mode an order without
+    ``positionSide`` is -4061, so this system's stops would fail there."""
+    await rig.admin.set_price(SYMBOL, Decimal("60000"))
+    assert (await rig.admin.post("account", {"dual_side": True}))["dual_side"] is True
+    with pytest.raises(OrderRejected) as caught:
+        await exchange.create_order(buy("hedge-1"))
+    assert caught.value.code == -4061
+    check = await exchange.self_check()
+    assert check["position_mode"] == "hedge"
+    await rig.admin.post("account", {"dual_side": False})
+    assert (await exchange.create_order(buy("oneway-1"))).status is OrderStatus.FILLED

@@ -196,3 +196,37 @@ async def test_the_feed_backfills_every_bar_it_missed(redis_client: object, keys
     bars = [decode(f[FIELD]) for _, f in entries]
     opens = [b.open_time for b in bars if isinstance(b, MarketBar)]
     assert opens == [T0 + n * 60_000 for n in range(1, 11)]  # 1-2 at start, then 3-10 all
+
+
+async def test_a_hostile_account_is_refused_before_anything_trades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hedge mode, isolated margin and multi-assets margin, set on the venue by its
+    admin endpoint as an operator would have set them: the self-check refuses, one
+    reason each, and nothing is placed."""
+    import aiohttp
+
+    monkeypatch.delenv("QUANTUM_REDIS_URL", raising=False)
+    sim = SimExchange(MatchingCore(seed=3, start_ms=T0))
+    for n in range(5):
+        price = Decimal(60_000 + 10 * n)
+        sim.on_bar("BTCUSDT", T0 + n * 60_000, price, price + 5, price - 5, price, Decimal(1))
+    server = SimHttpServer(sim)
+    url = await server.start()
+    modes = {"dual_side": True, "multi_assets": True, "isolated": ["BTCUSDT"]}
+    config = LiveRunConfig(mode="sim", symbols=("BTCUSDT",), exchange_url=url, hours=1 / 3600)
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{url}/admin/account", json=modes) as reply,
+        ):
+            assert (await reply.json())["isolated"] == ["BTCUSDT"]
+        with pytest.raises(ValueError) as refused:
+            await run_live(load_settings(data_dir=tmp_path / "var"), config, say=lambda _: None)
+    finally:
+        await server.stop()
+    reasons = str(refused.value)
+    assert "position mode is 'hedge'" in reasons
+    assert "margin mode ISOLATED" in reasons
+    assert "multi-assets margin is on" in reasons
+    assert sim.core.history().orders == ()

@@ -16,6 +16,8 @@ the caller is on 127.0.0.1 / ::1. Bodies are JSON; prices and quantities decimal
     POST /admin/ws/drop, /admin/listenkey/expire, /admin/events/release
     GET  /admin/state, /admin/requests
     GET  /admin/history                                  every order and fill ever (audits)
+    POST /admin/account    {"dual_side", "multi_assets", "isolated": [symbols]}  account
+                           modes an operator may have set (a hostile account)
 """
 
 from __future__ import annotations
@@ -198,6 +200,22 @@ def admin_routes(srv: SimHttpServer) -> list[web.RouteDef]:
             "fills": [fill_json(f) for f in snapshot.fills],
         }
 
+    async def account_modes(body: dict[str, Any]) -> Any:
+        modes = srv.modes
+        if "dual_side" in body:
+            modes.dual_side = bool(body["dual_side"])
+        if "multi_assets" in body:
+            modes.multi_assets = bool(body["multi_assets"])
+        if "isolated" in body:
+            for symbol in body["isolated"]:
+                srv.core.instrument(str(symbol))  # an unknown symbol is an error
+            modes.isolated = {str(x) for x in body["isolated"]}
+        return {
+            "dual_side": modes.dual_side,
+            "multi_assets": modes.multi_assets,
+            "isolated": sorted(modes.isolated),
+        }
+
     table: dict[str, AdminHandler] = {
         "price": price,
         "mark": mark,
@@ -213,6 +231,7 @@ def admin_routes(srv: SimHttpServer) -> list[web.RouteDef]:
         "state": state,
         "requests": requests,
         "history": history,
+        "account": account_modes,
     }
 
     async def handle(request: web.Request) -> web.StreamResponse:

@@ -93,7 +93,8 @@ def position_rows(srv: SimHttpServer, params: Params) -> list[dict[str, Any]]:
 
 
 async def account(srv: SimHttpServer, params: Params) -> Any:
-    return bj.account_json(srv.core.account(), position_rows(srv, params))
+    body = bj.account_json(srv.core.account(), position_rows(srv, params))
+    return {**body, "multiAssetsMargin": srv.modes.multi_assets}
 
 
 async def position_risk(srv: SimHttpServer, params: Params) -> Any:
@@ -105,7 +106,7 @@ async def balance(srv: SimHttpServer, params: Params) -> Any:
 
 
 async def position_mode(srv: SimHttpServer, params: Params) -> Any:
-    return {"dualSidePosition": False}
+    return {"dualSidePosition": srv.modes.dual_side}
 
 
 async def symbol_config(srv: SimHttpServer, params: Params) -> Any:
@@ -113,7 +114,7 @@ async def symbol_config(srv: SimHttpServer, params: Params) -> Any:
     return [
         {
             "symbol": s,
-            "marginType": "CROSSED",
+            "marginType": "ISOLATED" if s in srv.modes.isolated else "CROSSED",
             "isAutoAddMargin": False,
             "leverage": srv.leverage.get(s, default),
             "maxNotionalValue": "1000000",

@@ -84,7 +84,9 @@ def order_request(srv: SimHttpServer, params: Params, *, algo: bool) -> OrderReq
     client_id = params.get("clientAlgoId" if algo else "newClientOrderId") or srv.new_client_id()
     if not CLIENT_ID.match(client_id):
         raise bad_request(-4015, "Client order id is not valid.")
-    if params.get("positionSide", "BOTH") != "BOTH":
+    # One-way accounts take BOTH (or nothing); a hedge-mode account needs LONG or SHORT.
+    wanted = ("LONG", "SHORT") if srv.modes.dual_side else ("BOTH",)
+    if params.get("positionSide", "BOTH") not in wanted:
         raise bad_request(-4061, "Order's position side does not match user's setting.")
     working = params.get("workingType", "CONTRACT_PRICE")
     tif = params.get("timeInForce", "GTC")

@@ -15,6 +15,7 @@ import itertools
 import json
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -56,6 +57,18 @@ class LostResponse(Exception):
     """The request executed but its reply never reaches the client (a gateway timeout)."""
 
 
+@dataclass
+class AccountModes:
+    """How the account is set up: one-way, cross, single-asset by default — what this
+    system trades. An operator's other choices (``POST /admin/account``) make a hostile
+    account: hedge mode (orders without ``positionSide`` are then rejected, -4061, as
+    Binance does), isolated margin on some symbols, multi-assets margin."""
+
+    dual_side: bool = False
+    multi_assets: bool = False
+    isolated: set[str] = field(default_factory=set)
+
+
 class SimHttpServer:
     """Serve one simulated account on ``host:port`` (port 0 picks a free one)."""
 
@@ -87,6 +100,7 @@ class SimHttpServer:
         self.users = streams.UserStreams(seed)
         self.markets = streams.MarketStreams()
         self.leverage: dict[str, int] = {}
+        self.modes = AccountModes()
         self.requests: deque[dict[str, Any]] = deque(maxlen=2000)
         self._ids = itertools.count(1)
         self._touched: set[str] = set()
