@@ -260,11 +260,11 @@ def test_short_soak_every_fault_kind_no_violation() -> None:
     )  # fmt: skip
     report = asyncio.run(ChaosRun(config).run())
     data = report.to_json()
+    print(json.dumps(data, indent=1))  # the figures, shown with -s or on failure
     assert set(data["faults_by_kind"]) == set(FAULT_KINDS)
     assert min(data["faults_by_kind"].values()) >= SOAK_EXPENSIVE_PER_KIND
     assert data["faults_total"] >= 50
     assert data["process_kills"].get("sigstop:apply-layer", 0) >= 1, "no executor was stopped"
-    print(json.dumps(data, indent=1))  # the figures, shown with -s or on failure
     assert data["violations_total"] == 0, json.dumps(data["violations_by_invariant"], indent=1)
 
 

@@ -43,6 +43,10 @@ class ForeignState(RuntimeError):
     """Redis holds another system's epoch marker under this namespace."""
 
 
+class NotConfirmable(RuntimeError):
+    """``quantum state confirm`` cannot lift the halt (the message says why)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SafetyStore:
     """The durable copy, one JSON file per key namespace in the data directory."""
@@ -134,6 +138,33 @@ def operator_event(
             evidence=evidence or {},
         )
     )
+
+
+async def confirm_after_loss(
+    redis: aioredis.Redis, keys: Keys, store: SafetyStore, reason: str, now_ms: int
+) -> bool:
+    """The operator's step after a loss: once a reconcile round rebuilt the ledger from
+    the exchange (``reconcile:last`` exists again), write the marker back and say so on
+    the events stream. False when the state is intact (nothing to confirm)."""
+    remembered = store.read().get("epoch")
+    held = await redis.get(keys.epoch)
+    if remembered is None:
+        raise NotConfirmable(f"{store.path} has no record of this system: nothing to confirm")
+    if held is not None:
+        if as_text(held) == remembered:
+            return False
+        raise NotConfirmable(f"Redis holds another system's marker ({store.path})")
+    if not await redis.exists(keys.reconcile_last):
+        raise NotConfirmable(
+            "no reconcile round since the loss: start the system (or wait for the "
+            "position monitor's next round) so the ledger is rebuilt from the exchange"
+        )
+    await redis.set(keys.epoch, str(remembered), nx=True)
+    detail = f"state confirmed by an operator after a loss: {reason}"
+    await redis.xadd(
+        keys.events, {"msg": operator_event("state_confirmed", now_ms, reason, detail)}
+    )
+    return True
 
 
 async def restore_safety(redis: aioredis.Redis, keys: Keys, store: SafetyStore) -> list[str]:

@@ -10,10 +10,12 @@ proves — then writes the marker back, and entries resume.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
 import redis
+import redis.asyncio as aioredis
 import typer
 from rich.console import Console
 
@@ -23,7 +25,7 @@ from quantum_trader.cli_checks import unreachable_redis
 from quantum_trader.cli_context import fail, settings
 from quantum_trader.clock import SystemClock
 from quantum_trader.ops.connect import NoRedis, resolve_target
-from quantum_trader.ops.safety_state import SafetyStore, operator_event
+from quantum_trader.ops.safety_state import NotConfirmable, SafetyStore, confirm_after_loss
 
 app = typer.Typer(
     help="Whether Redis still holds this system's state; confirm it after a loss.",
@@ -97,29 +99,30 @@ def state_confirm(
     so entries resume."""
     if not reason.strip():
         raise fail("--reason must not be empty: say why it is safe to trade again")
-    client, keys, store = _target()
+    s = settings()
     try:
-        with client:
-            shown = _state(client, keys, store)
-            if shown["state"] == "intact":
-                console.print("state intact: nothing to confirm")
-                return
-            if shown["state"] != "lost":
-                raise fail(f"cannot confirm: {shown['detail']} ({store.path})")
-            if not shown["reconciled_since"]:
-                raise fail(
-                    "no reconcile round since the loss: start the system (or wait for the "
-                    "position monitor's next round) so the ledger is rebuilt from the exchange"
-                )
-            client.set(keys.epoch, str(shown["epoch_remembered"]), nx=True)
-            client.xadd(keys.events, {"msg": _confirmed(reason.strip())})
+        target = resolve_target(s)
+    except NoRedis as exc:
+        raise fail(str(exc)) from None
+    keys = Keys(target.shown_prefix)
+    store = SafetyStore(s.data_dir, keys.prefix)
+    try:
+        confirmed = asyncio.run(_confirm(target.url, keys, store, reason.strip()))
+    except NotConfirmable as exc:
+        raise fail(f"cannot confirm: {exc}") from None
     except redis.RedisError as exc:
         raise fail(unreachable_redis(exc, lead="cannot talk to Redis")) from None
     except OSError as exc:
         raise fail(str(exc)) from None
+    if not confirmed:
+        console.print("state intact: nothing to confirm")
+        return
     console.print("state confirmed: entries resume once no other risk reason holds")
 
 
-def _confirmed(reason: str) -> bytes:
-    detail = f"state confirmed by an operator after a loss: {reason}"
-    return operator_event("state_confirmed", SystemClock().now_ms(), reason, detail)
+async def _confirm(url: str, keys: Keys, store: SafetyStore, reason: str) -> bool:
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2.0)
+    try:
+        return await confirm_after_loss(client, keys, store, reason, SystemClock().now_ms())
+    finally:
+        await client.aclose()

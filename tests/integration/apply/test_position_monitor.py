@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from quantum_trader.domain.enums import OrderType, PlanAction, PositionSide, Side
+from quantum_trader.services.execution_pump import fill_event
+from quantum_trader.services.ledger import fill_from_event
 from quantum_trader.services.position_monitor import PositionMonitor
 from tests.integration.apply.rig import ApplyRig
 
@@ -91,3 +93,21 @@ async def test_a_ledger_position_the_exchange_never_had_is_dropped_as_a_ghost(
     assert [(type(r).__name__, r.symbol) for r in repairs] == [("DropGhost", "XRPUSDT")]
     assert await rig.layer.ledger.read("XRPUSDT") is None
     assert await rig.layer.ledger.read("DOGEUSDT") is not None
+
+
+async def test_a_position_adopted_before_its_fill_event_arrives_is_counted_once(
+    rig: ApplyRig,
+) -> None:
+    """A foreign order fills; the reconciler adopts the position from the exchange's own
+    trades before the user-data event of that fill reaches the ledger. The late event is
+    the same trade: it changes nothing, and the next round finds no drift."""
+    rig.exchange.open_position_by_hand("SOLUSDT", Side.SELL, Decimal("3"))
+    reconciler = monitor(rig)
+    await reconciler.reconcile_once()
+    (fill,) = await rig.exchange.my_trades("SOLUSDT")
+    late = fill_from_event(fill_event(fill, rig.clock.now_ms() + 5_000))
+    assert await rig.layer.ledger.record_fill(late) is None  # already folded
+    adopted = await rig.layer.ledger.read("SOLUSDT")
+    assert adopted is not None and adopted.qty == Decimal("3")
+    assert await reconciler.reconcile_once() == []
+    assert reconciler.repairs["CorrectDrift"] == 0

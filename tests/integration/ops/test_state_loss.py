@@ -7,6 +7,7 @@ A real redis-server of its own (FLUSHALL would touch other tests' keys).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -109,12 +110,13 @@ async def test_a_flushall_keeps_the_kill_switch_and_halts_entries_until_confirme
     shown = cli.invoke(app, ["state", "show", "--json"])
     assert json.loads(shown.output)["state"] == "lost"
 
-    early = cli.invoke(app, ["state", "confirm", "--reason", "checked the account"])
+    confirm = ["state", "confirm", "--reason", "checked the account"]
+    early = await asyncio.to_thread(cli.invoke, app, confirm)  # its own event loop
     assert early.exit_code == 2 and "no reconcile round since the loss" in early.output
     await monitor(rig).reconcile_once()  # the ledger rebuilt from the exchange
     adopted = await rig.layer.ledger.read("BTCUSDT")
     assert adopted is not None and adopted.qty > 0
-    confirmed = cli.invoke(app, ["state", "confirm", "--reason", "checked the account"])
+    confirmed = await asyncio.to_thread(cli.invoke, app, confirm)
     assert confirmed.exit_code == 0, confirmed.output
     assert await guard.check()
     await rig.bus.publish(KEYS.apply_plan, rig.open_plan("SOLUSDT", 2))

@@ -35,6 +35,7 @@ INVARIANTS = (
     "4_exits_never_blocked",
     "5_ledger_equals_exchange",
     "6_nothing_lost",
+    "7_fail_safe",
     "8_exact_quantities",
 )
 # An exit refused for one of these was blocked by an entry-side gate (FAILURES #13).
@@ -81,6 +82,7 @@ class Evidence:
     hand: Sequence[tuple[str, int]] = ()  # (symbol, exchange ts) touched by hand
     ledger: Mapping[str, tuple[str, Decimal]] = field(default_factory=dict)
     positions: Sequence[PositionState] = ()
+    halts: Sequence[tuple[int, int]] = ()  # (Redis lost its state, the loss confirmed)
     protect_within_ms: int = 180_000
     hand_grace_ms: int = 130_000  # a reconcile interval plus the bar it lands in
 
@@ -286,6 +288,26 @@ def nothing_lost(ev: Evidence) -> list[Violation]:
     return out
 
 
+def entries_halted_after_state_loss(ev: Evidence) -> list[Violation]:
+    """No entry order between the moment Redis lost the state and the operator's
+    confirmation after a reconcile round (exits go on)."""
+    out = []
+    for o in ev.orders:
+        if not o.client_order_id.startswith(ENTRY_PREFIX):
+            continue
+        for lost, confirmed in ev.halts:
+            if lost <= o.created_at < confirmed:
+                out.append(
+                    Violation(
+                        "7_fail_safe",
+                        o.symbol,
+                        o.created_at,
+                        f"{o.client_order_id} placed after the state loss at {lost}",
+                    )
+                )
+    return _sorted(out)
+
+
 def exact_quantities(ev: Evidence) -> list[Violation]:
     """Every price a multiple of the tick, every quantity of the step (LIMIT: LOT_SIZE,
     otherwise MARKET_LOT_SIZE), as the exchange recorded them."""
@@ -323,6 +345,7 @@ def check_all(ev: Evidence) -> tuple[dict[str, list[Violation]], int]:
         "4_exits_never_blocked": exits_never_blocked(ev),
         "5_ledger_equals_exchange": ledger_equals_exchange(ev),
         "6_nothing_lost": nothing_lost(ev),
+        "7_fail_safe": entries_halted_after_state_loss(ev),
         "8_exact_quantities": exact_quantities(ev),
     }, longest
 

@@ -106,3 +106,7 @@ def show(report: ChaosReport) -> None:
         f"{report.trades['longest_unprotected_s']:.0f}s, stalled bars "
         f"{len(report.stalled_bars)}, runtime {report.runtime_s:.0f}s"
     )
+    if any(report.struck.values()):
+        console.print(
+            "struck: " + ", ".join(f"{k} {v}" for k, v in report.struck.items()), highlight=False
+        )

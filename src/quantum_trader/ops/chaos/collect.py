@@ -14,29 +14,15 @@ import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.keys import STREAM_NAMES, Keys
-from quantum_trader.bus.redis_transport import as_text
+from quantum_trader.bus.redis_transport import as_text, stream_messages
 from quantum_trader.bus.schemas import ApplyResult, DeadLetter, Plan
 from quantum_trader.exchange.sim import SimExchange
 from quantum_trader.ops.chaos.checker import Evidence, GroupState
 from quantum_trader.ops.chaos.injector import Injector
+from quantum_trader.ops.chaos.store_faults import merged
 from quantum_trader.ops.chaos.venue_history import fill_from_json, order_from_json
 from quantum_trader.services.ledger import RedisLedger
-
-
-async def stream_messages(redis: aioredis.Redis, stream: str) -> list[Any]:
-    out = []
-    entries: list[Any] = list(await redis.xrange(stream) or [])
-    for _, fields in entries:
-        raw = (fields or {}).get(b"msg")
-        if raw is None:
-            continue
-        try:
-            out.append(decode(raw))
-        except DecodeError:
-            continue
-    return out
 
 
 async def group_states(
@@ -92,16 +78,18 @@ async def collect_evidence(
 ) -> tuple[Evidence, dict[str, Any]]:
     async with session.get(f"{admin_url}/admin/history") as response:
         history = await response.json()
+    kept = injector.store_faults.kept  # what lived in Redis before a state loss
     plans = [
         m
         for stream in (keys.apply_plan, keys.apply_exit)
         for m in await stream_messages(redis, stream)
         if isinstance(m, Plan)
     ]
-    results = [
-        m for m in await stream_messages(redis, keys.apply_result) if isinstance(m, ApplyResult)
-    ]
-    dead = [m for m in await stream_messages(redis, keys.dead) if isinstance(m, DeadLetter)]
+    plans = merged(kept.plans, plans)
+    on_results = await stream_messages(redis, keys.apply_result)
+    results = merged(kept.results, [m for m in on_results if isinstance(m, ApplyResult)])
+    on_dead = await stream_messages(redis, keys.dead)
+    dead = merged(kept.dead, [m for m in on_dead if isinstance(m, DeadLetter)])
     groups, last_ids = await group_states(redis, keys)
     ledger = {
         p.symbol: (p.side.value, p.qty) for p in await RedisLedger(redis, keys).all() if p.qty > 0
@@ -120,5 +108,6 @@ async def collect_evidence(
         hand=list(injector.hand),
         ledger=ledger,
         positions=list(sim.core.positions()),
+        halts=list(injector.store_faults.halts),
     )
     return evidence, journal_stats(data_dir)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -27,8 +27,10 @@ from quantum_trader.domain.enums import PositionSide
 from quantum_trader.exchange.sim import SimExchange
 from quantum_trader.ops.chaos.processes import ServiceProcesses
 from quantum_trader.ops.chaos.schedule import Fault
+from quantum_trader.ops.chaos.store_faults import StoreFaults
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.follow_clock import skew_key
+from quantum_trader.ops.invariants import ENTRY_PREFIX
 
 PROFILE_OF: dict[str, list[dict[str, Any]]] = {
     "exchange_5xx": [{"profile": "server_error"}, {"profile": "internal_error"}],
@@ -70,6 +72,7 @@ class Injector:
     clock_key: str
     seed: int
     requests: Callable[[], list[dict[str, Any]]]  # the exchange front's request log
+    store_faults: StoreFaults
     window_s: float = 0.06
     done: list[Injected] = field(default_factory=list)
     hand: list[tuple[str, int]] = field(default_factory=list)  # (symbol, ts) touched by hand
@@ -117,22 +120,30 @@ class Injector:
                 await self.admin("/admin/events/release", {})
 
     def maybe_kill_mid_order(self) -> bool:
-        """Called while the bar settles: SIGKILL (or SIGSTOP) the apply layer once it has
-        sent an entry."""
-        if not self.kill_armed and not self.stop_armed:
+        """Called while the bar settles: SIGKILL or SIGSTOP the apply layer, or starve
+        Redis, once the exchange has a new order (an entry, for the starving)."""
+        if not (self.kill_armed or self.stop_armed or self.store_faults.oom_armed):
             return False
+        for cid in self._new_orders():
+            if self.kill_armed:
+                self.kill_armed -= 1
+                self.procs.restart("apply-layer")
+                return True
+            if self.stop_armed:
+                self.stop_armed -= 1
+                self._pause_executor()
+                return True
+            if self.store_faults.maybe_starve(cid.startswith(ENTRY_PREFIX), self.bar):
+                return True
+        return self.store_faults.maybe_starve(False, self.bar)
+
+    def _new_orders(self) -> Iterator[str]:
+        """Client ids of this system's orders the exchange has that were not seen yet."""
         for req in self.requests():
             cid = str(req.get("params", {}).get("newClientOrderId", ""))
             if req.get("method") == "POST" and cid.startswith("q") and cid not in self.seen_orders:
                 self.seen_orders.add(cid)
-                if self.kill_armed:
-                    self.kill_armed -= 1
-                    self.procs.restart("apply-layer")
-                else:
-                    self.stop_armed -= 1
-                    self._pause_executor()
-                return True
-        return False
+                yield cid
 
     def _pause_executor(self) -> None:
         """SIGSTOP the apply layer mid-order with another executor beside it; once its
@@ -176,9 +187,7 @@ class Injector:
         if kind == "kill_service":
             self.procs.restart(str(p["service"]))
         elif kind == "kill_mid_order":
-            self.seen_orders |= {
-                str(r.get("params", {}).get("newClientOrderId", "")) for r in self.requests()
-            }
+            self._orders_so_far()
             self.kill_armed += 1
         elif kind == "redis_restart":
             await asyncio.to_thread(self._restart_redis, bar % 2 == 0)
@@ -213,10 +222,24 @@ class Injector:
             await self._start_extras()
             self.later.append((bar + 3, self._stop_extras))
         elif kind == "stop_mid_order":
-            self.seen_orders |= {
-                str(r.get("params", {}).get("newClientOrderId", "")) for r in self.requests()
-            }
+            self._orders_so_far()
             self.stop_armed += 1
+        elif kind == "state_loss":
+            await self.store_faults.lose_state(self.garbage)
+            self.later.append((bar + 1, self._confirm_state))
+        elif kind == "redis_oom":
+            self._orders_so_far()
+            self.store_faults.arm_oom(bar)
+
+    async def _confirm_state(self) -> None:
+        if not await self.store_faults.confirm():
+            self.later.append((self.bar + 1, self._confirm_state))
+
+    def _orders_so_far(self) -> None:
+        """What the exchange has seen already: a fault armed now strikes at the next."""
+        self.seen_orders |= {
+            str(r.get("params", {}).get("newClientOrderId", "")) for r in self.requests()
+        }
 
     def _restart_redis(self, crash: bool) -> None:
         """A crash (SIGKILL: the AOF decides what survives) or a clean restart."""
@@ -342,9 +365,10 @@ class Injector:
     async def finish(self) -> None:
         """Undo whatever is still in force (repairs, skews, hand positions for margin)."""
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.store_faults.finish()
         self.procs.resume("apply-layer")
-        for _, job in self.later:
+        jobs, self.later = self.later, []
+        for _, job in jobs:  # a confirmation not possible yet stays due for the quiet bars
             await job()
-        self.later = []
         await self.admin("/admin/faults", {"profile": "none"})
         await self.admin("/admin/events/release", {})

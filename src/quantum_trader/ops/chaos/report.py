@@ -36,6 +36,7 @@ class ChaosReport:
     stalled_bars: list[int] = field(default_factory=list)
     process_kills: dict[str, int] = field(default_factory=dict)
     money: dict[str, Any] = field(default_factory=dict)
+    struck: dict[str, int] = field(default_factory=dict)  # armed faults that fired
 
     @property
     def faults_total(self) -> int:
@@ -56,6 +57,7 @@ class ChaosReport:
             "runtime_s": round(self.runtime_s, 1),
             "stalled_bars": self.stalled_bars,
             "process_kills": self.process_kills,
+            "struck": self.struck,
             "config": self.config,
         }
 
@@ -124,6 +126,7 @@ def build_report(
     stalls: Sequence[int],
     restarts: Mapping[str, int],
     money: AccountMark | None = None,
+    struck: Mapping[str, int] | None = None,
 ) -> ChaosReport:
     """``money``: the venue's account at the end (``run_summary.venue_money(core, now)``)."""
     found, longest = check_all(evidence)
@@ -153,4 +156,5 @@ def build_report(
         stalled_bars=list(stalls),
         process_kills=dict(restarts),
         money=account_money(evidence.fills, money),
+        struck=dict(struck or {}),
     )

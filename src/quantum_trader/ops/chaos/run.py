@@ -40,6 +40,7 @@ from quantum_trader.ops.chaos.injector import Injector
 from quantum_trader.ops.chaos.processes import ServiceProcesses
 from quantum_trader.ops.chaos.report import ChaosReport, build_report
 from quantum_trader.ops.chaos.schedule import ChaosConfig, Fault, build_schedule
+from quantum_trader.ops.chaos.store_faults import StoreFaults
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.follow_clock import publish_time
 from quantum_trader.ops.http_venue import HttpDriver
@@ -155,6 +156,7 @@ class ChaosRun:
             clock_key,
             cfg.seed,
             requests=lambda: list(front.requests),
+            store_faults=StoreFaults(redis, keys, store, clock_key, lambda: sim.core.now_ms),
             liveness_s=run_settings.heartbeat_ttl_ms / 1000,
         )
         fail_safe = Supervisor(
@@ -166,7 +168,9 @@ class ChaosRun:
         Journal(f"sqlite:///{data_dir / 'journal.sqlite'}").close()  # tables, once
         metrics = None
         if self.metrics_port:
-            collector = RedisCollector(redis, keys, SERVICES, lambda: dict(procs.kills))
+            collector = RedisCollector(
+                redis, keys, SERVICES, lambda: dict(procs.kills), supervisor=fail_safe
+            )
             metrics = await serve_metrics(collector, self.metrics_port)
         try:
             await publish_time(redis, clock_key, clock.now_ms())
@@ -192,7 +196,11 @@ class ChaosRun:
             self.intents_rejected = await rejected_by_reason(redis, keys)
             self.repairs = sum((await reconcile_repairs(redis, keys)).values())
             reasons = {
-                as_text(k): as_text(v) for k, v in (await redis.hgetall(keys.exit_reasons)).items()
+                **injector.store_faults.kept.exit_reasons,
+                **{
+                    as_text(k): as_text(v)
+                    for k, v in (await redis.hgetall(keys.exit_reasons)).items()
+                },
             }
             plans = [p for p in evidence.plans if isinstance(p, Plan)]
             self.trades = paper_trades(sim.core, market.bars, plans, reasons)
@@ -216,6 +224,7 @@ class ChaosRun:
             runtime_s=time.monotonic() - started,
             stalls=self.stalls,
             money=venue_money(sim.core, clock.now_ms()),
+            struck=injector.store_faults.struck(),
             restarts={
                 **procs.kills,
                 **{f"crash:{k}": v for k, v in procs.crashes.items()},
@@ -292,6 +301,7 @@ class ChaosRun:
                     idle = await _get(redis, keys.reconcile_last) != round_mark
             except Exception:  # Redis restarting
                 idle = False
+            idle = idle and not injector.store_faults.starving  # Redis takes writes again
             quiet = quiet + 1 if idle else 0
         return True
 

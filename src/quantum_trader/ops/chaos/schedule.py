@@ -41,8 +41,20 @@ FAULT_KINDS: dict[str, str] = {
     "fed copies of recent plans, for a few bars",
     "stop_mid_order": "SIGSTOP the apply layer the moment the exchange has an entry order; "
     "a copy of its plan goes to another executor; SIGCONT once its liveness expired",
+    "state_loss": "FLUSHALL: Redis forgets everything (a failover to an empty replica); "
+    "entries halt until a reconcile round and an operator's confirmation",
+    "redis_oom": "Redis out of memory (maxmemory, noeviction) the moment the exchange has "
+    "an entry order, for a second of wall time",
 }
-EXPENSIVE = ("kill_service", "kill_mid_order", "redis_restart", "extra_executors", "stop_mid_order")
+EXPENSIVE = (
+    "kill_service",
+    "kill_mid_order",
+    "redis_restart",
+    "extra_executors",
+    "stop_mid_order",
+    "state_loss",
+    "redis_oom",
+)
 
 
 @dataclass(frozen=True, slots=True)
