@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import quantum_trader.backtest.trades as why
+import quantum_trader.decide.exit_labels as why
 from quantum_trader.backtest.order_desk import client_order_id
 from quantum_trader.decide import reasons
 from quantum_trader.decide.entry_gates import GateOutcome, GateSnapshot, check_entry_gate

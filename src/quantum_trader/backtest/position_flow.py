@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
-import quantum_trader.backtest.trades as why
+import quantum_trader.decide.exit_labels as why
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.entries import enter
 from quantum_trader.backtest.market_view import FeatureSeries
@@ -174,7 +174,7 @@ class Desk:
         run.exit_state, decisions = evaluate_exit(
             as_open_position(position), state, exit_features, run.instrument, self.exits, now
         )
-        run.pending_exits.extend((d, _exit_reason(d)) for d in decisions)
+        run.pending_exits.extend((d, why.exit_label(d.action, d.reason_codes)) for d in decisions)
 
     # -- bar open ---------------------------------------------------------------------
 
@@ -304,23 +304,3 @@ class Desk:
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-
-
-def _exit_reason(decision: ExitDecision) -> str:
-    """The trade's exit reason for the fills of this decision's orders."""
-    codes = decision.reason_codes
-    if decision.action is PlanAction.UPDATE_STOP:
-        if reasons.TRAILING_STOP in codes:
-            return why.TRAILING_STOP
-        return "break_even" if reasons.BREAK_EVEN in codes else why.STOP
-    for code in codes:
-        if code.startswith(reasons.HARVEST_TRANCHE):
-            return code
-    for code, reason in (
-        (reasons.STOP_BREACHED, why.STOP),
-        (reasons.KILL_SCORE, why.KILL_SCORE),
-        (reasons.TIME_STOP, why.TIME_STOP),
-    ):
-        if code in codes:
-            return reason
-    return codes[0] if codes else why.STOP

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from quantum_trader.backtest.trades import LIQUIDATION, ExitFill, Trade
+from quantum_trader.backtest.trades import ExitFill, Trade
+from quantum_trader.decide.exit_labels import LIQUIDATION
 from quantum_trader.domain.enums import Side
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import Fill

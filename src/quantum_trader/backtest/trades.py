@@ -21,22 +21,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# Exit reasons, as recorded on each exit fill (a trade's reason is its final exit's).
-STOP = "stop"
-TAKE_PROFIT = "take_profit"
-TRAILING_STOP = "trailing_stop"
-KILL_SCORE = "kill_score"
-TIME_STOP = "time_stop"
-SIGNAL = "signal"
-END = "end"
-LIQUIDATION = "liquidation"
-
 NO_FUNDING = "none"
-
-
-def harvest_reason(tranche: int) -> str:
-    """Reason of the n-th partial take-profit of the harvest ladder (1-based)."""
-    return f"harvest_tranche:{tranche}"
 
 
 def flat_funding(rate: Decimal) -> str:

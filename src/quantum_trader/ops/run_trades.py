@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from quantum_trader.backtest.trade_log import TradeLog
-from quantum_trader.backtest.trades import STOP, TRAILING_STOP
 from quantum_trader.bus.schemas import Plan
 from quantum_trader.data.bars import BarSeries
+from quantum_trader.decide.exit_labels import STOP, TRAILING_STOP
 from quantum_trader.domain.enums import PlanKind
 from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.services.order_router import client_order_id

@@ -28,6 +28,7 @@ from quantum_trader.clock import Clock
 from quantum_trader.decide import reasons
 from quantum_trader.decide.close_qty import LivePosition, close_qty_for
 from quantum_trader.decide.entry_gates import ApplyConfig
+from quantum_trader.decide.exit_labels import exit_label
 from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.decide.reasons import Rejection
 from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind
@@ -224,7 +225,7 @@ class ApplyLayer:
         if plan.action is PlanAction.UPDATE_STOP:
             if plan.stop_price is None:
                 return Outcome(False, "missing_stop_price")
-            moved = await self.stops.ensure(ours, plan.stop_price)
+            moved = await self.stops.ensure(ours, plan.stop_price, _exit_reason(plan))
             return Outcome(moved, "stop_moved" if moved else "stop_refused_position_exited")
         fraction = plan.action.close_fraction
         if fraction is None:
@@ -316,8 +317,8 @@ class ApplyLayer:
 
 
 def _exit_reason(plan: Plan) -> str:
-    """The journal's exit reason: the plan's leading reason code (e.g. kill_score)."""
-    return plan.reason_codes[0] if plan.reason_codes else plan.action.value.lower()
+    """The label of the fills this exit plan's order makes (the backtest's too)."""
+    return exit_label(plan.action, plan.reason_codes)
 
 
 def _tranche(reason_codes: tuple[str, ...]) -> int:

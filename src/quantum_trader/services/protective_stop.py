@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import Event, derive_id
 from quantum_trader.clock import Clock
 from quantum_trader.decide.position_ledger import LedgerPosition
@@ -29,9 +30,15 @@ class ProtectiveStops:
     clock: Clock
     source: str = "apply-layer"
 
-    async def ensure(self, position: LedgerPosition, stop_price: Decimal) -> bool:
+    async def ensure(
+        self, position: LedgerPosition, stop_price: Decimal, label: str | None = None
+    ) -> bool:
         """A reduce-only stop for the whole ``position.qty`` at ``stop_price``.
 
+        ``label`` is why the stop is where it is (a moved stop: ``trailing_stop``,
+        ``break_even``), recorded against the new stop's id before it is placed, so its
+        fill is labelled as the backtest labels it; without one, a stop placed again
+        (after a partial close) keeps the label of the one it replaces.
         Returns False when the stop could not be placed and the position was exited.
         """
         # The ledger version makes the id new for every placement that follows a recorded
@@ -50,6 +57,7 @@ class ProtectiveStops:
             reduce_only=True,
             working_type=WorkingType.MARK_PRICE,
         )
+        await self._label(coid, label, position.stop_order_id)
         placed = await self.router.place(request)
         if isinstance(placed, Refused):
             await self._exit_unprotected(position, stop_price, placed)
@@ -61,6 +69,14 @@ class ProtectiveStops:
         if old and old != coid:
             await self.router.cancel_quietly(position.symbol, old)
         return True
+
+    async def _label(self, coid: str, label: str | None, replaced: str) -> None:
+        reasons_key = self.bus.keys.exit_reasons
+        if label is None and replaced:
+            kept = await self.ledger.client.hget(reasons_key, replaced)
+            label = as_text(kept) if kept is not None else None
+        if label is not None:
+            await self.ledger.client.hset(reasons_key, coid, label)
 
     async def emergency(
         self, symbol: str, side: PositionSide, qty: Decimal, stop_price: Decimal, tag: str

@@ -64,6 +64,16 @@ async def test_paper_and_backtest_make_the_same_trades(
     assert sorted(paper) == sorted(backtest)
     assert len(result.trades) >= 1
 
+    # … and the same trade list, every exit labelled alike (stops moved by the exit
+    # brain included: the apply layer records the label the backtester uses)
+    def labels(trades: list[dict[str, object]]) -> list[tuple[object, ...]]:
+        return sorted(
+            (t["symbol"], t["entry_time"], t["exit_reason"], tuple(e["reason"] for e in t["exits"]))  # type: ignore[union-attr]
+            for t in trades
+        )
+
+    assert labels(summary.trades) == labels([t.as_json() for t in result.trades])
+
     # The paper summary's money is the venue's, in the words every summary uses.
     money = run.sim.core.ledger()
     assert Decimal(summary.starting_balance) == Decimal(10_000)
