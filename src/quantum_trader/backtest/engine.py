@@ -210,18 +210,18 @@ class Replay:
         self.bar_steps = [np.searchsorted(self.times, r.series.open_time) for r in self.runs]
         self.steps = [b.tolist() for b in self.bar_steps]
         self.interval_ms = self.runs[0].interval_ms
-        self.visits = Visits(self)
         self.equity_book = EquityBook(len(self.runs), float(config.balance))
         self.schedule = schedule or FundingSchedule()
         self._heap: list[tuple[int, int]] = []
         self.due: list[int | None] = [None] * len(self.runs)  # step each symbol is due at
+        self.visits = Visits(self.desk, self.runs, config, self.steps, self.due, self.push)
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, strategy: str) -> BacktestResult:
         total = int(self.times.size)
         for s in range(len(self.runs)):
-            self.schedule_after(s, -1)
+            self.visits.schedule_after(s, -1)
         next_funding = self.core.next_funding_ms
         report_every, next_report = max(1, total // 200), 0
         step = -1
@@ -255,11 +255,6 @@ class Replay:
         self.due[s] = step
         if step is not None:
             heapq.heappush(self._heap, (step, s))
-
-    def schedule_after(self, s: int, i: int) -> None:
-        """Symbol ``s`` has been processed through bar ``i``: when is it next due?"""
-        bar = self.visits.next_due(s, i)
-        self.push(s, None if bar is None else self.steps[s][bar])
 
     def _holding(self) -> bool:
         return any(r.position is not None for r in self.runs)

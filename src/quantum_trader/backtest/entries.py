@@ -13,10 +13,10 @@ Every account read is one ``core.margin_summary()`` per admitted intent (the tot
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import quantum_trader.decide.exit_labels as why
 from quantum_trader.backtest.order_desk import client_order_id
+from quantum_trader.backtest.position_flow import Desk, SymbolRun
 from quantum_trader.decide import reasons
 from quantum_trader.decide.entry_gates import GateOutcome, GateSnapshot, check_entry_gate
 from quantum_trader.decide.exit_model import ExitState
@@ -32,10 +32,15 @@ from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import Signal
 from quantum_trader.strategies.base import EntrySizing, ExitRules
 
-if TYPE_CHECKING:
-    from quantum_trader.backtest.position_flow import Desk, SymbolRun
-
 PRUNE_AT = 256  # admitted intent ids kept before the expired ones are dropped
+
+
+def open_bar(desk: Desk, run: SymbolRun, i: int, now: int) -> None:
+    """Bar ``i`` opens: the exits decided at the last close, then its entry, at the open."""
+    price = desk.on_open(run, i, now)
+    if run.pending_entry is not None:
+        signal_bar, run.pending_entry = run.pending_entry, None
+        enter(desk, run, signal_bar, price, i, now)
 
 
 def enter(desk: Desk, run: SymbolRun, signal_bar: int, price: Decimal, i: int, now: int) -> None:

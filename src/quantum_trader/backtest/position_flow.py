@@ -5,6 +5,7 @@ admitted intents and executed plans, cooldowns, the risk state) and calls the pu
 ``decide/`` functions in the order the services do:
 
 * signal at a bar's close -> the entry path of :mod:`quantum_trader.backtest.entries`
+  (which drives this desk: it imports this module, never the other way round)
   (``admit_intent`` -> sizing -> ``step_risk`` -> ``check_entry_gate``) at the next open
   -> entry order, protective stop (and, with fixed exits, a target) on the fill;
 * every open position at every bar's close -> ``evaluate_exit`` -> PARTIAL / FULL_CLOSE
@@ -23,7 +24,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import quantum_trader.decide.exit_labels as why
 from quantum_trader.backtest.config import EngineConfig
-from quantum_trader.backtest.entries import enter
 from quantum_trader.backtest.market_view import FeatureSeries
 from quantum_trader.backtest.order_desk import OrderDesk, client_order_id
 from quantum_trader.backtest.signals import SignalSeries
@@ -178,17 +178,17 @@ class Desk:
 
     # -- bar open ---------------------------------------------------------------------
 
-    def on_open(self, run: SymbolRun, i: int, now: int) -> None:
-        """Execute what the close of bar ``i-1`` decided, at bar ``i``'s open price."""
+    def on_open(self, run: SymbolRun, i: int, now: int) -> Decimal:
+        """Execute the exits the close of bar ``i-1`` decided, at bar ``i``'s open price
+        (returned: the entry it decided, if any, follows at that price — see
+        :func:`quantum_trader.backtest.entries.open_bar`)."""
         price = run.price(float(run.series.open[i]))
         self.core.set_price(run.symbol, price, now)
         self.collect(run, i, now)
         exits, run.pending_exits = run.pending_exits, []
         for decision, reason in exits:
             self._execute_exit(run, decision, reason, price, i, now)
-        if run.pending_entry is not None:
-            signal_bar, run.pending_entry = run.pending_entry, None
-            enter(self, run, signal_bar, price, i, now)
+        return price
 
     def protect(self, run: SymbolRun, stop: Decimal, reason: str, i: int, now: int) -> None:
         """A stop for the whole position at ``stop`` (new first, then cancel the old one)."""

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from quantum_trader.backtest.position_flow import SymbolRun
+from quantum_trader.backtest.config import EngineConfig
+from quantum_trader.backtest.entries import open_bar
+from quantum_trader.backtest.position_flow import Desk, SymbolRun
 from quantum_trader.backtest.quiet_bars import (
     ExitBounds,
     ExitWatch,
@@ -29,19 +31,25 @@ from quantum_trader.backtest.quiet_bars import (
 from quantum_trader.decide.harvest_ladder import break_even_stop, tighten, trigger_r
 from quantum_trader.strategies import FLAT
 
-if TYPE_CHECKING:
-    from quantum_trader.backtest.engine import Replay
-
 
 class Visits:
     """The replay's per-symbol visiting logic (see module docstring)."""
 
-    def __init__(self, replay: Replay) -> None:
-        self.replay = replay
-        self.desk = replay.desk
-        self.core = replay.core
-        self.runs = replay.runs
-        config = replay.config
+    def __init__(
+        self,
+        desk: Desk,
+        runs: list[SymbolRun],
+        config: EngineConfig,
+        steps: list[list[int]],
+        due: list[int | None],
+        push: Callable[[int, int | None], None],
+    ) -> None:
+        """``steps``: each symbol's bars as steps of the replay's clock; ``due``: the
+        step each symbol is due at; ``push`` schedules a symbol at a step (None: off)."""
+        self.desk = desk
+        self.core = desk.core
+        self.runs = runs
+        self.steps, self.due, self.push = steps, due, push
         self.skip = config.skip_quiet_bars
         self.guard = SolvencyGuard()
         self.kill = KillBounds.of(self.desk.exits.kill)
@@ -69,13 +77,13 @@ class Visits:
     # -- bars and steps ---------------------------------------------------------------
 
     def bar_at(self, s: int, step: int) -> int | None:
-        steps = self.replay.steps[s]
+        steps = self.steps[s]
         i = bisect_left(steps, step)
         return i if i < len(steps) and steps[i] == step else None
 
     def latest_bar(self, s: int, step: int) -> int:
         """The last bar of symbol ``s`` at or before ``step`` (-1: none yet)."""
-        return bisect_right(self.replay.steps[s], step) - 1
+        return bisect_right(self.steps[s], step) - 1
 
     # -- one visit --------------------------------------------------------------------
 
@@ -100,7 +108,7 @@ class Visits:
         if pending or (run.position is not None and self._touches(s, i)):
             self.sync_books(k, s)
         if pending:
-            desk.on_open(run, i, t)  # its price update also moved the exchange clock to t
+            open_bar(desk, run, i, t)  # its price update also moved the exchange clock to t
         if not pending or run.position is not None or desk.fills_seen != fills:
             o, h, low, c = (
                 run.price(float(x))
@@ -113,7 +121,7 @@ class Visits:
         desk.on_close(run, i, t + run.interval_ms)
         if desk.fills_seen != fills or core.ledger().funding != funding:
             self._account_event(s, k)
-        self.replay.schedule_after(s, i)
+        self.schedule_after(s, i)
 
     def sync_books(self, step: int, current: int | None) -> None:
         """Bring every position's book to the close a bar-by-bar replay would show while
@@ -137,7 +145,7 @@ class Visits:
             b = self.index[symbol]
             self.changed.add(b)
             if b != s and self.runs[b].position is None:
-                self.replay.schedule_after(b, self.runs[b].last_bar)
+                self.schedule_after(b, self.runs[b].last_bar)
         desk.touched.clear()
         if not self.skip:
             return
@@ -152,17 +160,22 @@ class Visits:
             maintenance[symbol] = (self.core.maintenance_f(symbol, notional), self.max_ratio[b])
         for symbol in self.guard.update(wallet, positions, marks, maintenance):
             b = self.index[symbol]
-            due = self.replay.due[b]
+            due = self.due[b]
             if b == s or (due is None and self.runs[b].position is None):
                 continue
-            steps = self.replay.steps[b]
+            steps = self.steps[b]
             start = bisect_right(steps, k) if b < s else bisect_left(steps, k)
             end = len(steps) if due is None else bisect_left(steps, due)
             j = self._first_touch(b, start, end)
             if j < end:
-                self.replay.push(b, steps[j])
+                self.push(b, steps[j])
 
     # -- when next --------------------------------------------------------------------
+
+    def schedule_after(self, s: int, i: int) -> None:
+        """Symbol ``s`` has been processed through bar ``i``: when is it next due?"""
+        bar = self.next_due(s, i)
+        self.push(s, None if bar is None else self.steps[s][bar])
 
     def next_due(self, s: int, i: int) -> int | None:
         """The next bar of symbol ``s`` to visit after bar ``i`` (None: none)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -33,9 +33,7 @@ from quantum_trader.domain.enums import Side
 from quantum_trader.domain.orders import Fill, Order
 from quantum_trader.exchange.interface import OrderNotFound, OrderRejected
 from quantum_trader.exchange.sim.http.faults import profile_from_json
-
-if TYPE_CHECKING:
-    from quantum_trader.exchange.sim.http.server import SimHttpServer
+from quantum_trader.exchange.sim.http.venue import Venue
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 AdminHandler = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -105,7 +103,7 @@ def fill_json(f: Fill) -> dict[str, Any]:
     }
 
 
-def admin_routes(srv: SimHttpServer) -> list[web.RouteDef]:
+def admin_routes(srv: Venue) -> list[web.RouteDef]:
     sim = srv.sim
 
     async def price(body: dict[str, Any]) -> Any:

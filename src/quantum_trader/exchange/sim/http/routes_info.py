@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import quantum_trader.exchange.sim.http.binance_json as bj
 from quantum_trader.exchange.sim.http.routes_trade import Params, Route, need
 from quantum_trader.exchange.sim.http.security import bad_request
+from quantum_trader.exchange.sim.http.venue import Venue
 from quantum_trader.exchange.sim.market import INTERVAL_MS
-
-if TYPE_CHECKING:
-    from quantum_trader.exchange.sim.http.server import SimHttpServer
 
 
 def int_param(params: Params, name: str, default: int | None = None) -> int | None:
@@ -23,7 +21,7 @@ def int_param(params: Params, name: str, default: int | None = None) -> int | No
         raise bad_request(-1100, f"Illegal characters found in parameter '{name}'.") from None
 
 
-def symbols_of(srv: SimHttpServer, params: Params) -> list[str]:
+def symbols_of(srv: Venue, params: Params) -> list[str]:
     symbol = params.get("symbol")
     if symbol:
         srv.core.instrument(symbol)
@@ -31,22 +29,22 @@ def symbols_of(srv: SimHttpServer, params: Params) -> list[str]:
     return [i.symbol for i in srv.core.instruments()]
 
 
-async def ping(srv: SimHttpServer, params: Params) -> Any:
+async def ping(srv: Venue, params: Params) -> Any:
     return {}
 
 
-async def server_time(srv: SimHttpServer, params: Params) -> Any:
+async def server_time(srv: Venue, params: Params) -> Any:
     # The venue's own time is its market's: a replay of 2024 bars is at 2024, so a client
     # that follows serverTime trades on the market's clock (security checks stay on the
     # wall clock, as Binance's do).
     return {"serverTime": srv.core.now_ms}
 
 
-async def exchange_info(srv: SimHttpServer, params: Params) -> Any:
+async def exchange_info(srv: Venue, params: Params) -> Any:
     return bj.exchange_info_json(srv.core.instruments(), srv.clock.now_ms(), srv.weights.limit)
 
 
-async def klines(srv: SimHttpServer, params: Params) -> Any:
+async def klines(srv: Venue, params: Params) -> Any:
     symbol = need(params, "symbol")
     interval = need(params, "interval")
     if interval not in INTERVAL_MS:
@@ -64,12 +62,12 @@ async def klines(srv: SimHttpServer, params: Params) -> Any:
     return [bj.kline_row(k) for k in bars]
 
 
-async def premium_index(srv: SimHttpServer, params: Params) -> Any:
+async def premium_index(srv: Venue, params: Params) -> Any:
     rows = [bj.premium_index_json(srv.core.mark_price(s)) for s in symbols_of(srv, params)]
     return rows[0] if params.get("symbol") else rows
 
 
-async def ticker_price(srv: SimHttpServer, params: Params) -> Any:
+async def ticker_price(srv: Venue, params: Params) -> Any:
     now = srv.core.now_ms
     rows = [
         {"symbol": s, "price": bj.s(srv.core.last_price(s)), "time": now}
@@ -78,12 +76,12 @@ async def ticker_price(srv: SimHttpServer, params: Params) -> Any:
     return rows[0] if params.get("symbol") else rows
 
 
-async def leverage_bracket(srv: SimHttpServer, params: Params) -> Any:
+async def leverage_bracket(srv: Venue, params: Params) -> Any:
     rows = [bj.brackets_json(srv.core.instrument(s)) for s in symbols_of(srv, params)]
     return rows[0] if params.get("symbol") else rows
 
 
-def position_rows(srv: SimHttpServer, params: Params) -> list[dict[str, Any]]:
+def position_rows(srv: Venue, params: Params) -> list[dict[str, Any]]:
     symbol = params.get("symbol")
     return [
         bj.position_json(p, srv.core.instrument(p.symbol))
@@ -92,24 +90,24 @@ def position_rows(srv: SimHttpServer, params: Params) -> list[dict[str, Any]]:
     ]
 
 
-async def account(srv: SimHttpServer, params: Params) -> Any:
+async def account(srv: Venue, params: Params) -> Any:
     body = bj.account_json(srv.core.account(), position_rows(srv, params))
     return {**body, "multiAssetsMargin": srv.modes.multi_assets}
 
 
-async def position_risk(srv: SimHttpServer, params: Params) -> Any:
+async def position_risk(srv: Venue, params: Params) -> Any:
     return position_rows(srv, params)
 
 
-async def balance(srv: SimHttpServer, params: Params) -> Any:
+async def balance(srv: Venue, params: Params) -> Any:
     return bj.balance_json(srv.core.account())
 
 
-async def position_mode(srv: SimHttpServer, params: Params) -> Any:
+async def position_mode(srv: Venue, params: Params) -> Any:
     return {"dualSidePosition": srv.modes.dual_side}
 
 
-async def symbol_config(srv: SimHttpServer, params: Params) -> Any:
+async def symbol_config(srv: Venue, params: Params) -> Any:
     default = srv.core.config.default_leverage
     return [
         {
@@ -123,7 +121,7 @@ async def symbol_config(srv: SimHttpServer, params: Params) -> Any:
     ]
 
 
-async def set_leverage(srv: SimHttpServer, params: Params) -> Any:
+async def set_leverage(srv: Venue, params: Params) -> Any:
     symbol = need(params, "symbol")
     leverage = int_param(params, "leverage")
     if leverage is None:
@@ -134,7 +132,7 @@ async def set_leverage(srv: SimHttpServer, params: Params) -> Any:
     return {"leverage": done, "maxNotionalValue": bj.s(cap), "symbol": symbol}
 
 
-async def user_trades(srv: SimHttpServer, params: Params) -> Any:
+async def user_trades(srv: Venue, params: Params) -> Any:
     symbol = need(params, "symbol")
     srv.core.instrument(symbol)
     start = int_param(params, "startTime")
@@ -150,11 +148,11 @@ async def user_trades(srv: SimHttpServer, params: Params) -> Any:
     return [bj.trade_json(f) for f in fills]
 
 
-async def new_listen_key(srv: SimHttpServer, params: Params) -> Any:
+async def new_listen_key(srv: Venue, params: Params) -> Any:
     return {"listenKey": srv.users.create(srv.clock.now_ms())}
 
 
-async def keepalive_listen_key(srv: SimHttpServer, params: Params) -> Any:
+async def keepalive_listen_key(srv: Venue, params: Params) -> Any:
     now = srv.clock.now_ms()
     key = params.get("listenKey") or next(
         (k for k in srv.users.expiry if srv.users.valid(k, now)), ""
@@ -164,7 +162,7 @@ async def keepalive_listen_key(srv: SimHttpServer, params: Params) -> Any:
     return {"listenKey": key}
 
 
-async def delete_listen_key(srv: SimHttpServer, params: Params) -> Any:
+async def delete_listen_key(srv: Venue, params: Params) -> Any:
     for key in [params["listenKey"]] if params.get("listenKey") else list(srv.users.expiry):
         await srv.users.delete(key)
     return {}

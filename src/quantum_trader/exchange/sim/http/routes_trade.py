@@ -12,18 +12,16 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import quantum_trader.exchange.sim.http.binance_json as bj
 from quantum_trader.domain.enums import OrderType, Side, TimeInForce, WorkingType
 from quantum_trader.domain.orders import Order, OrderRequest
 from quantum_trader.exchange.sim.http.security import bad_request
-
-if TYPE_CHECKING:
-    from quantum_trader.exchange.sim.http.server import SimHttpServer
+from quantum_trader.exchange.sim.http.venue import Venue
 
 Params = Mapping[str, str]
-Handler = Callable[["SimHttpServer", Params], Awaitable[Any]]
+Handler = Callable[[Venue, Params], Awaitable[Any]]
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 CONDITIONAL = {"STOP_MARKET", "TAKE_PROFIT_MARKET"}
 UNSUPPORTED = {"STOP", "TAKE_PROFIT", "TRAILING_STOP_MARKET"}
@@ -61,7 +59,7 @@ def flag(params: Params, name: str) -> bool:
     return params.get(name, "false").lower() == "true"
 
 
-def order_request(srv: SimHttpServer, params: Params, *, algo: bool) -> OrderRequest:
+def order_request(srv: Venue, params: Params, *, algo: bool) -> OrderRequest:
     """Parse a create request the way Binance validates it (before the matching rules)."""
     symbol = need(params, "symbol")
     srv.core.instrument(symbol)  # -1121 for an unknown symbol
@@ -107,7 +105,7 @@ def order_request(srv: SimHttpServer, params: Params, *, algo: bool) -> OrderReq
     )
 
 
-def find_order(srv: SimHttpServer, params: Params, id_key: str, client_key: str) -> Order:
+def find_order(srv: Venue, params: Params, id_key: str, client_key: str) -> Order:
     symbol = need(params, "symbol")
     if params.get(id_key):
         order = srv.core.order_by_exchange_id(params[id_key])
@@ -119,7 +117,7 @@ def find_order(srv: SimHttpServer, params: Params, id_key: str, client_key: str)
     raise bad_request(-1102, f"Either '{id_key}' or '{client_key}' must be sent.")
 
 
-def regular(srv: SimHttpServer, params: Params) -> Order:
+def regular(srv: Venue, params: Params) -> Order:
     """A regular order (or a conditional one that has executed); -2013 otherwise."""
     order = srv.lookup(lambda: find_order(srv, params, "orderId", "origClientOrderId"))
     if order.type.is_conditional and not bj.triggered(order):
@@ -127,23 +125,23 @@ def regular(srv: SimHttpServer, params: Params) -> Order:
     return order
 
 
-def conditional(srv: SimHttpServer, params: Params) -> Order:
+def conditional(srv: Venue, params: Params) -> Order:
     order = srv.lookup(lambda: find_order(srv, params, "algoId", "clientAlgoId"))
     if not order.type.is_conditional:
         raise srv.not_found()
     return order
 
 
-async def post_order(srv: SimHttpServer, params: Params) -> Any:
+async def post_order(srv: Venue, params: Params) -> Any:
     request = order_request(srv, params, algo=False)
     return bj.order_json(await srv.submit(request))
 
 
-async def get_order(srv: SimHttpServer, params: Params) -> Any:
+async def get_order(srv: Venue, params: Params) -> Any:
     return bj.order_json(regular(srv, params))
 
 
-async def delete_order(srv: SimHttpServer, params: Params) -> Any:
+async def delete_order(srv: Venue, params: Params) -> Any:
     try:
         order = regular(srv, params)
     except Exception as exc:
@@ -151,20 +149,20 @@ async def delete_order(srv: SimHttpServer, params: Params) -> Any:
     return bj.order_json(await srv.cancel(order.symbol, order.client_order_id))
 
 
-async def get_open_order(srv: SimHttpServer, params: Params) -> Any:
+async def get_open_order(srv: Venue, params: Params) -> Any:
     order = regular(srv, params)
     if order.status.is_final:
         raise bad_request(-2013, "Order does not exist.")
     return bj.order_json(order)
 
 
-async def get_open_orders(srv: SimHttpServer, params: Params) -> Any:
+async def get_open_orders(srv: Venue, params: Params) -> Any:
     symbol = params.get("symbol") or None
     orders = srv.core.open_orders(symbol)
     return [bj.order_json(o) for o in orders if not o.type.is_conditional]
 
 
-async def delete_all_open(srv: SimHttpServer, params: Params) -> Any:
+async def delete_all_open(srv: Venue, params: Params) -> Any:
     symbol = need(params, "symbol")
     for order in srv.core.open_orders(symbol):
         if not order.type.is_conditional:
@@ -172,16 +170,16 @@ async def delete_all_open(srv: SimHttpServer, params: Params) -> Any:
     return CANCEL_ALL_DONE
 
 
-async def post_algo(srv: SimHttpServer, params: Params) -> Any:
+async def post_algo(srv: Venue, params: Params) -> Any:
     request = order_request(srv, params, algo=True)
     return bj.algo_json(await srv.submit(request))
 
 
-async def get_algo(srv: SimHttpServer, params: Params) -> Any:
+async def get_algo(srv: Venue, params: Params) -> Any:
     return bj.algo_json(conditional(srv, params))
 
 
-async def delete_algo(srv: SimHttpServer, params: Params) -> Any:
+async def delete_algo(srv: Venue, params: Params) -> Any:
     try:
         order = conditional(srv, params)
     except Exception as exc:
@@ -197,12 +195,12 @@ async def delete_algo(srv: SimHttpServer, params: Params) -> Any:
     }
 
 
-async def get_open_algo(srv: SimHttpServer, params: Params) -> Any:
+async def get_open_algo(srv: Venue, params: Params) -> Any:
     symbol = params.get("symbol") or None
     return [bj.algo_json(o) for o in srv.core.open_orders(symbol) if o.type.is_conditional]
 
 
-async def delete_all_algo(srv: SimHttpServer, params: Params) -> Any:
+async def delete_all_algo(srv: Venue, params: Params) -> Any:
     symbol = need(params, "symbol")
     for order in srv.core.open_orders(symbol):
         if order.type.is_conditional:
@@ -210,7 +208,7 @@ async def delete_all_algo(srv: SimHttpServer, params: Params) -> Any:
     return CANCEL_ALL_DONE
 
 
-async def get_all_orders(srv: SimHttpServer, params: Params) -> Any:
+async def get_all_orders(srv: Venue, params: Params) -> Any:
     symbol = need(params, "symbol")
     return [
         bj.order_json(o)

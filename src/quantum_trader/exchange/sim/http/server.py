@@ -15,7 +15,6 @@ import itertools
 import json
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -46,6 +45,7 @@ from quantum_trader.exchange.sim.http.security import (
     check_signed,
     weight_of,
 )
+from quantum_trader.exchange.sim.http.venue import AccountModes
 
 T = TypeVar("T")
 ROUTES: dict[tuple[str, str], Route] = {**TRADE_ROUTES, **INFO_ROUTES}
@@ -55,18 +55,6 @@ BUS_TEXT = "An unexpected response was received from the message bus. Execution 
 
 class LostResponse(Exception):
     """The request executed but its reply never reaches the client (a gateway timeout)."""
-
-
-@dataclass
-class AccountModes:
-    """How the account is set up: one-way, cross, single-asset by default — what this
-    system trades. An operator's other choices (``POST /admin/account``) make a hostile
-    account: hedge mode (orders without ``positionSide`` are then rejected, -4061, as
-    Binance does), isolated margin on some symbols, multi-assets margin."""
-
-    dual_side: bool = False
-    multi_assets: bool = False
-    isolated: set[str] = field(default_factory=set)
 
 
 class SimHttpServer:
