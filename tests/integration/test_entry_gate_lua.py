@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from quantum_trader.bus.keys import Keys
-from quantum_trader.decide.entry_gates import GateLimits, GateOutcome
+from quantum_trader.decide.entry_gates import GateLimits, GateOutcome, gate_exposure
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.money import fmt
 from quantum_trader.services.entry_gate import GateAnswer, Lease, RedisEntryGate
@@ -107,3 +107,39 @@ async def test_fifty_racing_reservations_for_one_symbol_let_exactly_one_through(
 
     answers = await asyncio.gather(*(attempt(n) for n in range(50)))
     assert answers.count(GateAnswer.ALLOW) == 1
+
+
+@pytest.mark.parametrize(
+    ("notional", "answer"), [("1999.9", GateAnswer.ALLOW), ("2000.1", GateAnswer.SKIP)]
+)
+async def test_the_lua_gate_sums_exposure_as_the_backtest_gate_does(
+    redis_client: aioredis.Redis, keys: Keys, notional: str, answer: GateAnswer
+) -> None:
+    """Check 9's exposure is Σ qty × entry price over the ledger, in Lua and in
+    ``gate_exposure`` (which the backtester's gate uses): same positions, same cap,
+    same answer on either side of it."""
+    held = [(Decimal("0.05"), Decimal("60000")), (Decimal("2.5"), Decimal("2400"))]
+    for symbol, (qty, price) in zip(OTHERS, held, strict=False):
+        await redis_client.hset(
+            keys.position(symbol),
+            mapping={
+                "side": "LONG",
+                "qty": fmt(qty),
+                "entry_price": fmt(price),
+                "entry_orders": "1",
+            },
+        )
+    await redis_client.set(keys.risk_state, json.dumps({"mode": "NORMAL", "updated_at": 0}))
+    await redis_client.set(keys.epoch, "e")
+    cap = gate_exposure(held) + Decimal(2000)  # 9000 held: 2000 of room
+    gate = RedisEntryGate(
+        redis_client, keys, [SYMBOL, *OTHERS[:2]],
+        GateLimits(max_gross_exposure=cap, max_open_positions=10), epoch="e",
+    )  # fmt: skip
+    result = await gate.check_and_reserve(
+        plan_id="p", symbol=SYMBOL, side=PositionSide.LONG, notional=Decimal(notional),
+        expires_at=60_000, lease=Lease("p", "qe-p", PositionSide.LONG, Decimal(notional), 0),
+        now=0,
+    )  # fmt: skip
+    assert gate_exposure(held) == Decimal(9000)
+    assert result.answer is answer

@@ -18,7 +18,12 @@ import quantum_trader.decide.exit_labels as why
 from quantum_trader.backtest.order_desk import client_order_id
 from quantum_trader.backtest.position_flow import Desk, SymbolRun
 from quantum_trader.decide import reasons
-from quantum_trader.decide.entry_gates import GateOutcome, GateSnapshot, check_entry_gate
+from quantum_trader.decide.entry_gates import (
+    GateOutcome,
+    GateSnapshot,
+    check_entry_gate,
+    gate_exposure,
+)
 from quantum_trader.decide.exit_model import ExitState
 from quantum_trader.decide.intent_policy import TradeIntent, UniverseSnapshot, admit_intent
 from quantum_trader.decide.position_ledger import as_open_position
@@ -103,7 +108,11 @@ def _enter(
             cooldown=now < run.cooldown_until,
             risk_mode=desk.risk.mode,
             open_positions=open_positions,
-            gross_exposure=gross,
+            gross_exposure=gate_exposure(
+                (r.position.qty, r.position.entry_price)
+                for r in desk.runs.values()
+                if r.position is not None
+            ),
             allow_pyramiding=config.gate.allow_pyramiding,
             max_adds=config.gate.max_adds,
             adds_count=position.entry_orders - 1 if position else 0,

@@ -31,6 +31,7 @@ Exit plans never pass through this gate (invariant 4, FAILURES #13): callers ask
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -182,3 +183,11 @@ def check_entry_gate(snapshot: GateSnapshot, now: int) -> GateVerdict:
 def _add_allowed(s: GateSnapshot) -> bool:
     """Pyramiding: only the same side, only when configured, only up to ``max_adds``."""
     return s.position_side is s.plan_side and s.allow_pyramiding and s.adds_count < s.max_adds
+
+
+def gate_exposure(positions: Iterable[tuple[Decimal, Decimal]]) -> Decimal:
+    """The gross exposure check 9 compares: Σ qty × entry price over the ledger's open
+    positions (``(qty, entry_price)`` pairs), as ``entry_gate_reserve.lua`` sums it
+    (there, in-flight entries add their planned notional). The risk guard's exposure is
+    at mark; the gate's is what the ledger holds, the same in a backtest as live."""
+    return sum((qty * price for qty, price in positions), ZERO)
