@@ -17,7 +17,7 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
-from quantum_trader.bus.schemas import MarkPriceUpdate, Message
+from quantum_trader.bus.schemas import MarketBar, Message
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import SystemClock
 
@@ -26,17 +26,21 @@ PUBLISH_BATCH = 1_000
 READ_BATCH = 100
 
 
-def message(i: int) -> MarkPriceUpdate:
-    return MarkPriceUpdate(
+def message(i: int) -> MarketBar:
+    return MarketBar(
         msg_id=str(i),
         ts_event=i,
         ts_init=i,
         source="bench",
         symbol="BTCUSDT",
-        mark_price=Decimal("64000.1"),
-        index_price=Decimal("64000.0"),
-        funding_rate=Decimal("0.0001"),
-        next_funding_time=0,
+        interval="1m",
+        open_time=i * 60_000,
+        close_time=i * 60_000 + 59_999,
+        open=Decimal("64000.1"),
+        high=Decimal("64010.0"),
+        low=Decimal("63990.0"),
+        close=Decimal("64000.0"),
+        volume=Decimal("12.5"),
     )
 
 

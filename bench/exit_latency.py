@@ -22,7 +22,7 @@ from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.idempotency import RedisEffectStore
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
-from quantum_trader.bus.schemas import MarketBar, MarkPriceUpdate, Plan, derive_id
+from quantum_trader.bus.schemas import MarketBar, Plan, derive_id
 from quantum_trader.clock import SimClock
 from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.domain.enums import PlanAction, PlanKind, PositionSide
@@ -140,21 +140,26 @@ async def main() -> None:
                 )
             while await market.poll(0) + await apply.poll(0):
                 pass
-            for symbol in instruments:  # the mark falls through each stop, one at a time
+            for symbol in instruments:  # a bar closes through each stop, one at a time
                 now = clock.now_ms()
                 t = time.perf_counter()
+                opened = T0 + r * 86_400_000 + 20 * 60_000
                 await bus.publish(
                     keys.market,
-                    MarkPriceUpdate(
-                        msg_id=derive_id("m", symbol, r),
+                    MarketBar(
+                        msg_id=derive_id("crossing", symbol, r),
                         ts_event=now,
                         ts_init=now,
                         source="bench",
                         symbol=symbol,
-                        mark_price=Decimal("2930"),
-                        index_price=Decimal("2930"),
-                        funding_rate=Decimal("0.0001"),
-                        next_funding_time=now + 3_600_000,
+                        interval="1m",
+                        open_time=opened,
+                        close_time=opened + 59_999,
+                        open=Decimal(3000),
+                        high=Decimal(3000),
+                        low=Decimal(2925),
+                        close=Decimal(2930),
+                        volume=Decimal(1),
                     ),
                 )
                 await market.poll(0)
@@ -168,7 +173,7 @@ async def main() -> None:
     p99 = samples[int(len(samples) * 0.99) - 1]
     print(f"redis PING round trip          p50 {rtt:.3f} ms")
     print(
-        f"mark crosses stop → exit order p50 {p50:.3f} ms   p99 {p99:.3f} ms "
+        f"bar closes through stop → exit order p50 {p50:.3f} ms   p99 {p99:.3f} ms "
         f"({len(samples)} exits, {POSITIONS} open positions)"
     )
     report(

@@ -86,20 +86,6 @@ class MarketBar(Envelope, frozen=True, kw_only=True, tag="market.bar"):
         _require(self.close_time > self.open_time, "close_time must be after open_time")
 
 
-class MarkPriceUpdate(Envelope, frozen=True, kw_only=True, tag="market.mark"):
-    symbol: Symbol
-    mark_price: Decimal
-    index_price: Decimal
-    funding_rate: Decimal
-    next_funding_time: Ms
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _finite("mark_price", self.mark_price, positive=True)
-        _finite("index_price", self.index_price, positive=True)
-        _require(self.funding_rate.is_finite(), "funding_rate must be finite")
-
-
 class IntentFeatures(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Market features at signal time, for the exit brain's kill score."""
 
@@ -243,20 +229,9 @@ class DeadLetter(Envelope, frozen=True, kw_only=True, tag="dead"):
     raw: str
 
 
-Message = (
-    MarketBar
-    | MarkPriceUpdate
-    | TradeIntent
-    | Plan
-    | ApplyResult
-    | FillEvent
-    | Event
-    | Heartbeat
-    | DeadLetter
-)
+Message = MarketBar | TradeIntent | Plan | ApplyResult | FillEvent | Event | Heartbeat | DeadLetter
 MESSAGE_TYPES: tuple[type[Envelope], ...] = (
     MarketBar,
-    MarkPriceUpdate,
     TradeIntent,
     Plan,
     ApplyResult,

@@ -15,7 +15,7 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.idempotency import EffectStore, StreamAdd
-from quantum_trader.bus.schemas import MarketBar, MarkPriceUpdate, Message, Plan, derive_id
+from quantum_trader.bus.schemas import MarketBar, Message, Plan, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.decide.exit_brain import ExitConfig, evaluate_exit
@@ -94,20 +94,14 @@ class ExitBrain:
         self.trackers[symbol] = tracker
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
-        if isinstance(message, MarketBar):
-            if not message.closed:
-                return
-            if message.symbol not in self.trackers and self.exchange is not None:
-                await self.warm_up_symbol(message.symbol, message.interval, message.open_time)
-            tracker = self.observe(message)
-            price, at = message.close, message.close_time + 1
-        elif isinstance(message, MarkPriceUpdate):
-            known = self.trackers.get(message.symbol)
-            if known is None:
-                return  # no features yet: the next bar will judge
-            tracker, price, at = known, message.mark_price, message.ts_event
-        else:
+        # Exits are judged at bar closes, as the backtester judges them; between closes
+        # the exchange-side protective stop is the position's guard.
+        if not isinstance(message, MarketBar) or not message.closed:
             return
+        if message.symbol not in self.trackers and self.exchange is not None:
+            await self.warm_up_symbol(message.symbol, message.interval, message.open_time)
+        tracker = self.observe(message)
+        price, at = message.close, message.close_time + 1
         position = await self.ledger.read(message.symbol)
         if position is None or position.initial_stop <= 0:
             return  # flat, or its protective stop is still being placed
@@ -187,7 +181,7 @@ def build_exit_brain_service(
         "exit-brain",
         consumer_name,
         brain.handle,
-        expect={keys.market: (MarketBar, MarkPriceUpdate)},
+        expect={keys.market: (MarketBar,)},
         config=config or ConsumerConfig(batch=100),
     )
     return ServiceRuntime(

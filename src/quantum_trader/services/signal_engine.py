@@ -33,7 +33,6 @@ from quantum_trader.bus.idempotency import EffectStore, RedisEffectStore, Stream
 from quantum_trader.bus.schemas import (
     IntentFeatures,
     MarketBar,
-    MarkPriceUpdate,
     Message,
     TradeIntent,
     derive_id,
@@ -246,7 +245,7 @@ class SignalEngine:
             GROUP,
             consumer_name,
             self.handle,
-            expect={market: (MarketBar, MarkPriceUpdate)},
+            expect={market: (MarketBar,)},
             config=self.config.consumer,
         )
 

@@ -17,7 +17,6 @@ from quantum_trader.bus.schemas import (
     Heartbeat,
     IntentFeatures,
     MarketBar,
-    MarkPriceUpdate,
     Plan,
     TradeIntent,
 )
@@ -88,15 +87,6 @@ def plans(draw: st.DrawFn) -> Plan:
 
 def _others() -> st.SearchStrategy[object]:
     return st.one_of(
-        st.builds(
-            MarkPriceUpdate,
-            **{k: st.just(v) for k, v in ENV.items()},
-            symbol=symbols,
-            mark_price=positive,
-            index_price=positive,
-            funding_rate=st.decimals(-1, 1, places=8),
-            next_funding_time=ms,
-        ),
         st.builds(
             TradeIntent,
             **{k: st.just(v) for k, v in ENV.items()},
@@ -173,7 +163,6 @@ def test_every_message_kind_round_trips_exactly(message: object) -> None:
 def test_every_message_kind_is_covered_by_the_round_trip() -> None:
     assert {t.__name__ for t in MESSAGE_TYPES} >= {
         "MarketBar",
-        "MarkPriceUpdate",
         "TradeIntent",
         "Plan",
         "ApplyResult",

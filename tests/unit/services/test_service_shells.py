@@ -16,7 +16,7 @@ from quantum_trader.bus.codec import decode
 from quantum_trader.bus.idempotency import MemoryEffectStore, Write
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.memory_transport import MemoryTransport
-from quantum_trader.bus.schemas import MarketBar, MarkPriceUpdate, TradeIntent
+from quantum_trader.bus.schemas import MarketBar, TradeIntent
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings
@@ -220,22 +220,11 @@ async def test_exits_other_intervals_symbols_and_mark_prices_are_not_intents() -
 
     first = market_bars(closes()[:1])[0]
     later = T0 + 10**7
-    ignored: list[MarketBar | MarkPriceUpdate] = [
+    ignored: list[MarketBar] = [
         *market_bars(closes()[:2], symbol="ETHUSDT"),  # not in the configured universe
         msgspec.structs.replace(first, interval="5m", open_time=later, close_time=later + 1),
         msgspec.structs.replace(first, open_time=later, close_time=later + 1, closed=False),
-        MarkPriceUpdate(
-            msg_id="mk",
-            ts_event=T0,
-            ts_init=T0,
-            source="feed",
-            symbol="BTCUSDT",
-            mark_price=Decimal(1),
-            index_price=Decimal(1),
-            funding_rate=Decimal(0),
-            next_funding_time=T0,
-        ),
     ]
     for message in ignored:
         await engine.handle(message, DELIVERY)
-    assert engine.stats.ignored == 5 and engine.stats.bars == len(series)
+    assert engine.stats.ignored == 4 and engine.stats.bars == len(series)
