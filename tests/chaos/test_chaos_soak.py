@@ -21,6 +21,7 @@ from quantum_trader.domain.enums import (
     TimeInForce,
     WorkingType,
 )
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import Fill, Order, PositionState
 from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.ops.chaos.checker import (
@@ -29,7 +30,6 @@ from quantum_trader.ops.chaos.checker import (
     check_all,
     uncovered_ms,
 )
-from quantum_trader.services.order_router import client_order_id
 
 T0 = 1_704_067_200_000
 BTC = MatchingCore().instrument("BTCUSDT")

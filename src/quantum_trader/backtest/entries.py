@@ -15,7 +15,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import quantum_trader.decide.exit_labels as why
-from quantum_trader.backtest.order_desk import client_order_id
 from quantum_trader.backtest.position_flow import Desk, SymbolRun
 from quantum_trader.decide import reasons
 from quantum_trader.decide.entry_gates import (
@@ -33,6 +32,7 @@ from quantum_trader.decide.sizing import AccountCapacity, SizedEntry, SizingRequ
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ONE, ZERO, round_down, round_up, to_decimal
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import Signal
 from quantum_trader.strategies.base import EntrySizing, ExitRules

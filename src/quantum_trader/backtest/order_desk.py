@@ -17,21 +17,15 @@ execution events.
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 
 from quantum_trader.backtest.trade_log import TradeLog
 from quantum_trader.domain.enums import OrderType, PositionSide, WorkingType
 from quantum_trader.domain.money import fmt
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.interface import OrderNotFound, OrderRejected
 from quantum_trader.exchange.sim import MatchingCore
-
-
-def client_order_id(kind: str, *parts: object) -> str:
-    """Deterministic client order id (Binance allows 36 characters)."""
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
-    return f"{kind}-{digest[:32]}"
 
 
 class OrderDesk:

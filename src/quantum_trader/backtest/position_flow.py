@@ -25,7 +25,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import quantum_trader.decide.exit_labels as why
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.market_view import FeatureSeries
-from quantum_trader.backtest.order_desk import OrderDesk, client_order_id
+from quantum_trader.backtest.order_desk import OrderDesk
 from quantum_trader.backtest.signals import SignalSeries
 from quantum_trader.backtest.trade_log import TradeLog
 from quantum_trader.data.bars import BarSeries
@@ -51,6 +51,7 @@ from quantum_trader.decide.risk_guard import RiskState, TradeClosed, step_risk
 from quantum_trader.domain.enums import PlanAction
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ONE, ZERO
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.strategies import FLAT
 from quantum_trader.strategies.base import ExitRules

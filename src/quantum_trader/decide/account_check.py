@@ -14,22 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from quantum_trader.domain.order_ids import is_ours
 from quantum_trader.domain.orders import Order
-
-DIGEST_CHARS = frozenset("0123456789abcdef")
-
-
-def is_ours(client_order_id: str) -> bool:
-    """``q<purpose>-<28 hex>``: the ids ``services.order_router.client_order_id`` derives."""
-    purpose, _, digest = client_order_id.partition("-")
-    return (
-        len(purpose) > 1
-        and purpose.startswith("q")
-        and purpose[1:].isalpha()
-        and purpose.islower()
-        and len(digest) == 28
-        and set(digest) <= DIGEST_CHARS
-    )
 
 
 def foreign_orders(orders: Sequence[Order], symbols: Sequence[str]) -> list[Order]:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from quantum_trader.decide.exit_model import OpenPosition
 from quantum_trader.domain.enums import PositionSide, Side
 from quantum_trader.domain.money import ZERO, fmt
+from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.domain.orders import Fill
 
 FIELDS = (
@@ -230,7 +231,7 @@ def apply_fill(position: LedgerPosition | None, fill: Fill, leverage: int) -> Fi
 
 def _source(client_order_id: str) -> str:
     """Who opened it: our orders carry ``q<purpose>-`` ids; anything else was a person."""
-    return "plan" if client_order_id.startswith("qe-") else "adopted"
+    return "plan" if is_entry(client_order_id) else "adopted"
 
 
 def as_open_position(position: LedgerPosition) -> OpenPosition:

@@ -24,12 +24,10 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import Event, FillEvent, Plan, derive_id
-from quantum_trader.decide.account_check import is_ours
 from quantum_trader.domain.enums import PlanKind, RiskMode, Side
-from quantum_trader.ops.invariants import ENTRY_PREFIX
+from quantum_trader.domain.order_ids import client_order_id, is_entry, is_ours
 from quantum_trader.ops.safety_state import SafetyStore
 from quantum_trader.services.ledger import RedisLedger
-from quantum_trader.services.order_router import client_order_id
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 
 TRADES_REMEMBERED = 100_000
@@ -100,8 +98,8 @@ class CircuitBreaker:
             self.unknown.add(symbol)  # its history is incomplete: judged after a resync
             return None
         if before == 0 or (before > 0) != (after > 0):
-            self.ours[symbol] = coid.startswith(ENTRY_PREFIX)
-        if coid.startswith(ENTRY_PREFIX):
+            self.ours[symbol] = is_entry(coid)
+        if is_entry(coid):
             self.orders_of[coid].add(message.exchange_order_id)
             if len(self.orders_of[coid]) > 1:
                 return {

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side
+from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.domain.orders import Fill, Order, PositionState
 
-ENTRY_PREFIX = "qe-"
 FOREVER = 2**62
 
 
@@ -47,7 +47,7 @@ def duplicate_entries(fills: Iterable[Fill]) -> list[Violation]:
         after = before + _signed(fill)
         grows = abs(after) > abs(before) and (before == 0 or (before > 0) == (after > 0))
         added = grows and before != 0 and opener.get(fill.symbol) != fill.client_order_id
-        if fill.client_order_id.startswith(ENTRY_PREFIX) and added:
+        if is_entry(fill.client_order_id) and added:
             out.append(
                 Violation(
                     "duplicate_entries",

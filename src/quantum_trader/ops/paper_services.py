@@ -21,6 +21,7 @@ from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.domain.enums import OrderType
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.ops.circuit_breaker import CircuitBreaker, build_circuit_breaker
@@ -34,7 +35,7 @@ from quantum_trader.services.intent_bridge import IntentBridgeConfig, build_inte
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.ledger_service import LedgerService, build_ledger_service
-from quantum_trader.services.order_router import OrderRouter, Refused, client_order_id
+from quantum_trader.services.order_router import OrderRouter, Refused
 from quantum_trader.services.position_monitor import PositionMonitor
 from quantum_trader.services.protective_stop import ProtectiveStops
 from quantum_trader.services.risk_guard import RiskGuardConfig, build_risk_guard

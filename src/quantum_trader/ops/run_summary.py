@@ -21,6 +21,7 @@ from typing import Any
 from quantum_trader.bus.redis_transport import stream_messages
 from quantum_trader.bus.schemas import ApplyResult, Plan
 from quantum_trader.domain.money import fmt
+from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.ops import invariants
 from quantum_trader.ops.paper_services import SystemParts
@@ -114,9 +115,7 @@ async def summarise(
     }
     positions = list(core.positions())
     unprotected_ms, _ = invariants.max_unprotected_ms(fills, orders, now)
-    entry_orders = {
-        f.client_order_id for f in fills if f.client_order_id.startswith(invariants.ENTRY_PREFIX)
-    }
+    entry_orders = {f.client_order_id for f in fills if is_entry(f.client_order_id)}
     money = venue_money(core, now)
     await parts.journal.record_account(money)  # for `quantum status` after the run
     metrics = parts.journal.harvest_metrics()

@@ -19,8 +19,8 @@ from quantum_trader.bus.schemas import Plan
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.decide.exit_labels import STOP, TRAILING_STOP
 from quantum_trader.domain.enums import PlanKind
+from quantum_trader.domain.order_ids import client_order_id, is_stop
 from quantum_trader.exchange.sim import MatchingCore
-from quantum_trader.services.order_router import client_order_id
 
 
 def _bar_of(series: BarSeries, ts: int) -> tuple[int, int]:
@@ -53,7 +53,7 @@ def paper_trades(
         cid = fill.client_order_id
         if cid in exit_reasons:
             log.tag(cid, exit_reasons[cid])
-        elif cid.startswith("qs-"):
+        elif is_stop(cid):
             moved = stop_of.get(cid) != initial.get(fill.symbol)
             log.tag(cid, TRAILING_STOP if moved else STOP)
         index, opened = _bar_of(series[fill.symbol], fill.ts)

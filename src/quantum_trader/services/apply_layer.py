@@ -33,11 +33,12 @@ from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.decide.reasons import Rejection
 from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import Order, OrderRequest
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.entry_gate import GateAnswer, Lease, RedisEntryGate
 from quantum_trader.services.ledger import RedisLedger
-from quantum_trader.services.order_router import OrderRouter, Refused, client_order_id
+from quantum_trader.services.order_router import OrderRouter, Refused
 from quantum_trader.services.protective_stop import ProtectiveStops
 
 

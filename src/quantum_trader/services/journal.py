@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 
 from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.domain.money import fmt
+from quantum_trader.domain.order_ids import EXIT_PREFIX, is_stop
 from quantum_trader.domain.orders import Fill
 
 FUNDING_SIGN = "+ received, − paid"
@@ -146,11 +147,11 @@ def exit_reason_for(client_order_id: str, position: LedgerPosition, planned: str
     """Why a position closed, from the order that closed it."""
     if planned:
         return planned
-    if client_order_id.startswith("qs-"):
+    if is_stop(client_order_id):
         return "stop" if position.stop_price == position.initial_stop else "trailing_stop"
     if client_order_id.startswith("autoclose"):
         return "liquidation"
-    if client_order_id.startswith("qx-"):
+    if client_order_id.startswith(EXIT_PREFIX):
         return "exit"
     return "manual"
 

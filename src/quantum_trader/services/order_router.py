@@ -10,7 +10,6 @@ the earlier order instead of placing a second one (invariant 1).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,12 +22,6 @@ from quantum_trader.exchange.interface import (
     OrderRejected,
     RetryableError,
 )
-
-
-def client_order_id(purpose: str, *parts: object) -> str:
-    """Binance-safe (≤ 36 chars, [A-Za-z0-9-]) deterministic id: ``q<purpose>-<hash>``."""
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:28]
-    return f"q{purpose}-{digest}"
 
 
 class OutcomeUnresolved(RuntimeError):

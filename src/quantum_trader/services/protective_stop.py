@@ -17,9 +17,10 @@ from quantum_trader.bus.schemas import Event, derive_id
 from quantum_trader.clock import Clock
 from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.domain.enums import OrderType, PositionSide, WorkingType
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.services.ledger import RedisLedger
-from quantum_trader.services.order_router import OrderRouter, Refused, client_order_id
+from quantum_trader.services.order_router import OrderRouter, Refused
 
 
 @dataclass

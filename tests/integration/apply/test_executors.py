@@ -17,11 +17,11 @@ from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.schemas import Plan
 from quantum_trader.decide import reasons
 from quantum_trader.domain.enums import OrderType, PositionSide
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.services.apply_layer import ApplyLayer
 from quantum_trader.services.apply_service import apply_consumer, build_apply_layer
 from quantum_trader.services.entry_gate import EXECUTOR_GROUP, Lease
-from quantum_trader.services.order_router import client_order_id
 from tests.integration.apply.rig import PRICES, ApplyRig
 
 HOUR_MS = 3_600_000

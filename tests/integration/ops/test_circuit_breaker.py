@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import FillEvent, derive_id
 from quantum_trader.domain.enums import Side
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.ops.circuit_breaker import CircuitBreaker
-from quantum_trader.services.order_router import client_order_id
 from tests.integration.apply.rig import make_rig
 
 

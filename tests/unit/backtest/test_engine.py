@@ -17,6 +17,7 @@ from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.engine import build_replay, run_engine
 from quantum_trader.data import BarSeries
 from quantum_trader.domain.enums import OrderType, PositionSide
+from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.exchange.sim import NO_SLIPPAGE
 from quantum_trader.strategies import Bar, Signal, Strategy, StrategyState, register
 
@@ -70,7 +71,7 @@ def replay_and_result():  # type: ignore[no-untyped-def]
 def test_protective_stop_placed_right_after_every_entry_fill(replay_and_result) -> None:  # type: ignore[no-untyped-def]
     replay, _ = replay_and_result
     orders = replay.core.all_orders()
-    entries = [o for o in orders if o.client_order_id.startswith("e-")]
+    entries = [o for o in orders if is_entry(o.client_order_id)]  # the live id scheme
     assert len(entries) == 1
     after = orders[orders.index(entries[0]) + 1]
     assert after.type is OrderType.STOP_MARKET and after.reduce_only

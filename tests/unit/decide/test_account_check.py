@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from quantum_trader.decide.account_check import account_problems, foreign_orders
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce, WorkingType
+from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import Order
-from quantum_trader.services.order_router import client_order_id
 
 SAFE = {"position_mode": "one-way", "margin_modes": ["CROSSED"], "multi_assets_margin": False}
 

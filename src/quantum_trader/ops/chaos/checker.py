@@ -18,15 +18,14 @@ from quantum_trader.bus.schemas import ApplyResult, DeadLetter, Plan
 from quantum_trader.decide import reasons as r
 from quantum_trader.domain.enums import OrderStatus, OrderType, PlanKind, Side
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.order_ids import EXIT_PREFIX, client_order_id, is_entry
 from quantum_trader.domain.orders import Fill, Order, PositionState
 from quantum_trader.ops.invariants import (
-    ENTRY_PREFIX,
     Violation,
     duplicate_entries,
     ledger_mismatches,
     reduce_only_growth,
 )
-from quantum_trader.services.order_router import client_order_id
 
 INVARIANTS = (
     "1_one_entry_per_plan",
@@ -54,7 +53,6 @@ ENTRY_GATES = frozenset(
     }
 )
 FOREVER = 2**62
-EXIT_PREFIX = "qx-"  # exit orders: client_order_id("x", plan id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +91,7 @@ def one_entry_per_plan(ev: Evidence) -> list[Violation]:
     out: list[Violation] = []
     by_cid: dict[str, list[Order]] = defaultdict(list)
     for o in ev.orders:
-        if o.client_order_id.startswith(ENTRY_PREFIX):
+        if is_entry(o.client_order_id):
             by_cid[o.client_order_id].append(o)
     planned = {client_order_id("e", p.plan_id) for p in ev.plans if p.kind is PlanKind.OPEN}
     for cid, orders in by_cid.items():
@@ -293,7 +291,7 @@ def entries_halted_after_state_loss(ev: Evidence) -> list[Violation]:
     confirmation after a reconcile round (exits go on)."""
     out = []
     for o in ev.orders:
-        if not o.client_order_id.startswith(ENTRY_PREFIX):
+        if not is_entry(o.client_order_id):
             continue
         for lost, confirmed in ev.halts:
             if lost <= o.created_at < confirmed:

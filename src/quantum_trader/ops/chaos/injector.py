@@ -24,13 +24,13 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import TradeIntent, derive_id
 from quantum_trader.domain.enums import PositionSide
+from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.exchange.sim import SimExchange
 from quantum_trader.ops.chaos.processes import ServiceProcesses
 from quantum_trader.ops.chaos.schedule import Fault
 from quantum_trader.ops.chaos.store_faults import StoreFaults
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.follow_clock import skew_key
-from quantum_trader.ops.invariants import ENTRY_PREFIX
 
 PROFILE_OF: dict[str, list[dict[str, Any]]] = {
     "exchange_5xx": [{"profile": "server_error"}, {"profile": "internal_error"}],
@@ -133,7 +133,7 @@ class Injector:
                 self.stop_armed -= 1
                 self._pause_executor()
                 return True
-            if self.store_faults.maybe_starve(cid.startswith(ENTRY_PREFIX), self.bar):
+            if self.store_faults.maybe_starve(is_entry(cid), self.bar):
                 return True
         return self.store_faults.maybe_starve(False, self.bar)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from quantum_trader.domain.enums import Side
 from quantum_trader.domain.money import fmt
+from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.domain.orders import Fill
 from quantum_trader.ops.chaos.checker import INVARIANTS, Evidence, check_all
 from quantum_trader.ops.chaos.injector import Injected
@@ -131,7 +132,7 @@ def build_report(
     """``money``: the venue's account at the end (``run_summary.venue_money(core, now)``)."""
     found, longest = check_all(evidence)
     by_kind = Counter(f.kind for f in done)
-    entries = sum(1 for o in evidence.orders if o.client_order_id.startswith("qe-"))
+    entries = sum(1 for o in evidence.orders if is_entry(o.client_order_id))
     return ChaosReport(
         faults_by_kind={k: by_kind.get(k, 0) for k in config.kinds},
         violations_by_invariant={

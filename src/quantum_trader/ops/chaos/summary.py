@@ -12,11 +12,10 @@ from collections import Counter
 from typing import Any
 
 from quantum_trader.bus.schemas import Plan
+from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.ops import invariants
 from quantum_trader.ops.chaos.checker import Evidence
 from quantum_trader.ops.chaos.report import ChaosReport
-
-EXIT_PREFIXES = ("qx-", "qs-")
 
 
 def processes_summary(
@@ -36,7 +35,7 @@ def processes_summary(
     unprotected_ms, _ = invariants.max_unprotected_ms(fills, orders, evidence.until)
     answered = {r.plan_id for r in evidence.results}
     exit_plans = [p for p in evidence.plans if isinstance(p, Plan) and p.kind.value != "OPEN"]
-    entries = {f.client_order_id for f in fills if f.client_order_id.startswith("qe-")}
+    entries = {f.client_order_id for f in fills if is_entry(f.client_order_id)}
     money = {k: v for k, v in report.money.items() if k != "money_source"}
     return {
         "mode": mode,
