@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.consumer import store_refuses
 from quantum_trader.bus.schemas import Event, derive_id
 from quantum_trader.clock import Clock
 from quantum_trader.decide import reconcile as diff
@@ -67,6 +68,7 @@ class PositionMonitor:
     stop_grace_ms: int = 120_000
     read_attempts: int = 5  # a spare stop younger than this may be mid-move
     repairs: Counter[str] = field(default_factory=Counter)
+    unrecorded: set[str] = field(default_factory=set)  # this round: Redis refused it
     rounds: int = 0
 
     async def reconcile_once(self) -> list[diff.Repair]:
@@ -75,6 +77,7 @@ class PositionMonitor:
         (a lease) or as the exchange being ahead (explained by its own fills), never as a
         ghost of a position that was opened a moment ago."""
         now = self.clock.now_ms()
+        self.unrecorded = set()  # symbols whose repair Redis refused to record this round
         leases = await self._leases(sorted(set(self.symbols)))
         ours = {p.symbol: p for p in await self.ledger.all()}
         # Orders before positions: a stop seen without its position is then really an
@@ -108,6 +111,20 @@ class PositionMonitor:
                     error=f"{type(exc).__name__}: {exc}",
                 )
                 continue
+            except Exception as exc:
+                if not store_refuses(exc):
+                    raise
+                # Redis cannot record it (out of memory, read-only): the exchange is
+                # still acted on — a naked position gets its stop below — and the record
+                # follows in a round once Redis takes writes.
+                self.unrecorded.add(repair.symbol)
+                self.repairs["StoreRefused"] += 1
+                log.warning(
+                    "repair not recorded: redis refuses writes",
+                    repair=type(repair).__name__,
+                    symbol=repair.symbol,
+                )
+                continue
             self.repairs[type(repair).__name__] += 1
         self.rounds += 1
         # Proof of a completed round, for stepped time (and operators): market ms + round.
@@ -127,7 +144,13 @@ class PositionMonitor:
                 continue
             since = ours[symbol].opened_at if symbol in ours else now - self.fold_window_ms
             for fill in await self._read(self.exchange.my_trades, symbol, since):
-                outcome = await self.ledger.record_fill(fill)
+                try:
+                    outcome = await self.ledger.record_fill(fill)
+                except Exception as exc:
+                    if not store_refuses(exc):
+                        raise
+                    self.unrecorded.add(symbol)
+                    break
                 if outcome is None:
                     continue
                 self.repairs["FoldedFill"] += 1
@@ -233,6 +256,16 @@ class PositionMonitor:
             detail = f"cancelled {repair.client_order_id}: {repair.reason}"
         elif isinstance(repair, diff.PlaceProtectiveStop):
             position = await self.ledger.read(repair.symbol)
+            if position is None and repair.symbol in self.unrecorded:
+                # The adoption could not be recorded: protect the exchange's position
+                # straight from the repair, as the apply layer does for an entry fill.
+                tag = f"reconcile:{repair.symbol}:{repair.qty}:{repair.stop_price}"
+                await self.stops.emergency(
+                    repair.symbol, repair.position_side, repair.qty, repair.stop_price, tag
+                )
+                detail = f"emergency stop {repair.qty} @ {repair.stop_price} (not recorded)"
+                await self._announce(repair, detail, now)
+                return
             if position is None:
                 return
             sized = replace(

@@ -67,3 +67,32 @@ async def test_an_entry_filled_while_redis_is_out_of_memory_gets_its_stop_at_onc
     await monitor.reconcile_once()
     (kept,) = open_stops(rig, "SOLUSDT")  # the spare stop is cancelled, the recorded kept
     assert kept.client_order_id == position.stop_order_id and kept.quantity == position.qty
+
+
+async def test_a_position_opened_by_hand_while_redis_is_out_of_memory_is_protected_at_once(
+    client: aioredis.Redis,
+) -> None:
+    """The reconciler finds a naked position while Redis refuses every write: it cannot
+    record the adoption, so it places the stop straight from the repair (the position
+    had no stop for 80 s before) and records the position once Redis takes writes."""
+    from decimal import Decimal
+
+    from quantum_trader.domain.enums import Side
+
+    rig = await make_rig(client, KEYS, cooldown_ms=0)
+    rig.exchange.open_position_by_hand("SOLUSDT", Side.BUY, Decimal("3"))
+    reconciler = rig.monitor()
+    await client.config_set("maxmemory", "1")
+    with pytest.raises(RedisError, match="maxmemory"):
+        await reconciler.reconcile_once()  # the round's own record fails last
+    (stop,) = open_stops(rig, "SOLUSDT")
+    assert stop.quantity == Decimal("3") and stop.side is Side.SELL
+    assert await rig.layer.ledger.read("SOLUSDT") is None  # nothing could be written
+    assert reconciler.repairs["StoreRefused"] >= 1
+
+    await client.config_set("maxmemory", "0")
+    for _ in range(3):  # adopt and re-protect, then the spare stop goes
+        await reconciler.reconcile_once()
+    adopted = await rig.layer.ledger.read("SOLUSDT")
+    assert adopted is not None and adopted.qty == Decimal("3")
+    assert len(open_stops(rig, "SOLUSDT")) == 1
