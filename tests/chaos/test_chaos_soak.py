@@ -24,7 +24,7 @@ from quantum_trader.domain.enums import (
 from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import Fill, Order, PositionState
 from quantum_trader.exchange.sim import MatchingCore
-from quantum_trader.ops.chaos.checker import (
+from quantum_trader.ops.stepped.checker import (
     Evidence,
     GroupState,
     check_all,

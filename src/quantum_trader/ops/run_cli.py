@@ -303,19 +303,17 @@ def _run_processes(
     json_path: Path | None,
     metrics_port: int,
 ) -> None:
-    """The same orchestration as `quantum chaos`, with no fault scheduled; it holds the
+    """The orchestration `quantum chaos` runs, with nothing done to it; it holds the
     data directory and records its Redis and namespace so `quantum status` finds it."""
     from quantum_trader.cli_context import fail
     from quantum_trader.ops import data_dir
-    from quantum_trader.ops.chaos.run import ChaosRun
-    from quantum_trader.ops.chaos.schedule import ChaosConfig
-    from quantum_trader.ops.chaos.summary import processes_summary
+    from quantum_trader.ops.stepped.faults import RunConfig
+    from quantum_trader.ops.stepped.run import SteppedRun
+    from quantum_trader.ops.stepped.summary import processes_summary
 
     run_id = data_dir.new_run_id()
     prefix = f"{s.key_prefix}run-{run_id}:"
-    config = ChaosConfig(
-        symbols=symbols, hours=hours, seed=seed, kinds=(), per_kind=0, key_prefix=prefix
-    )
+    config = RunConfig(symbols=symbols, hours=hours, seed=seed, key_prefix=prefix)
     try:
         with (
             data_dir.hold(
@@ -323,7 +321,7 @@ def _run_processes(
             ),
             console.status("paper run, one process per service") as status,
         ):
-            run = ChaosRun(
+            run = SteppedRun(
                 config,
                 on_step=lambda done, total: status.update(
                     f"paper run, one process per service: market minute {done}/{total}"

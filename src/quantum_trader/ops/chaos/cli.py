@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.cli_checks import finite, writable_output
-from quantum_trader.ops.chaos.report import ChaosReport
+from quantum_trader.ops.stepped.report import ChaosReport
 
 console = Console()
 

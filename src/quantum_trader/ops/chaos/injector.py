@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
@@ -26,11 +27,12 @@ from quantum_trader.bus.schemas import TradeIntent, derive_id
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.exchange.sim import SimExchange
-from quantum_trader.ops.chaos.processes import ServiceProcesses
 from quantum_trader.ops.chaos.schedule import Fault
 from quantum_trader.ops.chaos.store_faults import StoreFaults
 from quantum_trader.ops.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.follow_clock import skew_key
+from quantum_trader.ops.stepped.faults import FaultContext, Kept
+from quantum_trader.ops.stepped.processes import ServiceProcesses
 
 PROFILE_OF: dict[str, list[dict[str, Any]]] = {
     "exchange_5xx": [{"profile": "server_error"}, {"profile": "internal_error"}],
@@ -73,14 +75,17 @@ class Injector:
     seed: int
     requests: Callable[[], list[dict[str, Any]]]  # the exchange front's request log
     store_faults: StoreFaults
+    schedule: list[Fault] = field(default_factory=list)
+    kinds: tuple[str, ...] = ()
     window_s: float = 0.06
     done: list[Injected] = field(default_factory=list)
     hand: list[tuple[str, int]] = field(default_factory=list)  # (symbol, ts) touched by hand
     garbage: list[tuple[str, str]] = field(default_factory=list)  # (stream, entry id)
     windows: list[list[dict[str, Any]]] = field(default_factory=list)
     later: list[tuple[int, Callable[[], Awaitable[None]]]] = field(default_factory=list)
-    kill_armed: int = 0
-    stop_armed: int = 0
+    # Process faults armed to strike at the exchange's next order, oldest first (so a
+    # SIGSTOP armed after a SIGKILL still gets its turn when orders are scarce).
+    armed: list[str] = field(default_factory=list)  # "kill" | "stop"
     seen_orders: set[str] = field(default_factory=set)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     bar: int = 0
@@ -88,6 +93,53 @@ class Injector:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed + 1)
+
+    @classmethod
+    def for_run(
+        cls, context: FaultContext, schedule: list[Fault], kinds: tuple[str, ...], seed: int
+    ) -> Injector:
+        c = context
+        return cls(
+            c.redis,
+            c.redis_server,
+            c.procs,
+            c.session,
+            c.admin_url,
+            c.bus,
+            c.sim,
+            c.clock_key,
+            seed,
+            requests=c.requests,
+            store_faults=StoreFaults(
+                c.redis, c.bus.keys, c.store, c.clock_key, lambda: c.sim.core.now_ms
+            ),
+            schedule=schedule,
+            kinds=kinds,
+            liveness_s=c.liveness_s,
+        )
+
+    # -- what the stepped run asks of its faults (``stepped.faults.Faults``) ----------
+
+    @property
+    def kept(self) -> Kept:
+        return self.store_faults.kept
+
+    @property
+    def halts(self) -> list[tuple[int, int]]:
+        return self.store_faults.halts
+
+    def strike(self) -> bool:
+        return self.maybe_kill_mid_order()
+
+    def holding(self) -> bool:
+        return self.store_faults.starving
+
+    def counts(self) -> dict[str, int]:
+        done = Counter(f.kind for f in self.done)
+        return {k: done.get(k, 0) for k in self.kinds}
+
+    def struck(self) -> dict[str, int]:
+        return self.store_faults.struck()
 
     async def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
         method = "GET" if body is None else "POST"
@@ -97,9 +149,10 @@ class Injector:
     def now(self) -> int:
         return self.sim.core.now_ms
 
-    async def before_bar(self, bar: int, faults: list[Fault]) -> None:
+    async def before_bar(self, bar: int) -> None:
         """Run what is due at ``bar``: deferred repairs first, then the new faults."""
         self.bar = bar
+        faults = [f for f in self.schedule if f.bar == bar]
         due = [job for at, job in self.later if at <= bar]
         self.later = [(at, job) for at, job in self.later if at > bar]
         for job in due:
@@ -122,16 +175,14 @@ class Injector:
     def maybe_kill_mid_order(self) -> bool:
         """Called while the bar settles: SIGKILL or SIGSTOP the apply layer, or starve
         Redis, once the exchange has a new order (an entry, for the starving)."""
-        if not (self.kill_armed or self.stop_armed or self.store_faults.oom_armed):
+        if not (self.armed or self.store_faults.oom_armed):
             return False
         for cid in self._new_orders():
-            if self.kill_armed:
-                self.kill_armed -= 1
-                self.procs.restart("apply-layer")
-                return True
-            if self.stop_armed:
-                self.stop_armed -= 1
-                self._pause_executor()
+            if self.armed:
+                if self.armed.pop(0) == "kill":
+                    self.procs.restart("apply-layer")
+                else:
+                    self._pause_executor()
                 return True
             if self.store_faults.maybe_starve(is_entry(cid), self.bar):
                 return True
@@ -188,7 +239,7 @@ class Injector:
             self.procs.restart(str(p["service"]))
         elif kind == "kill_mid_order":
             self._orders_so_far()
-            self.kill_armed += 1
+            self.armed.append("kill")
         elif kind == "redis_restart":
             await asyncio.to_thread(self._restart_redis, bar % 2 == 0)
             await self.redis.connection_pool.disconnect()
@@ -223,7 +274,7 @@ class Injector:
             self.later.append((bar + 3, self._stop_extras))
         elif kind == "stop_mid_order":
             self._orders_so_far()
-            self.stop_armed += 1
+            self.armed.append("stop")
         elif kind == "state_loss":
             await self.store_faults.lose_state(self.garbage)
             self.later.append((bar + 1, self._confirm_state))

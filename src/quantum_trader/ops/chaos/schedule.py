@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from quantum_trader.ops.service_main import SERVICES
+from quantum_trader.ops.stepped.faults import RunConfig
 
 # kind -> what it does (the report's legend)
 FAULT_KINDS: dict[str, str] = {
@@ -115,17 +115,9 @@ def _params(rng: random.Random, kind: str, symbols: Sequence[str]) -> dict[str, 
 
 
 @dataclass
-class ChaosConfig:
-    """One chaos (or ``--processes``) run: market, faults and the settle bounds."""
+class ChaosConfig(RunConfig):
+    """A stepped multi-process run with faults: which kinds, how many of each."""
 
-    symbols: tuple[str, ...]
-    hours: float = 2.0
-    seed: int = 7
     kinds: tuple[str, ...] = tuple(FAULT_KINDS)
     per_kind: int = 50
     expensive_per_kind: int | None = None  # kills / Redis restarts (None: per_kind)
-    data_dir: Path | None = None
-    settle_timeout_s: float = 10.0
-    reconcile_wait_s: float = 3.0  # at most this long for a fresh reconcile round per bar
-    hung_after_s: float = 6.0
-    key_prefix: str = "quantum:"

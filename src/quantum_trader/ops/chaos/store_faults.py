@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -27,20 +26,11 @@ from quantum_trader.bus.redis_transport import as_text, stream_messages
 from quantum_trader.bus.schemas import ApplyResult, DeadLetter, Plan
 from quantum_trader.ops.follow_clock import publish_time
 from quantum_trader.ops.safety_state import NotConfirmable, SafetyStore, confirm_after_loss
+from quantum_trader.ops.stepped.faults import Kept
 
 log = structlog.get_logger(__name__)
 OOM_HOLD_S = 1.0
 FOREVER = 2**62
-
-
-@dataclass
-class Kept:
-    """The evidence that lived in Redis before a flush."""
-
-    plans: list[Plan] = field(default_factory=list)
-    results: list[ApplyResult] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
-    exit_reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,14 +117,3 @@ class StoreFaults:
             "redis_oom": self.starved,
             "state_loss_confirmed": sum(1 for _, end in self.halts if end != FOREVER),
         }
-
-
-def merged(kept: list[Any], now: list[Any]) -> list[Any]:
-    """The evidence from before the flushes and after, each message once."""
-    seen: set[str] = set()
-    out = []
-    for m in [*kept, *now]:
-        if m.msg_id not in seen:
-            seen.add(m.msg_id)
-            out.append(m)
-    return out

@@ -11,7 +11,7 @@ balance, equity or funding).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,9 +21,7 @@ from quantum_trader.domain.enums import Side
 from quantum_trader.domain.money import fmt
 from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.domain.orders import Fill
-from quantum_trader.ops.chaos.checker import INVARIANTS, Evidence, check_all
-from quantum_trader.ops.chaos.injector import Injected
-from quantum_trader.ops.chaos.schedule import ChaosConfig
+from quantum_trader.ops.stepped.checker import INVARIANTS, Evidence, check_all
 from quantum_trader.services.journal import AccountMark
 
 
@@ -120,8 +118,8 @@ def _first(violations: Sequence[Any]) -> dict[str, Any] | None:
 def build_report(
     evidence: Evidence,
     internal: Mapping[str, Any],
-    done: Sequence[Injected],
-    config: ChaosConfig,
+    faults_by_kind: Mapping[str, int],
+    config: Mapping[str, Any],
     *,
     runtime_s: float,
     stalls: Sequence[int],
@@ -131,10 +129,9 @@ def build_report(
 ) -> ChaosReport:
     """``money``: the venue's account at the end (``run_summary.venue_money(core, now)``)."""
     found, longest = check_all(evidence)
-    by_kind = Counter(f.kind for f in done)
     entries = sum(1 for o in evidence.orders if is_entry(o.client_order_id))
     return ChaosReport(
-        faults_by_kind={k: by_kind.get(k, 0) for k in config.kinds},
+        faults_by_kind=dict(faults_by_kind),
         violations_by_invariant={
             name: {"count": len(found[name]), "first": _first(found[name])} for name in INVARIANTS
         },
@@ -147,13 +144,7 @@ def build_report(
             "longest_unprotected_s": longest / 1000,
         },
         runtime_s=runtime_s,
-        config={
-            "hours": config.hours,
-            "symbols": list(config.symbols),
-            "seed": config.seed,
-            "per_kind": config.per_kind,
-            "expensive_per_kind": config.expensive_per_kind,
-        },
+        config=dict(config),
         stalled_bars=list(stalls),
         process_kills=dict(restarts),
         money=account_money(evidence.fills, money),

@@ -14,8 +14,8 @@ from typing import Any
 from quantum_trader.bus.schemas import Plan
 from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.ops import invariants
-from quantum_trader.ops.chaos.checker import Evidence
-from quantum_trader.ops.chaos.report import ChaosReport
+from quantum_trader.ops.stepped.checker import Evidence
+from quantum_trader.ops.stepped.report import ChaosReport
 
 
 def processes_summary(

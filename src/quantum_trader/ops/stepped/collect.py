@@ -18,10 +18,9 @@ from quantum_trader.bus.keys import STREAM_NAMES, Keys
 from quantum_trader.bus.redis_transport import as_text, stream_messages
 from quantum_trader.bus.schemas import ApplyResult, DeadLetter, Plan
 from quantum_trader.exchange.sim import SimExchange
-from quantum_trader.ops.chaos.checker import Evidence, GroupState
-from quantum_trader.ops.chaos.injector import Injector
-from quantum_trader.ops.chaos.store_faults import merged
-from quantum_trader.ops.chaos.venue_history import fill_from_json, order_from_json
+from quantum_trader.ops.stepped.checker import Evidence, GroupState
+from quantum_trader.ops.stepped.faults import Faults, merged
+from quantum_trader.ops.stepped.venue_history import fill_from_json, order_from_json
 from quantum_trader.services.ledger import RedisLedger
 
 
@@ -72,13 +71,13 @@ async def collect_evidence(
     keys: Keys,
     session: aiohttp.ClientSession,
     admin_url: str,
-    injector: Injector,
+    injector: Faults,
     sim: SimExchange,
     data_dir: Path,
 ) -> tuple[Evidence, dict[str, Any]]:
     async with session.get(f"{admin_url}/admin/history") as response:
         history = await response.json()
-    kept = injector.store_faults.kept  # what lived in Redis before a state loss
+    kept = injector.kept  # what lived in Redis before a state loss
     plans = [
         m
         for stream in (keys.apply_plan, keys.apply_exit)
@@ -108,6 +107,6 @@ async def collect_evidence(
         hand=list(injector.hand),
         ledger=ledger,
         positions=list(sim.core.positions()),
-        halts=list(injector.store_faults.halts),
+        halts=list(injector.halts),
     )
     return evidence, journal_stats(data_dir)

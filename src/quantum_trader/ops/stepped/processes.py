@@ -3,7 +3,7 @@
 The orchestrator plays the process supervisor: ``start`` / ``kill`` (SIGKILL, nothing
 flushed, nothing cleaned up) / ``restart``, and ``reap`` restarts whatever died on its
 own. Processes fork from a small zygote process (``python -m
-quantum_trader.ops.chaos.processes``) that has already imported the service code and has
+quantum_trader.ops.stepped.processes``) that has already imported the service code and has
 no event loop or threads, so a restart costs milliseconds instead of a fresh
 interpreter's second of imports; each child is still a separate process with its own
 memory, event loop and connections, exactly as under systemd. The zygote ignores SIGCHLD,
@@ -61,7 +61,7 @@ class ServiceProcesses:
     def _fork(self, name: str) -> int:
         if self._zygote is None or self._zygote.poll() is not None:
             self._zygote = subprocess.Popen(
-                [sys.executable, "-m", "quantum_trader.ops.chaos.processes"],
+                [sys.executable, "-m", "quantum_trader.ops.stepped.processes"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
