@@ -184,7 +184,9 @@ class SystemParts:
         return build_intent_bridge(config=self.trading.bridge, **self._common("intent-bridge"))  # type: ignore[arg-type]
 
     def _risk_guard(self) -> ServiceRuntime:
-        return build_risk_guard(config=self.trading.risk, **self._common("risk-guard"))  # type: ignore[arg-type]
+        common = self._common("risk-guard")
+        store = self.safety_store()
+        return build_risk_guard(config=self.trading.risk, durable=store, **common)  # type: ignore[arg-type]
 
     def _apply_layer(self) -> ServiceRuntime:
         layer = build_apply_layer(

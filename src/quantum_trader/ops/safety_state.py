@@ -21,6 +21,7 @@ A Redis holding *another* system's marker under our namespace is refused at star
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -69,21 +70,26 @@ class SafetyStore:
         return data if isinstance(data, dict) else {}
 
     def update(self, **changes: Any) -> None:
-        """Write ``changes`` (None deletes a field) atomically: write, fsync, rename."""
-        data = {**self.read(), **changes}
-        data = {k: v for k, v in data.items() if v is not None}
+        """Write ``changes`` (None deletes a field) atomically: write, fsync, rename —
+        under an exclusive lock, so writers in several processes (the risk guard, the
+        breaker, the kill-switch command) never lose each other's fields."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("w") as out:
-            out.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(self.path)
+        with self.path.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = {**self.read(), **changes}
+            data = {k: v for k, v in data.items() if v is not None}
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("w") as out:
+                out.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(self.path)
 
     def forget(self) -> None:
         """The namespace is gone for good (a paper run deleted what it created)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        for path in (self.path, self.path.with_suffix(".lock")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 async def establish_epoch(

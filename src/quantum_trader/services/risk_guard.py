@@ -54,6 +54,7 @@ from quantum_trader.decide.risk_guard import (
 from quantum_trader.domain.enums import RiskMode
 from quantum_trader.domain.money import ZERO
 from quantum_trader.exchange.interface import Exchange
+from quantum_trader.services.risk_memory import DurableCopy, RiskMemory
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 
 log = structlog.get_logger(__name__)
@@ -117,14 +118,18 @@ class RiskGuard:
         clock: Clock,
         config: RiskGuardConfig,
         source: str = SERVICE,
+        durable: DurableCopy | None = None,
     ) -> None:
+        """``durable``: where the state outlives the process (the data directory's
+        safety file); restored here, so a restart keeps a HALT or a lockout."""
         self.bus = bus
         self.redis = redis
         self.exchange = exchange
         self.clock = clock
         self.config = config
         self.source = source
-        self.state = RiskState()
+        self.memory = RiskMemory(durable)
+        self.state = self.memory.restore()
         self.stats = RiskGuardStats()
         self._closing: dict[str, _OpenClose] = {}
         self._seen_fills: dict[tuple[str, str], None] = {}  # insertion-ordered set
@@ -236,6 +241,7 @@ class RiskGuard:
         return KillSwitch(True, reason)
 
     async def _write(self, before: RiskState, after: RiskState, now: int, changed: bool) -> None:
+        self.memory.remember(after)  # first: Redis may refuse the write, the disk not
         payload = risk_state_json(after, now)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.bus.keys.risk_state, payload)
@@ -337,9 +343,12 @@ def build_risk_guard(
     config: RiskGuardConfig,
     consumer_name: str,
     heartbeat_interval_s: float = 1.0,
+    durable: DurableCopy | None = None,
 ) -> ServiceRuntime:
     """The risk-guard service, ready for ``ServiceRuntime.run()``. Run one instance."""
-    guard = RiskGuard(bus=bus, redis=redis, exchange=exchange, clock=clock, config=config)
+    guard = RiskGuard(
+        bus=bus, redis=redis, exchange=exchange, clock=clock, config=config, durable=durable
+    )
     return guard.runtime(
         health=RedisHealthWriter(redis),
         consumer_name=consumer_name,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
+from pathlib import Path
 
 from quantum_trader.bus.consumer import ConsumerConfig
 from quantum_trader.bus.schemas import Event, FillEvent
 from quantum_trader.domain.enums import RiskMode, Side
 from quantum_trader.domain.orders import AccountState
 from quantum_trader.exchange.sim import SimExchange
+from quantum_trader.ops.safety_state import SafetyStore
 from quantum_trader.services.risk_guard import RiskGuard, RiskGuardConfig, build_risk_guard
 from tests.integration.services.market_rig import Rig
 
@@ -26,7 +28,7 @@ class AccountOutage(SimExchange):
         return await super().account()
 
 
-def guard(rig: Rig, **overrides: object) -> RiskGuard:
+def guard(rig: Rig, durable: SafetyStore | None = None, **overrides: object) -> RiskGuard:
     values: dict[str, object] = {"consumer": ConsumerConfig(block_ms=0), **overrides}
     return RiskGuard(
         bus=rig.bus,
@@ -34,6 +36,7 @@ def guard(rig: Rig, **overrides: object) -> RiskGuard:
         exchange=rig.exchange,
         clock=rig.clock,
         config=RiskGuardConfig(**values),  # type: ignore[arg-type]
+        durable=durable,
     )
 
 
@@ -240,3 +243,36 @@ async def test_running_service_writes_the_state_and_its_heartbeat_then_stops(rig
     rig.clock.advance(2)  # wake the job and heartbeat loops parked on the simulated clock
     await asyncio.wait_for(task, 5)
     assert runtime.status == "stopped"
+
+
+async def test_a_restarted_guard_keeps_a_lockout_from_its_durable_copy(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """A losing streak locked entries out; the guard then restarts (a crash, or Redis
+    forgot ``risk:state``). Restored from the data directory, it still refuses entries;
+    started cold — as it did — it would trade at once."""
+    store = SafetyStore(tmp_path, rig.keys.prefix)
+    rg = guard(rig, durable=store)
+    consumer = rg.consumer("rg-1")
+    await consumer.start()
+    now = rig.clock.now_ms()
+    losses = [closing_fill(n, f"x-{n}", "-10", now) for n in range(1, 5)]
+    await rig.bus.publish_many(rig.keys.fills, losses)
+    await rig.drain(consumer)
+    rig.clock.advance(1)
+    await rg.tick()
+    assert (await written(rig))["reasons"] == ["consecutive_losses"]
+
+    await rig.client.delete(rig.keys.risk_state)
+    restarted = guard(rig, durable=store)
+    await restarted.tick()
+    assert (await written(rig))["mode"] == "REDUCE_ONLY"
+    assert restarted.state.loss_lockout_until == rg.state.loss_lockout_until
+    cold = guard(rig)
+    await cold.tick()
+    assert (await written(rig))["mode"] == "NORMAL"  # what a restart used to do
+
+    rig.clock.advance(3600)  # the lockout still expires by itself
+    await restarted.tick()
+    assert (await written(rig))["mode"] == "NORMAL"
+    assert store.read()["risk_state"]["mode"] == "NORMAL"
