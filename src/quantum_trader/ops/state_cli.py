@@ -67,6 +67,7 @@ def _state(client: redis.Redis, keys: Keys, store: SafetyStore) -> dict[str, Any
         "reconciled_since": client.exists(keys.reconcile_last) == 1,
         "durable_kill_switch": saved.get("kill_switch"),
         "durable_circuit": saved.get("circuit"),
+        "durable_risk_mode": (saved.get("risk_state") or {}).get("mode"),
         "file": str(store.path),
     }
 

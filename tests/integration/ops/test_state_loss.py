@@ -108,7 +108,8 @@ async def test_a_flushall_keeps_the_kill_switch_and_halts_entries_until_confirme
     assert [r.reason for r in results] == [reasons.STATE_LOST, reasons.STATE_LOST]
     assert len(rig.orders(entries_only=True)) == 1  # … nothing entered on "nothing there"
     shown = cli.invoke(app, ["state", "show", "--json"])
-    assert json.loads(shown.output)["state"] == "lost"
+    shown_state = json.loads(shown.output)
+    assert shown_state["state"] == "lost" and "durable_risk_mode" in shown_state
 
     confirm = ["state", "confirm", "--reason", "checked the account"]
     early = await asyncio.to_thread(cli.invoke, app, confirm)  # its own event loop
