@@ -84,12 +84,17 @@ class SafetyStore:
                 out.flush()
                 os.fsync(out.fileno())
             tmp.replace(self.path)
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # the rename itself survives a power loss
+            finally:
+                os.close(directory)
 
     def forget(self) -> None:
         """The namespace is gone for good (a paper run deleted what it created)."""
-        for path in (self.path, self.path.with_suffix(".lock")):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        # The lock file stays: another process may hold a lock on it right now.
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
 
 async def establish_epoch(

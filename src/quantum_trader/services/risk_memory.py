@@ -87,14 +87,21 @@ class RiskMemory:
         self._last: dict[str, Any] | None = None
 
     def restore(self) -> RiskState:
+        """The remembered state (a cold start only when nothing was ever written).
+
+        An unreadable copy is an error, not a cold start: starting cold would lift the
+        very HALT this exists to keep. The guard then does not start — its risk state
+        goes stale, which the gate treats as REDUCE_ONLY — until an operator fixes or
+        moves the file the message names."""
         if self.durable is None:
             return RiskState()
         try:
             saved = self.durable.read().get(FIELD)
             state = state_from_json(saved) if isinstance(saved, dict) else RiskState()
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            log.warning("durable risk state unreadable, starting cold", extra={"err": str(exc)})
-            return RiskState()
+            raise RuntimeError(
+                f"durable risk state unreadable ({exc}): fix or move the safety file"
+            ) from exc
         self._last = state_to_json(state)
         return state
 

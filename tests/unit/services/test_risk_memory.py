@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from quantum_trader.decide.risk_guard import RiskState
 from quantum_trader.domain.enums import RiskMode
 from quantum_trader.ops.safety_state import SafetyStore
@@ -40,7 +42,7 @@ def test_what_a_restart_keeps_round_trips_exactly_through_json() -> None:
     assert restored.equity is None  # account facts are read anew, never remembered
 
 
-def test_the_memory_writes_only_changes_and_survives_an_unreadable_file(tmp_path: Path) -> None:
+def test_the_memory_writes_only_changes_and_refuses_an_unreadable_file(tmp_path: Path) -> None:
     store = SafetyStore(tmp_path, "q:")
     memory = RiskMemory(store)
     memory.remember(HALTED)
@@ -49,4 +51,5 @@ def test_the_memory_writes_only_changes_and_survives_an_unreadable_file(tmp_path
     assert store.path.stat().st_mtime_ns == first
     assert RiskMemory(store).restore().mode is RiskMode.HALT
     store.path.write_text("{not json")
-    assert RiskMemory(store).restore() == RiskState()  # said so in the log; starts cold
+    with pytest.raises(RuntimeError, match="fix or move the safety file"):
+        RiskMemory(store).restore()  # never a cold start that would lift a HALT
