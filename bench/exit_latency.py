@@ -49,6 +49,25 @@ class TimedExchange(SimExchange):
         return order
 
 
+def one_minute(symbol: str, opened: int, now: int, high: str, low: str, close: str) -> MarketBar:
+    """A closed 1m bar opening at 3000."""
+    return MarketBar(
+        msg_id=derive_id("bar", symbol, opened, close),
+        ts_event=now,
+        ts_init=now,
+        source="bench",
+        symbol=symbol,
+        interval="1m",
+        open_time=opened,
+        close_time=opened + 59_999,
+        open=Decimal(3000),
+        high=Decimal(high),
+        low=Decimal(low),
+        close=Decimal(close),
+        volume=Decimal(1),
+    )
+
+
 async def main() -> None:
     server = redis_server()
     base = default_universe()["ETHUSDT"]
@@ -98,24 +117,7 @@ async def main() -> None:
                 sim.set_price(symbol, Decimal("3000"))
                 for m in range(20):
                     t = T0 + r * 86_400_000 + m * 60_000
-                    await bus.publish(
-                        keys.market,
-                        MarketBar(
-                            msg_id=derive_id("b", symbol, t),
-                            ts_event=t,
-                            ts_init=t,
-                            source="bench",
-                            symbol=symbol,
-                            interval="1m",
-                            open_time=t,
-                            close_time=t + 59_999,
-                            open=Decimal(3000),
-                            high=Decimal(3003),
-                            low=Decimal(2997),
-                            close=Decimal(3000),
-                            volume=Decimal(1),
-                        ),
-                    )
+                    await bus.publish(keys.market, one_minute(symbol, t, t, "3003", "2997", "3000"))
                 now = clock.now_ms()
                 plan_id = derive_id("entry", r, n)
                 await bus.publish(
@@ -144,24 +146,8 @@ async def main() -> None:
                 now = clock.now_ms()
                 t = time.perf_counter()
                 opened = T0 + r * 86_400_000 + 20 * 60_000
-                await bus.publish(
-                    keys.market,
-                    MarketBar(
-                        msg_id=derive_id("crossing", symbol, r),
-                        ts_event=now,
-                        ts_init=now,
-                        source="bench",
-                        symbol=symbol,
-                        interval="1m",
-                        open_time=opened,
-                        close_time=opened + 59_999,
-                        open=Decimal(3000),
-                        high=Decimal(3000),
-                        low=Decimal(2925),
-                        close=Decimal(2930),
-                        volume=Decimal(1),
-                    ),
-                )
+                crossing = one_minute(symbol, opened, now, "3000", "2925", "2930")
+                await bus.publish(keys.market, crossing)
                 await market.poll(0)
                 await apply.poll(0)
                 samples.append((sim.submitted[symbol] - t) * 1000)
