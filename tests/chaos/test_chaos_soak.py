@@ -239,20 +239,6 @@ def test_pending_unread_and_undead_garbage_are_lost_messages() -> None:
     assert counts(ok) == {}
 
 
-def test_an_entry_inside_a_state_loss_window_is_caught_and_the_bars_around_it_are_not() -> None:
-    """Stepped time: the loss is stamped with the last settled bar's time (that bar's own
-    entries share it), the confirmation with the bar it follows (whose entries it covers)."""
-    lost, confirmed = T0, T0 + 120_000
-
-    def entries_at(*times: int) -> list[Order]:
-        return [order(client_order_id("e", f"p{t}"), at=t) for t in times]
-
-    inside = evidence(orders=entries_at(T0 + 60_000, confirmed), halts=[(lost, confirmed)])
-    assert len(check_all(inside)[0]["7_fail_safe"]) == 2
-    around = evidence(orders=entries_at(lost, confirmed + 60_000), halts=[(lost, confirmed)])
-    assert check_all(around)[0]["7_fail_safe"] == []
-
-
 def test_a_quantity_off_the_step_is_caught() -> None:
     orders, _fills = protected_entry()
     odd = order("qs-2", side=Side.SELL, type_=OrderType.STOP_MARKET, qty="0.0101", stop="39000.05")

@@ -294,10 +294,7 @@ def entries_halted_after_state_loss(ev: Evidence) -> list[Violation]:
         if not is_entry(o.client_order_id):
             continue
         for lost, confirmed in ev.halts:
-            # Stepped time: the loss is stamped with the last settled bar's time (its
-            # own entries share it) and the confirmation with the time of the bar it
-            # follows, whose entries it must still cover.
-            if lost < o.created_at <= confirmed:
+            if lost <= o.created_at < confirmed:
                 out.append(
                     Violation(
                         "7_fail_safe",
