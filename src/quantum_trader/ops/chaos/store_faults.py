@@ -48,8 +48,8 @@ class StoreFaults:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def lose_state(self, garbage: list[tuple[str, str]]) -> None:
-        """Keep the evidence, then FLUSHALL; ``garbage`` keeps only entries already
-        dead-lettered (the rest went with the flush, unread by anyone)."""
+        """Keep the evidence, then FLUSHALL; ``garbage`` keeps only entries every group
+        of their stream dead-lettered already (the rest went with the flush)."""
         k = self.keys
         for stream in (k.apply_plan, k.apply_exit):
             self.kept.plans += [
@@ -61,14 +61,31 @@ class StoreFaults:
         self.kept.dead += dead
         reasons = await self.redis.hgetall(k.exit_reasons)
         self.kept.exit_reasons.update({as_text(a): as_text(b) for a, b in reasons.items()})
-        lettered = {(d.source_stream, d.original_id) for d in self.kept.dead}
-        garbage[:] = [g for g in garbage if g in lettered]
+        garbage[:] = await self._read_by_all(garbage)
         clock = await self.redis.get(self.clock_key)
         await self.redis.flushall()
         if not self.halts or self.halts[-1][1] != FOREVER:  # else: lost again, unconfirmed
             self.halts.append((self.now(), FOREVER))
         if clock is not None:  # the stepped clock is the harness's, not the system's state
             await publish_time(self.redis, self.clock_key, int(clock))
+
+    async def _read_by_all(self, garbage: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The malformed entries every group of their stream has dead-lettered already:
+        an entry one group lettered and another had not read yet goes with the flush,
+        unread by the second (a stream's groups read at their own pace)."""
+        lettered = {(d.source_stream, d.original_id, d.group) for d in self.kept.dead}
+        groups: dict[str, list[str]] = {}
+        for stream in {s for s, _ in garbage}:
+            try:
+                infos = await self.redis.xinfo_groups(stream)
+            except aioredis.ResponseError:  # no such stream
+                infos = []
+            groups[stream] = [as_text(i["name"]) for i in infos]
+        return [
+            (stream, entry_id)
+            for stream, entry_id in garbage
+            if groups[stream] and all((stream, entry_id, g) in lettered for g in groups[stream])
+        ]
 
     async def confirm(self) -> bool:
         """The operator's confirmation, once the position monitor has reconciled since
