@@ -236,11 +236,13 @@ class Replay:
             if k != step:
                 self._close_step(step)
                 step = k
-            _, s = heapq.heappop(self._heap)
-            if self.due[s] != k:
-                continue  # superseded: the symbol was rescheduled
-            self.due[s] = None
-            self.visits.visit(s, k)
+            due: list[int] = []
+            while self._heap and self._heap[0][0] == k:
+                _, s = heapq.heappop(self._heap)
+                if self.due[s] == k:  # else superseded: the symbol was rescheduled
+                    self.due[s] = None
+                    due.append(s)
+            self.visits.visit_step(k, due)
             if self.progress is not None and k >= next_report:
                 self.progress(k, total)
                 next_report = k + report_every

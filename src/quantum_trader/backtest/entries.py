@@ -2,7 +2,8 @@
 
 signal at a bar's close -> ``TradeIntent`` -> ``admit_intent`` -> sizing (``size_entry``,
 or full equity when the strategy's rules say so) -> ``step_risk`` on an account snapshot
--> ``check_entry_gate`` at the next open -> a MARKET entry whose client id derives from
+-> ``check_entry_gate`` at the next open (sizing reads the account once per decided bar, as
+the bridge does) -> a MARKET entry whose client id derives from
 the plan id -> on its fill a reduce-only protective stop (the sized one; with fixed exits
 the strategy's stop and target fractions of the fill price, both as exchange orders).
 
@@ -40,12 +41,11 @@ from quantum_trader.strategies.base import EntrySizing, ExitRules
 PRUNE_AT = 256  # admitted intent ids kept before the expired ones are dropped
 
 
-def open_bar(desk: Desk, run: SymbolRun, i: int, now: int) -> None:
-    """Bar ``i`` opens: the exits decided at the last close, then its entry, at the open."""
-    price = desk.on_open(run, i, now)
+def open_entry(desk: Desk, run: SymbolRun, i: int, now: int) -> None:
+    """The entry the last close decided, at bar ``i``'s open (after every exit of it)."""
     if run.pending_entry is not None:
         signal_bar, run.pending_entry = run.pending_entry, None
-        enter(desk, run, signal_bar, price, i, now)
+        enter(desk, run, signal_bar, run.price(float(run.series.open[i])), i, now)
 
 
 def enter(desk: Desk, run: SymbolRun, signal_bar: int, price: Decimal, i: int, now: int) -> None:
@@ -85,7 +85,7 @@ def _enter(
         return desk.skip(admitted.reason)
     _remember(desk, intent.intent_id, admitted.expires_at, decided_at)
     account = desk.core.margin_summary()
-    sized = _size(desk, run, intent, price, account)
+    sized = _size(desk, run, intent, price, _sizing_account(desk, signal.bar_time, account))
     if isinstance(sized, Rejection):
         return desk.skip(sized.reason)
     gross = account.gross_notional
@@ -126,6 +126,14 @@ def _enter(
     desk.executed_plans.add(admitted.plan_id)
     _open(desk, run, admitted.plan_id, sized, signal, i, now)
     return None
+
+
+def _sizing_account(desk: Desk, bar_time: int, fresh: MarginSummary) -> MarginSummary:
+    """The account every entry of one decided bar is sized from: read for the first of
+    them, as the intent bridge reads it."""
+    if desk.sizing_account is None or desk.sizing_account[0] != bar_time:
+        desk.sizing_account = (bar_time, fresh)
+    return desk.sizing_account[1]
 
 
 def _remember(desk: Desk, intent_id: str, expires_at: int, now: int) -> None:

@@ -53,6 +53,7 @@ from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ONE, ZERO
 from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.exchange.sim import MatchingCore
+from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import FLAT
 from quantum_trader.strategies.base import ExitRules
 
@@ -125,6 +126,7 @@ class Desk:
         self.configured = frozenset(runs)
         self.tradable = frozenset(i.symbol for i in core.instruments())
         self.fills_seen = 0
+        self.sizing_account: tuple[int, MarginSummary] | None = None  # (bar time, account)
         self.touched: set[str] = set()  # symbols with fills since the replay last looked
         self.exit_brain = config.exit_rules is ExitRules.EXIT_BRAIN
 
@@ -182,7 +184,7 @@ class Desk:
     def on_open(self, run: SymbolRun, i: int, now: int) -> Decimal:
         """Execute the exits the close of bar ``i-1`` decided, at bar ``i``'s open price
         (returned: the entry it decided, if any, follows at that price — see
-        :func:`quantum_trader.backtest.entries.open_bar`)."""
+        :func:`quantum_trader.backtest.entries.open_entry`)."""
         price = run.price(float(run.series.open[i]))
         self.core.set_price(run.symbol, price, now)
         self.collect(run, i, now)

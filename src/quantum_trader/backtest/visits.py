@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
+from decimal import Decimal
 
 from quantum_trader.backtest.config import EngineConfig
-from quantum_trader.backtest.entries import open_bar
+from quantum_trader.backtest.entries import open_entry
 from quantum_trader.backtest.position_flow import Desk, SymbolRun
 from quantum_trader.backtest.quiet_bars import (
     ExitBounds,
@@ -55,6 +56,7 @@ class Visits:
         self.kill = KillBounds.of(self.desk.exits.kill)
         self.bounds: dict[int, ExitBounds] = {}  # per symbol, built on first need
         self.changed: set[int] = set()  # symbols whose position changed this step
+        self._before: dict[int, tuple[int, Decimal]] = {}  # fills, funding before a step
         self.dirty = False  # the wallet changed this step
         self.index = {r.symbol: s for s, r in enumerate(self.runs)}
         self.close_time = [r.series.open_time + r.interval_ms for r in self.runs]
@@ -85,31 +87,58 @@ class Visits:
         """The last bar of symbol ``s`` at or before ``step`` (-1: none yet)."""
         return bisect_right(self.steps[s], step) - 1
 
-    # -- one visit --------------------------------------------------------------------
+    # -- one step ---------------------------------------------------------------------
 
-    def visit(self, s: int, k: int) -> None:
-        run, desk, core = self.runs[s], self.desk, self.core
+    def visit_step(self, k: int, due: list[int]) -> None:
+        """Step ``k`` for the symbols due at it, as the running system takes a bar: first
+        every symbol's open (the closes decided and their exits, then the entries, every
+        book at this step's open), then every symbol's bar."""
+        opened = [self.open_phase(s, k) for s in due]
+        for s, was in zip(due, opened, strict=True):
+            if was:
+                i = self.bar_at(s, k)
+                assert i is not None
+                open_entry(self.desk, self.runs[s], i, int(self.runs[s].series.open_time[i]))
+        for s, was in zip(due, opened, strict=True):
+            self.bar_phase(s, k, was)
+
+    def open_phase(self, s: int, k: int) -> bool:
+        """The closes a skipped bar left to decide, then the exits they decided, at the
+        open (True: something was pending; the counters before it are kept for the bar)."""
+        run, desk = self.runs[s], self.desk
         i = self.bar_at(s, k)
         assert i is not None, "a symbol is only due at a step where it has a bar"
         series = run.series
         t = int(series.open_time[i])
-        fills, funding = desk.fills_seen, core.ledger().funding
+        before = (desk.fills_seen, self.core.ledger().funding)
         if run.position is None:
             if i > 0 and run.last_bar < i - 1:
                 desk.on_close(run, i - 1, t)  # the signal bar's close, skipped while flat
         else:
             if run.book_bar < i - 1:  # quiet bars: the book takes the last one's close
-                core.quiet_price(run.symbol, run.price(float(series.close[i - 1])))
+                self.core.quiet_price(run.symbol, run.price(float(series.close[i - 1])))
                 run.book_bar = i - 1
             if run.last_bar < i - 1 and i - 1 in run.signals.sides:
                 # A quiet bar with a signal at its close: decided now, before this open.
                 desk.on_close(run, i - 1, int(self.close_time[s][i - 1]))
         pending = run.pending_entry is not None or bool(run.pending_exits)
-        if pending or (run.position is not None and self._touches(s, i)):
-            self.sync_books(k, s)
         if pending:
-            open_bar(desk, run, i, t)  # its price update also moved the exchange clock to t
+            self.sync_books(k, s, opening=True)
+            desk.on_open(run, i, t)  # its price update also moved the exchange clock to t
+        self._before[s] = before
+        return pending
+
+    def bar_phase(self, s: int, k: int, pending: bool) -> None:
+        """The bar itself through the matching core, its fills, its close's decisions."""
+        run, desk, core = self.runs[s], self.desk, self.core
+        i = self.bar_at(s, k)
+        assert i is not None
+        series = run.series
+        t = int(series.open_time[i])
+        fills, funding = self._before.pop(s)
         if not pending or run.position is not None or desk.fills_seen != fills:
+            if pending or (run.position is not None and self._touches(s, i)):
+                self.sync_books(k, s)
             o, h, low, c = (
                 run.price(float(x))
                 for x in (series.open[i], series.high[i], series.low[i], series.close[i])
@@ -123,15 +152,24 @@ class Visits:
             self._account_event(s, k)
         self.schedule_after(s, i)
 
-    def sync_books(self, step: int, current: int | None) -> None:
-        """Bring every position's book to the close a bar-by-bar replay would show while
-        symbol ``current`` is processed at ``step`` (symbols before it are done with
-        ``step``, the others with the step before; ``current`` None: before any)."""
+    def sync_books(self, step: int, current: int | None, opening: bool = False) -> None:
+        """Bring every position's book to the price the running system shows while
+        symbol ``current`` is processed at ``step``: at the step's open every book is at
+        its open (``opening``); during the bars, the symbols before ``current`` are at
+        this step's close and the others still at its open (``current`` None: before any
+        step, every book at the previous close)."""
         for b, run in enumerate(self.runs):
             if run.position is None or b == current:
                 continue
-            upto = step if current is not None and b < current else step - 1
-            target = self.latest_bar(b, upto)
+            if current is not None and b < current and not opening:
+                target = self.latest_bar(b, step)
+            else:
+                j = self.bar_at(b, step) if current is not None else None
+                if j is not None and run.book_bar < j:
+                    self.core.quiet_price(run.symbol, run.price(float(run.series.open[j])))
+                    run.book_bar = j - 1
+                    continue
+                target = self.latest_bar(b, step - 1)
             if target > run.book_bar:
                 self.core.quiet_price(run.symbol, run.price(float(run.series.close[target])))
                 run.book_bar = target

@@ -3,10 +3,13 @@
 An IO shell around ``decide.intent_policy.admit_intent`` and ``decide.sizing.size_entry``.
 For each ``TradeIntent`` it judges admission against a fail-closed symbol universe
 (configured ∩ exchange-listed, trusted only while fresh: FAILURES #18), sizes the entry
-from a fresh account read, and publishes one OPEN ``Plan`` with the deterministic id
-``plan_id_for_intent(intent_id)``. Exactly-once is enforced in Redis, not in memory: the
-plan is written with ``apply_once("plan:<plan_id>")``, so a redelivered intent, a restart
-or a second bridge instance can never emit a second plan for one intent (invariant 1).
+from the account as read for the bar that decided it (one read per bar: every entry one
+close decided is sized from the same account, whatever order they arrive in and whatever
+the first of them filled already — the backtester sizes alike), and publishes one OPEN
+``Plan`` with the deterministic id ``plan_id_for_intent(intent_id)``. Exactly-once is
+enforced in Redis, not in memory: the plan is written with ``apply_once("plan:<plan_id>")``,
+so a redelivered intent, a restart or a second bridge instance can never emit a second
+plan for one intent (invariant 1).
 A rejection is an ``intent_rejected`` event, also once per intent, and never silent.
 
 The bridge never talks to the exchange's order API: the apply layer is the single
@@ -64,6 +67,7 @@ from quantum_trader.decide.sizing import (
 from quantum_trader.domain.enums import PlanAction, PlanKind
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import to_decimal
+from quantum_trader.domain.orders import AccountState
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 
@@ -129,6 +133,7 @@ class IntentBridge:
         self.admitted: dict[str, int] = {}  # intent id -> its expiry (for pruning)
         self.seen: frozenset[str] = frozenset()
         self.stats = IntentBridgeStats()
+        self._account: tuple[int, AccountState] | None = None  # (bar time, its account read)
 
     async def refresh_universe(self) -> None:
         """Re-read the exchange's listed instruments; on failure the old snapshot ages out."""
@@ -186,7 +191,7 @@ class IntentBridge:
 
     async def _size(self, admitted: AdmittedIntent) -> SizedEntry | Rejection:
         intent = admitted.intent
-        account = await self.exchange.account()  # fresh: equity moves between intents
+        account = await self._account_for(intent.bar_time)
         tp = intent.take_profit_distance
         return size_entry(
             SizingRequest(
@@ -201,6 +206,15 @@ class IntentBridge:
             self.instruments[intent.symbol],
             self.config.sizing,
         )
+
+    async def _account_for(self, bar_time: int) -> AccountState:
+        """The account read for the bar ``bar_time``: fresh for its first intent, the same
+        for the rest (sizing does not depend on which of one bar's entries went first)."""
+        if self._account is not None and self._account[0] == bar_time:
+            return self._account[1]
+        account = await self.exchange.account()
+        self._account = (bar_time, account)
+        return account
 
     def _remember(self, intent_id: str, until: int) -> None:
         self.admitted[intent_id] = until

@@ -11,7 +11,8 @@ from quantum_trader.bus.consumer import ConsumerConfig
 from quantum_trader.bus.schemas import Event, Plan, TradeIntent, derive_id
 from quantum_trader.decide.intent_policy import IntentPolicyConfig, plan_id_for_intent
 from quantum_trader.decide.sizing import SizingConfig
-from quantum_trader.domain.enums import PlanAction, PlanKind, PositionSide
+from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind, PositionSide, Side
+from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.services.intent_bridge import (
     IntentBridge,
     IntentBridgeConfig,
@@ -207,3 +208,26 @@ async def test_factory_wires_the_intent_consumer_and_universe_job(rig: Rig) -> N
         ("intent-bridge", [rig.keys.trade_intent])
     ]
     assert [(j.name, j.interval_s) for j in runtime.jobs] == [("universe", 60.0)]
+
+
+async def test_entries_one_close_decided_are_sized_from_one_account_read(rig: Rig) -> None:
+    """However the account moves between them (an earlier entry of the same bar filled,
+    an exit of it went out), every entry one bar's close decided is sized from the same
+    account: the order they arrive in changes no size. The next bar reads afresh."""
+    ib = bridge(rig)
+    await deliver(rig, ib, trade_intent(1))
+    rig.exchange.set_price("ETHUSDT", Decimal(2000))
+    await rig.exchange.create_order(
+        OrderRequest("ETHUSDT", Side.BUY, OrderType.MARKET, "manual-1", Decimal(10))
+    )
+    rig.exchange.set_price("ETHUSDT", Decimal(1500))  # −5,000 USDT unrealised
+    assert (await rig.exchange.account()).margin_balance < Decimal(5100)
+
+    await deliver(rig, ib, trade_intent(2))  # the same bar
+    later = trade_intent(3, signalled_at=T0 + 59_000, expires_at=T0 + 119_000)
+    rig.clock.set(T0 + 60_000)
+    await deliver(rig, ib, later)
+
+    first, same_bar, next_bar = await plans(rig)
+    assert first.qty == same_bar.qty == Decimal("0.058")  # 0.5% of 10,000 over 850.1
+    assert next_bar.qty < Decimal("0.030")  # 0.5% of what is left
