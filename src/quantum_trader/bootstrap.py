@@ -53,6 +53,7 @@ def trading_config(settings: Settings, symbols: Sequence[str] | None = None) -> 
             interval=settings.strategies.interval,
             strategies=tuple(StrategySpec(name) for name in settings.strategies.names),
             intent_ttl_ms=policy.intent_ttl_ms,
+            warmup_bars=settings.strategies.warmup_bars,
             consumer=consumer,
         ),
         bridge=IntentBridgeConfig(

@@ -73,6 +73,9 @@ class StrategySettings:
 
     names: Annotated[tuple[str, ...], NoDecode] = ("trend_ema", "breakout", "mean_reversion")
     interval: str = "1m"
+    # closed klines the signal engine replays at start (None: twice the longest strategy
+    # warm-up, where EMAs have converged; at most 1,500, Binance's /klines limit)
+    warmup_bars: int | None = None
 
     @field_validator("names", mode="before")
     @classmethod
@@ -96,6 +99,8 @@ class StrategySettings:
             raise ValueError("names: each strategy may appear once")
         if self.interval not in BINANCE_INTERVALS:
             raise ValueError(f"interval {self.interval!r}: one of {', '.join(BINANCE_INTERVALS)}")
+        if self.warmup_bars is not None and not 0 <= self.warmup_bars <= 1500:
+            raise ValueError(f"warmup_bars must be in 0..1500, got {self.warmup_bars}")
 
 
 class Settings(BaseSettings):

@@ -23,7 +23,9 @@ async def test_failure_22_journal_pnl_and_win_rate_equal_the_exchange_fills(
 ) -> None:
     journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite'}")
     pump = ExecutionPump(rig.exchange, rig.bus, RedisEffectStore(rig.redis, rig.keys), rig.clock)
-    ledger_service = LedgerService(rig.layer.ledger, journal, rig.redis)
+    ledger_service = LedgerService(
+        rig.layer.ledger, journal, rig.redis, rig.layer.config.cooldown_ms
+    )
     fills = StreamConsumer(
         rig.bus,
         [rig.keys.fills],

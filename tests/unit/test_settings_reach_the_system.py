@@ -49,6 +49,7 @@ PROVEN_ELSEWHERE = {
 OTHER_CHOICES: dict[str, Any] = {
     "strategies.names": ["breakout"],
     "strategies.interval": "5m",
+    "strategies.warmup_bars": 100,
     "trading_symbols": ["SOLUSDT"],
     "exits.harvest.tranches": [{"at_r": "1.5", "action": "PARTIAL_50"}],
 }

@@ -125,6 +125,7 @@ def build_replay(
 
     The exchange lists the run's symbols; those the packaged universe lacks get filters
     derived from their bars (``universe_for``)."""
+    series = sorted(series, key=lambda s: s.symbol)  # a step takes symbols in name order
     names = strategy_names(strategy)
     if params and len(names) > 1:
         raise ValueError("parameters apply to one strategy; run one strategy to set them")
@@ -263,8 +264,8 @@ class Replay:
 
     def _funding_visit(self, funding_ms: int, k: int) -> int:
         """A funding time passed while positions are open: the symbol a bar-by-bar replay
-        would process first at the first step after it must be visited there (its price
-        update settles the funding), with every book at the previous step's close."""
+        would process first at the first step after it must be visited there (the step's
+        open settles the funding, every book at its open: see ``Visits.visit_step``)."""
         first = int(np.searchsorted(self.times, funding_ms))
         for step in range(first, min(k, self.times.size - 1) + 1):
             due_here = [s for s, d in enumerate(self.due) if d == step]

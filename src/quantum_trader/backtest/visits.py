@@ -56,7 +56,6 @@ class Visits:
         self.kill = KillBounds.of(self.desk.exits.kill)
         self.bounds: dict[int, ExitBounds] = {}  # per symbol, built on first need
         self.changed: set[int] = set()  # symbols whose position changed this step
-        self._before: dict[int, tuple[int, Decimal]] = {}  # fills, funding before a step
         self.dirty = False  # the wallet changed this step
         self.index = {r.symbol: s for s, r in enumerate(self.runs)}
         self.close_time = [r.series.open_time + r.interval_ms for r in self.runs]
@@ -90,30 +89,48 @@ class Visits:
     # -- one step ---------------------------------------------------------------------
 
     def visit_step(self, k: int, due: list[int]) -> None:
-        """Step ``k`` for the symbols due at it, as the running system takes a bar: first
-        every symbol's open (the closes decided and their exits, then the entries, every
-        book at this step's open), then every symbol's bar."""
-        opened = [self.open_phase(s, k) for s in due]
-        for s, was in zip(due, opened, strict=True):
+        """Step ``k`` for the symbols due at it, as the running system takes a bar: the
+        closes decided; every book at this step's open, where the feed reads the sizing
+        basis (the exchange clock at the open: funding due settles first); every exit,
+        then every entry; then every symbol's bar."""
+        if not due:
+            return  # every symbol once due here was rescheduled
+        before = (self.desk.fills_seen, self.core.ledger().funding)
+        for s in due:
+            self.decide_phase(s, k)
+        runs, core = self.runs, self.core
+        t = int(runs[due[0]].series.open_time[self._bar(due[0], k)])
+        entering = [s for s in due if runs[s].pending_entry is not None]
+        if entering or core.next_funding_ms <= t:
+            self.sync_books(k, None, opening=True)
+            core.advance_time(t)
+        if entering:
+            run = runs[entering[0]]
+            decided = int(run.series.open_time[run.pending_entry])
+            self.desk.sizing_account = (decided, core.margin_summary())
+        pending = [runs[s].pending_entry is not None or bool(runs[s].pending_exits) for s in due]
+        for s, was in zip(due, pending, strict=True):
             if was:
-                i = self.bar_at(s, k)
-                assert i is not None
-                open_entry(self.desk, self.runs[s], i, int(self.runs[s].series.open_time[i]))
-        for s, was in zip(due, opened, strict=True):
-            self.bar_phase(s, k, was)
+                self.sync_books(k, s, opening=True)
+                self.desk.on_open(runs[s], self._bar(s, k), t)
+        for s in entering:
+            open_entry(self.desk, runs[s], self._bar(s, k), t)
+        for s, was in zip(due, pending, strict=True):
+            self.bar_phase(s, k, was, before)
 
-    def open_phase(self, s: int, k: int) -> bool:
-        """The closes a skipped bar left to decide, then the exits they decided, at the
-        open (True: something was pending; the counters before it are kept for the bar)."""
-        run, desk = self.runs[s], self.desk
+    def _bar(self, s: int, k: int) -> int:
         i = self.bar_at(s, k)
         assert i is not None, "a symbol is only due at a step where it has a bar"
+        return i
+
+    def decide_phase(self, s: int, k: int) -> None:
+        """The closes a skipped bar left to decide, decided before this step's open."""
+        run, desk = self.runs[s], self.desk
+        i = self._bar(s, k)
         series = run.series
-        t = int(series.open_time[i])
-        before = (desk.fills_seen, self.core.ledger().funding)
         if run.position is None:
             if i > 0 and run.last_bar < i - 1:
-                desk.on_close(run, i - 1, t)  # the signal bar's close, skipped while flat
+                desk.on_close(run, i - 1, int(series.open_time[i]))  # skipped while flat
         else:
             if run.book_bar < i - 1:  # quiet bars: the book takes the last one's close
                 self.core.quiet_price(run.symbol, run.price(float(series.close[i - 1])))
@@ -121,21 +138,15 @@ class Visits:
             if run.last_bar < i - 1 and i - 1 in run.signals.sides:
                 # A quiet bar with a signal at its close: decided now, before this open.
                 desk.on_close(run, i - 1, int(self.close_time[s][i - 1]))
-        pending = run.pending_entry is not None or bool(run.pending_exits)
-        if pending:
-            self.sync_books(k, s, opening=True)
-            desk.on_open(run, i, t)  # its price update also moved the exchange clock to t
-        self._before[s] = before
-        return pending
 
-    def bar_phase(self, s: int, k: int, pending: bool) -> None:
-        """The bar itself through the matching core, its fills, its close's decisions."""
+    def bar_phase(self, s: int, k: int, pending: bool, before: tuple[int, Decimal]) -> None:
+        """The bar itself through the matching core, its fills, its close's decisions
+        (``before``: the fill and funding counters at the step's start)."""
         run, desk, core = self.runs[s], self.desk, self.core
-        i = self.bar_at(s, k)
-        assert i is not None
+        i = self._bar(s, k)
         series = run.series
         t = int(series.open_time[i])
-        fills, funding = self._before.pop(s)
+        fills, funding = before
         if not pending or run.position is not None or desk.fills_seen != fills:
             if pending or (run.position is not None and self._touches(s, i)):
                 self.sync_books(k, s)
@@ -164,7 +175,7 @@ class Visits:
             if current is not None and b < current and not opening:
                 target = self.latest_bar(b, step)
             else:
-                j = self.bar_at(b, step) if current is not None else None
+                j = self.bar_at(b, step) if current is not None or opening else None
                 if j is not None and run.book_bar < j:
                     self.core.quiet_price(run.symbol, run.price(float(run.series.open[j])))
                     run.book_bar = j - 1

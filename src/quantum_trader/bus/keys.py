@@ -27,10 +27,11 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "positions": ("set", "ledger"),
     "ledger:fills:{symbol}": ("set", "ledger"),
     "ledger:closed:{symbol}": ("hash", "ledger (trade id -> the position that fill closed)"),
-    "cooldown:open:{symbol}": ("string", "apply-layer"),
+    "cooldown:open:{symbol}": ("string", "apply-layer; the ledger service on a close"),
     "inflight:{symbol}": ("string", "apply-layer"),
     "plan:done:{plan_id}": ("string", "apply-layer"),
     "risk:state": ("string", "risk-guard"),
+    "sizing:basis": ("hash", "market feed (the account each bar's entries are sized from)"),
     "reconcile:last": ("string", "position-monitor (market ms of its last completed round)"),
     "risk:kill_switch": ("string", "operator (quantum kill-switch)"),
     "risk:supervisor": ("string", "supervisor"),
@@ -137,6 +138,10 @@ class Keys:
     @property
     def bus_failures(self) -> str:
         return f"{self.prefix}bus:failures"
+
+    @property
+    def sizing_basis(self) -> str:
+        return f"{self.prefix}sizing:basis"
 
     @property
     def reconcile_last(self) -> str:

@@ -47,6 +47,7 @@ from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketFeed
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
+from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
 
 
 @dataclass
@@ -69,7 +70,8 @@ MAX_BACKFILL = 1000  # klines per request (Binance allows 1500; 1000 costs weigh
 class KlineFeed:
     """Publishes each newly closed kline of every symbol on the market stream, once —
     every bar it missed too (a Redis outage, a slow poll): it asks for as many as the
-    gap since the last one it published holds, up to ``MAX_BACKFILL`` per poll."""
+    gap since the last one it published holds, up to ``MAX_BACKFILL`` per poll. Before
+    a poll's new bars go out it takes the sizing basis of the latest of them."""
 
     exchange: Exchange
     bus: Bus
@@ -82,20 +84,26 @@ class KlineFeed:
 
     async def poll(self) -> None:
         now = self.clock.now_ms()
+        fresh = []
         for symbol in self.symbols:
             for kline in await self.exchange.klines(
                 symbol, self.interval, self._limit(symbol, now)
             ):
                 closed = kline.close_time < now
-                if not closed or kline.open_time <= self.last_open.get(symbol, -1):
-                    continue
+                if closed and kline.open_time > self.last_open.get(symbol, -1):
+                    fresh.append(kline)
+        if fresh:  # the account at the close, before any decision on the bar can trade
+            basis = RedisSizingBasis(self.effects.client, self.bus.keys)
+            await take_basis(self.exchange, basis, max(k.open_time for k in fresh))
+        for kline in fresh:
+            if kline.open_time > self.last_open.get(kline.symbol, -1):
                 bar = MarketFeed._message(kline, now)
                 if await self.effects.apply_once(
                     f"bar:{bar.msg_id}",
                     [StreamAdd(self.bus.keys.market, encode(bar), self.bus.maxlen)],
                 ):
                     self.published += 1
-                self.last_open[symbol] = kline.open_time
+                self.last_open[kline.symbol] = kline.open_time
 
     def _limit(self, symbol: str, now: int) -> int:
         last = self.last_open.get(symbol)

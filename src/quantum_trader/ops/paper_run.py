@@ -46,10 +46,14 @@ from quantum_trader.ops.safety_state import SafetyStore, StateGuard, establish_e
 from quantum_trader.ops.supervisor import Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketDriver, MarketFeed
+from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
 
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 WARMUP_BARS = 420
-TRADE_FROM_MS = START_MS + WARMUP_BARS * 60_000  # the first bar the services can act on
+# The first close the services act on (1m bars): the last warm-up bar is history — the
+# signal engine's warm-up reads it from the exchange's klines before its message arrives,
+# as a live start does — so the first decision is at the close of the bar after it.
+TRADE_FROM_MS = START_MS + (WARMUP_BARS + 1) * 60_000
 SETTLE_LIMIT_S = 30.0  # wall time a bar may wait for the pipeline to drain
 log = logging.getLogger(__name__)
 
@@ -252,7 +256,10 @@ class PaperRun:
     ) -> RunSummary:
         cfg = self.config
         bus = Bus(RedisTransport(redis), clock, self.keys, self.settings.stream_maxlen)
-        feed = MarketFeed(driver, bus, series, ticks)
+        basis = RedisSizingBasis(redis, self.keys)
+        feed = MarketFeed(
+            driver, bus, series, ticks, basis=lambda t: take_basis(exchange, basis, t)
+        )
         journal_file = journal_path(self.settings)
         journal_file.parent.mkdir(parents=True, exist_ok=True)
         store = SafetyStore(self.settings.data_dir, self.keys.prefix)

@@ -221,7 +221,12 @@ class SystemParts:
         )  # fmt: skip
 
     def _ledger(self) -> ServiceRuntime:
-        service = LedgerService(RedisLedger(self.redis, self.bus.keys), self.journal, self.redis)
+        service = LedgerService(
+            RedisLedger(self.redis, self.bus.keys),
+            self.journal,
+            self.redis,
+            self.trading.apply.cooldown_ms,
+        )
         return build_ledger_service(
             service,
             self.bus,

@@ -3,13 +3,13 @@
 An IO shell around ``decide.intent_policy.admit_intent`` and ``decide.sizing.size_entry``.
 For each ``TradeIntent`` it judges admission against a fail-closed symbol universe
 (configured ∩ exchange-listed, trusted only while fresh: FAILURES #18), sizes the entry
-from the account as read for the bar that decided it (one read per bar: every entry one
-close decided is sized from the same account, whatever order they arrive in and whatever
-the first of them filled already — the backtester sizes alike), and publishes one OPEN
-``Plan`` with the deterministic id ``plan_id_for_intent(intent_id)``. Exactly-once is
-enforced in Redis, not in memory: the plan is written with ``apply_once("plan:<plan_id>")``,
-so a redelivered intent, a restart or a second bridge instance can never emit a second
-plan for one intent (invariant 1).
+from the account at the close of the bar that decided it (the feed's sizing basis, else
+one read per bar: every entry one close decided is sized from the same account, whatever
+order they and the bar's exits reach the exchange in — the backtester sizes alike), and
+publishes one OPEN ``Plan`` with the deterministic id ``plan_id_for_intent(intent_id)``.
+Exactly-once is enforced in Redis, not in memory: the plan is written with
+``apply_once("plan:<plan_id>")``, so a redelivered intent, a restart or a second bridge
+instance can never emit a second plan for one intent (invariant 1).
 A rejection is an ``intent_rejected`` event, also once per intent, and never silent.
 
 The bridge never talks to the exchange's order API: the apply layer is the single
@@ -67,9 +67,9 @@ from quantum_trader.decide.sizing import (
 from quantum_trader.domain.enums import PlanAction, PlanKind
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import to_decimal
-from quantum_trader.domain.orders import AccountState
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
+from quantum_trader.services.sizing_basis import RedisSizingBasis
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +120,7 @@ class IntentBridge:
         clock: Clock,
         config: IntentBridgeConfig,
         source: str = SERVICE,
+        basis: RedisSizingBasis | None = None,
     ) -> None:
         self.bus = bus
         self.effects = effects
@@ -133,7 +134,8 @@ class IntentBridge:
         self.admitted: dict[str, int] = {}  # intent id -> its expiry (for pruning)
         self.seen: frozenset[str] = frozenset()
         self.stats = IntentBridgeStats()
-        self._account: tuple[int, AccountState] | None = None  # (bar time, its account read)
+        self.basis = basis
+        self._account: tuple[int, AccountCapacity] | None = None  # (bar time, its account)
 
     async def refresh_universe(self) -> None:
         """Re-read the exchange's listed instruments; on failure the old snapshot ages out."""
@@ -191,7 +193,7 @@ class IntentBridge:
 
     async def _size(self, admitted: AdmittedIntent) -> SizedEntry | Rejection:
         intent = admitted.intent
-        account = await self._account_for(intent.bar_time)
+        capacity = await self._account_for(intent.bar_time)
         tp = intent.take_profit_distance
         return size_entry(
             SizingRequest(
@@ -200,21 +202,27 @@ class IntentBridge:
                 stop_distance=intent.stop_distance,
                 take_profit_distances=() if tp is None else (tp,),
             ),
-            AccountCapacity(
-                equity=account.margin_balance, available_margin=account.available_balance
-            ),
+            capacity,
             self.instruments[intent.symbol],
             self.config.sizing,
         )
 
-    async def _account_for(self, bar_time: int) -> AccountState:
-        """The account read for the bar ``bar_time``: fresh for its first intent, the same
-        for the rest (sizing does not depend on which of one bar's entries went first)."""
+    async def _account_for(self, bar_time: int) -> AccountCapacity:
+        """The account the entries of the bar opened at ``bar_time`` are sized from: the
+        feed's reading at its close (:mod:`quantum_trader.services.sizing_basis`), else
+        one fresh read for the bar's first intent, the same for the rest."""
         if self._account is not None and self._account[0] == bar_time:
             return self._account[1]
-        account = await self.exchange.account()
-        self._account = (bar_time, account)
-        return account
+        basis = await self.basis.read(bar_time) if self.basis is not None else None
+        if basis is not None:
+            capacity = AccountCapacity(equity=basis.equity, available_margin=basis.available)
+        else:
+            account = await self.exchange.account()
+            capacity = AccountCapacity(
+                equity=account.margin_balance, available_margin=account.available_balance
+            )
+        self._account = (bar_time, capacity)
+        return capacity
 
     def _remember(self, intent_id: str, until: int) -> None:
         self.admitted[intent_id] = until
@@ -369,6 +377,7 @@ def build_intent_bridge(
         exchange=exchange,
         clock=clock,
         config=config,
+        basis=RedisSizingBasis(redis, bus.keys),
     )
     return bridge.runtime(
         health=RedisHealthWriter(redis),

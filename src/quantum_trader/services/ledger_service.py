@@ -1,6 +1,8 @@
 """The ledger service: folds every fill from ``quantum:stream:fills`` into the position
-keys (a no-op for fills the apply layer already recorded) and journals fills and closed
-positions with their exit reason."""
+keys (a no-op for fills the apply layer already recorded), journals fills and closed
+positions with their exit reason, and starts the symbol's re-entry cooldown when a fill
+closed a position — whatever closed it: the exchange's stop, a take-profit, an exit plan
+or a hand on the exchange (the backtester starts it at the same close)."""
 
 from __future__ import annotations
 
@@ -20,13 +22,27 @@ from quantum_trader.services.journal import Journal, exit_reason_for
 from quantum_trader.services.ledger import RedisLedger, fill_from_event
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
 
+# The cooldown key holds the market time it ends (the entry gate compares it with the
+# plan's time); a close only ever extends it. The wall-clock TTL just cleans it up.
+EXTEND_COOLDOWN = """
+local ends = tonumber(ARGV[1])
+if ends > (tonumber(redis.call('GET', KEYS[1]) or '0') or 0) then
+  redis.call('SET', KEYS[1], ends, 'PX', ARGV[2])
+end
+return 1
+"""
+
 
 @dataclass
 class LedgerService:
     ledger: RedisLedger
     journal: Journal
     redis: aioredis.Redis
+    cooldown_ms: int  # the apply layer's re-entry cooldown (``apply.cooldown_ms``)
     closed: int = 0
+
+    def __post_init__(self) -> None:
+        self._extend_cooldown = self.redis.register_script(EXTEND_COOLDOWN)
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
         if not isinstance(message, FillEvent):
@@ -38,6 +54,11 @@ class LedgerService:
         # kept what it closed under the trade id, so the close is journalled either way.
         closing = await self.ledger.closed_by(fill.symbol, fill.trade_id)
         if closing is not None:
+            if self.cooldown_ms > 0:
+                await self._extend_cooldown(
+                    keys=[self.ledger.keys.cooldown_open(fill.symbol)],
+                    args=[fill.ts + self.cooldown_ms, self.cooldown_ms],
+                )
             await journal_close(self.journal, self.redis, self.ledger.keys, closing, fill)
             self.closed += 1
 

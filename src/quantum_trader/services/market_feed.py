@@ -2,7 +2,8 @@
 
 Timing, shared with the backtester so both produce the same trades: bar ``t`` is known
 once it has closed, i.e. at the open of bar ``t+1``. So for each step the feed first
-moves the exchange's price to ``open[t+1]`` (stops may trigger on a gap), then publishes
+moves the exchange's price to ``open[t+1]`` (stops may trigger on a gap), takes the
+sizing basis (the account the entries bar ``t`` decides are sized from), then publishes
 bar ``t`` on ``quantum:stream:market`` — any order it causes fills at ``open[t+1]`` —
 and finally lets the exchange run the rest of bar ``t+1`` (its high / low / close
 path), which triggers stops intrabar.
@@ -36,6 +37,8 @@ class MarketFeed:
     series: Mapping[str, BarSeries]
     ticks: Mapping[str, Decimal]
     steps: int = 0
+    # takes the sizing basis of a bar before it is published (None: no basis)
+    basis: Callable[[int], Awaitable[object]] | None = None
 
     @property
     def length(self) -> int:
@@ -55,6 +58,8 @@ class MarketFeed:
         for symbol in symbols:
             await self.driver.set_price(symbol, current[symbol].open)
         known_at = current[symbols[0]].open_time
+        if i > 0 and self.basis is not None:
+            await self.basis(self.kline(symbols[0], i - 1).open_time)
         if i > 0:
             bars = [self._message(self.kline(s, i - 1), known_at) for s in symbols]
             await self.bus.publish_many(self.bus.keys.market, bars)

@@ -19,9 +19,12 @@ the mode turns REDUCE_ONLY by itself (fail safe). The risk state lives in memory
 window in it is time-based, so nothing survives a restart by accident (FAILURES #23).
 Risk mode blocks entries only; the guard never touches an exit (invariant 4).
 
-Closed trades come from the fills stream: each reduce-only fill with realized PnL counts,
-aggregated per order (one market close filled in five trades is one losing trade, not
-five). An order's fills are folded once they have been quiet for ``fill_settle_ms``.
+Closed trades are positions, as every statistic counts them (a partial take-profit is an
+exit of its position, not a trade): each reduce-only fill on the fills stream is folded
+into the ledger (idempotent: a no-op when the apply layer, the ledger service or the
+reconciler folded it first), and the fill that closes a position counts its net result,
+realized PnL less every fee of the position — the number the backtester counts. A closed
+position is folded once it has been quiet for ``fill_settle_ms``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from quantum_trader.decide.risk_guard import (
 from quantum_trader.domain.enums import RiskMode
 from quantum_trader.domain.money import ZERO
 from quantum_trader.exchange.interface import Exchange
+from quantum_trader.services.ledger import RedisLedger, fill_from_event
 from quantum_trader.services.risk_memory import DurableCopy, RiskMemory
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 
@@ -99,11 +103,12 @@ class RiskGuardStats:
 
 @dataclass
 class _OpenClose:
-    """A closing order whose fills are still arriving."""
+    """A closed position, counted once it has been quiet for ``fill_settle_ms``."""
 
     pnl: Decimal
     last_fill_ts: int
     received_at: int
+    symbol: str = ""
 
 
 class RiskGuard:
@@ -131,9 +136,10 @@ class RiskGuard:
         self.memory = RiskMemory(durable)
         self.state = self.memory.restore()
         self.stats = RiskGuardStats()
-        self._closing: dict[str, _OpenClose] = {}
+        self.ledger = RedisLedger(redis, bus.keys)
+        self._closing: dict[str, _OpenClose] = {}  # position id -> its closed result
         self._seen_fills: dict[tuple[str, str], None] = {}  # insertion-ordered set
-        self._folded_orders: dict[str, None] = {}
+        self._folded_orders: dict[str, None] = {}  # position ids already counted
 
     # -- fills -> closed trades ------------------------------------------------------
 
@@ -144,28 +150,26 @@ class RiskGuard:
         if not _remember(self._seen_fills, (fill.symbol, fill.trade_id)):
             return  # redelivered
         self.stats.fills_seen += 1
-        if not fill.reduce_only or fill.realized_pnl == ZERO:
+        if not fill.reduce_only:
             return
-        order = fill.client_order_id or fill.exchange_order_id
-        if order in self._folded_orders:
-            # Its trade was already counted once; a straggler must not count it again.
+        domain_fill = fill_from_event(fill)
+        await self.ledger.record_fill(domain_fill)
+        closed = await self.ledger.closed_by(fill.symbol, fill.trade_id)
+        if closed is None:
+            return  # a partial exit: the position lives on
+        if closed.position_id in self._folded_orders or closed.position_id in self._closing:
             self.stats.late_fills += 1
-            return
-        # Commission in another asset (BNB) cannot be netted without a price: left out.
-        fee = fill.commission if fill.commission_asset in (QUOTE_ASSET, "") else ZERO
-        now = self.clock.now_ms()
-        known = self._closing.get(order)
-        if known is None:
-            self._closing[order] = _OpenClose(fill.realized_pnl - fee, fill.ts_event, now)
-        else:
-            known.pnl += fill.realized_pnl - fee
-            known.last_fill_ts = max(known.last_fill_ts, fill.ts_event)
-            known.received_at = now
+            return  # counted once already
+        self._closing[closed.position_id] = _OpenClose(
+            closed.realized_pnl - closed.fees, fill.ts_event, self.clock.now_ms(), fill.symbol
+        )
 
     def _settled(self, now: int) -> list[tuple[str, _OpenClose]]:
         quiet = self.config.fill_settle_ms
         done = [(o, c) for o, c in self._closing.items() if now - c.received_at >= quiet]
-        return sorted(done, key=lambda item: item[1].last_fill_ts)
+        # Closes of one instant in symbol order, as the backtester's step takes them: a
+        # losing streak must not depend on which of them the stream delivered first.
+        return sorted(done, key=lambda item: (item[1].last_fill_ts, item[1].symbol))
 
     # -- the tick --------------------------------------------------------------------
 

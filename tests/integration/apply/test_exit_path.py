@@ -28,7 +28,9 @@ class Path3R:
         self.brain = ExitBrain(rig.layer.ledger, effects, rig.bus, rig.clock, rig.layer.instruments)
         self.pump = ExecutionPump(rig.exchange, rig.bus, effects, rig.clock)
         self.journal = Journal(f"sqlite:///{tmp / 'journal.sqlite'}")
-        self.ledger_service = LedgerService(rig.layer.ledger, self.journal, rig.redis)
+        self.ledger_service = LedgerService(
+            rig.layer.ledger, self.journal, rig.redis, rig.layer.config.cooldown_ms
+        )
         self.apply = rig.consumer("apply")
         self.fills = StreamConsumer(
             rig.bus,
@@ -122,5 +124,10 @@ async def test_rise_to_three_r_then_reversal_harvests_the_ladder_and_exits_on_th
     exchange_fees = sum((f.commission for f in history.fills), Decimal(0))
     assert Decimal(row.fees) == exchange_fees
     assert Decimal(row.r_multiple) > 0
+    # The stop-out starts the re-entry cooldown at the stop's fill, as any close does.
+    stopped_at = max(f.ts for f in history.fills)
+    cooled_until = await rig.redis.get(rig.keys.cooldown_open(SYMBOL))
+    assert cooled_until is not None
+    assert int(cooled_until) == stopped_at + rig.layer.config.cooldown_ms > stopped_at
     path.journal.close()
     assert isinstance(FillEvent, type)

@@ -18,6 +18,7 @@ from quantum_trader.services.intent_bridge import (
     IntentBridgeConfig,
     build_intent_bridge,
 )
+from quantum_trader.services.sizing_basis import RedisSizingBasis, SizingBasis
 from tests.integration.services.market_rig import T0, Rig
 
 ENTRY = Decimal("30000.0")
@@ -231,3 +232,24 @@ async def test_entries_one_close_decided_are_sized_from_one_account_read(rig: Ri
     first, same_bar, next_bar = await plans(rig)
     assert first.qty == same_bar.qty == Decimal("0.058")  # 0.5% of 10,000 over 850.1
     assert next_bar.qty < Decimal("0.030")  # 0.5% of what is left
+
+
+async def test_entries_are_sized_from_the_feeds_basis_of_their_bar(rig: Rig) -> None:
+    """The feed's reading at the bar's close wins over the account now; a basis of
+    another bar is not this bar's (the bridge reads the account itself)."""
+    basis = RedisSizingBasis(rig.client, rig.keys)
+    ib = bridge(rig)
+    ib.basis = basis
+    first = trade_intent(1)
+    await basis.write(SizingBasis(first.bar_time, Decimal(4000), Decimal(4000)))
+
+    await deliver(rig, ib, first)
+    await basis.write(SizingBasis(first.bar_time - 60_000, Decimal(1), Decimal(1)))
+    later = trade_intent(2, signalled_at=T0 + 59_000, expires_at=T0 + 119_000)
+    rig.clock.set(T0 + 60_000)
+    await deliver(rig, ib, later)
+
+    sized_by_basis, sized_by_account = await plans(rig)
+    assert sized_by_basis.qty == Decimal("0.023")  # 0.5% of 4,000 over 850.1
+    assert sized_by_account.qty == Decimal("0.058")  # 0.5% of the account's 10,000
+    assert await basis.read(first.bar_time) is None  # the latest basis is another bar's

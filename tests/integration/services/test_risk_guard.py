@@ -7,12 +7,14 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from quantum_trader.bus.consumer import ConsumerConfig
+from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.schemas import Event, FillEvent
 from quantum_trader.domain.enums import RiskMode, Side
-from quantum_trader.domain.orders import AccountState
+from quantum_trader.domain.money import ZERO
+from quantum_trader.domain.orders import AccountState, Fill
 from quantum_trader.exchange.sim import SimExchange
 from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.risk_guard import RiskGuard, RiskGuardConfig, build_risk_guard
 from tests.integration.services.market_rig import Rig
 
@@ -58,6 +60,9 @@ async def mode_events(rig: Rig) -> list[Event]:
 def closing_fill(
     n: int, order: str, pnl: str, ts: int, commission: str = "0.5", reduce_only: bool = True
 ) -> FillEvent:
+    """A SELL of 0.01 BTC closing part of a long opened at 30,000 (see ``opened``), priced
+    so that it realizes ``pnl``."""
+    qty = Decimal("0.01")
     return FillEvent(
         msg_id=f"fill-{n}",
         ts_event=ts,
@@ -68,14 +73,34 @@ def closing_fill(
         exchange_order_id=f"x-{order}",
         client_order_id=order,
         side=Side.SELL,
-        price=Decimal(30000),
-        qty=Decimal("0.01"),
+        price=ENTRY + Decimal(pnl) / qty,
+        qty=qty,
         commission=Decimal(commission),
         commission_asset="USDT",
         realized_pnl=Decimal(pnl),
         maker=False,
         reduce_only=reduce_only,
     )
+
+
+ENTRY = Decimal(30000)
+
+
+async def trade(
+    rig: Rig, consumer: StreamConsumer, n: int, pnls: list[str], *redelivered: int
+) -> None:
+    """One position: a long of 0.01 BTC per exit fill, opened at 30,000 and folded into
+    the ledger as the apply layer folds its entries (fee 0.5), then closed by exit
+    orders (a harvest tranche, a stop…) of one fill each realizing ``pnls`` (each
+    published, the ``redelivered`` ones twice), read by the guard."""
+    now = rig.clock.now_ms()
+    qty = Decimal("0.01") * len(pnls)
+    entry = Fill("BTCUSDT", f"e{n}", f"xe{n}", f"qe-{n}", Side.BUY, ENTRY, qty, Decimal("0.5"),
+                 "USDT", ZERO, False, False, now)  # fmt: skip
+    await RedisLedger(rig.client, rig.keys).record_fill(entry, 5)
+    exits = [closing_fill(n * 10 + k, f"qx-{n}-{k}", pnl, now) for k, pnl in enumerate(pnls)]
+    await rig.bus.publish_many(rig.keys.fills, exits + [exits[k] for k in redelivered])
+    await rig.drain(consumer)
 
 
 async def test_healthy_account_writes_normal_as_a_json_string_and_no_event(rig: Rig) -> None:
@@ -146,29 +171,20 @@ async def test_unreadable_kill_switch_still_counts_as_engaged(rig: Rig) -> None:
     assert (await written(rig))["mode"] == "HALT"
 
 
-async def test_losing_closes_lock_entries_out_per_order_not_per_fill(rig: Rig) -> None:
+async def test_losing_positions_lock_entries_out_per_position_not_per_fill(rig: Rig) -> None:
     rg = guard(rig)  # consecutive_loss_limit 4, lockout 1 h
     consumer = rg.consumer("rg-1")
     await consumer.start()
-    now = rig.clock.now_ms()
-    # Three losing closes, the first filled in three trades, plus a redelivered copy.
-    fills = [
-        closing_fill(1, "x-a", "-4", now),
-        closing_fill(2, "x-a", "-3", now),
-        closing_fill(3, "x-a", "-3", now),
-        closing_fill(4, "x-b", "-10", now),
-        closing_fill(5, "x-c", "-10", now),
-        closing_fill(5, "x-c", "-10", now),
-    ]
-    await rig.bus.publish_many(rig.keys.fills, fills)
-    await rig.drain(consumer)
-    rig.clock.advance(1)  # the orders' fills have been quiet for fill_settle_ms
+    # Three losing positions, the first closed in three fills, one fill redelivered.
+    await trade(rig, consumer, 1, ["-4", "-3", "-3"])
+    await trade(rig, consumer, 2, ["-10"])
+    await trade(rig, consumer, 3, ["-10"], 0)
+    rig.clock.advance(1)  # the closes have been quiet for fill_settle_ms
     await rg.tick()
     assert rg.stats.trades_closed == 3 and rg.state.loss_streak == 3
     assert (await written(rig))["mode"] == "NORMAL"
 
-    await rig.bus.publish(rig.keys.fills, closing_fill(6, "x-d", "-10", rig.clock.now_ms()))
-    await rig.drain(consumer)
+    await trade(rig, consumer, 4, ["-10"])
     rig.clock.advance(1)
     await rg.tick()
     state = await written(rig)
@@ -181,28 +197,25 @@ async def test_losing_closes_lock_entries_out_per_order_not_per_fill(rig: Rig) -
     assert (await written(rig))["mode"] == "NORMAL"
 
 
-async def test_winning_close_net_of_fees_breaks_the_streak_and_entries_are_ignored(
+async def test_a_position_counts_net_of_all_its_fees_and_a_partial_profit_is_no_win(
     rig: Rig,
 ) -> None:
+    """A take-profit tranche in profit and the rest stopped at a loss is one losing trade
+    (the backtester counts it so); a close that covers its exit fee but not its entry fee
+    is a loss; an entry fill is no close."""
     rg = guard(rig)
     consumer = rg.consumer("rg-1")
     await consumer.start()
-    now = rig.clock.now_ms()
-    await rig.bus.publish_many(
-        rig.keys.fills,
-        [
-            closing_fill(11, "x-a", "-10", now),
-            closing_fill(12, "x-b", "-10", now),
-            closing_fill(13, "x-c", "0.4", now, commission="0.5"),  # net −0.1: still a loss
-            closing_fill(10, "e-1", "-3", now, reduce_only=False),  # an entry: not a close
-        ],
-    )
+    await trade(rig, consumer, 1, ["-10"])
+    await trade(rig, consumer, 2, ["5", "-10"])  # a harvest, then the stop
+    await trade(rig, consumer, 3, ["0.6"])  # −0.4 after the entry's and the exit's fee
+    entry = closing_fill(40, "qe-9", "-3", rig.clock.now_ms(), reduce_only=False)
+    await rig.bus.publish(rig.keys.fills, entry)
     await rig.drain(consumer)
     rig.clock.advance(1)
     await rg.tick()
     assert rg.state.loss_streak == 3 and rg.stats.trades_closed == 3
-    await rig.bus.publish(rig.keys.fills, closing_fill(14, "x-d", "25", rig.clock.now_ms()))
-    await rig.drain(consumer)
+    await trade(rig, consumer, 5, ["25"])
     rig.clock.advance(1)
     await rg.tick()
     assert rg.state.loss_streak == 0 and rg.state.mode is RiskMode.NORMAL
@@ -255,10 +268,8 @@ async def test_a_restarted_guard_keeps_a_lockout_from_its_durable_copy(
     rg = guard(rig, durable=store)
     consumer = rg.consumer("rg-1")
     await consumer.start()
-    now = rig.clock.now_ms()
-    losses = [closing_fill(n, f"x-{n}", "-10", now) for n in range(1, 5)]
-    await rig.bus.publish_many(rig.keys.fills, losses)
-    await rig.drain(consumer)
+    for n in range(1, 5):
+        await trade(rig, consumer, n, ["-10"])
     rig.clock.advance(1)
     await rg.tick()
     assert (await written(rig))["reasons"] == ["consecutive_losses"]

@@ -57,11 +57,13 @@ from quantum_trader.ops.stepped.faults import (
 )
 from quantum_trader.ops.stepped.processes import ServiceProcesses
 from quantum_trader.ops.stepped.report import ChaosReport, build_report
+from quantum_trader.ops.stepped.venue_history import CoreAccount
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.intent_bridge import rejected_by_reason
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketFeed
 from quantum_trader.services.runtime import ServiceRuntime
+from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
 
 # Chaos processes follow the market clock through Redis and poll on wall time; their
 # weight minutes stay wall minutes, scaled for about one market minute per wall second.
@@ -181,7 +183,10 @@ class SteppedRun:
             await publish_time(redis, clock_key, clock.now_ms())
             procs.start_all()
             await self._wait_started(redis, keys, procs)
-            feed = MarketFeed(driver, bus, market.bars, ticks)
+            basis, book = RedisSizingBasis(redis, keys), CoreAccount(sim.core, clock)
+            feed = MarketFeed(
+                driver, bus, market.bars, ticks, basis=lambda t: take_basis(book, basis, t)
+            )
             total = bars - WARMUP_BARS
             for n, i in enumerate(range(WARMUP_BARS, bars)):
                 await self._bar(

@@ -1,14 +1,17 @@
-"""The exchange's own record read back from the wire: ``GET /admin/history`` returns
-every order and fill of the matching core as JSON; these turn them into domain objects
-for the checker."""
+"""The exchange's own record read back: ``GET /admin/history`` returns every order and
+fill of the matching core as JSON, which these turn into domain objects for the checker;
+and the harness's own read of the account, straight from the core."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from quantum_trader.clock import Clock
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side, TimeInForce, WorkingType
-from quantum_trader.domain.orders import Fill, Order
+from quantum_trader.domain.orders import AccountState, Fill, Order
+from quantum_trader.exchange.sim import MatchingCore
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -53,3 +56,16 @@ def fill_from_json(raw: dict[str, Any]) -> Fill:
         reduce_only=bool(raw["reduce_only"]),
         ts=int(raw["ts"]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CoreAccount:
+    """The account straight from a matching core at the clock's time (a harness that
+    owns the simulated exchange reads it so, never through a request's injected faults)."""
+
+    core: MatchingCore
+    clock: Clock
+
+    async def account(self) -> AccountState:
+        self.core.advance_time(self.clock.now_ms())
+        return self.core.account()
