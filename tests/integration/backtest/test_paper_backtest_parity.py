@@ -34,8 +34,7 @@ def facts(fills: list[Fill]) -> list[tuple[str, int, str, Decimal, Decimal, bool
     [
         (("ETHUSDT",), ("trend_ema",), 7),
         (("ETHUSDT",), ("breakout",), 7),
-        # the configured default set, traded together as the signal engine runs it
-        (("ETHUSDT", "SOLUSDT"), ("trend_ema", "breakout", "mean_reversion"), 3),
+        # the configured default set, traded together on 4 symbols: test_parity_widened.py
     ],
 )
 async def test_paper_and_backtest_make_the_same_trades(
