@@ -101,17 +101,16 @@ class Visits:
         runs, core = self.runs, self.core
         t = int(runs[due[0]].series.open_time[self._bar(due[0], k)])
         entering = [s for s in due if runs[s].pending_entry is not None]
-        if entering or core.next_funding_ms <= t:
+        pending = [runs[s].pending_entry is not None or bool(runs[s].pending_exits) for s in due]
+        if any(pending) or core.next_funding_ms <= t:
             self.sync_books(k, None, opening=True)
             core.advance_time(t)
         if entering:
             run = runs[entering[0]]
             decided = int(run.series.open_time[run.pending_entry])
             self.desk.sizing_account = (decided, core.margin_summary())
-        pending = [runs[s].pending_entry is not None or bool(runs[s].pending_exits) for s in due]
         for s, was in zip(due, pending, strict=True):
             if was:
-                self.sync_books(k, s, opening=True)
                 self.desk.on_open(runs[s], self._bar(s, k), t)
         for s in entering:
             open_entry(self.desk, runs[s], self._bar(s, k), t)

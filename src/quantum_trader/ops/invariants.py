@@ -117,7 +117,7 @@ def max_unprotected_ms(
             start = fill.ts
             end = symbol_fills[i + 1].ts if i + 1 < len(symbol_fills) else until
             exit_side = Side.SELL if qty > 0 else Side.BUY
-            gap = _uncovered(start, end, _covering(stops_by_symbol[symbol], abs(qty), exit_side))
+            gap = uncovered_ms(start, end, _covering(stops_by_symbol[symbol], abs(qty), exit_side))
             if gap > worst:
                 worst = gap
                 first = Violation(
@@ -129,8 +129,8 @@ def max_unprotected_ms(
     return worst, first
 
 
-def _uncovered(start: int, end: int, spans: list[tuple[int, int]]) -> int:
-    """Longest stretch of [start, end) not inside any span."""
+def uncovered_ms(start: int, end: int, spans: Iterable[tuple[int, int]]) -> int:
+    """Longest stretch of [start, end) inside none of the (sorted) spans."""
     longest, cursor = 0, start
     for lo, hi in spans:
         if hi <= cursor or lo >= end:
@@ -139,8 +139,8 @@ def _uncovered(start: int, end: int, spans: list[tuple[int, int]]) -> int:
             longest = max(longest, lo - cursor)
         cursor = max(cursor, hi)
         if cursor >= end:
-            break
-    return max(longest, end - cursor) if cursor < end else longest
+            return longest
+    return max(longest, end - cursor)
 
 
 def ledger_mismatches(

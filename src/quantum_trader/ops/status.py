@@ -19,6 +19,7 @@ from quantum_trader.bus.schemas import ApplyResult, Heartbeat, MarketBar
 from quantum_trader.config import Settings
 from quantum_trader.domain.money import fmt
 from quantum_trader.domain.timefmt import describe, duration, iso_or_none
+from quantum_trader.services.journal import unmarked_money
 from quantum_trader.services.ledger import RedisLedger
 
 if TYPE_CHECKING:
@@ -179,15 +180,7 @@ def money(realized: Decimal, fees: Decimal, mark: AccountMark | None) -> dict[st
     """
     if mark is not None:
         return {**mark.summary(), "money_source": f"venue account at {iso_or_none(mark.ts)}"}
-    return {
-        "starting_balance": None,
-        "ending_equity": None,
-        "realized_pnl": fmt(realized),
-        "fees": fmt(fees),
-        "funding": None,
-        "net_pnl": fmt(realized - fees),
-        "money_source": "journal closed positions (funding not journalled)",
-    }
+    return unmarked_money(realized, fees, "journal closed positions (funding not journalled)")
 
 
 def money_line(h: dict[str, Any]) -> str:

@@ -131,6 +131,20 @@ class AccountMark:
         }
 
 
+def unmarked_money(realized: Decimal, fees: Decimal, source: str) -> dict[str, str | None]:
+    """The money keys without an account mark: balance, equity and funding unknown
+    (null), ``net_pnl`` realized − fees, and where the figures came from."""
+    return {
+        "starting_balance": None,
+        "ending_equity": None,
+        "realized_pnl": fmt(realized),
+        "fees": fmt(fees),
+        "funding": None,
+        "net_pnl": fmt(realized - fees),
+        "money_source": source,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class HarvestMetrics:
     closes_by_reason: dict[str, int]

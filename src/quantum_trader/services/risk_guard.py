@@ -139,7 +139,7 @@ class RiskGuard:
         self.ledger = RedisLedger(redis, bus.keys)
         self._closing: dict[str, _OpenClose] = {}  # position id -> its closed result
         self._seen_fills: dict[tuple[str, str], None] = {}  # insertion-ordered set
-        self._folded_orders: dict[str, None] = {}  # position ids already counted
+        self._counted: dict[str, None] = {}  # position ids already counted
 
     # -- fills -> closed trades ------------------------------------------------------
 
@@ -157,7 +157,7 @@ class RiskGuard:
         closed = await self.ledger.closed_by(fill.symbol, fill.trade_id)
         if closed is None:
             return  # a partial exit: the position lives on
-        if closed.position_id in self._folded_orders or closed.position_id in self._closing:
+        if closed.position_id in self._counted or closed.position_id in self._closing:
             self.stats.late_fills += 1
             return  # counted once already
         self._closing[closed.position_id] = _OpenClose(
@@ -198,7 +198,7 @@ class RiskGuard:
         self.state = after  # committed only once written: a failed write is redone
         for order, close in settled:
             del self._closing[order]
-            _remember(self._folded_orders, order)
+            _remember(self._counted, order)
             self.stats.trades_closed += 1
             self.stats.losing_trades += close.pnl < ZERO
         self.stats.ticks += 1

@@ -25,6 +25,7 @@ from quantum_trader.ops.invariants import (
     duplicate_entries,
     ledger_mismatches,
     reduce_only_growth,
+    uncovered_ms,
 )
 
 INVARIANTS = (
@@ -175,20 +176,6 @@ def every_position_protected(ev: Evidence) -> tuple[int, list[Violation]]:
                     )
                 )
     return longest, _sorted(out)
-
-
-def uncovered_ms(start: int, end: int, spans: Iterable[tuple[int, int]]) -> int:
-    """Longest stretch of [start, end) inside none of the (sorted) spans."""
-    longest, cursor = 0, start
-    for lo, hi in spans:
-        if hi <= cursor or lo >= end:
-            continue
-        if lo > cursor:
-            longest = max(longest, lo - cursor)
-        cursor = max(cursor, hi)
-        if cursor >= end:
-            return longest
-    return max(longest, end - cursor)
 
 
 def exits_never_blocked(ev: Evidence) -> list[Violation]:

@@ -18,11 +18,10 @@ from decimal import Decimal
 from typing import Any
 
 from quantum_trader.domain.enums import Side
-from quantum_trader.domain.money import fmt
 from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.domain.orders import Fill
 from quantum_trader.ops.stepped.checker import INVARIANTS, Evidence, check_all
-from quantum_trader.services.journal import AccountMark
+from quantum_trader.services.journal import AccountMark, unmarked_money
 
 
 @dataclass
@@ -97,15 +96,7 @@ def account_money(fills: Iterable[Fill], mark: AccountMark | None) -> dict[str, 
     chosen = list(fills)
     realized = sum((f.realized_pnl for f in chosen), Decimal(0))
     fees = sum((f.commission for f in chosen), Decimal(0))
-    return {
-        "starting_balance": None,
-        "ending_equity": None,
-        "realized_pnl": fmt(realized),
-        "fees": fmt(fees),
-        "funding": None,
-        "net_pnl": fmt(realized - fees),
-        "money_source": "venue fills (funding unknown)",
-    }
+    return unmarked_money(realized, fees, "venue fills (funding unknown)")
 
 
 def _first(violations: Sequence[Any]) -> dict[str, Any] | None:
