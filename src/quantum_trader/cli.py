@@ -247,6 +247,7 @@ def _mount_optional() -> None:
     from quantum_trader.backtest.cli import backtest_command
     from quantum_trader.data.cli import app as data_app
     from quantum_trader.exchange.sim_cli import app as sim_app
+    from quantum_trader.model.cli import model_app
     from quantum_trader.ops.risk_cli import app as risk_app
     from quantum_trader.ops.run_cli import run_command
     from quantum_trader.ops.state_cli import app as state_app
@@ -266,6 +267,10 @@ def _mount_optional() -> None:
     app.command("status")(status_command)
     app.command("backtest")(backtest_command)
     app.add_typer(sim_app, name="sim-exchange", help="The simulated exchange over Binance's API.")
+    from quantum_trader.research.cli import train_command
+
+    model_app.command("train")(train_command)
+    app.add_typer(model_app, name="model", help="Train, list, show, promote signal models.")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ objects to every mode.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from enum import StrEnum
@@ -37,7 +38,11 @@ from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig
 from quantum_trader.decide.sizing import SizingConfig
+from quantum_trader.model.labels import BarrierConfig
+from quantum_trader.model.promotion import PromotionRules
+from quantum_trader.model.train import TrainConfig
 from quantum_trader.strategies import available as available_strategies
+from quantum_trader.strategies.model import ModelStrategy
 
 
 class Mode(StrEnum):
@@ -97,10 +102,25 @@ class StrategySettings:
             raise ValueError(f"names: unknown {unknown[0]!r}; known: {', '.join(known)}")
         if len(set(self.names)) != len(self.names):
             raise ValueError("names: each strategy may appear once")
+        if ModelStrategy.name in self.names:
+            raise ValueError(
+                "names: 'model' scores the whole universe at once and runs in `quantum "
+                "backtest --strategy model` and `quantum model train`; the signal engine "
+                "trades the rule strategies"
+            )
         if self.interval not in BINANCE_INTERVALS:
             raise ValueError(f"interval {self.interval!r}: one of {', '.join(BINANCE_INTERVALS)}")
         if self.warmup_bars is not None and not 0 <= self.warmup_bars <= 1500:
             raise ValueError(f"warmup_bars must be in 0..1500, got {self.warmup_bars}")
+
+
+@checked_dataclass(frozen=True)
+class ModelSettings:
+    """The signal model: its barrier labels, walk-forward training and promotion rules."""
+
+    barrier: BarrierConfig = dataclasses.field(default_factory=BarrierConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    promotion: PromotionRules = dataclasses.field(default_factory=PromotionRules)
 
 
 class Settings(BaseSettings):
@@ -150,6 +170,7 @@ class Settings(BaseSettings):
     apply: ApplyConfig = Field(default_factory=ApplyConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     exits: ExitConfig = Field(default_factory=ExitConfig)
+    model: ModelSettings = Field(default_factory=ModelSettings)
 
     # exchange credentials: environment or secret file only, never logged
     binance_api_key: SecretStr | None = None

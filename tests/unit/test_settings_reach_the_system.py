@@ -43,6 +43,8 @@ PROVEN_ELSEWHERE = {
     "test_failure_24_keys_only_from_env_or_secret_file_and_live_needs_confirmation",
     "binance_api_secret": "tests/chaos/test_failure_20_21_24_one_path_one_mode.py::"
     "test_failure_24_keys_only_from_env_or_secret_file_and_live_needs_confirmation",
+    "model": "tests/integration/model/test_training.py::"
+    "test_every_model_setting_reaches_the_training_run",
     "binance_secret_file": "tests/chaos/test_failure_20_21_24_one_path_one_mode.py::"
     "test_failure_24_keys_only_from_env_or_secret_file_and_live_needs_confirmation",
 }

@@ -32,7 +32,7 @@ from quantum_trader.cli_checks import writable_output
 from quantum_trader.cli_context import settings as context_settings
 from quantum_trader.data import DataError, interval_ms
 from quantum_trader.exchange.sim.universe import UnlistedSymbol, derive_missing, describe_derived
-from quantum_trader.strategies import available
+from quantum_trader.strategies import ModelStrategy, available
 from quantum_trader.strategies.base import ExitRules
 
 console = Console()
@@ -221,6 +221,8 @@ def backtest_command(
     result = run.result
     summary = summarize(result, run.series[result.symbols[0]].interval_ms)
     summary["rules"] = "strategy" if run.strategy_rules else "system"
+    if request.strategy == ModelStrategy.name:  # which model traded
+        summary["model_id"] = ModelStrategy(**request.params).model_id  # type: ignore[arg-type]
     summary["settings"] = settings.masked()
     console.print(summary_table(summary, run.seconds))
     if json_path is not None:

@@ -18,7 +18,8 @@ from quantum_trader.data import DataError, binance_interval
 from quantum_trader.decide.harvest_ladder import HarvestConfig, Tranche
 from quantum_trader.domain.enums import PlanAction
 from quantum_trader.exchange.sim import SlippageModel
-from quantum_trader.strategies import available
+from quantum_trader.model.scorer import round_trip_cost
+from quantum_trader.strategies import ModelStrategy, available
 
 
 def parse_symbols(text: str | None) -> tuple[str, ...]:
@@ -106,6 +107,9 @@ def parse_params(items: list[str]) -> dict[str, object]:
     return params
 
 
+MODEL = ModelStrategy.name  # loads its model from QUANTUM_DATA_DIR/models
+
+
 def parse_strategies(text: str | None, settings: Settings) -> tuple[str, ...]:
     """``--strategy``: one name or a comma list; omitted, the configured strategies (the
     set ``quantum run`` trades, in its order)."""
@@ -184,6 +188,10 @@ def build_request(
     if params and len(strategies) > 1:
         raise InputError("--param", "sets one strategy's parameters; give one --strategy")
     repair, file_symbol, file_interval = files
+    chosen = parse_params(params)
+    if strategies == (MODEL,) and "scorer" not in chosen:
+        chosen.setdefault("models_dir", str(settings.data_dir / "models"))
+        chosen.setdefault("cost", round_trip_cost(float(engine.taker_fee)))
     return BacktestRequest(
         strategy=strategies[0] if len(strategies) == 1 else strategies,
         data=data,
@@ -196,7 +204,7 @@ def build_request(
         seed=seed,
         balance=money,
         fee=fee_rate,
-        params=parse_params(params),
+        params=chosen,
         engine=engine,
         repair=repair,
         symbol=file_symbol,

@@ -131,7 +131,7 @@ def build_replay(
         raise ValueError("parameters apply to one strategy; run one strategy to set them")
     config = apply_profile(config or EngineConfig(), profile_of(names, dict(params or {})))
     specs = [StrategySpec(name, tuple(sorted((params or {}).items()))) for name in names]
-    each = [all_signals(spec, list(series), config.workers) for spec in specs]
+    each = [all_signals(spec, list(series), config.workers, funding) for spec in specs]
     signals = [SignalSeries.merged(parts) for parts in zip(*each, strict=True)]
     start = min(int(s.open_time[0]) for s in series)
     recorded = funding if config.recorded_funding else None

@@ -57,7 +57,8 @@ def summary_table(summary: dict[str, object], seconds: float | None = None) -> T
     """The figures a trader reads first, one per row."""
     symbols = summary.get("symbols")
     names = ", ".join(symbols) if isinstance(symbols, list) else "?"
-    table = Table(title=f"Backtest {summary['strategy']} on {names} ({summary['interval']})")
+    model = f" {summary['model_id']}" if summary.get("model_id") else ""
+    table = Table(title=f"Backtest {summary['strategy']}{model} on {names} ({summary['interval']})")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     exits = summary.get("exits")

@@ -16,7 +16,7 @@ computed in this process, and a signal is only built when the replay needs it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, runtime_checkable
@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from quantum_trader.data.bars import BarSeries
+from quantum_trader.data.funding import FundingSeries
 from quantum_trader.strategies import FLAT, Bar, Signal, SignalSide, get_strategy
 
 Columns = tuple[
@@ -44,6 +45,16 @@ class VectorSignals(Protocol):
     def series_signals(
         self, symbol: str, interval: str, columns: Columns
     ) -> tuple[dict[int, SignalSide], Callable[[int], Signal]]: ...
+
+
+@runtime_checkable
+class UniverseSignals(Protocol):
+    """A strategy that scores every series of the run together (the ``model`` strategy:
+    cross-sectional features, one batched predict)."""
+
+    def universe_signals(
+        self, series: Sequence[BarSeries], funding: Mapping[str, FundingSeries] | None = None
+    ) -> list[tuple[dict[int, SignalSide], Callable[[int], Signal]]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +132,15 @@ def series_signals(spec: StrategySpec, series: BarSeries) -> dict[int, Signal]:
 
 
 def all_signals(
-    spec: StrategySpec, series: list[BarSeries], workers: int | None = None
+    spec: StrategySpec,
+    series: list[BarSeries],
+    workers: int | None = None,
+    funding: Mapping[str, FundingSeries] | None = None,
 ) -> list[SignalSeries]:
     """Signals of every series; folds of several series are spread over worker processes."""
     strategy = get_strategy(spec.name, **dict(spec.params))
+    if isinstance(strategy, UniverseSignals):
+        return [SignalSeries(*part) for part in strategy.universe_signals(series, funding)]
     if isinstance(strategy, VectorSignals):
         return [
             SignalSeries(*strategy.series_signals(s.symbol, s.interval, _columns(s)))

@@ -76,6 +76,11 @@ class MarketConfig:
     jump_size: float = 0.007  # mean |log jump| for a vol multiplier of 1
     intraday_amplitude: float = 0.3
     open_gap_prob: float = 0.03  # chance that an open differs from the previous close by a tick
+    # A planted, learnable edge (0: none): each symbol drifts by ``planted_drift`` × its
+    # bar volatility × a hidden hourly AR(1) state of persistence ``planted_persistence``,
+    # so recent returns predict the next ones. For testing that a model finds an edge.
+    planted_drift: float = 0.0
+    planted_persistence: float = 0.9
 
     def __post_init__(self) -> None:
         checks = [
@@ -91,6 +96,8 @@ class MarketConfig:
             (self.jumps_per_day >= 0 and self.jump_size >= 0, "jumps must be ≥ 0"),
             (0 <= self.intraday_amplitude < 1, "intraday_amplitude must be within [0, 1)"),
             (0 <= self.open_gap_prob <= 1, "open_gap_prob must be within [0, 1]"),
+            (self.planted_drift >= 0, "planted_drift must be ≥ 0"),
+            (0 <= self.planted_persistence < 1, "planted_persistence must be within [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -205,6 +212,20 @@ def _garch_path(cfg: MarketConfig, diffusive: FloatArray, jumps: FloatArray) -> 
     return h
 
 
+def _planted_state(cfg: MarketConfig, symbol: str, n: int) -> FloatArray:
+    """The hidden hourly AR(1) state (unit variance) behind ``planted_drift``."""
+    steps = -(-n // VOL_STEP_MINUTES)
+    rng = seeded_rng(cfg.seed, 3, symbol)  # its own stream: other paths do not move
+    phi = cfg.planted_persistence
+    shocks = rng.standard_normal(steps) * math.sqrt(1.0 - phi * phi)
+    state = np.empty(steps)
+    level = rng.standard_normal()
+    for k in range(steps):
+        level = phi * level + shocks[k]
+        state[k] = level
+    return state
+
+
 def _generate_symbol(
     spec: SymbolSpec, cfg: MarketConfig, market: _MarketShocks, open_time: IntArray
 ) -> BarSeries:
@@ -228,6 +249,8 @@ def _generate_symbol(
 
     bar_sigma = (sigma * vol_mult * np.sqrt(h))[step_of] * season
     ret = bar_sigma * eps + jumps + (drift / MINUTES_PER_YEAR)[step_of]
+    if cfg.planted_drift > 0:
+        ret += cfg.planted_drift * bar_sigma * _planted_state(cfg, spec.symbol, n)[step_of]
     log_close = math.log(float(spec.start_price)) + np.cumsum(ret)
 
     tick = float(spec.tick_size)

@@ -100,3 +100,20 @@ class FeatureSpec:
         tfs = [h.interval for h in self.higher_timeframes]
         if len(set(tfs)) != len(tfs):
             raise ValueError(f"FeatureSpec.higher_timeframes: intervals repeat: {tfs}")
+
+
+HIGHER_CANDIDATES = ("5m", "15m", "1h", "4h", "1d")
+
+
+def spec_for(interval: str) -> FeatureSpec:
+    """The default spec for bars of ``interval``: as higher timeframes, the first three of
+    5m, 15m, 1h, 4h, 1d that are whole multiples above it (1 m bars: the default spec)."""
+    base = interval_ms(interval)
+    chosen = [
+        tf for tf in HIGHER_CANDIDATES if interval_ms(tf) > base and interval_ms(tf) % base == 0
+    ][:3]
+    kept = {h.interval: h for h in DEFAULT_HIGHER_TIMEFRAMES}
+    higher = tuple(kept.get(tf, HigherTimeframe(tf)) for tf in chosen)
+    if higher == DEFAULT_HIGHER_TIMEFRAMES:
+        return FeatureSpec()
+    return FeatureSpec(higher_timeframes=higher)

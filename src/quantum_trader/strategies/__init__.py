@@ -21,6 +21,7 @@ from quantum_trader.strategies.base import (
 )
 from quantum_trader.strategies.breakout import Breakout
 from quantum_trader.strategies.mean_reversion import MeanReversion
+from quantum_trader.strategies.model import ModelStrategy
 from quantum_trader.strategies.ref_ema_cross import RefEmaCross, ref_ema_cross_signals
 from quantum_trader.strategies.trend_ema import TrendEma
 
@@ -31,6 +32,7 @@ __all__ = [
     "Breakout",
     "Exit",
     "MeanReversion",
+    "ModelStrategy",
     "RefEmaCross",
     "Signal",
     "SignalSide",

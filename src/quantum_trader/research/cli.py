@@ -1,0 +1,159 @@
+"""``quantum model train``: train, evaluate out of sample, register, promote on evidence.
+
+The bars come as for ``quantum backtest`` (``--data`` files or ``--synthetic``), the
+barriers, walk-forward and promotion rules from the ``model`` settings (``--horizon``,
+``--folds`` override two of them), the account and every trading decision of the
+out-of-sample backtest from the same settings ``quantum run`` trades with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from quantum_trader.backtest.cli_request import build_request, file_options
+from quantum_trader.backtest.runner import InputError, load_bars, load_funding
+from quantum_trader.cli_checks import writable_output
+from quantum_trader.cli_context import fail, settings, usable_data_dir
+from quantum_trader.clock import SystemClock
+from quantum_trader.data import DataError
+from quantum_trader.domain.timefmt import iso_utc
+from quantum_trader.model.registry import ModelError, Registry
+from quantum_trader.research.training import TrainingOutcome, TrainingRequest, train_model
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def train_command(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Binance kline file, directory of them, or Parquet (as for backtest)."),
+    ] = None,
+    synthetic: Annotated[bool, typer.Option(help="Train on a seeded synthetic market.")] = False,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols (default: all in --data).")
+    ] = None,
+    interval: Annotated[
+        str | None, typer.Option("--interval", help="Bar interval to train on (resampled).")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(help="Synthetic: days to generate; files: the last N days.")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (UTC).")] = None,
+    end: Annotated[str | None, typer.Option(help="Day after the last, YYYY-MM-DD (UTC).")] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(help="Label horizon in bars (default: model.barrier.horizon_bars)."),
+    ] = None,
+    folds: Annotated[
+        int | None, typer.Option(help="Walk-forward test folds (default: model.train.folds).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a synthetic market and the exchange.")] = 0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the result as JSON here ('-': stdout).")
+    ] = None,
+) -> None:
+    """Train a model over the universe; promote it only on out-of-sample evidence."""
+    if json_path is not None and str(json_path) != "-":
+        try:
+            writable_output(json_path, "--json")
+        except typer.BadParameter as exc:
+            raise fail(exc.format_message()) from None
+    s = settings()
+    registry = Registry(usable_data_dir(s) / "models")
+    model = s.model
+    try:
+        barrier = model.barrier if horizon is None else replace(model.barrier, horizon_bars=horizon)
+        train = model.train if folds is None else replace(model.train, folds=folds)
+    except ValueError as exc:
+        raise fail(f"--horizon/--folds: {exc}") from None
+    try:
+        file_symbol, file_interval = file_options(data, False, None, None)
+        backtest = build_request(
+            None, data, synthetic, symbols, interval, days, start, end, None, None, None,
+            None, None, None, seed, True, [], (False, file_symbol, file_interval), s,
+        )  # fmt: skip
+        series = load_bars(backtest).series
+        funding = load_funding(backtest, series)
+        request = TrainingRequest(series, barrier, train, backtest.engine, funding, model.promotion)
+        outcome = _train_with_progress(request, registry)
+    except (InputError, DataError) as exc:
+        raise fail(str(exc)) from None
+    except (ModelError, ValueError) as exc:
+        raise fail(f"training: {exc}") from None
+    result = outcome.as_json()
+    if json_path is not None:
+        text = json.dumps(result, indent=2, allow_nan=False)
+        if str(json_path) == "-":
+            typer.echo(text)
+            return
+        json_path.write_text(text + "\n")
+    console.print(_table(outcome))
+    if json_path is not None:
+        console.print(f"result: {json_path}")
+
+
+def _train_with_progress(request: TrainingRequest, registry: Registry) -> TrainingOutcome:
+    progress = Progress(
+        TextColumn("{task.description:<24}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    )  # fmt: skip
+    tasks: dict[str, Any] = {}
+
+    def note(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    with progress:
+        return train_model(request, registry, SystemClock(), note)
+
+
+def _fmt(value: Any, kind: str = "") -> str:
+    if value is None:
+        return "-"
+    if kind == "%":
+        return f"{value:.2%}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(outcome: TrainingOutcome) -> Table:
+    card, ev = outcome.card, outcome.card.evidence
+    oos, ins = ev["oos"], ev["in_sample"]
+    table = Table(
+        title=f"model {card.model_id}: {'PROMOTED' if outcome.promoted else 'not promoted'}",
+        caption=outcome.reason,
+    )
+    table.add_column("metric")
+    table.add_column("out of sample", justify="right")
+    table.add_column("in sample", justify="right")
+    rows = [
+        ("IC", "ic", ""), ("rank IC", "rank_ic", ""), ("ICIR (folds)", "icir", ""),
+        ("IC t-stat", "ic_t_stat", ""), ("IC p-value", "ic_p_value", ""),
+        ("hit rate", "hit_rate", "%"), ("Brier", "brier", ""), ("net return", "net_return", "%"),
+        ("Sharpe (daily, ann.)", "sharpe", ""), ("trades", "trades", ""),
+        ("net PnL", "net_pnl", ""),
+    ]  # fmt: skip
+    for label, key, kind in rows:
+        table.add_row(label, _fmt(oos.get(key), kind), _fmt(ins.get(key), kind))
+    table.add_row("deflated Sharpe", _fmt(oos.get("deflated_sharpe")), "")
+    table.add_row("folds", str(oos.get("folds")), "")
+    table.add_row(
+        "out-of-sample span",
+        f"{iso_utc(ev['oos_from_ms'])} → {iso_utc(ev['oos_to_ms'])}",
+        "",
+    )
+    table.add_row("symbols", ", ".join(card.symbols), "")
+    table.add_row("seconds", f"{outcome.seconds:.1f}", "")
+    return table

@@ -1,0 +1,181 @@
+"""The ``model`` strategy: a trained signal model, scoring the whole universe at once.
+
+At every bar's close the model scores every symbol: its features (its own and its
+cross-section against the universe at that bar, :func:`quantum_trader.model.dataset.
+feature_frames`) go through one batched predict per head, which gives the calibrated
+chance that a LONG (a SHORT) entered at the next open reaches its take-profit barrier
+before its stop. A symbol is entered on the side whose expected return after costs is
+positive (:func:`quantum_trader.model.scorer.entry_sides`) — no confidence threshold —
+at the bar where that edge begins (a bar whose side differs from the bar before: like a
+rule strategy's cross, one intent per setup, not one per bar while it lasts), with the
+stop at the model's stop barrier (``stop_atr`` × ATR, the stop it was trained to survive)
+and the calibrated probability as the intent's confidence.
+
+Parameters: ``model`` (an id or a unique prefix in the registry; empty: the promoted
+model), ``models_dir`` (the registry; the backtest command passes
+``QUANTUM_DATA_DIR/models``), ``cost`` (the round trip's fees and slippage as a fraction
+of the price: twice the taker fee plus two basis points; the backtest command and
+training pass it from the configured fee), and ``scorer`` /
+``barrier`` (a fitted model in hand, as walk-forward training passes its fold models).
+
+The strategy scores a universe, not one symbol: the backtester asks it for every
+series' signals at once (``universe_signals``). The live signal engine runs strategies
+one symbol at a time, so ``strategies.names`` refuses ``model`` with a line saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import quantum_trader.strategies.params as params
+import quantum_trader.strategies.vector as vector
+from quantum_trader.data.bars import BarSeries
+from quantum_trader.data.funding import FundingSeries
+from quantum_trader.domain.enums import PositionSide
+from quantum_trader.model.dataset import atr_column, feature_frames
+from quantum_trader.model.labels import BarrierConfig
+from quantum_trader.model.registry import ModelError, Registry
+from quantum_trader.model.scorer import Scorer, entry_sides, load_scorer, round_trip_cost
+from quantum_trader.strategies.base import (
+    Bar,
+    Signal,
+    SignalSide,
+    Strategy,
+    StrategyState,
+    register,
+)
+from quantum_trader.strategies.features import REGIME_BAND_ATR
+
+DEFAULT_COST = round_trip_cost(0.0005)  # callers pass the one from their taker fee
+UniverseOutput = list[tuple[dict[int, SignalSide], Callable[[int], Signal]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelState(StrategyState):
+    pass
+
+
+@register("model")
+class ModelStrategy(Strategy[ModelState]):
+    universe = True  # scores every symbol at once (see the module docstring)
+
+    def __init__(
+        self,
+        *,
+        model: str = "",
+        models_dir: str = "",
+        cost: float = DEFAULT_COST,
+        scorer: Scorer | None = None,
+        barrier: BarrierConfig | None = None,
+    ) -> None:
+        self.cost = params.non_negative_float("cost", cost)
+        self.model_id = model
+        if scorer is not None:
+            if barrier is None:
+                raise ValueError("barrier: give the barriers the scorer was trained with")
+            self.scorer, self.barrier = scorer, barrier
+            return
+        if not models_dir:
+            raise ValueError("models_dir: the model registry is needed to load a model")
+        registry = Registry(Path(models_dir))
+        wanted = model or registry.promoted()
+        if not wanted:
+            raise ValueError(
+                "model: no model is promoted; train one (quantum model train) or name one "
+                "with --param model=ID"
+            )
+        try:
+            card, self.scorer = load_scorer(registry, wanted)
+        except ModelError as exc:
+            raise ValueError(f"model: {exc}") from None
+        self.model_id = card.model_id
+        self.barrier = BarrierConfig(
+            float(card.barrier["take_profit_atr"]),
+            float(card.barrier["stop_atr"]),
+            int(card.barrier["horizon_bars"]),
+        )
+
+    def initial_state(self, symbol: str) -> ModelState:
+        return ModelState(symbol=symbol)
+
+    def advance(self, state: ModelState, bar: Bar) -> tuple[ModelState, Signal | None]:
+        raise ValueError(
+            "the model strategy scores the whole universe at once; it runs in quantum "
+            "backtest and model training, not in the per-symbol signal engine"
+        )
+
+    def universe_signals(
+        self, series: Sequence[BarSeries], funding: Mapping[str, FundingSeries] | None = None
+    ) -> UniverseOutput:
+        """Every series' entry signals: (side by bar, the signal at a bar on demand)."""
+        frames = feature_frames(series, funding)
+        names = self.scorer.names
+        stacked = np.concatenate([frames[s.symbol].select(names).values for s in series])
+        times = np.concatenate([s.open_time for s in series])
+        p_long, p_short = self.scorer.probabilities(stacked, times)  # one batched predict
+        out: UniverseOutput = []
+        start = 0
+        for s in series:
+            rows = slice(start, start + len(s))
+            start += len(s)
+            atr_rel = frames[s.symbol].column(atr_column())
+            side, ev = entry_sides(p_long[rows], p_short[rows], atr_rel, self.barrier, self.cost)
+            out.append(self._signals(s, side, ev, p_long[rows], p_short[rows], atr_rel))
+        return out
+
+    def _signals(
+        self,
+        s: BarSeries,
+        side: np.ndarray,
+        ev: np.ndarray,
+        p_long: np.ndarray,
+        p_short: np.ndarray,
+        atr_rel: np.ndarray,
+    ) -> tuple[dict[int, SignalSide], Callable[[int], Signal]]:
+        before = np.concatenate(([0], side[:-1]))
+        entries = np.flatnonzero((side != 0) & (side != before))  # where a side's edge begins
+        sides: dict[int, SignalSide] = {
+            int(i): PositionSide.LONG if side[i] > 0 else PositionSide.SHORT for i in entries
+        }
+        atr = atr_rel * s.close
+        atr_mean = np.full(len(s), np.nan)
+        ready = np.flatnonzero(np.isfinite(atr))
+        if len(ready):
+            atr_mean[ready[0] :] = vector.ema(atr[ready[0] :], 50)
+        trend = vector.ema(s.close, 200)
+        win = self.barrier.take_profit_atr
+
+        def at(i: int) -> Signal:
+            long = side[i] > 0
+            band = REGIME_BAND_ATR * atr[i]
+            regime = (
+                1.0
+                if s.close[i] > trend[i] + band
+                else -1.0
+                if s.close[i] < trend[i] - band
+                else 0.0
+            )
+            ratio = atr[i] / atr_mean[i] if atr_mean[i] > 0 else 1.0
+            return Signal(
+                symbol=s.symbol,
+                side=sides[i],
+                confidence=float(p_long[i] if long else p_short[i]),
+                strategy=self.name,
+                bar_time=int(s.open_time[i]),
+                price=float(s.close[i]),
+                stop_distance=float(self.barrier.stop_atr * atr[i]),
+                take_profit_distance=float(win * atr[i]),
+                features={
+                    "regime": regime,
+                    "signal_strength": float(min(1.0, max(0.0, ev[i] / (win * atr_rel[i])))),
+                    "volatility_ratio": float(ratio),
+                    "atr": float(atr[i]),
+                    "expected_return": float(ev[i]),
+                },
+            )
+
+        return sides, at

@@ -1,0 +1,183 @@
+"""``quantum model train`` end to end: features and labels, purged walk-forward, the
+out-of-sample backtest through the one engine, the registry, and promotion on evidence.
+
+A market with nothing to learn must not produce a promoted model; a market with a planted,
+learnable edge must — and its out-of-sample backtest, fees and funding included, must be
+profitable. The promoted model is then what ``quantum backtest --strategy model`` trades.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from quantum_trader import cli
+from quantum_trader.backtest.config import EngineConfig
+from quantum_trader.clock import SimClock
+from quantum_trader.data import MarketConfig, generate_market
+from quantum_trader.model.labels import BarrierConfig
+from quantum_trader.model.registry import Registry
+from quantum_trader.model.train import TrainConfig
+from quantum_trader.research.training import TrainingRequest, train_model
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+OOS_KEYS = {"ic", "rank_ic", "icir", "hit_rate", "brier", "folds", "net_return", "sharpe", "trades"}
+runner = CliRunner()
+
+
+def market_request(drift: float, seed: int, days: int = 12) -> TrainingRequest:
+    market = generate_market(SYMBOLS, days * 1440, MarketConfig(seed=seed, planted_drift=drift))
+    return TrainingRequest(
+        list(market.bars.values()),
+        BarrierConfig(horizon_bars=30),
+        TrainConfig(num_threads=2, folds=4),
+        EngineConfig(),
+    )
+
+
+def test_a_model_trained_on_a_market_with_nothing_to_learn_is_not_promoted(
+    tmp_path: Path,
+) -> None:
+    registry = Registry(tmp_path / "models")
+    outcome = train_model(market_request(0.0, 5), registry, SimClock(0))
+    assert not outcome.promoted
+    assert outcome.reason.startswith("not promoted: ")
+    assert registry.promoted() is None
+    stored = registry.card(outcome.card.model_id)  # kept, not promoted, with the reason why
+    assert stored.evidence["promotable"] is False
+    assert stored.evidence["reason"] == outcome.reason
+    oos = stored.evidence["oos"]
+    assert oos["ic_p_value"] >= 0.05 or oos["deflated_sharpe"] < 0.95 or oos["net_return"] <= 0
+
+
+def test_a_planted_learnable_edge_is_found_promoted_and_profitable_out_of_sample(
+    tmp_path: Path,
+) -> None:
+    registry = Registry(tmp_path / "models")
+    request = market_request(0.2, 1)
+    outcome = train_model(request, registry, SimClock(0))
+    assert outcome.promoted, outcome.reason
+    assert registry.promoted() == outcome.card.model_id
+    ev = outcome.card.evidence
+    oos, in_sample = ev["oos"], ev["in_sample"]
+    assert set(oos) >= OOS_KEYS and set(in_sample) >= OOS_KEYS
+    assert oos["ic"] > 0.1 and oos["ic_p_value"] < 0.05
+    assert oos["net_return"] > 0 and oos["trades"] >= 10  # fees and funding included
+    assert oos["deflated_sharpe"] >= 0.95
+    assert oos["folds"] == 4 and len(ev["folds"]) == 4
+    # The out-of-sample span starts after the first training block: the backtest of the
+    # fold models enters nothing before it (they have no opinion there).
+    assert ev["oos_from_ms"] > int(request.series[0].open_time[0])
+    assert oos["first_entry_ms"] >= ev["oos_from_ms"]
+    # Training again on the same data is deterministic (the same boosters) and is a second
+    # trial; a model no better than the one in service is kept but not promoted.
+    again = train_model(request, registry, SimClock(1))
+    assert registry.head_texts(again.card.model_id) == registry.head_texts(outcome.card.model_id)
+    assert again.card.evidence["oos"]["trials"] == 2
+    assert not again.promoted and "does not beat the promoted model" in again.reason
+    assert registry.promoted() == outcome.card.model_id
+
+
+@pytest.fixture
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in ("QUANTUM_REDIS_URL", "TRADING_SYMBOLS", "QUANTUM_TRADING_SYMBOLS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("QUANTUM_DATA_DIR", str(tmp_path / "var"))
+    cli._mount_optional()
+    return tmp_path / "var"
+
+
+def quantum(*args: str) -> Result:
+    return runner.invoke(cli.app, list(args))
+
+
+def train_json(*args: str) -> dict[str, Any]:
+    result = quantum("model", "train", *args, "--json", "-")
+    assert result.exit_code == 0, result.output
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def test_train_then_backtest_the_promoted_model_from_the_command_line(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synth = quantum(
+        "data", "synth", "--symbols", ",".join(SYMBOLS), "--days", "10", "--seed", "1",
+        "--planted-drift", "0.2", "--out", str(tmp_path / "bars"), "--json",
+    )  # fmt: skip
+    assert synth.exit_code == 0, synth.output
+    monkeypatch.setenv("QUANTUM_MODEL__BARRIER__HORIZON_BARS", "30")
+    trained = train_json("--data", str(tmp_path / "bars"))
+    assert {"model_id", "promoted", "reason", "oos", "in_sample"} <= set(trained)
+    assert set(trained["oos"]) >= OOS_KEYS and set(trained["in_sample"]) >= OOS_KEYS
+    assert trained["promoted"] is True, trained["reason"]
+    assert trained["barrier"]["horizon_bars"] == 30  # the setting reached the labels
+    listed = quantum("model", "list", "--json")
+    assert json.loads(listed.stdout)[0]["model_id"] == trained["model_id"]
+    report = tmp_path / "bt.json"
+    backtest = quantum(
+        "backtest", "--strategy", "model", "--data", str(tmp_path / "bars"), "--json", str(report)
+    )
+    assert backtest.exit_code == 0, backtest.output
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["strategy"] == "model" and summary["trades"] > 0
+    assert summary["model_id"] == trained["model_id"]  # the run says which model traded
+    assert trained["model_id"] in backtest.stdout
+
+
+def test_every_model_setting_reaches_the_training_run(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = {
+        "QUANTUM_MODEL__BARRIER__TAKE_PROFIT_ATR": "2.5",
+        "QUANTUM_MODEL__BARRIER__STOP_ATR": "1.5",
+        "QUANTUM_MODEL__BARRIER__HORIZON_BARS": "20",
+        "QUANTUM_MODEL__TRAIN__FOLDS": "3",
+        "QUANTUM_MODEL__TRAIN__EMBARGO_BARS": "10",
+        "QUANTUM_MODEL__TRAIN__VALIDATION_FRACTION": "0.25",
+        "QUANTUM_MODEL__TRAIN__FIRST_TRAIN_FRACTION": "0.5",
+        "QUANTUM_MODEL__TRAIN__SAMPLE_EVERY": "3",
+        "QUANTUM_MODEL__TRAIN__ROUNDS": "50",
+        "QUANTUM_MODEL__TRAIN__EARLY_STOPPING_ROUNDS": "10",
+        "QUANTUM_MODEL__TRAIN__LEARNING_RATE": "0.1",
+        "QUANTUM_MODEL__TRAIN__NUM_LEAVES": "7",
+        "QUANTUM_MODEL__TRAIN__MIN_DATA_IN_LEAF": "300",
+        "QUANTUM_MODEL__TRAIN__FEATURE_FRACTION": "0.7",
+        "QUANTUM_MODEL__TRAIN__BAGGING_FRACTION": "0.9",
+        "QUANTUM_MODEL__TRAIN__LAMBDA_L2": "5.0",
+        "QUANTUM_MODEL__TRAIN__NUM_THREADS": "1",
+        "QUANTUM_MODEL__TRAIN__SEED": "4",
+        "QUANTUM_MODEL__PROMOTION__MIN_TRADES": "1000000",
+        "QUANTUM_MODEL__PROMOTION__IC_P_VALUE": "0.01",
+        "QUANTUM_MODEL__PROMOTION__DEFLATED_SHARPE": "0.99",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    trained = train_json("--synthetic", "--symbols", ",".join(SYMBOLS), "--days", "8")
+    shown = json.loads(quantum("model", "show", trained["model_id"], "--json").stdout)
+    params, barrier = shown["params"], shown["barrier"]
+    assert barrier == {"take_profit_atr": 2.5, "stop_atr": 1.5, "horizon_bars": 20.0}
+    for name, value in settings.items():
+        section, _, key = name.removeprefix("QUANTUM_MODEL__").lower().partition("__")
+        if section == "train":
+            assert str(params[key]) == value, key
+    assert trained["oos"]["folds"] == 3
+    assert "1000000" in trained["reason"]  # min_trades
+    assert "needs < 0.01" in trained["reason"] or trained["oos"]["ic_p_value"] < 0.01
+    assert "below 0.99" in trained["reason"] or trained["oos"]["deflated_sharpe"] >= 0.99
+
+
+def test_bad_training_input_is_one_line(data_dir: Path, tmp_path: Path) -> None:
+    missing = quantum("model", "train", "--data", str(tmp_path / "nowhere"))
+    assert missing.exit_code == 2 and "--data" in missing.stderr
+    short = quantum(
+        "model", "train", "--synthetic", "--symbols", "BTCUSDT", "--days", "2", "--interval", "1h"
+    )
+    assert short.exit_code == 2 and "Traceback" not in short.output
+    assert len([line for line in short.stderr.splitlines() if line.strip()]) == 1, short.stderr
+    no_model = quantum("backtest", "--strategy", "model", "--synthetic", "--days", "2")
+    assert no_model.exit_code == 2 and "no model is promoted" in no_model.stderr
