@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src
 
 test: lint typecheck
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider --durations=30
 
 unit: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider tests/unit

@@ -2,9 +2,11 @@
 
 ``compute(series, funding)`` gives a :class:`FeatureFrame` for a whole series (numpy, for
 training and backtests); :class:`FeatureState` gives the same row one closed bar at a time
-(O(1) per bar with fixed memory, for the live signal engine). Every formula is written
-once as a small expression graph (``families.py``, ``higher.py``) that both evaluations
-run (``plan.py``); a test holds them equal to 1e-9 at every bar of every feature.
+(O(1) per bar with fixed memory, for the live signal engine), and
+:class:`UniverseFeatureState` the same rows for a whole universe in one numpy pass per
+bar. Every formula is written once as a small expression graph (``families.py``,
+``higher.py``) that every evaluation runs (``plan.py``); tests hold them equal to 1e-9 at
+every bar of every feature.
 
 Conventions
 -----------
@@ -43,11 +45,13 @@ from quantum_trader.features.cross_section import (
     align,
     cross_section,
     cross_section_at,
+    cross_section_matrix,
     rank_and_z,
 )
 from quantum_trader.features.frame import FeatureFrame, FeatureRow
 from quantum_trader.features.funding import FundingCursor, funding_at
-from quantum_trader.features.spec import FeatureSpec, HigherTimeframe
+from quantum_trader.features.spec import FeatureSpec, HigherTimeframe, spec_for
+from quantum_trader.features.universe import UniverseFeatureState
 
 __all__ = [
     "DEFAULT_SPEC",
@@ -59,14 +63,17 @@ __all__ = [
     "FeatureState",
     "FundingCursor",
     "HigherTimeframe",
+    "UniverseFeatureState",
     "align",
     "compute",
     "cross_section",
     "cross_section_at",
+    "cross_section_matrix",
     "cross_section_names",
     "feature_graph",
     "feature_names",
     "feature_version",
     "funding_at",
     "rank_and_z",
+    "spec_for",
 ]

@@ -26,21 +26,18 @@ from quantum_trader.features.ops import quiet
 from quantum_trader.features.spec import FeatureSpec
 
 NAN = float("nan")
-_CHUNK_CELLS = 1 << 22  # bars × symbols² compared at once
 
 
 def rank_and_z(values: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Rank in [0, 1] and z-score of each value along the last axis (the symbols)."""
+    """Rank in [0, 1] and z-score of each value along the last axis (the symbols).
+
+    Ranks count by sorting (O(n log n) per bar): NaN sorts last, so the values before a
+    value's tie group are exactly the finite values below it."""
     x = np.asarray(values, dtype=np.float64)
-    if x.ndim == 2 and x.shape[0] * x.shape[1] ** 2 > _CHUNK_CELLS:
-        step = max(1, _CHUNK_CELLS // max(1, x.shape[1] ** 2))
-        parts = [rank_and_z(x[i : i + step]) for i in range(0, x.shape[0], step)]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     valid = np.isfinite(x)
-    xv = np.where(valid, x, NAN)  # NaN compares false with everything: it counts nowhere
+    xv = np.where(valid, x, NAN)
     count = valid.sum(axis=-1, keepdims=True)
-    below = (xv[..., None, :] < xv[..., :, None]).sum(axis=-1)
-    tied = (xv[..., None, :] == xv[..., :, None]).sum(axis=-1) - 1  # others only
+    below, tied = _below_and_tied(xv)
     with quiet():
         rank = (below + 0.5 * tied) / (count - 1)
         mean = np.where(valid, x, 0.0).sum(axis=-1, keepdims=True) / count
@@ -51,6 +48,38 @@ def rank_and_z(values: FloatArray) -> tuple[FloatArray, FloatArray]:
         z = np.where(std > 0.0, deviation / std, 0.0)
     ok = valid & (count >= 2)
     return np.where(ok, rank, NAN), np.where(ok, z, NAN)
+
+
+def _below_and_tied(xv: FloatArray) -> tuple[IntArray, IntArray]:
+    """Per value: how many values are strictly below it, and how many *others* equal it."""
+    order = np.argsort(xv, axis=-1, kind="stable")
+    ordered = np.take_along_axis(xv, order, axis=-1)
+    n = ordered.shape[-1]
+    position = np.broadcast_to(np.arange(n), ordered.shape)
+    if n == 0:
+        empty = np.zeros(ordered.shape, np.int64)
+        return empty, empty
+    starts = np.ones(ordered.shape, np.bool_)
+    starts[..., 1:] = ordered[..., 1:] != ordered[..., :-1]  # NaN != NaN: alone
+    ends = np.ones(ordered.shape, np.bool_)
+    ends[..., :-1] = starts[..., 1:]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=-1)
+    last = np.flip(np.minimum.accumulate(np.flip(np.where(ends, position, n - 1), -1), -1), -1)
+    below, tied = np.empty_like(first), np.empty_like(first)
+    np.put_along_axis(below, order, first, axis=-1)
+    np.put_along_axis(tied, order, last - first, axis=-1)
+    return below, tied
+
+
+def cross_section_matrix(
+    values: FloatArray, names: tuple[str, ...], spec: FeatureSpec = DEFAULT_SPEC
+) -> FloatArray:
+    """One bar's cross-section from its feature matrix (symbols × ``names``)."""
+    out = np.full((values.shape[0], len(cross_section_names(spec))), NAN)
+    for k, feature in enumerate(spec.cross_section):
+        rank, z = rank_and_z(values[:, names.index(feature)])
+        out[:, 2 * k], out[:, 2 * k + 1] = rank, z
+    return out
 
 
 def align(
@@ -100,8 +129,6 @@ def cross_section_at(
     if len(times) != 1:
         raise DataError(f"rows of one bar expected, got bar times {sorted(times)}")
     (open_time,) = times
-    out = np.full((len(symbols), len(names)), NAN)
-    for k, feature in enumerate(spec.cross_section):
-        rank, z = rank_and_z(np.array([rows[s][feature] for s in symbols]))
-        out[:, 2 * k], out[:, 2 * k + 1] = rank, z
+    row_names = rows[symbols[0]].names
+    out = cross_section_matrix(np.stack([rows[s].values for s in symbols]), row_names, spec)
     return {s: FeatureRow(s, open_time, names, out[j]) for j, s in enumerate(symbols)}
