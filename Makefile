@@ -11,6 +11,10 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@# LightGBM's wheel links the system's OpenMP runtime (Debian: libgomp1)
+	@ldconfig -p | grep -q libgomp.so.1 || { [ "$$(id -u)" = 0 ] && \
+		apt-get install -y -q libgomp1 >/dev/null; } || \
+		{ echo "LightGBM needs libgomp.so.1: apt-get install libgomp1"; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
