@@ -268,8 +268,10 @@ def _mount_optional() -> None:
     app.command("backtest")(backtest_command)
     app.add_typer(sim_app, name="sim-exchange", help="The simulated exchange over Binance's API.")
     from quantum_trader.research.cli import train_command
+    from quantum_trader.research.drift_cli import drift_command
 
     model_app.command("train")(train_command)
+    model_app.command("drift")(drift_command)
     app.add_typer(model_app, name="model", help="Train, list, show, promote signal models.")
 
 

@@ -38,6 +38,7 @@ from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig
 from quantum_trader.decide.sizing import SizingConfig
+from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.promotion import PromotionRules
 from quantum_trader.model.train import TrainConfig
@@ -116,11 +117,13 @@ class StrategySettings:
 
 @checked_dataclass(frozen=True)
 class ModelSettings:
-    """The signal model: its barrier labels, walk-forward training and promotion rules."""
+    """The signal model: its barrier labels, walk-forward training, promotion and drift
+    rules."""
 
     barrier: BarrierConfig = dataclasses.field(default_factory=BarrierConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     promotion: PromotionRules = dataclasses.field(default_factory=PromotionRules)
+    drift: DriftRules = dataclasses.field(default_factory=DriftRules)
 
 
 class Settings(BaseSettings):

@@ -26,7 +26,8 @@ import numpy.typing as npt
 
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.data.funding import FundingSeries
-from quantum_trader.strategies import FLAT, Bar, Signal, SignalSide, get_strategy
+from quantum_trader.strategies import FLAT, Signal, SignalSide, get_strategy
+from quantum_trader.strategies.base import fold_signals
 
 Columns = tuple[
     npt.NDArray[np.int64],
@@ -112,23 +113,8 @@ class SignalSeries:
 def series_signals(spec: StrategySpec, series: BarSeries) -> dict[int, Signal]:
     """Bar index -> the signal emitted at that bar's close (folding ``on_bar``)."""
     strategy = get_strategy(spec.name, **dict(spec.params))
-    state = strategy.initial_state(series.symbol)
-    out: dict[int, Signal] = {}
-    symbol, interval = series.symbol, series.interval
-    columns = zip(
-        series.open_time.tolist(),
-        series.open.tolist(),
-        series.high.tolist(),
-        series.low.tolist(),
-        series.close.tolist(),
-        series.volume.tolist(),
-        strict=True,
-    )
-    for i, (t, o, h, low, c, v) in enumerate(columns):
-        state, signal = strategy.on_bar(state, Bar(symbol, interval, t, o, h, low, c, v))
-        if signal is not None:
-            out[i] = signal
-    return out
+    columns = [c.tolist() for c in _columns(series)]
+    return fold_signals(strategy, series.symbol, series.interval, columns)
 
 
 def all_signals(

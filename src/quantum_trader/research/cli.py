@@ -19,11 +19,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from quantum_trader.backtest.cli_request import build_request, file_options
+from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.runner import InputError, load_bars, load_funding
 from quantum_trader.cli_checks import writable_output
 from quantum_trader.cli_context import fail, settings, usable_data_dir
 from quantum_trader.clock import SystemClock
-from quantum_trader.data import DataError
+from quantum_trader.config import Settings
+from quantum_trader.data import BarSeries, DataError
+from quantum_trader.data.funding import FundingSeries
 from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.model.registry import ModelError, Registry
 from quantum_trader.research.training import TrainingOutcome, TrainingRequest, train_model
@@ -76,14 +79,12 @@ def train_command(
     except ValueError as exc:
         raise fail(f"--horizon/--folds: {exc}") from None
     try:
-        file_symbol, file_interval = file_options(data, False, None, None)
-        backtest = build_request(
-            None, data, synthetic, symbols, interval, days, start, end, None, None, None,
-            None, None, None, seed, True, [], (False, file_symbol, file_interval), s,
+        market = load_market(s, data, synthetic, symbols, interval, days, start, end, seed)
+        series, funding, engine = market
+        request = TrainingRequest(
+            series, barrier, train, engine, funding, model.promotion,
+            drift_bins=model.drift.bins,
         )  # fmt: skip
-        series = load_bars(backtest).series
-        funding = load_funding(backtest, series)
-        request = TrainingRequest(series, barrier, train, backtest.engine, funding, model.promotion)
         outcome = _train_with_progress(request, registry)
     except (InputError, DataError) as exc:
         raise fail(str(exc)) from None
@@ -99,6 +100,30 @@ def train_command(
     console.print(_table(outcome))
     if json_path is not None:
         console.print(f"result: {json_path}")
+
+
+Market = tuple[list[BarSeries], dict[str, FundingSeries], EngineConfig]
+
+
+def load_market(
+    s: Settings,
+    data: Path | None,
+    synthetic: bool,
+    symbols: str | None,
+    interval: str | None,
+    days: int | None,
+    start: str | None,
+    end: str | None,
+    seed: int,
+) -> Market:
+    """The bars, funding and account a model command works on, chosen as for backtest."""
+    file_symbol, file_interval = file_options(data, False, None, None)
+    backtest = build_request(
+        None, data, synthetic, symbols, interval, days, start, end, None, None, None,
+        None, None, None, seed, True, [], (False, file_symbol, file_interval), s,
+    )  # fmt: skip
+    series = load_bars(backtest).series
+    return series, load_funding(backtest, series), backtest.engine
 
 
 def _train_with_progress(request: TrainingRequest, registry: Registry) -> TrainingOutcome:

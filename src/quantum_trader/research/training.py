@@ -27,6 +27,7 @@ from quantum_trader.data.funding import FundingSeries
 from quantum_trader.model import evidence
 from quantum_trader.model.card import ModelCard
 from quantum_trader.model.dataset import Dataset, build_dataset, model_feature_version
+from quantum_trader.model.drift import DriftRules, reference
 from quantum_trader.model.evaluate import WalkForward, final_fit, quality, report, walk_forward
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.promotion import Decision, PromotionRules, decide
@@ -45,6 +46,7 @@ class TrainingRequest:
     engine: EngineConfig
     funding: Mapping[str, FundingSeries] | None = None
     rules: PromotionRules = field(default_factory=PromotionRules)
+    drift_bins: int = DriftRules().bins
     cost: float | None = None  # None: round_trip_cost of the engine's taker fee
 
     def round_trip(self) -> float:
@@ -180,6 +182,7 @@ def train_model(
                 "oos": oos,
                 "in_sample": in_sample,
                 "folds": [_fold_json(f) for f in folds.folds],
+                "drift_reference": reference(data.features, data.names, request.drift_bins),
                 "oos_from_ms": folds.from_ms,
                 "oos_to_ms": folds.to_ms,
             }

@@ -90,7 +90,7 @@ import inspect
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -310,6 +310,22 @@ class Strategy(ABC, Generic[StateT]):
 
 
 AnyStrategy = Strategy[Any]
+
+
+def fold_signals(
+    strategy: AnyStrategy, symbol: str, interval: str, columns: Sequence[Sequence[float]]
+) -> dict[int, Signal]:
+    """Bar index -> the signal ``strategy`` emits at that bar's close, folding ``on_bar``
+    over ``columns`` (open_time, open, high, low, close, volume; oldest first)."""
+    state = strategy.initial_state(symbol)
+    out: dict[int, Signal] = {}
+    for i, (t, o, h, low, c, v) in enumerate(zip(*columns, strict=True)):
+        state, signal = strategy.on_bar(state, Bar(symbol, interval, int(t), o, h, low, c, v))
+        if signal is not None:
+            out[i] = signal
+    return out
+
+
 StrategyClassT = TypeVar("StrategyClassT", bound=type[AnyStrategy])
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

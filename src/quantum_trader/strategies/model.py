@@ -15,8 +15,10 @@ Parameters: ``model`` (an id or a unique prefix in the registry; empty: the prom
 model), ``models_dir`` (the registry; the backtest command passes
 ``QUANTUM_DATA_DIR/models``), ``cost`` (the round trip's fees and slippage as a fraction
 of the price: twice the taker fee plus two basis points; the backtest command and
-training pass it from the configured fee), and ``scorer`` /
-``barrier`` (a fitted model in hand, as walk-forward training passes its fold models).
+training pass it from the configured fee), ``filter`` (meta-labelling: trade another
+strategy's entry signals, only those the model expects to pay after costs on their side,
+with the model's probability as confidence), and ``scorer`` / ``barrier`` (a fitted model
+in hand, as training passes its fold models).
 
 The strategy scores a universe, not one symbol: the backtester asks it for every
 series' signals at once (``universe_signals``). The live signal engine runs strategies
@@ -26,7 +28,7 @@ one symbol at a time, so ``strategies.names`` refuses ``model`` with a line sayi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +41,23 @@ from quantum_trader.domain.enums import PositionSide
 from quantum_trader.model.dataset import atr_column, feature_frames
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.registry import ModelError, Registry
-from quantum_trader.model.scorer import Scorer, entry_sides, load_scorer, round_trip_cost
+from quantum_trader.model.scorer import (
+    Scorer,
+    entry_sides,
+    expected_returns,
+    load_scorer,
+    round_trip_cost,
+)
 from quantum_trader.strategies.base import (
+    FLAT,
+    AnyStrategy,
     Bar,
     Signal,
     SignalSide,
     Strategy,
     StrategyState,
+    fold_signals,
+    get_strategy,
     register,
 )
 from quantum_trader.strategies.features import REGIME_BAND_ATR
@@ -69,11 +81,17 @@ class ModelStrategy(Strategy[ModelState]):
         model: str = "",
         models_dir: str = "",
         cost: float = DEFAULT_COST,
+        filter: str = "",
         scorer: Scorer | None = None,
         barrier: BarrierConfig | None = None,
     ) -> None:
         self.cost = params.non_negative_float("cost", cost)
         self.model_id = model
+        self.base: AnyStrategy | None = None
+        if filter:
+            if filter == self.name:
+                raise ValueError("filter: name a rule strategy whose signals the model judges")
+            self.base = get_strategy(filter)
         if scorer is not None:
             if barrier is None:
                 raise ValueError("barrier: give the barriers the scorer was trained with")
@@ -123,9 +141,37 @@ class ModelStrategy(Strategy[ModelState]):
             rows = slice(start, start + len(s))
             start += len(s)
             atr_rel = frames[s.symbol].column(atr_column())
+            if self.base is not None:
+                out.append(self._judged(s, p_long[rows], p_short[rows], atr_rel))
+                continue
             side, ev = entry_sides(p_long[rows], p_short[rows], atr_rel, self.barrier, self.cost)
             out.append(self._signals(s, side, ev, p_long[rows], p_short[rows], atr_rel))
         return out
+
+    def _judged(
+        self, s: BarSeries, p_long: np.ndarray, p_short: np.ndarray, atr_rel: np.ndarray
+    ) -> tuple[dict[int, SignalSide], Callable[[int], Signal]]:
+        """Meta-labelling: the base strategy's entry signals that the model expects to
+        pay after costs on their own side, stamped as the model's with its probability."""
+        assert self.base is not None
+        columns = [c.tolist() for c in (s.open_time, s.open, s.high, s.low, s.close, s.volume)]
+        ev_long, ev_short = expected_returns(p_long, p_short, atr_rel, self.barrier, self.cost)
+        kept: dict[int, Signal] = {}
+        for i, signal in fold_signals(self.base, s.symbol, s.interval, columns).items():
+            long = signal.side is PositionSide.LONG
+            if signal.side is FLAT or not (ev_long[i] if long else ev_short[i]) > 0:
+                continue  # no entry, or one the model does not expect to pay
+            kept[i] = replace(
+                signal,
+                strategy=self.name,
+                confidence=float(p_long[i] if long else p_short[i]),
+                features={
+                    **signal.features,
+                    "expected_return": float(ev_long[i] if long else ev_short[i]),
+                    "base_confidence": signal.confidence,
+                },
+            )
+        return {i: k.side for i, k in kept.items()}, kept.__getitem__
 
     def _signals(
         self,

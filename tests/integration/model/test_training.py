@@ -17,12 +17,17 @@ from typer.testing import CliRunner, Result
 
 from quantum_trader import cli
 from quantum_trader.backtest.config import EngineConfig
+from quantum_trader.backtest.signals import StrategySpec, series_signals
 from quantum_trader.clock import SimClock
 from quantum_trader.data import MarketConfig, generate_market
+from quantum_trader.data.writers import dump_name, write_klines_csv
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.registry import Registry
+from quantum_trader.model.scorer import load_scorer
 from quantum_trader.model.train import TrainConfig
 from quantum_trader.research.training import TrainingRequest, train_model
+from quantum_trader.strategies import FLAT
+from quantum_trader.strategies.model import ModelStrategy
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 OOS_KEYS = {"ic", "rank_ic", "icir", "hit_rate", "brier", "folds", "net_return", "sharpe", "trades"}
@@ -73,6 +78,22 @@ def test_a_planted_learnable_edge_is_found_promoted_and_profitable_out_of_sample
     # fold models enters nothing before it (they have no opinion there).
     assert ev["oos_from_ms"] > int(request.series[0].open_time[0])
     assert oos["first_entry_ms"] >= ev["oos_from_ms"]
+    # Meta-labelling: the promoted model judges another strategy's entries.
+    _, scorer = load_scorer(registry, outcome.card.model_id)
+    judge = ModelStrategy(scorer=scorer, barrier=request.barrier, filter="trend_ema")
+    kept = base_count = 0
+    for s, (sides, at) in zip(request.series, judge.universe_signals(request.series), strict=True):
+        base = {
+            i: g
+            for i, g in series_signals(StrategySpec("trend_ema"), s).items()
+            if g.side is not FLAT
+        }
+        base_count += len(base)
+        kept += len(sides)
+        for i in sides:
+            assert at(i).side is base[i].side and at(i).stop_distance == base[i].stop_distance
+            assert at(i).strategy == "model" and at(i).features["expected_return"] > 0
+    assert 0 < kept < base_count
     # Training again on the same data is deterministic (the same boosters) and is a second
     # trial; a model no better than the one in service is kept but not promoted.
     again = train_model(request, registry, SimClock(1))
@@ -127,6 +148,18 @@ def test_train_then_backtest_the_promoted_model_from_the_command_line(
     assert summary["strategy"] == "model" and summary["trades"] > 0
     assert summary["model_id"] == trained["model_id"]  # the run says which model traded
     assert trained["model_id"] in backtest.stdout
+    # Drift: the training bars themselves match the training distribution; a market three
+    # times as volatile does not, and the volatility features say so.
+    same = json.loads(quantum("model", "drift", "--data", str(tmp_path / "bars"), "--json").stdout)
+    assert same["model_id"] == trained["model_id"] and not same["drift"] and same["max_psi"] == 0
+    wild = tmp_path / "wild"
+    wild.mkdir()
+    config = MarketConfig(seed=4, annual_vol=1.35, start_ms=1_706_745_600_000)
+    for s in generate_market(SYMBOLS, 4 * 1440, config).bars.values():
+        write_klines_csv(s, wild / dump_name(s))
+    drifted = json.loads(quantum("model", "drift", "--data", str(wild), "--json").stdout)
+    assert drifted["drift"] and "PSI" in drifted["reason"]
+    assert {"rvol_60", "parkinson_60", "atr_rel_14"} & set(drifted["drifted_features"])
 
 
 def test_every_model_setting_reaches_the_training_run(
@@ -154,6 +187,9 @@ def test_every_model_setting_reaches_the_training_run(
         "QUANTUM_MODEL__PROMOTION__MIN_TRADES": "1000000",
         "QUANTUM_MODEL__PROMOTION__IC_P_VALUE": "0.01",
         "QUANTUM_MODEL__PROMOTION__DEFLATED_SHARPE": "0.99",
+        "QUANTUM_MODEL__DRIFT__BINS": "5",
+        "QUANTUM_MODEL__DRIFT__PSI_LIMIT": "0.0001",
+        "QUANTUM_MODEL__DRIFT__DECAY_P_VALUE": "0.9",
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
@@ -169,6 +205,15 @@ def test_every_model_setting_reaches_the_training_run(
     assert "1000000" in trained["reason"]  # min_trades
     assert "needs < 0.01" in trained["reason"] or trained["oos"]["ic_p_value"] < 0.01
     assert "below 0.99" in trained["reason"] or trained["oos"]["deflated_sharpe"] >= 0.99
+    bins = shown["evidence"]["drift_reference"]["ret_1"]["share"]
+    assert len(bins) <= 5  # drift.bins (quantile edges of ties merge)
+    checked = quantum(
+        "model", "drift", trained["model_id"], "--synthetic", "--symbols", ",".join(SYMBOLS),
+        "--days", "3", "--seed", "9", "--json",
+    )  # fmt: skip
+    drift = json.loads(checked.stdout)
+    assert drift["drift"] and "above PSI 0.0001" in drift["reason"]  # drift.psi_limit
+    assert drift["decay"] == (drift["hit_p_value"] < 0.9)  # drift.decay_p_value
 
 
 def test_bad_training_input_is_one_line(data_dir: Path, tmp_path: Path) -> None:
