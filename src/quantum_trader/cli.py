@@ -242,8 +242,14 @@ def redis_status(
         console.print(f"not running (binary: {binary or 'none found'})")
 
 
+_mounted: list[bool] = []
+
+
 def _mount_optional() -> None:
-    """Sub-commands that live beside their modules."""
+    """Sub-commands that live beside their modules (mounted once per process)."""
+    if _mounted:
+        return
+    _mounted.append(True)
     from quantum_trader.backtest.cli import backtest_command
     from quantum_trader.data.cli import app as data_app
     from quantum_trader.exchange.sim_cli import app as sim_app
@@ -269,9 +275,11 @@ def _mount_optional() -> None:
     app.add_typer(sim_app, name="sim-exchange", help="The simulated exchange over Binance's API.")
     from quantum_trader.research.cli import train_command
     from quantum_trader.research.drift_cli import drift_command
+    from quantum_trader.research.retrain_cli import retrain_command
 
     model_app.command("train")(train_command)
     model_app.command("drift")(drift_command)
+    model_app.command("retrain")(retrain_command)
     app.add_typer(model_app, name="model", help="Train, list, show, promote signal models.")
 
 

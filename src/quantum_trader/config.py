@@ -105,9 +105,9 @@ class StrategySettings:
             raise ValueError("names: each strategy may appear once")
         if ModelStrategy.name in self.names:
             raise ValueError(
-                "names: 'model' scores the whole universe at once and runs in `quantum "
-                "backtest --strategy model` and `quantum model train`; the signal engine "
-                "trades the rule strategies"
+                "names: 'model' is not served by the signal engine (it scores the whole "
+                "universe at once): remove it from strategies.names and use `quantum "
+                "backtest --strategy model`"
             )
         if self.interval not in BINANCE_INTERVALS:
             raise ValueError(f"interval {self.interval!r}: one of {', '.join(BINANCE_INTERVALS)}")

@@ -30,7 +30,8 @@ from quantum_trader.backtest.runner import (
 )
 from quantum_trader.cli_checks import writable_output
 from quantum_trader.cli_context import settings as context_settings
-from quantum_trader.data import DataError, interval_ms
+from quantum_trader.data import BarSeries, DataError, interval_ms
+from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.exchange.sim.universe import UnlistedSymbol, derive_missing, describe_derived
 from quantum_trader.strategies import ModelStrategy, available
 from quantum_trader.strategies.base import ExitRules
@@ -215,14 +216,14 @@ def backtest_command(
     except (InputError, DataError) as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # a strategy or config rejected a parameter
-        raise _fail(f"--param: {exc}") from None
+        raise _fail(f"{'--param' if param else '--strategy'}: {exc}") from None
     for r in run.files if repair else []:
         _note(f"--repair: {r.series.symbol} {r.series.interval}: {r.repair.describe()}")
     result = run.result
     summary = summarize(result, run.series[result.symbols[0]].interval_ms)
     summary["rules"] = "strategy" if run.strategy_rules else "system"
-    if request.strategy == ModelStrategy.name:  # which model traded
-        summary["model_id"] = ModelStrategy(**request.params).model_id  # type: ignore[arg-type]
+    if request.strategy == ModelStrategy.name:  # which model traded, and on what
+        summary["model_id"] = _model_notes(request, result.symbols, run.series)
     summary["settings"] = settings.masked()
     console.print(summary_table(summary, run.seconds))
     if json_path is not None:
@@ -235,6 +236,29 @@ def backtest_command(
             console.print("PNG skipped: matplotlib is not installed (pip install matplotlib)")
         else:
             console.print(f"image: {png}")
+
+
+def _model_notes(
+    request: BacktestRequest, symbols: tuple[str, ...], series: dict[str, BarSeries]
+) -> str:
+    """The traded model's id; warnings when the bars are not new to it."""
+    strategy = ModelStrategy(**request.params)  # type: ignore[arg-type]
+    card = strategy.card
+    if card is None:
+        return strategy.model_id
+    unseen = sorted(set(symbols) - set(card.symbols))
+    if unseen:
+        _note(f"model {card.model_id} was not trained on {', '.join(unseen)}", "warning")
+    first = min(int(s.open_time[0]) for s in series.values())
+    last = max(int(s.open_time[-1]) for s in series.values())
+    if first < card.train_to_ms and last >= card.train_from_ms:
+        _note(
+            f"these bars overlap model {card.model_id}'s training window "
+            f"({iso_utc(card.train_from_ms)} → {iso_utc(card.train_to_ms)}): this backtest "
+            "is in sample; its out-of-sample evidence is in `quantum model show`",
+            "warning",
+        )
+    return card.model_id
 
 
 def _run_with_progress(

@@ -122,6 +122,11 @@ def parse_strategies(text: str | None, settings: Settings) -> tuple[str, ...]:
         raise InputError("--strategy", f"unknown {shown}; known: {', '.join(available())}")
     if len(set(names)) != len(names):
         raise InputError("--strategy", "each strategy may appear once")
+    if MODEL in names and len(names) > 1:
+        raise InputError(
+            "--strategy", "model trades alone; to judge another strategy's signals with "
+            "it, use --strategy model --param filter=NAME",
+        )  # fmt: skip
     return names
 
 

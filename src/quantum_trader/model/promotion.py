@@ -11,11 +11,17 @@ results (nothing it was fitted, stopped or calibrated on):
    on the same data counts as one) — is at least ``deflated_sharpe``.
 3. **It makes money**: the out-of-sample backtest through the one engine, fees and
    funding included, ends with a positive net return.
-4. **It beats the model in service**: its mean fold IC on the same test rows is higher
-   than the promoted model's (which may even have trained on them: that only makes the
-   bar higher). A promoted model the code can no longer load is no obstacle.
+4. **It beats the model in service**, out of sample for both: on the test rows stamped
+   after the promoted model's own training window, the new model's mean fold IC must be
+   higher than the promoted model's on the same rows. When no fold has such rows (the
+   new data lies inside the old model's window) or the two models read different
+   features, the new model's mean fold IC is compared with the promoted model's recorded
+   out-of-sample one instead, and the reason says which comparison was made. A promoted
+   model the code can no longer load is no obstacle.
 
-The decision names every test that failed, in this order.
+Tests 1–3 decide whether the model is *promotable* (kept in its card: ``quantum model
+promote`` serves a promotable model without ``--force``); test 4 decides whether this
+training promotes it. The decision names every test that failed, in this order.
 """
 
 from __future__ import annotations
@@ -45,6 +51,17 @@ class Decision:
     promote: bool
     reason: str
     failed: tuple[str, ...]
+    promotable: bool = False  # tests 1–3 passed
+
+
+@dataclass(frozen=True, slots=True)
+class Incumbent:
+    """The promoted model against the new one: both mean fold ICs and how they compare."""
+
+    model_id: str
+    theirs: float
+    mine: float
+    basis: str  # e.g. "on 3 folds' rows after its training window"
 
 
 def _number(value: Any) -> float:
@@ -52,10 +69,9 @@ def _number(value: Any) -> float:
 
 
 def decide(
-    oos: dict[str, Any], rules: PromotionRules, incumbent_fold_ic: float | None = None
+    oos: dict[str, Any], rules: PromotionRules, incumbent: Incumbent | None = None
 ) -> Decision:
-    """The promotion decision for out-of-sample evidence ``oos`` (see module docstring);
-    ``incumbent_fold_ic``: the promoted model's mean fold IC on the same rows, if any."""
+    """The promotion decision for out-of-sample evidence ``oos`` (see module docstring)."""
     failed: list[str] = []
     p = _number(oos.get("ic_p_value"))
     if not p < rules.ic_p_value:
@@ -72,12 +88,20 @@ def decide(
         failed.append(f"{trades} out-of-sample trades, needs {rules.min_trades}")
     if not net > 0:
         failed.append(f"out-of-sample backtest not profitable net of fees (return {net:.3%})")
-    mine = _number(oos.get("fold_ic_mean"))
-    if incumbent_fold_ic is not None and not mine > incumbent_fold_ic:
+    promotable = not failed
+    if incumbent is not None and not _number(incumbent.mine) > _number(incumbent.theirs):
         failed.append(
-            f"does not beat the promoted model on the same folds "
-            f"(mean fold IC {mine:.4f} vs {incumbent_fold_ic:.4f})"
+            f"does not beat the promoted model {incumbent.model_id} "
+            f"(mean fold IC {incumbent.mine:.4f} vs {incumbent.theirs:.4f}, {incumbent.basis})"
         )
     if failed:
-        return Decision(False, "not promoted: " + "; ".join(failed), tuple(failed))
-    return Decision(True, "promoted: every out-of-sample test passed", ())
+        prefix = "not promoted (promotable: passes its own tests): " if promotable else ""
+        reason = prefix or "not promoted: "
+        return Decision(False, reason + "; ".join(failed), tuple(failed), promotable)
+    beats = (
+        f" and beats {incumbent.model_id} (mean fold IC {incumbent.mine:.4f} vs "
+        f"{incumbent.theirs:.4f}, {incumbent.basis})"
+        if incumbent is not None
+        else ""
+    )
+    return Decision(True, f"promoted: every out-of-sample test passed{beats}", (), True)

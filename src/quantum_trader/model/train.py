@@ -49,21 +49,23 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "folds": self.folds >= 2,
-            "sample_every": self.sample_every >= 1,
-            "rounds": self.rounds >= 1,
-            "early_stopping_rounds": self.early_stopping_rounds >= 1,
-            "num_leaves": self.num_leaves >= 2,
-            "min_data_in_leaf": self.min_data_in_leaf >= 1,
-            "num_threads": self.num_threads >= 1,
-            "learning_rate": 0 < self.learning_rate <= 1,
-            "feature_fraction": 0 < self.feature_fraction <= 1,
-            "bagging_fraction": 0 < self.bagging_fraction <= 1,
-            "lambda_l2": self.lambda_l2 >= 0,
+            "folds": (2 <= self.folds <= 50, "in 2..50"),
+            "validation_fraction": (0 < self.validation_fraction < 1, "in (0, 1)"),
+            "first_train_fraction": (0 < self.first_train_fraction < 1, "in (0, 1)"),
+            "sample_every": (self.sample_every >= 1, ">= 1"),
+            "rounds": (self.rounds >= 1, ">= 1"),
+            "early_stopping_rounds": (self.early_stopping_rounds >= 1, ">= 1"),
+            "num_leaves": (self.num_leaves >= 2, ">= 2"),
+            "min_data_in_leaf": (self.min_data_in_leaf >= 1, ">= 1"),
+            "num_threads": (self.num_threads >= 1, ">= 1"),
+            "learning_rate": (0 < self.learning_rate <= 1, "in (0, 1]"),
+            "feature_fraction": (0 < self.feature_fraction <= 1, "in (0, 1]"),
+            "bagging_fraction": (0 < self.bagging_fraction <= 1, "in (0, 1]"),
+            "lambda_l2": (self.lambda_l2 >= 0, ">= 0"),
         }
-        for name, ok in checks.items():
+        for name, (ok, allowed) in checks.items():
             if not ok:
-                raise ValueError(f"{name} is out of range: {getattr(self, name)!r}")
+                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
         if self.embargo_bars is not None and self.embargo_bars < 0:
             raise ValueError(f"embargo_bars must be >= 0, got {self.embargo_bars}")
 

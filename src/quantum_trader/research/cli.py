@@ -77,19 +77,28 @@ def train_command(
         barrier = model.barrier if horizon is None else replace(model.barrier, horizon_bars=horizon)
         train = model.train if folds is None else replace(model.train, folds=folds)
     except ValueError as exc:
-        raise fail(f"--horizon/--folds: {exc}") from None
+        raise fail(f"{'--horizon' if 'horizon' in str(exc) else '--folds'}: {exc}") from None
     try:
-        market = load_market(s, data, synthetic, symbols, interval, days, start, end, seed)
-        series, funding, engine = market
-        request = TrainingRequest(
-            series, barrier, train, engine, funding, model.promotion,
-            drift_bins=model.drift.bins,
-        )  # fmt: skip
-        outcome = _train_with_progress(request, registry)
-    except (InputError, DataError) as exc:
+        series, funding, engine = load_market(
+            s, data, synthetic, symbols, interval, days, start, end, seed
+        )
+    except InputError as exc:  # the bar loader names backtest's --timeframe
+        raise fail(str(exc).replace("--timeframe:", "--interval:", 1)) from None
+    except DataError as exc:
         raise fail(str(exc)) from None
-    except (ModelError, ValueError) as exc:
+    request = TrainingRequest(
+        series, barrier, train, engine, funding, model.promotion, drift_bins=model.drift.bins
+    )
+    try:
+        outcome = _train_with_progress(request, registry)
+    except DataError as exc:
+        raise fail(f"{exc} (give more --days, a shorter --horizon or fewer --folds)") from None
+    except ModelError as exc:
         raise fail(f"training: {exc}") from None
+    except ValueError as exc:  # a walk-forward that cannot be laid out on these bars
+        raise fail(
+            f"training: {exc}; give more --days, a shorter --horizon or fewer --folds"
+        ) from None
     result = outcome.as_json()
     if json_path is not None:
         text = json.dumps(result, indent=2, allow_nan=False)

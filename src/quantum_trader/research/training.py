@@ -24,13 +24,14 @@ from quantum_trader.backtest.trades import BacktestResult
 from quantum_trader.clock import Clock
 from quantum_trader.data.bars import DAY_MS, BarSeries
 from quantum_trader.data.funding import FundingSeries
+from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.model import evidence
 from quantum_trader.model.card import ModelCard
 from quantum_trader.model.dataset import Dataset, build_dataset, model_feature_version
 from quantum_trader.model.drift import DriftRules, reference
 from quantum_trader.model.evaluate import WalkForward, final_fit, quality, report, walk_forward
 from quantum_trader.model.labels import BarrierConfig
-from quantum_trader.model.promotion import Decision, PromotionRules, decide
+from quantum_trader.model.promotion import Decision, Incumbent, PromotionRules, decide
 from quantum_trader.model.registry import ModelError, Registry
 from quantum_trader.model.scorer import HEADS, Scorer, load_scorer, round_trip_cost
 from quantum_trader.model.train import TrainConfig
@@ -69,6 +70,8 @@ class TrainingOutcome:
             "oos": ev["oos"],
             "in_sample": ev["in_sample"],
             "folds": ev["folds"],
+            "oos_from": iso_utc(ev["oos_from_ms"]),
+            "oos_to": iso_utc(ev["oos_to_ms"]),
             "symbols": list(self.card.symbols),
             "interval": self.card.interval,
             "feature_version": self.card.feature_version,
@@ -105,29 +108,50 @@ def model_backtest(request: TrainingRequest, scorer: Scorer, from_ms: int) -> di
     return backtest_figures(result, from_ms)
 
 
-def incumbent_fold_ic(registry: Registry, data: Dataset, result: WalkForward) -> float | None:
-    """The promoted model's mean fold IC on this run's test rows (None: none to beat)."""
-    promoted = registry.promoted()
-    if promoted is None:
-        return None
+MIN_COMPARED_ROWS = 500  # a fold's rows after the old window worth comparing on
+
+
+def incumbent(registry: Registry, data: Dataset, result: WalkForward) -> Incumbent | None:
+    """The promoted model against this run's fold models, out of sample for both (see
+    :mod:`quantum_trader.model.promotion`); None when nothing servable is promoted."""
     try:
+        promoted = registry.promoted()
+        if promoted is None:
+            return None
         card, model = load_scorer(registry, promoted)
     except ModelError:
         return None  # the code no longer serves it: nothing in service to beat
-    if tuple(card.feature_names) != data.names:
-        return None
-    ics = []
+    recorded = card.evidence.get("oos", {}).get("fold_ic_mean")
+    recorded = float(recorded) if isinstance(recorded, int | float) else float("nan")
+    mine_all = float(np.nanmean([f.oos["ic"] for f in result.folds]))
+    fallback = Incumbent(card.model_id, recorded, mine_all, "its recorded out-of-sample IC")
+    if tuple(card.feature_names) != data.names or card.interval != data.interval:
+        return fallback
+    theirs, mine = [], []
     for fold in result.folds:
-        p_long, p_short = model.probabilities(
-            data.features[fold.test_rows], data.time[fold.test_rows]
-        )
-        ics.append(quality(data, fold.test_rows, p_long, p_short)["ic"])
-    return float(np.nanmean(ics))
+        rows = fold.test_rows[data.time[fold.test_rows] > card.train_to_ms]
+        if len(rows) < MIN_COMPARED_ROWS:
+            continue
+        p_long, p_short = model.probabilities(data.features[rows], data.time[rows])
+        theirs.append(quality(data, rows, p_long, p_short)["ic"])
+        f_long, f_short = fold.fit.scorer.probabilities(data.features[rows], data.time[rows])
+        mine.append(quality(data, rows, f_long, f_short)["ic"])
+    if not theirs:
+        return fallback
+    basis = f"on {len(theirs)} fold(s)' rows after its training window"
+    return Incumbent(card.model_id, float(np.nanmean(theirs)), float(np.nanmean(mine)), basis)
 
 
 def trials_on(registry: Registry, fingerprint: str) -> int:
-    """Models already trained on the same data, plus this one: the deflation's trials."""
-    return 1 + sum(1 for c in registry.cards() if c.data_fingerprint == fingerprint)
+    """Models already trained on the same data, plus this one: the deflation's trials (a
+    card that cannot be read is not counted)."""
+    count = 1
+    for model_id in registry.ids():
+        try:
+            count += registry.card(model_id).data_fingerprint == fingerprint
+        except ModelError:
+            continue
+    return count
 
 
 def train_model(
@@ -153,7 +177,7 @@ def train_model(
     in_sample.pop("daily_returns")
     oos["trials"] = trials
     oos["deflated_sharpe"] = evidence.deflated_sharpe(daily, trials, 1.0 / max(len(daily), 1))
-    decision: Decision = decide(oos, request.rules, incumbent_fold_ic(registry, data, folds))
+    decision: Decision = decide(oos, request.rules, incumbent(registry, data, folds))
     card = ModelCard(
         model_id="",
         created_at_ms=clock.now_ms(),
@@ -177,7 +201,7 @@ def train_model(
         calibration=final.calibration,
         evidence=_clean(
             {
-                "promotable": decision.promote,
+                "promotable": decision.promotable,
                 "reason": decision.reason,
                 "oos": oos,
                 "in_sample": in_sample,

@@ -38,6 +38,7 @@ import quantum_trader.strategies.vector as vector
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.data.funding import FundingSeries
 from quantum_trader.domain.enums import PositionSide
+from quantum_trader.model.card import ModelCard
 from quantum_trader.model.dataset import atr_column, feature_frames
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.registry import ModelError, Registry
@@ -88,6 +89,7 @@ class ModelStrategy(Strategy[ModelState]):
         self.cost = params.non_negative_float("cost", cost)
         self.model_id = model
         self.base: AnyStrategy | None = None
+        self.card: ModelCard | None = None  # the registered model, when loaded from one
         if filter:
             if filter == self.name:
                 raise ValueError("filter: name a rule strategy whose signals the model judges")
@@ -100,16 +102,17 @@ class ModelStrategy(Strategy[ModelState]):
         if not models_dir:
             raise ValueError("models_dir: the model registry is needed to load a model")
         registry = Registry(Path(models_dir))
-        wanted = model or registry.promoted()
-        if not wanted:
-            raise ValueError(
-                "model: no model is promoted; train one (quantum model train) or name one "
-                "with --param model=ID"
-            )
         try:
+            wanted = model or registry.promoted()
+            if not wanted:
+                raise ModelError(
+                    "no model is promoted; train one (quantum model train) or name one "
+                    "with --param model=ID"
+                )
             card, self.scorer = load_scorer(registry, wanted)
         except ModelError as exc:
             raise ValueError(f"model: {exc}") from None
+        self.card = card
         self.model_id = card.model_id
         self.barrier = BarrierConfig(
             float(card.barrier["take_profit_atr"]),
@@ -130,6 +133,12 @@ class ModelStrategy(Strategy[ModelState]):
         self, series: Sequence[BarSeries], funding: Mapping[str, FundingSeries] | None = None
     ) -> UniverseOutput:
         """Every series' entry signals: (side by bar, the signal at a bar on demand)."""
+        if self.card is not None and any(s.interval != self.card.interval for s in series):
+            given = sorted({s.interval for s in series})
+            raise ValueError(
+                f"model: {self.card.model_id} was trained on {self.card.interval} bars, these "
+                f"are {', '.join(given)}: pass --timeframe {self.card.interval}"
+            )
         frames = feature_frames(series, funding)
         names = self.scorer.names
         stacked = np.concatenate([frames[s.symbol].select(names).values for s in series])

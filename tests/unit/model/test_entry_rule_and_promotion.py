@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from quantum_trader.model.labels import BarrierConfig
-from quantum_trader.model.promotion import PromotionRules, decide
+from quantum_trader.model.promotion import Incumbent, PromotionRules, decide
 from quantum_trader.model.scorer import WindowScorer, entry_sides, expected_returns
 
 BARRIER = BarrierConfig(take_profit_atr=3.0, stop_atr=2.0, horizon_bars=60)
@@ -57,7 +57,7 @@ GOOD = {"ic_p_value": 0.001, "deflated_sharpe": 0.99, "trades": 50, "net_return"
 def test_promotion_needs_every_test_to_pass_and_names_each_failure() -> None:
     rules = PromotionRules()
     assert decide(GOOD, rules).promote
-    assert decide(GOOD, rules, incumbent_fold_ic=0.03).promote
+    assert decide(GOOD, rules, Incumbent("m-old", 0.03, 0.04, "same rows")).promote
     cases = {
         "ic_p_value": (0.2, "fold IC not significant"),
         "deflated_sharpe": (0.5, "deflated Sharpe"),
@@ -67,9 +67,12 @@ def test_promotion_needs_every_test_to_pass_and_names_each_failure() -> None:
     for key, (value, words) in cases.items():
         decision = decide({**GOOD, key: value}, rules)
         assert not decision.promote and words in decision.reason, key
-        assert len(decision.failed) == 1
-    beaten = decide(GOOD, rules, incumbent_fold_ic=0.05)
-    assert not beaten.promote and "does not beat the promoted model" in beaten.reason
+        assert len(decision.failed) == 1 and not decision.promotable
+    beaten = decide(GOOD, rules, Incumbent("m-old", 0.05, 0.04, "on 2 fold(s)' rows"))
+    assert not beaten.promote and "does not beat the promoted model m-old" in beaten.reason
+    assert beaten.promotable and "on 2 fold(s)' rows" in beaten.reason  # kept servable
+    tie = decide(GOOD, rules, Incumbent("m-old", 0.04, 0.04, "same rows"))
+    assert not tie.promote  # no better is not better
     missing = decide({}, rules)  # no evidence is no promotion
     assert not missing.promote and len(missing.failed) == 4
 
