@@ -8,6 +8,7 @@ outputs do not depend on which other symbols share the universe or when they hav
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,11 +20,10 @@ NAN = math.nan
 Mask = npt.NDArray[np.bool_]
 
 
-class VectorKernel:
+class VectorKernel(Protocol):
     """A kernel's state for every symbol; ``step`` advances the symbols in ``mask``."""
 
-    def step(self, x: FloatArray, mask: Mask) -> FloatArray:
-        raise NotImplementedError
+    def step(self, x: FloatArray, mask: Mask) -> FloatArray: ...
 
 
 def _rows(mask: Mask, every: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -31,7 +31,7 @@ def _rows(mask: Mask, every: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return every if len(every) == len(mask) and bool(mask.all()) else np.flatnonzero(mask)
 
 
-class _Lag(VectorKernel):
+class _Lag:
     def __init__(self, k: int, n: int) -> None:
         self.k, self.ring = k, np.full((n, k), NAN)
         self.head, self.count = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -52,7 +52,7 @@ class _Lag(VectorKernel):
         return out
 
 
-class _Recursive(VectorKernel):
+class _Recursive:
     """EMA, Wilder average and EWM std: NaN inputs leave the state alone. Whole-vector
     arithmetic, then kept only where a symbol advanced (``live``)."""
 
@@ -91,7 +91,7 @@ class _Recursive(VectorKernel):
         return np.where(live & ready, out, NAN)
 
 
-class _WindowSum(VectorKernel):
+class _WindowSum:
     def __init__(self, w: int, n: int) -> None:
         self.w = w
         self.prefix, self.nan_prefix = np.zeros((n, w + 1)), np.zeros((n, w + 1), np.int64)
@@ -122,7 +122,7 @@ class _WindowSum(VectorKernel):
         return out
 
 
-class _WindowExtreme(VectorKernel):
+class _WindowExtreme:
     def __init__(self, w: int, n: int, take_max: bool) -> None:
         self.w, self.take_max = w, take_max
         self.ring = np.full((n, w), NAN)
