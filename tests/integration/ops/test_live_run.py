@@ -118,6 +118,7 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
     await replay(server, [series.slice(0, history)], speed=1e9)  # history to warm up from
     settings = load_settings(data_dir=tmp_path / "var", strategies={"names": ["breakout"]})
     pushed = [0]  # live bars the replay has put on the venue so far
+    refusals: dict[str, str] = {}  # plan id -> the apply layer's reason, for every plan
 
     async def bar_taken(_: float) -> None:
         """Pace the replay as real time would: the next bar once the feed published the
@@ -135,18 +136,25 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
         pushed[0] += 1
         # the venue's clock is at the newest bar's open: the one before it has closed
         closed_open = int(series.open_time[history + pushed[0] - 2])
+        now_open = int(series.open_time[history + pushed[0] - 1])
         try:
             for _ in range(400):  # bounded: the feed polls every 20 ms
                 last = await client.xrevrange(keys.market, count=1)
                 newest = decode(last[0][1][FIELD]) if last else None
                 taken = isinstance(newest, MarketBar) and newest.open_time >= closed_open
-                # the risk guard ticks every second of market time: in real time it is
-                # current; a replay must not outrun it (a stale risk mode halts entries)
+                # the risk guard ticks every second of market time: in real time its state
+                # is never older than a second. A replay jumps a minute per bar, so it
+                # waits for a tick at the venue's new time (at the bar that is forming);
+                # a tick from before the jump would be two bars old at the next plan,
+                # which the gate refuses as risk_state_stale
                 risk = await client.get(keys.risk_state)
-                current = risk is not None and json.loads(risk)["updated_at"] >= closed_open
+                current = risk is not None and json.loads(risk)["updated_at"] >= now_open
                 if taken and current and await groups_idle(client, groups):
                     break
                 await client.xread({keys.market: "$"}, block=25)
+            for _, fields in await client.xrange(keys.apply_result):
+                result = decode(fields[FIELD])
+                refusals[getattr(result, "plan_id", "")] = str(getattr(result, "reason", ""))
         finally:
             await client.aclose()
 
@@ -160,7 +168,9 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
         await server.stop()
     assert result["bars_published"] >= live - 2
     entries = [o for o in sim.core.all_orders() if o.client_order_id.startswith("qe-")]
-    assert entries, "no entry: intents expired against the wall clock"
+    assert entries, f"no entry: {refusals}"
+    # nothing aged against the wall clock, and no plan met a risk mode the replay outran
+    assert not {"expired", "risk_state_stale"} & set(refusals.values()), refusals
 
 
 async def test_the_feed_backfills_every_bar_it_missed(redis_client: object, keys: object) -> None:
