@@ -11,6 +11,7 @@ mode unless the user sets it differently.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -23,11 +24,14 @@ from quantum_trader.config import Settings
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange
+from quantum_trader.model.scorer import round_trip_cost
 from quantum_trader.ops.paper_services import SystemParts, TradingConfig
 from quantum_trader.services.intent_bridge import IntentBridgeConfig
 from quantum_trader.services.journal import Journal
+from quantum_trader.services.model_serving import ModelServing
 from quantum_trader.services.risk_guard import RiskGuardConfig
 from quantum_trader.services.signal_engine import SignalEngineConfig, StrategySpec
+from quantum_trader.strategies.model import ModelStrategy
 
 
 def consumer_config(settings: Settings) -> ConsumerConfig:
@@ -41,6 +45,34 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
     )
 
 
+def strategy_params(
+    settings: Settings,
+    name: str,
+    given: Mapping[str, object] | None = None,
+    taker_fee: Decimal | None = None,
+) -> dict[str, object]:
+    """A strategy's parameters as every mode passes them: the model strategy gets the
+    registry under the data directory and the round trip's cost from the taker fee
+    (``taker_fee``: a backtest's own; default the configured one)."""
+    params = dict(given or {})
+    if name == ModelStrategy.name and "scorer" not in params:
+        fee = settings.sizing.taker_fee_rate if taker_fee is None else taker_fee
+        params.setdefault("models_dir", str(settings.data_dir / "models"))
+        params.setdefault("cost", round_trip_cost(float(fee)))
+    return params
+
+
+def check_serving(signal: SignalEngineConfig) -> None:
+    """Refuse, before any service starts, a model strategy with nothing it can serve (no
+    promoted model, a corrupt one, one of other bars or features): ValueError, one line.
+    The signal engine would fail the same way, but inside a restarting service."""
+    for spec in signal.strategies:
+        if spec.name == ModelStrategy.name:
+            ModelServing(
+                spec.params, signal.symbols, signal.interval, "preflight", signal.model_drift
+            )
+
+
 def trading_config(settings: Settings, symbols: Sequence[str] | None = None) -> TradingConfig:
     """The services' configuration for ``symbols`` (default: the configured universe)."""
     chosen = tuple(symbols) if symbols else settings.trading_symbols
@@ -51,10 +83,14 @@ def trading_config(settings: Settings, symbols: Sequence[str] | None = None) -> 
         signal=SignalEngineConfig(
             symbols=chosen,
             interval=settings.strategies.interval,
-            strategies=tuple(StrategySpec(name) for name in settings.strategies.names),
+            strategies=tuple(
+                StrategySpec(name, strategy_params(settings, name))
+                for name in settings.strategies.names
+            ),
             intent_ttl_ms=policy.intent_ttl_ms,
             warmup_bars=settings.strategies.warmup_bars,
             consumer=consumer,
+            model_drift=settings.model.drift,
         ),
         bridge=IntentBridgeConfig(
             symbols=chosen, policy=policy, sizing=settings.sizing, consumer=consumer
@@ -125,6 +161,7 @@ def system_parts(
     """Every service of one system, configured from ``settings``; ``epoch`` is the state
     marker its entry gate insists on (``ops.safety_state.establish_epoch``)."""
     config = trading_config(settings, symbols)
+    check_serving(config.signal)
     return SystemParts(
         settings=settings,
         exchange=exchange,

@@ -43,7 +43,6 @@ from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.promotion import PromotionRules
 from quantum_trader.model.train import TrainConfig
 from quantum_trader.strategies import available as available_strategies
-from quantum_trader.strategies.model import ModelStrategy
 
 
 class Mode(StrEnum):
@@ -103,11 +102,10 @@ class StrategySettings:
             raise ValueError(f"names: unknown {unknown[0]!r}; known: {', '.join(known)}")
         if len(set(self.names)) != len(self.names):
             raise ValueError("names: each strategy may appear once")
-        if ModelStrategy.name in self.names:
+        if "model" in self.names and len(self.names) > 1:
             raise ValueError(
-                "names: 'model' is not served by the signal engine (it scores the whole "
-                "universe at once): remove it from strategies.names and use `quantum "
-                "backtest --strategy model`"
+                "names: 'model' trades alone (it scores the whole universe at once); "
+                "remove the other names"
             )
         if self.interval not in BINANCE_INTERVALS:
             raise ValueError(f"interval {self.interval!r}: one of {', '.join(BINANCE_INTERVALS)}")

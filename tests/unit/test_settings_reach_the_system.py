@@ -108,6 +108,19 @@ def test_each_trading_and_bus_setting_changes_what_the_services_get(name: str, v
     assert trading_config(changed) != trading_config(DEFAULTS), f"{name} reaches no service"
 
 
+LIVE_DRIFT = [(n, v) for n, v in leaves(DEFAULTS) if n.startswith("model.drift.")]
+
+
+@pytest.mark.parametrize(("name", "value"), LIVE_DRIFT, ids=[n for n, _ in LIVE_DRIFT])
+def test_each_drift_setting_reaches_the_signal_engine_that_serves_the_model(
+    name: str, value: Any
+) -> None:
+    """The model section is the training run's (its test is named above); its drift
+    rules also steer the model in service, so each must reach the signal engine."""
+    changed = load_settings(**nested(name, other(name, value)))
+    assert trading_config(changed).signal.model_drift != trading_config(DEFAULTS).signal.model_drift
+
+
 def test_every_setting_is_either_wired_into_the_services_or_proven_by_a_named_test() -> None:
     top = set(Settings.model_fields)
     wired = {n.split(".")[0] for n, _ in TRADING}

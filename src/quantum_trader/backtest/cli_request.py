@@ -12,13 +12,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from quantum_trader.backtest.runner import BacktestRequest, InputError
-from quantum_trader.bootstrap import engine_config
+from quantum_trader.bootstrap import engine_config, strategy_params
 from quantum_trader.config import Settings
 from quantum_trader.data import DataError, binance_interval
 from quantum_trader.decide.harvest_ladder import HarvestConfig, Tranche
 from quantum_trader.domain.enums import PlanAction
 from quantum_trader.exchange.sim import SlippageModel
-from quantum_trader.model.scorer import round_trip_cost
 from quantum_trader.strategies import ModelStrategy, available
 
 
@@ -194,9 +193,8 @@ def build_request(
         raise InputError("--param", "sets one strategy's parameters; give one --strategy")
     repair, file_symbol, file_interval = files
     chosen = parse_params(params)
-    if strategies == (MODEL,) and "scorer" not in chosen:
-        chosen.setdefault("models_dir", str(settings.data_dir / "models"))
-        chosen.setdefault("cost", round_trip_cost(float(engine.taker_fee)))
+    if strategies == (MODEL,):
+        chosen = strategy_params(settings, MODEL, chosen, engine.taker_fee)
     return BacktestRequest(
         strategy=strategies[0] if len(strategies) == 1 else strategies,
         data=data,

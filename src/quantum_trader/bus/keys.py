@@ -44,6 +44,7 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "consumer:alive:{group}:{consumer}": ("string", "each consumer's runtime (TTL: its heartbeat)"),
     "fence": ("string", "apply-layer (fencing token counter of entry reservations)"),
     "epoch": ("string", "the system's bootstrap (its state marker; see ops/safety_state.py)"),
+    "model:state": ("string", "signal-engine (the model in service: id, drift, decay, entries)"),
 }
 
 
@@ -167,6 +168,10 @@ class Keys:
     def epoch(self) -> str:
         """The system's state marker: gone or another's means Redis lost our state."""
         return f"{self.prefix}epoch"
+
+    @property
+    def model_state(self) -> str:
+        return f"{self.prefix}model:state"
 
     @property
     def fence(self) -> str:

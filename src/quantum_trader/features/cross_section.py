@@ -76,9 +76,12 @@ def cross_section_matrix(
 ) -> FloatArray:
     """One bar's cross-section from its feature matrix (symbols × ``names``)."""
     out = np.full((values.shape[0], len(cross_section_names(spec))), NAN)
-    for k, feature in enumerate(spec.cross_section):
-        rank, z = rank_and_z(values[:, names.index(feature)])
-        out[:, 2 * k], out[:, 2 * k + 1] = rank, z
+    if not spec.cross_section:
+        return out
+    columns = [names.index(feature) for feature in spec.cross_section]
+    # one feature per row, contiguous: each row ranks and sums as a lone column would
+    rank, z = rank_and_z(np.ascontiguousarray(values[:, columns].T))
+    out[:, 0::2], out[:, 1::2] = rank.T, z.T
     return out
 
 

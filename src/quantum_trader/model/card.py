@@ -262,3 +262,12 @@ class _CardReader:
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+FUNDING_FEATURE = "funding_rate"
+
+
+def trained_with_funding(card: ModelCard) -> bool:
+    """Did the model's training rows have funding rates (its kept distribution says)?"""
+    kept = card.evidence.get("drift_reference", {}).get(FUNDING_FEATURE, {})
+    return bool(sum(kept.get("share", ())))

@@ -40,6 +40,12 @@ class DriftRules:
     psi_limit: float = 0.25  # any feature above: a population the model has not seen
     decay_p_value: float = 0.01  # the hit rate is significantly below the expectation
     bins: int = 10
+    # live: a drifted or decayed model stops entering (REDUCE_ONLY for the model strategy)
+    # until another model is promoted; False: an event and a metric only
+    stop_entries: bool = True
+    live_window_rows: int = 20_000  # live: the last scored rows compared with training
+    live_min_rows: int = 2_000  # live: no verdict on fewer rows
+    live_check_bars: int = 60  # live: bar times between two verdicts
 
     def __post_init__(self) -> None:
         if not self.psi_limit > 0:
@@ -48,6 +54,13 @@ class DriftRules:
             raise ValueError(f"decay_p_value must be in (0, 1), got {self.decay_p_value}")
         if not 2 <= self.bins <= 100:
             raise ValueError(f"bins must be in 2..100, got {self.bins}")
+        if not 1 <= self.live_min_rows <= self.live_window_rows:
+            raise ValueError(
+                f"live_min_rows must be in 1..live_window_rows ({self.live_window_rows}), "
+                f"got {self.live_min_rows}"
+            )
+        if self.live_check_bars < 1:
+            raise ValueError(f"live_check_bars must be >= 1, got {self.live_check_bars}")
 
 
 def reference(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -34,6 +34,39 @@ class Snapshot:
     risk: dict[str, Any]
     open_positions: int
     gross_exposure: float
+    model: dict[str, Any] = field(default_factory=dict)  # ``model:state``: the served model
+
+
+async def model_state(redis: Any, keys: Any) -> dict[str, Any]:
+    """The signal engine's ``model:state`` (empty without the model strategy)."""
+    try:
+        raw = await redis.get(keys.model_state)
+        state = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def model_metrics(state: dict[str, Any]) -> Iterator[Metric]:
+    """The model in service: its drift, hit rate and whether its entries are stopped."""
+    if not state:
+        return
+    model = [str(state.get("model_id", ""))]
+    for name, key, text in (
+        ("quantum_model_max_psi", "max_psi", "Largest feature PSI against training"),
+        ("quantum_model_hit_rate", "hit_rate", "Live hit rate of the model's sign"),
+        ("quantum_model_expected_hit_rate", "expected_hit_rate", "Out-of-sample hit rate"),
+    ):
+        value = state.get(key)
+        if isinstance(value, int | float):
+            family = GaugeMetricFamily(name, text, labels=["model"])
+            family.add_metric(model, float(value))
+            yield family
+    stopped = GaugeMetricFamily(
+        "quantum_model_entries_stopped", "1: the model drifted or decayed", labels=["model"]
+    )
+    stopped.add_metric(model, 1.0 if state.get("entries_stopped") else 0.0)
+    yield stopped
 
 
 class Collector(Protocol):
@@ -69,7 +102,9 @@ class SystemCollector:
         risk = with_fail_safe(risk, self.supervisor)
         positions = await self.parts.exchange.positions()
         exposure = float(sum(p.qty * p.mark_price for p in positions))
-        self.snapshot = Snapshot(ttl, risk, sum(1 for p in positions if p.qty > 0), exposure)
+        open_positions = sum(1 for p in positions if p.qty > 0)
+        model = await model_state(redis, keys)
+        self.snapshot = Snapshot(ttl, risk, open_positions, exposure, model)
         return self.snapshot
 
     def fail_safe(self) -> dict[str, object]:
@@ -120,6 +155,7 @@ class SystemCollector:
         yield GaugeMetricFamily(
             "quantum_gross_exposure_usdt", "Σ|qty × mark|", value=self.snapshot.gross_exposure
         )
+        yield from model_metrics(self.snapshot.model)
         repairs = CounterMetricFamily("quantum_reconcile_repairs_total", "Repairs", labels=["kind"])
         for monitor in self.parts.monitors:
             for kind, count in monitor.repairs.items():

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from quantum_trader.bus.codec import decode
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Event, Heartbeat
-from quantum_trader.ops.metrics import Snapshot, with_fail_safe
+from quantum_trader.ops.metrics import Snapshot, model_metrics, model_state, with_fail_safe
 from quantum_trader.ops.supervisor import Supervisor
 from quantum_trader.services.ledger import RedisLedger
 
@@ -75,7 +75,8 @@ class RedisCollector:
         positions = [p for p in await RedisLedger(redis, keys).all() if p.qty > 0]
         exposure = float(sum(p.qty * p.entry_price for p in positions))
         self.repairs = await reconcile_repairs(redis, keys)
-        self.snapshot = Snapshot(ttl, risk, len(positions), exposure)
+        model = await model_state(redis, keys)
+        self.snapshot = Snapshot(ttl, risk, len(positions), exposure, model)
         return self.snapshot
 
     def fail_safe(self) -> dict[str, object]:
@@ -121,6 +122,7 @@ class RedisCollector:
             "Σ|qty × entry| of the ledger's positions",
             value=self.snapshot.gross_exposure,
         )
+        yield from model_metrics(self.snapshot.model)
         repairs = CounterMetricFamily("quantum_reconcile_repairs_total", "Repairs", labels=["kind"])
         for kind, count in sorted(self.repairs.items()):
             repairs.add_metric([kind], count)

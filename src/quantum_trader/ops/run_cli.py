@@ -305,12 +305,17 @@ def _run_processes(
 ) -> None:
     """The orchestration `quantum chaos` runs, with nothing done to it; it holds the
     data directory and records its Redis and namespace so `quantum status` finds it."""
+    from quantum_trader.bootstrap import check_serving, trading_config
     from quantum_trader.cli_context import fail
     from quantum_trader.ops import data_dir
     from quantum_trader.ops.stepped.faults import RunConfig
     from quantum_trader.ops.stepped.run import SteppedRun
     from quantum_trader.ops.stepped.summary import processes_summary
 
+    try:  # a model with nothing to serve is one line here, not a service that never starts
+        check_serving(trading_config(s, symbols).signal)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     run_id = data_dir.new_run_id()
     prefix = f"{s.key_prefix}run-{run_id}:"
     config = RunConfig(symbols=symbols, hours=hours, seed=seed, key_prefix=prefix)
@@ -383,6 +388,8 @@ def show(summary: RunSummary) -> None:
             f"{summary.request_weight_peak} of Binance's {DEFAULT_WEIGHT_LIMIT}",
         ),
     ]
+    if summary.models:
+        rows.insert(1, ("signal model(s) served", " → ".join(summary.models)))
     for name, value in summary.invariants.items():
         rows.append((f"invariant: {name}", str(value)))
     for name, value in rows:

@@ -60,6 +60,13 @@ def train_command(
         int | None, typer.Option(help="Walk-forward test folds (default: model.train.folds).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of a synthetic market and the exchange.")] = 0,
+    funding_feature: Annotated[
+        bool,
+        typer.Option(
+            help="Learn from the funding rates in --data too. quantum run cannot serve such "
+            "a model yet (its live bars carry no funding rate); backtests can."
+        ),
+    ] = False,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the result as JSON here ('-': stdout).")
     ] = None,
@@ -87,8 +94,9 @@ def train_command(
     except DataError as exc:
         raise fail(str(exc)) from None
     request = TrainingRequest(
-        series, barrier, train, engine, funding, model.promotion, drift_bins=model.drift.bins
-    )
+        series, barrier, train, engine, funding, funding_feature, model.promotion,
+        model.drift.bins,
+    )  # fmt: skip
     try:
         outcome = _train_with_progress(request, registry)
     except DataError as exc:

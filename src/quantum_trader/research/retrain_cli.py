@@ -17,6 +17,7 @@ import typer
 
 from quantum_trader.cli_context import fail, settings
 from quantum_trader.data.bars import DAY_MS
+from quantum_trader.model.card import trained_with_funding
 from quantum_trader.model.registry import ModelError, Registry
 from quantum_trader.research.cli import train_command
 
@@ -54,5 +55,6 @@ def retrain_command(
         horizon=int(card.barrier["horizon_bars"]),
         folds=None,
         seed=0,
+        funding_feature=trained_with_funding(card),
         json_path=json_path,
     )

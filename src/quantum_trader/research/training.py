@@ -45,7 +45,11 @@ class TrainingRequest:
     barrier: BarrierConfig
     train: TrainConfig
     engine: EngineConfig
-    funding: Mapping[str, FundingSeries] | None = None
+    funding: Mapping[str, FundingSeries] | None = None  # settled in the backtests
+    # Learn from the funding rate too (else the feature is left empty: the model ignores
+    # it). The live signal engine's bars carry no funding rate yet, so it refuses such a
+    # model; backtests serve it.
+    funding_feature: bool = False
     rules: PromotionRules = field(default_factory=PromotionRules)
     drift_bins: int = DriftRules().bins
     cost: float | None = None  # None: round_trip_cost of the engine's taker fee
@@ -160,7 +164,8 @@ def train_model(
     started = time.perf_counter()
     note = progress or (lambda _stage, _done, _total: None)
     note("features and labels", 0, 1)
-    data = build_dataset(request.series, request.barrier, request.funding)
+    learned = request.funding if request.funding_feature else None
+    data = build_dataset(request.series, request.barrier, learned)
     note("features and labels", 1, 1)
     folds = walk_forward(
         data, request.train, lambda done, total: note("walk-forward folds", done, total)

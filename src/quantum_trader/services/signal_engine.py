@@ -18,6 +18,7 @@ nothing (their intents, if any, were the previous process's to publish).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +30,7 @@ import structlog
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
-from quantum_trader.bus.idempotency import EffectStore, RedisEffectStore, StreamAdd
+from quantum_trader.bus.idempotency import EffectStore, RedisEffectStore, SetKey, StreamAdd
 from quantum_trader.bus.schemas import (
     IntentFeatures,
     MarketBar,
@@ -43,8 +44,11 @@ from quantum_trader.config import DEFAULT_SYMBOLS
 from quantum_trader.decide.intent_policy import DEFAULT_INTENT_TTL_MS
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.exchange.interface import Exchange, Kline
+from quantum_trader.model.drift import DriftRules
+from quantum_trader.services.model_serving import ModelServing
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
 from quantum_trader.strategies import AnyStrategy, Bar, Signal, get_strategy
+from quantum_trader.strategies.model import ModelStrategy
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +80,7 @@ class SignalEngineConfig:
     intent_ttl_ms: int = DEFAULT_INTENT_TTL_MS
     warmup_bars: int | None = None
     consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+    model_drift: DriftRules = field(default_factory=DriftRules)  # the model strategy's
 
     def __post_init__(self) -> None:
         if not self.symbols:
@@ -129,8 +134,22 @@ class SignalEngine:
         self.config = config
         self.source = source
         self.strategies: tuple[AnyStrategy, ...] = tuple(
-            get_strategy(spec.name, **dict(spec.params)) for spec in config.strategies
+            get_strategy(spec.name, **dict(spec.params))
+            for spec in config.strategies
+            if spec.name != ModelStrategy.name
         )
+        # the model scores the whole universe at once (``model_serving``)
+        self.serving: ModelServing | None = next(
+            (
+                ModelServing(
+                    spec.params, config.symbols, config.interval, source, config.model_drift
+                )
+                for spec in config.strategies
+                if spec.name == ModelStrategy.name
+            ),
+            None,
+        )
+        self._outbox: list[TradeIntent] = []  # the model's intents not yet published
         self.states: dict[str, list[Any]] = {
             symbol: [s.initial_state(symbol) for s in self.strategies] for symbol in config.symbols
         }
@@ -141,15 +160,20 @@ class SignalEngine:
     def warmup_limit(self) -> int:
         if self.config.warmup_bars is not None:
             return min(self.config.warmup_bars, MAX_KLINES)
+        if self.serving is not None:  # the model's features reach back to higher timeframes
+            return MAX_KLINES
         return min(2 * max(s.warmup for s in self.strategies), MAX_KLINES)
 
     async def warm_up(self) -> None:
         """Rebuild every symbol's strategy state from the exchange's last closed klines."""
         self.warmed_up = True
         limit = self.warmup_limit
-        if limit == 0:
-            return
         now = self.clock.now_ms()
+        if limit == 0:
+            if self.serving is not None:
+                self.serving.warm_up({}, now)
+            return
+        history: dict[str, list[Kline]] = {}
         for symbol in self.config.symbols:
             try:
                 klines = await self.exchange.klines(symbol, self.config.interval, limit=limit + 1)
@@ -159,12 +183,15 @@ class SignalEngine:
                 continue
             # Binance returns the still-forming candle last; a strategy sees closed bars only.
             closed = [k for k in klines if k.close_time < now][-limit:]
+            history[symbol] = closed
             states = self.states[symbol]
             for kline in closed:
                 bar = _bar_from_kline(kline)
                 for i, strategy in enumerate(self.strategies):
                     states[i], _ = strategy.on_bar(states[i], bar)
             self.stats.warmup_bars += len(closed)
+        if self.serving is not None:
+            self.serving.warm_up(history, now)
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
         if not self.warmed_up:
@@ -197,6 +224,32 @@ class SignalEngine:
         # the redelivered bar is processed again rather than ignored as already seen.
         self.states[message.symbol] = states
         self.stats.bars += 1
+        if self.serving is not None:
+            await self.serve_model(message)
+
+    async def serve_model(self, bar: MarketBar) -> None:
+        """The model's entries of every bar time this bar completes, and its events. Its
+        state has moved on once it scored, so its intents wait in an outbox until each
+        is published (a failure retries them with the next bar, once each)."""
+        assert self.serving is not None
+        for signal, at in self.serving.take(bar, self.clock.now_ms()):
+            self.stats.signals += 1
+            self._outbox.append(self.intent_for(signal, at))
+        while self.serving.events:
+            event = self.serving.events[0]
+            write = StreamAdd(self.bus.keys.events, encode(event), self.bus.maxlen)
+            await self.effects.apply_once(f"event:{event.msg_id}", [write])
+            self.serving.events.pop(0)
+        if self.serving.state_changed:
+            state = json.dumps(self.serving.state, allow_nan=False, default=str)
+            effect = f"model_state:{self.source}:{self.clock.now_ms()}:{len(state)}"
+            await self.effects.apply_once(
+                effect, [SetKey(self.bus.keys.model_state, state)], ttl_ms=3_600_000
+            )
+            self.serving.state_changed = False
+        while self._outbox:
+            await self.publish_once(self._outbox[0])
+            self._outbox.pop(0)
 
     def intent_for(self, signal: Signal, bar: MarketBar) -> TradeIntent:
         assert isinstance(signal.side, PositionSide)

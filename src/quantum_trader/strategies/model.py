@@ -21,8 +21,9 @@ with the model's probability as confidence), and ``scorer`` / ``barrier`` (a fit
 in hand, as training passes its fold models).
 
 The strategy scores a universe, not one symbol: the backtester asks it for every
-series' signals at once (``universe_signals``). The live signal engine runs strategies
-one symbol at a time, so ``strategies.names`` refuses ``model`` with a line saying so.
+series' signals at once (``universe_signals``), and the live signal engine steps the
+same universe one bar time at a time (``model_live.LiveModel``, held equal to this by a
+test), with the same :func:`entry_signal` and :func:`judged_signal`.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ class ModelStrategy(Strategy[ModelState]):
 
     def advance(self, state: ModelState, bar: Bar) -> tuple[ModelState, Signal | None]:
         raise ValueError(
-            "the model strategy scores the whole universe at once; it runs in quantum "
-            "backtest and model training, not in the per-symbol signal engine"
+            "the model strategy scores the whole universe at once: step it with "
+            "model_live.LiveModel, not one symbol at a time"
         )
 
     def universe_signals(
@@ -170,15 +171,8 @@ class ModelStrategy(Strategy[ModelState]):
             long = signal.side is PositionSide.LONG
             if signal.side is FLAT or not (ev_long[i] if long else ev_short[i]) > 0:
                 continue  # no entry, or one the model does not expect to pay
-            kept[i] = replace(
-                signal,
-                strategy=self.name,
-                confidence=float(p_long[i] if long else p_short[i]),
-                features={
-                    **signal.features,
-                    "expected_return": float(ev_long[i] if long else ev_short[i]),
-                    "base_confidence": signal.confidence,
-                },
+            kept[i] = judged_signal(
+                signal, p_long[i] if long else p_short[i], ev_long[i] if long else ev_short[i]
             )
         return {i: k.side for i, k in kept.items()}, kept.__getitem__
 
@@ -202,35 +196,65 @@ class ModelStrategy(Strategy[ModelState]):
         if len(ready):
             atr_mean[ready[0] :] = vector.ema(atr[ready[0] :], 50)
         trend = vector.ema(s.close, 200)
-        win = self.barrier.take_profit_atr
 
         def at(i: int) -> Signal:
-            long = side[i] > 0
-            band = REGIME_BAND_ATR * atr[i]
-            regime = (
-                1.0
-                if s.close[i] > trend[i] + band
-                else -1.0
-                if s.close[i] < trend[i] - band
-                else 0.0
-            )
-            ratio = atr[i] / atr_mean[i] if atr_mean[i] > 0 else 1.0
-            return Signal(
-                symbol=s.symbol,
-                side=sides[i],
-                confidence=float(p_long[i] if long else p_short[i]),
-                strategy=self.name,
-                bar_time=int(s.open_time[i]),
-                price=float(s.close[i]),
-                stop_distance=float(self.barrier.stop_atr * atr[i]),
-                take_profit_distance=float(win * atr[i]),
-                features={
-                    "regime": regime,
-                    "signal_strength": float(min(1.0, max(0.0, ev[i] / (win * atr_rel[i])))),
-                    "volatility_ratio": float(ratio),
-                    "atr": float(atr[i]),
-                    "expected_return": float(ev[i]),
-                },
-            )
+            return entry_signal(
+                s.symbol, int(s.open_time[i]), side[i] > 0,
+                p_long[i] if side[i] > 0 else p_short[i], ev[i],
+                (float(s.close[i]), float(atr_rel[i]), float(trend[i]), float(atr_mean[i])),
+                self.barrier, self.name,
+            )  # fmt: skip
 
         return sides, at
+
+
+def entry_signal(
+    symbol: str,
+    bar_time: int,
+    long: bool,
+    probability: float,
+    expected_return: float,
+    levels: tuple[float, float, float, float],
+    barrier: BarrierConfig,
+    strategy: str = ModelStrategy.name,
+) -> Signal:
+    """The model's entry at one bar: ``levels`` = (close, ATR / close, the close's
+    200-bar EMA, the ATR's 50-bar EMA); the stop at the stop barrier, the take-profit at
+    the take-profit barrier, the calibrated probability as confidence. One function for
+    the backtest's vectors and the live engine's bar (``model_live``)."""
+    close, atr_rel, trend, atr_mean = levels
+    atr = atr_rel * close
+    band = REGIME_BAND_ATR * atr
+    regime = 1.0 if close > trend + band else -1.0 if close < trend - band else 0.0
+    win = barrier.take_profit_atr
+    return Signal(
+        symbol=symbol,
+        side=PositionSide.LONG if long else PositionSide.SHORT,
+        confidence=float(probability),
+        strategy=strategy,
+        bar_time=bar_time,
+        price=close,
+        stop_distance=float(barrier.stop_atr * atr),
+        take_profit_distance=float(win * atr),
+        features={
+            "regime": regime,
+            "signal_strength": float(min(1.0, max(0.0, expected_return / (win * atr_rel)))),
+            "volatility_ratio": float(atr / atr_mean if atr_mean > 0 else 1.0),
+            "atr": float(atr),
+            "expected_return": float(expected_return),
+        },
+    )
+
+
+def judged_signal(signal: Signal, probability: float, expected_return: float) -> Signal:
+    """A rule strategy's entry the model expects to pay after costs, as the model's."""
+    return replace(
+        signal,
+        strategy=ModelStrategy.name,
+        confidence=float(probability),
+        features={
+            **signal.features,
+            "expected_return": float(expected_return),
+            "base_confidence": signal.confidence,
+        },
+    )

@@ -18,9 +18,12 @@ from typer.testing import CliRunner, Result
 from quantum_trader import cli
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.signals import StrategySpec, series_signals
+from quantum_trader.bootstrap import check_serving, trading_config
 from quantum_trader.clock import SimClock
+from quantum_trader.config import load_settings
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.data.writers import dump_name, write_klines_csv
+from quantum_trader.model.card import trained_with_funding
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.registry import Registry
 from quantum_trader.model.scorer import load_scorer
@@ -133,7 +136,8 @@ def test_train_then_backtest_the_promoted_model_from_the_command_line(
     )  # fmt: skip
     assert synth.exit_code == 0, synth.output
     monkeypatch.setenv("QUANTUM_MODEL__BARRIER__HORIZON_BARS", "30")
-    trained = train_json("--data", str(tmp_path / "bars"))
+    # the files carry funding rates: learned too (a model quantum run cannot serve yet)
+    trained = train_json("--data", str(tmp_path / "bars"), "--funding-feature")
     assert {"model_id", "promoted", "reason", "oos", "in_sample"} <= set(trained)
     assert set(trained["oos"]) >= OOS_KEYS and set(trained["in_sample"]) >= OOS_KEYS
     assert trained["promoted"] is True, trained["reason"]
@@ -161,6 +165,10 @@ def test_train_then_backtest_the_promoted_model_from_the_command_line(
     assert models.head_texts(retrained["model_id"]) == models.head_texts(trained["model_id"])
     assert "recorded out-of-sample IC" in retrained["reason"]  # no rows after its window
     assert retrained["symbols"] == SYMBOLS and retrained["barrier"]["horizon_bars"] == 30
+    assert trained_with_funding(models.card(retrained["model_id"]))  # the same choice
+    serving = load_settings(data_dir=data_dir, strategies={"names": ["model"]})
+    with pytest.raises(ValueError, match="trained with funding rates"):  # quantum run: one line
+        check_serving(trading_config(serving).signal)
     assert not retrained["promoted"] and "does not beat the promoted model" in retrained["reason"]
     listed = json.loads(quantum("model", "list", "--json").stdout)
     assert [r["model_id"] for r in listed if r["promoted"]] == [trained["model_id"]]

@@ -137,6 +137,10 @@ class SteppedRun:
                 "stream_maxlen": 1_000_000,
             }
         )
+        models = (self.settings or Settings()).data_dir / "models"
+        if models.is_dir() and not (data_dir / "models").exists():
+            # the model registry stays the user's: a promotion reaches the running engine
+            (data_dir / "models").symlink_to(models.resolve(), target_is_directory=True)
         store = SafetyStore(data_dir, keys.prefix)
         epoch, _ = await establish_epoch(redis, keys, store, self.run_id or "chaos")
         setup = ServiceSetup(
