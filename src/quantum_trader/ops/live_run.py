@@ -46,7 +46,7 @@ from quantum_trader.ops.safety_state import (
 )
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.journal import Journal
-from quantum_trader.services.market_feed import MarketFeed
+from quantum_trader.services.market_feed import bar_message
 from quantum_trader.services.model_serving import MODEL_LIVE
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
@@ -99,7 +99,7 @@ class KlineFeed:
             await take_basis(self.exchange, basis, max(k.open_time for k in fresh))
         for kline in fresh:
             if kline.open_time > self.last_open.get(kline.symbol, -1):
-                bar = MarketFeed._message(kline, now)
+                bar = bar_message(kline, now)
                 if await self.effects.apply_once(
                     f"bar:{bar.msg_id}",
                     [StreamAdd(self.bus.keys.market, encode(bar), self.bus.maxlen)],

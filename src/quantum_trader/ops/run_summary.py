@@ -3,7 +3,7 @@
 The keys are the ones ``quantum run --json`` documents: mode, market_hours, symbols,
 entries, exits_by_reason, skipped_by_reason, starting_balance, ending_equity,
 realized_pnl, fees, funding, net_pnl, open_positions, dead_letters, restarts,
-reconcile_repairs, invariants.
+reconcile_repairs, invariants, trades, models.
 
 Money comes from the venue's own account (USDT, decimal strings) in the words every
 summary uses: ``starting_balance``, ``ending_equity`` (wallet + unrealized PnL at the

@@ -61,7 +61,7 @@ class MarketFeed:
         if i > 0 and self.basis is not None:
             await self.basis(self.kline(symbols[0], i - 1).open_time)
         if i > 0:
-            bars = [self._message(self.kline(s, i - 1), known_at) for s in symbols]
+            bars = [bar_message(self.kline(s, i - 1), known_at) for s in symbols]
             await self.bus.publish_many(self.bus.keys.market, bars)
             if settle is not None:
                 await settle()
@@ -70,20 +70,21 @@ class MarketFeed:
         self.steps += 1
         return known_at
 
-    @staticmethod
-    def _message(k: Kline, known_at: int) -> MarketBar:
-        return MarketBar(
-            msg_id=derive_id("bar", k.symbol, k.interval, k.open_time),
-            ts_event=k.close_time,
-            ts_init=known_at,
-            source="market-feed",
-            symbol=k.symbol,
-            interval=k.interval,
-            open_time=k.open_time,
-            close_time=k.close_time,
-            open=k.open,
-            high=k.high,
-            low=k.low,
-            close=k.close,
-            volume=k.volume,
-        )
+
+def bar_message(k: Kline, known_at: int) -> MarketBar:
+    """A closed kline as the market stream carries it (``known_at``: when it was seen)."""
+    return MarketBar(
+        msg_id=derive_id("bar", k.symbol, k.interval, k.open_time),
+        ts_event=k.close_time,
+        ts_init=known_at,
+        source="market-feed",
+        symbol=k.symbol,
+        interval=k.interval,
+        open_time=k.open_time,
+        close_time=k.close_time,
+        open=k.open,
+        high=k.high,
+        low=k.low,
+        close=k.close,
+        volume=k.volume,
+    )

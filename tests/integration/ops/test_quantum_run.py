@@ -38,6 +38,7 @@ KEYS = {
     "market_minutes_run",
     "request_weight_peak",
     "trades",
+    "models",  # the signal models that served (empty without the model strategy)
 }
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from quantum_trader.bus.consumer import ConsumerConfig
-from quantum_trader.bus.schemas import Event, MarketBar, TradeIntent, derive_id
+from quantum_trader.bus.schemas import Event, MarketBar, TradeIntent
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.registry import Registry
 from quantum_trader.ops.metrics import model_metrics, model_state
+from quantum_trader.services.market_feed import bar_message
 from quantum_trader.services.model_serving import MODEL_DRIFT, MODEL_LIVE, MODEL_REFUSED
 from quantum_trader.services.signal_engine import SignalEngine, SignalEngineConfig, StrategySpec
 from tests.integration.model.models import SYMBOLS, trained
@@ -41,24 +42,8 @@ def bars_of(start: int, **market: float) -> dict[int, list[MarketBar]]:
     out: dict[int, list[MarketBar]] = {}
     for s in generated.bars.values():
         for i in range(len(s)):
-            k = s.bar_at(i, Decimal("0.1"), Decimal("0.001"))
-            out.setdefault(i, []).append(
-                MarketBar(
-                    msg_id=derive_id("bar", s.symbol, "1m", k.open_time),
-                    ts_event=k.close_time,
-                    ts_init=k.close_time + 1,
-                    source="feed",
-                    symbol=s.symbol,
-                    interval="1m",
-                    open_time=k.open_time,
-                    close_time=k.close_time,
-                    open=k.open,
-                    high=k.high,
-                    low=k.low,
-                    close=k.close,
-                    volume=k.volume,
-                )
-            )
+            kline = s.bar_at(i, Decimal("0.1"), Decimal("0.001"))
+            out.setdefault(i, []).append(bar_message(kline, kline.close_time + 1))
     return out
 
 
