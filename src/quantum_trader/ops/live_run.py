@@ -25,8 +25,7 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.idempotency import RedisEffectStore, StreamAdd
 from quantum_trader.bus.keys import Keys
-from quantum_trader.bus.redis_transport import RedisTransport, stream_messages
-from quantum_trader.bus.schemas import Event
+from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock, VenueClock
 from quantum_trader.config import Settings
 from quantum_trader.data import interval_ms
@@ -47,7 +46,7 @@ from quantum_trader.ops.safety_state import (
 from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import bar_message
-from quantum_trader.services.model_serving import MODEL_LIVE
+from quantum_trader.services.model_serving import models_served
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
 
@@ -263,11 +262,7 @@ async def _trade(
             await metrics.cleanup()
     harvest = parts.journal.harvest_metrics()
     parts.journal.close()
-    models = [
-        e.evidence.get("model_id", "")
-        for e in await stream_messages(redis, bus.keys.events)
-        if isinstance(e, Event) and e.kind == MODEL_LIVE
-    ]
+    models = await models_served(redis, bus.keys)
     return {
         "run_id": run_id,
         "mode": config.mode,

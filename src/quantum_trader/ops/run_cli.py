@@ -351,6 +351,7 @@ def _run_processes(
         intents_rejected=run.intents_rejected,
         reconcile_repairs=run.repairs,
         trades=run.trades,
+        models=run.models,
     )
     shown = {k: v for k, v in summary.items() if k != "trades"}
     shown["closed positions (trades in --json)"] = len(summary["trades"])

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from quantum_trader.bus.redis_transport import stream_messages
-from quantum_trader.bus.schemas import ApplyResult, Event, Plan
+from quantum_trader.bus.schemas import ApplyResult, Plan
 from quantum_trader.domain.money import fmt
 from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.exchange.sim import MatchingCore
@@ -29,7 +29,7 @@ from quantum_trader.ops.supervisor import Supervisor
 from quantum_trader.services.intent_bridge import rejected_by_reason
 from quantum_trader.services.journal import AccountMark
 from quantum_trader.services.ledger import RedisLedger
-from quantum_trader.services.model_serving import MODEL_LIVE
+from quantum_trader.services.model_serving import models_served
 
 
 @dataclass
@@ -116,11 +116,7 @@ async def summarise(
         p.symbol: (p.side.value, p.qty)
         for p in await RedisLedger(parts.redis, parts.bus.keys).all()
     }
-    models = [
-        e.evidence.get("model_id", "")
-        for e in await stream_messages(parts.redis, parts.bus.keys.events)
-        if isinstance(e, Event) and e.kind == MODEL_LIVE
-    ]
+    models = await models_served(parts.redis, parts.bus.keys)
     positions = list(core.positions())
     unprotected_ms, _ = invariants.max_unprotected_ms(fills, orders, now)
     entry_orders = {f.client_order_id for f in fills if is_entry(f.client_order_id)}

@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 import structlog
 
+from quantum_trader.bus.keys import Keys
+from quantum_trader.bus.redis_transport import stream_messages
 from quantum_trader.bus.schemas import Event, MarketBar, derive_id
 from quantum_trader.data.bars import interval_ms
 from quantum_trader.exchange.interface import Kline
@@ -43,6 +46,16 @@ MODEL_LIVE = "model_live"  # event kind: this model now scores the bars
 MODEL_REFUSED = "model_refused"  # event kind: a promoted model could not be served
 MODEL_DRIFT = "model_drift"  # event kind: the model in service drifted or decayed
 RECENT_BARS = 60  # a symbol with no bar for this many bar times no longer holds one up
+
+
+async def models_served(redis: aioredis.Redis, keys: Keys) -> list[str]:
+    """The models that went live, in order, from their events still on the stream (what
+    a run summary reports as ``models``)."""
+    return [
+        e.evidence.get("model_id", "")
+        for e in await stream_messages(redis, keys.events)
+        if isinstance(e, Event) and e.kind == MODEL_LIVE
+    ]
 
 
 def _finite(value: Any) -> Any:

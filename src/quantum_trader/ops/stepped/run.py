@@ -62,6 +62,7 @@ from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.intent_bridge import rejected_by_reason
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketFeed
+from quantum_trader.services.model_serving import models_served
 from quantum_trader.services.runtime import ServiceRuntime
 from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
 
@@ -86,6 +87,7 @@ class SteppedRun:
     intents_rejected: dict[str, int] = field(default_factory=dict)
     repairs: int = 0
     trades: list[dict[str, Any]] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # the signal models that served
     stalls: list[int] = field(default_factory=list)
     silent_since: dict[str, float] = field(default_factory=dict)
     hung: dict[str, int] = field(default_factory=dict)
@@ -137,10 +139,10 @@ class SteppedRun:
                 "stream_maxlen": 1_000_000,
             }
         )
-        models = (self.settings or Settings()).data_dir / "models"
-        if models.is_dir() and not (data_dir / "models").exists():
+        registry_dir = (self.settings or Settings()).data_dir / "models"
+        if registry_dir.is_dir() and not (data_dir / "models").exists():
             # the model registry stays the user's: a promotion reaches the running engine
-            (data_dir / "models").symlink_to(models.resolve(), target_is_directory=True)
+            (data_dir / "models").symlink_to(registry_dir.resolve(), target_is_directory=True)
         store = SafetyStore(data_dir, keys.prefix)
         epoch, _ = await establish_epoch(redis, keys, store, self.run_id or "chaos")
         setup = ServiceSetup(
@@ -209,6 +211,7 @@ class SteppedRun:
             )
             self.evidence = evidence
             self.intents_rejected = await rejected_by_reason(redis, keys)
+            self.models = await models_served(redis, keys)
             self.repairs = sum((await reconcile_repairs(redis, keys)).values())
             reasons = {
                 **injector.kept.exit_reasons,

@@ -30,6 +30,7 @@ def processes_summary(
     intents_rejected: dict[str, int],
     reconcile_repairs: int,
     trades: list[dict[str, Any]],
+    models: list[str],
 ) -> dict[str, Any]:
     fills, orders = list(evidence.fills), list(evidence.orders)
     unprotected_ms, _ = invariants.max_unprotected_ms(fills, orders, evidence.until)
@@ -66,6 +67,7 @@ def processes_summary(
         "market_minutes_run": int(hours * 60) + 1,
         "request_weight_peak": None,
         "trades": trades,
+        "models": models,
         # The chaos checker's verdict over the same evidence, and its first offences.
         "checker_violations": {
             name: int(v["count"]) for name, v in report.violations_by_invariant.items()
