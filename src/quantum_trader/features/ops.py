@@ -42,8 +42,8 @@ def _column(x: Column) -> FloatArray:
 
 def _log_v(x: Column) -> FloatArray:
     a = _column(x)
-    out = np.full(a.shape, NAN)
-    np.log(a, out=out, where=a > 0.0)
+    out: FloatArray = np.log(a)  # NaN for x < 0 (flags silenced by quiet()), −inf at 0
+    out[a <= 0.0] = NAN
     return out
 
 
@@ -53,8 +53,8 @@ def _log_s(x: float) -> float:
 
 def _log1p_v(x: Column) -> FloatArray:
     a = _column(x)
-    out = np.full(a.shape, NAN)
-    np.log1p(a, out=out, where=a > -1.0)
+    out: FloatArray = np.log1p(a)
+    out[a <= -1.0] = NAN
     return out
 
 
@@ -63,9 +63,7 @@ def _log1p_s(x: float) -> float:
 
 
 def _sqrt_v(x: Column) -> FloatArray:
-    a = _column(x)
-    out = np.full(a.shape, NAN)
-    np.sqrt(a, out=out, where=a >= 0.0)
+    out: FloatArray = np.sqrt(_column(x))  # NaN below 0
     return out
 
 
@@ -81,9 +79,11 @@ def _trig_s(fn: Callable[[float], float]) -> Callable[[float], float]:
 
 
 def _div_or_v(a: Column, b: Column, default: float) -> FloatArray:
-    num, den = np.broadcast_arrays(_column(a), _column(b))
-    out = np.full(num.shape, default)
-    np.divide(num, den, out=out, where=den != 0.0)
+    num, den = _column(a), _column(b)
+    out: FloatArray = num / den
+    zero = den == 0.0
+    if zero.any():
+        out[np.broadcast_to(zero, out.shape)] = default
     return out
 
 

@@ -62,6 +62,7 @@ class _VectorPlan:
         """One bar of ``clock`` for the symbols in ``mask``; ``rows``: symbols × fields."""
         values = self.values
         every = bool(mask.all())
+        advancing = None if every else np.flatnonzero(mask)
         with quiet():
             for slot, field, kernel, node, ins in self.steps.get(clock, ()):
                 if field >= 0:
@@ -69,7 +70,7 @@ class _VectorPlan:
                 elif node.op == "as_of":
                     new = values[ins[0]]
                 elif kernel is not None:
-                    new = kernel.step(values[ins[0]], mask)
+                    new = kernel.step(values[ins[0]], advancing)
                 else:
                     new = ELEMENTWISE[node.op].vector(*(values[i] for i in ins), *node.params)
                 values[slot] = new if every else np.where(mask, new, values[slot])

@@ -1,8 +1,18 @@
 """The stateful kernels of :mod:`quantum_trader.features.kernels`, for many symbols at once.
 
-Each holds one state per symbol (arrays) and ``step(x, mask)`` advances only the symbols
-in ``mask`` with the same float operations as the single-symbol tracker, so a symbol's
-outputs do not depend on which other symbols share the universe or when they have bars.
+Each holds one state per symbol (arrays) and ``step(x, rows)`` advances only the symbols
+at ``rows`` (``None``: every symbol) with the same float operations as the single-symbol
+tracker, so a symbol's outputs do not depend on which other symbols share the universe or
+when they have bars. Only the advancing symbols' outputs are meaningful; the caller keeps
+the others' previous values.
+
+Speed is what this module is for (one walk per bar for the whole universe): rings are flat
+arrays indexed ``symbol · width + position`` (one gather, one scatter), a kernel whose
+every symbol is past its warm-up takes a path without the warm-up's selections, and a
+window extreme keeps the extreme of each block of its ring, so a step rescans one block
+and the block extremes rather than the whole window. Each path computes the same numbers
+(max and min are exact; the recursions are the same expressions), which the parity tests
+hold against ``FeatureState``.
 """
 
 from __future__ import annotations
@@ -18,52 +28,122 @@ from quantum_trader.features.graph import Node
 
 NAN = math.nan
 Mask = npt.NDArray[np.bool_]
+Rows = npt.NDArray[np.int64] | None  # None: every symbol
 
 
 class VectorKernel(Protocol):
-    """A kernel's state for every symbol; ``step`` advances the symbols in ``mask``."""
+    """A kernel's state for every symbol; ``step`` advances the symbols at ``rows``."""
 
-    def step(self, x: FloatArray, mask: Mask) -> FloatArray: ...
+    def step(self, x: FloatArray, rows: Rows) -> FloatArray: ...
 
 
-def _rows(mask: Mask, every: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """The positions of the symbols that advance (all of them: the cached range)."""
-    return every if len(every) == len(mask) and bool(mask.all()) else np.flatnonzero(mask)
+class _Heads:
+    """Each symbol's write position in its ring of ``width``: one number while every symbol
+    has advanced together (a universe without gaps: the rings are written column by
+    column), per-symbol positions from the first bar some symbols miss."""
+
+    def __init__(self, n: int, width: int, start: int = 0) -> None:
+        self.n, self.width = n, width
+        self.common: int | None = start % width
+        self.each = np.full(n, start % width, np.int64)
+
+    def of(self, rows: Rows) -> npt.NDArray[np.int64]:
+        if self.common is not None:
+            return np.full(self.n if rows is None else len(rows), self.common, np.int64)
+        return self.each if rows is None else self.each[rows]
+
+    def advance(self, rows: Rows) -> None:
+        if self.common is not None:
+            if rows is None:
+                self.common = (self.common + 1) % self.width
+                return
+            self.each = np.full(self.n, self.common, np.int64)
+            self.common = None
+        head = self.each if rows is None else self.each[rows]
+        head = head + 1
+        head[head == self.width] = 0
+        if rows is None:
+            self.each = head
+        else:
+            self.each[rows] = head
 
 
 class _Lag:
     def __init__(self, k: int, n: int) -> None:
-        self.k, self.ring = k, np.full((n, k), NAN)
-        self.head, self.count = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        self.every = np.arange(n, dtype=np.int64)
+        self.k, self.n = k, n
+        self.ring = np.full((k, n), NAN)  # position × symbol: a common head is one row
+        self.flat = self.ring.reshape(-1)
+        self.base = np.arange(n, dtype=np.int64)
+        self.heads = _Heads(n, k)
+        self.count = np.zeros(n, np.int64)
+        self.full = False  # every symbol has k values in its ring
 
-    def step(self, x: FloatArray, mask: Mask) -> FloatArray:
-        rows = _rows(mask, self.every)
-        head = self.head[rows]
-        old = self.ring[rows, head]
-        self.ring[rows, head] = x[rows]
-        self.head[rows] = (head + 1) % self.k
-        count = self.count[rows]
-        self.count[rows] = count + 1
-        if rows is self.every:
-            return np.where(count >= self.k, old, NAN)
-        out = np.full(len(x), NAN)
-        out[rows] = np.where(count >= self.k, old, NAN)
+    def step(self, x: FloatArray, rows: Rows) -> FloatArray:
+        head = self.heads.common
+        old: FloatArray
+        if rows is None and head is not None:
+            old = self.ring[head].copy()
+            self.ring[head] = x
+        else:
+            at = (self.base if rows is None else self.base[rows]) + self.heads.of(rows) * self.n
+            old = self.flat[at]
+            self.flat[at] = x if rows is None else x[rows]
+        self.heads.advance(rows)
+        if not self.full:
+            count = self.count if rows is None else self.count[rows]
+            old = np.where(count >= self.k, old, NAN)
+            if rows is None:
+                self.count = count + 1
+            else:
+                self.count[rows] = count + 1
+            self.full = bool(self.count.min() >= self.k)
+        if rows is None:
+            return old
+        out = np.full(self.n, NAN)
+        out[rows] = old
         return out
 
 
 class _Recursive:
     """EMA, Wilder average and EWM std: NaN inputs leave the state alone. Whole-vector
-    arithmetic, then kept only where a symbol advanced (``live``)."""
+    arithmetic, then kept only where a symbol advanced (``live``); once every symbol is
+    warm and the bar has no NaN, the same expressions without the selections."""
 
     def __init__(self, op: str, param: int, n: int) -> None:
-        self.op, self.p = op, param
+        self.op, self.p, self.n = op, param, n
         self.alpha = 2.0 / (param + 1)
         self.count = np.zeros(n, np.int64)
         self.value, self.seed, self.var = np.full(n, NAN), np.zeros(n), np.zeros(n)
+        self.warm = False  # every symbol's count has reached the period
 
-    def step(self, x: FloatArray, mask: Mask) -> FloatArray:
-        live = mask & (x == x)
+    def step(self, x: FloatArray, rows: Rows) -> FloatArray:
+        if self.warm and rows is None and not np.isnan(x).any():
+            return self._warm(x)
+        live = x == x
+        if rows is not None:
+            mask = np.zeros(self.n, np.bool_)
+            mask[rows] = True
+            live &= mask
+        out = self._general(x, live)
+        if not self.warm:
+            self.warm = bool(self.count.min() >= self.p)
+        return out
+
+    def _warm(self, x: FloatArray) -> FloatArray:
+        value, p = self.value, self.p
+        if self.op == "ema":
+            self.value = value + self.alpha * (x - value)
+            return self.value
+        if self.op == "wilder":
+            self.value = (value * (p - 1) + x) / p
+            return self.value
+        d = x - value  # ewm_std, West's recursion
+        self.value = value + self.alpha * d
+        self.var = (1.0 - self.alpha) * (self.var + self.alpha * d * d)
+        out: FloatArray = np.sqrt(self.var)
+        return out
+
+    def _general(self, x: FloatArray, live: Mask) -> FloatArray:
         count, value, p = self.count, self.value, self.p
         if self.op == "ema":
             fresh = np.where(count == 0, x, value + self.alpha * (x - value))
@@ -92,51 +172,95 @@ class _Recursive:
 
 
 class _WindowSum:
+    """Prefix sums in a ring of ``w + 1`` per symbol (with a NaN count beside them): the
+    window's sum is the newest prefix minus the one ``w`` positions older."""
+
     def __init__(self, w: int, n: int) -> None:
-        self.w = w
-        self.prefix, self.nan_prefix = np.zeros((n, w + 1)), np.zeros((n, w + 1), np.int64)
+        self.w, self.n, self.width = w, n, w + 1
+        self.prefix = np.zeros((self.width, n))  # position × symbol
+        self.nan_prefix = np.zeros((self.width, n), np.int64)
+        self.flat, self.nan_flat = self.prefix.reshape(-1), self.nan_prefix.reshape(-1)
+        self.base = np.arange(n, dtype=np.int64)
         self.total, self.nans = np.zeros(n), np.zeros(n, np.int64)
         self.count = np.ones(n, np.int64)  # the prefix ring holds the leading 0 already
-        self.head = np.ones(n, np.int64) % (w + 1)
-        self.every = np.arange(n, dtype=np.int64)
+        self.heads = _Heads(n, self.width, 1)
+        self.full = False  # every symbol's ring holds w + 1 prefixes
 
-    def step(self, x: FloatArray, mask: Mask) -> FloatArray:
-        rows = _rows(mask, self.every)
-        xs = x[rows]
+    def step(self, x: FloatArray, rows: Rows) -> FloatArray:
+        xs = x if rows is None else x[rows]
         nan = xs != xs
-        total = self.total[rows] + np.where(nan, 0.0, xs)
-        nans = self.nans[rows] + nan
-        head = self.head[rows]
-        count = np.minimum(self.count[rows] + 1, self.w + 1)
-        self.prefix[rows, head], self.nan_prefix[rows, head] = total, nans
-        full = count > self.w
-        oldest = np.where(full, (head + 1) % (self.w + 1), 0)
-        first_total, first_nans = self.prefix[rows, oldest], self.nan_prefix[rows, oldest]
-        sums = np.where(full & (nans <= first_nans), total - first_total, NAN)
-        self.total[rows], self.nans[rows] = total, nans
-        self.head[rows], self.count[rows] = (head + 1) % (self.w + 1), count
-        if rows is self.every:
+        total = (self.total if rows is None else self.total[rows]) + np.where(nan, 0.0, xs)
+        nans = (self.nans if rows is None else self.nans[rows]) + nan
+        head = self.heads.common
+        if rows is None and head is not None:
+            self.prefix[head], self.nan_prefix[head] = total, nans
+            oldest = (head + 1) % self.width  # the oldest prefix, once the ring is full
+            first_total, first_nans = self.prefix[oldest], self.nan_prefix[oldest]
+        else:
+            base = self.base if rows is None else self.base[rows]
+            heads = self.heads.of(rows)
+            at = base + heads * self.n
+            self.flat[at], self.nan_flat[at] = total, nans
+            after = heads + 1
+            after[after == self.width] = 0
+            at = base + after * self.n
+            first_total, first_nans = self.flat[at], self.nan_flat[at]
+        self.heads.advance(rows)
+        within = nans <= first_nans
+        if not self.full:
+            count = np.minimum((self.count if rows is None else self.count[rows]) + 1, self.width)
+            within &= count > self.w
+            if rows is None:
+                self.count = count
+            else:
+                self.count[rows] = count
+            self.full = bool(self.count.min() > self.w)
+        sums = np.where(within, total - first_total, NAN)
+        if rows is None:
+            self.total, self.nans = total, nans
             return sums
-        out = np.full(len(x), NAN)
+        self.total[rows], self.nans[rows] = total, nans
+        out = np.full(self.n, NAN)
         out[rows] = sums
         return out
 
 
 class _WindowExtreme:
+    """The ring of the last ``w`` values in blocks of about √w, padded to whole blocks with
+    the value that never wins (−∞ for a max); each block's extreme is kept, so a step
+    rescans the block it wrote to and then the block extremes. NaN — not filled yet, or a
+    NaN input within the window — propagates to the output, as numpy's max does."""
+
     def __init__(self, w: int, n: int, take_max: bool) -> None:
-        self.w, self.take_max = w, take_max
-        self.ring = np.full((n, w), NAN)
-        self.head = np.zeros(n, np.int64)
+        self.w, self.n, self.take_max = w, n, take_max
+        self.block = max(1, math.isqrt(w))
+        blocks = -(-w // self.block)
+        pad = -math.inf if take_max else math.inf
+        self.ring = np.full((blocks, self.block, n), pad)  # block × position × symbol
+        self.ring.reshape(-1, n)[:w] = NAN
+        self.extremes = np.full((blocks, n), NAN)  # every block holds a ring cell
+        self.heads = _Heads(n, w)
         self.every = np.arange(n, dtype=np.int64)
 
-    def step(self, x: FloatArray, mask: Mask) -> FloatArray:
-        rows = _rows(mask, self.every)
-        self.ring[rows, self.head[rows]] = x[rows]
-        self.head[rows] = (self.head[rows] + 1) % self.w
-        # Every symbol's window (the others' outputs are not read): NaN — not filled yet,
-        # or a NaN input within the window — propagates to a NaN output.
-        out: FloatArray = self.ring.max(axis=1) if self.take_max else self.ring.min(axis=1)
+    def _extreme(self, values: FloatArray) -> FloatArray:
+        out: FloatArray = values.max(axis=0) if self.take_max else values.min(axis=0)
         return out
+
+    def step(self, x: FloatArray, rows: Rows) -> FloatArray:
+        if self.w == 1:
+            return x.copy()
+        head = self.heads.common
+        if rows is None and head is not None:
+            block, cell = divmod(head, self.block)
+            self.ring[block, cell] = x
+            self.extremes[block] = self._extreme(self.ring[block])
+        else:
+            who = self.every if rows is None else rows
+            blocks, cells = np.divmod(self.heads.of(rows), self.block)
+            self.ring[blocks, cells, who] = x if rows is None else x[rows]
+            self.extremes[blocks, who] = self._extreme(self.ring[blocks, :, who].T)
+        self.heads.advance(rows)
+        return self._extreme(self.extremes)
 
 
 def vector_kernel(node: Node, n: int) -> VectorKernel:

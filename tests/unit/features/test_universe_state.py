@@ -16,13 +16,22 @@ from quantum_trader.features.universe import UniverseFeatureState
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]
 
 
-def test_every_row_equals_each_symbols_own_state_with_gaps_and_late_listings() -> None:
-    n = 1_500  # past 1h × 21 higher bars, the longest warm-up
+@pytest.mark.parametrize("together", [0, 1_300], ids=["gaps-from-the-start", "gaps-after-warm-up"])
+def test_every_row_equals_each_symbols_own_state_with_gaps_and_late_listings(
+    together: int,
+) -> None:
+    """``together``: bars at which every symbol has a bar (the rings' common-head path,
+    past every warm-up), before the gaps begin (per-symbol heads from then on)."""
+    n = 1_500 + together  # past 1h × 21 higher bars, the longest warm-up
     market = generate_market(SYMBOLS, n, MarketConfig(seed=8))
     rng = np.random.default_rng(3)
     present = {s: rng.random(n) > 0.04 for s in SYMBOLS}
-    present["XRPUSDT"][:700] = False  # lists late, in the middle of an hour
-    present["SOLUSDT"][1_000:1_130] = False  # a two-hour hole
+    if together:
+        for s in SYMBOLS:
+            present[s][:together] = True
+    else:
+        present["XRPUSDT"][:700] = False  # lists late, in the middle of an hour
+    present["SOLUSDT"][together + 1_000 : together + 1_130] = False  # a two-hour hole
     funding = np.where(rng.random(n) < 0.01, rng.normal(0, 1e-4, n), np.nan)
     universe = UniverseFeatureState(SYMBOLS, "1m")
     own = {s: FeatureState(s, "1m") for s in SYMBOLS}
