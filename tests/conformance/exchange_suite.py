@@ -282,6 +282,25 @@ class ExchangeConformance:
         after = (await ex.account()).wallet_balance
         assert after - before == -(D("0.010") * D("60100.0") * rate)
 
+    async def test_funding_rate_history_holds_each_settlement_once_it_is_past(
+        self, venue: Venue
+    ) -> None:
+        ex, drv = venue.exchange, venue.driver
+        await drv.set_price(SYMBOL, D("60000.0"))  # the market begins before the first one
+        rate = (await ex.mark_price(SYMBOL)).funding_rate
+        assert await ex.funding_rates(START_MS - 86_400_000) == []
+        await drv.advance_time(NEXT_FUNDING_MS + 8 * 3_600_000 + 5)
+        second = NEXT_FUNDING_MS + 8 * 3_600_000
+        rows = await ex.funding_rates(START_MS - 86_400_000)
+        assert [(r.symbol, r.funding_time, r.rate) for r in rows] == [
+            (SYMBOL, NEXT_FUNDING_MS, rate),
+            (SYMBOL, second, rate),
+        ]
+        assert await ex.funding_rates(START_MS, symbol=SYMBOL) == rows
+        assert await ex.funding_rates(NEXT_FUNDING_MS + 1) == rows[1:]
+        assert await ex.funding_rates(START_MS, end_ms=second - 1) == rows[:1]
+        assert await ex.funding_rates(START_MS, symbol="ETHUSDT") == []  # no market yet
+
     async def test_liquidation_closes_at_mark(self, venue: Venue) -> None:
         ex, drv = venue.exchange, venue.driver
         await drv.set_price(SYMBOL, D("60000.0"))

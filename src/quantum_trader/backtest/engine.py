@@ -57,7 +57,7 @@ from quantum_trader.backtest.trades import (
     merge_results,
 )
 from quantum_trader.backtest.visits import Visits
-from quantum_trader.data.bars import BarSeries
+from quantum_trader.data.bars import BarSeries, interval_ms
 from quantum_trader.data.funding import FundingSeries
 from quantum_trader.exchange.sim import FundingSchedule, MatchingCore
 from quantum_trader.exchange.sim.universe import packaged_universe, universe_for
@@ -130,12 +130,15 @@ def build_replay(
     if params and len(names) > 1:
         raise ValueError("parameters apply to one strategy; run one strategy to set them")
     config = apply_profile(config or EngineConfig(), profile_of(names, dict(params or {})))
-    specs = [StrategySpec(name, tuple(sorted((params or {}).items()))) for name in names]
-    each = [all_signals(spec, list(series), config.workers, funding) for spec in specs]
-    signals = [SignalSeries.merged(parts) for parts in zip(*each, strict=True)]
-    start = min(int(s.open_time[0]) for s in series)
     recorded = funding if config.recorded_funding else None
     schedule, source = funding_schedule([s.symbol for s in series], config, recorded)
+    # A strategy's funding feature is what the exchange settles (and its fundingRate
+    # history answers a running system): the schedule's rates, not the files beside it.
+    settled = settled_funding(schedule, series)
+    specs = [StrategySpec(name, tuple(sorted((params or {}).items()))) for name in names]
+    each = [all_signals(spec, list(series), config.workers, settled) for spec in specs]
+    signals = [SignalSeries.merged(parts) for parts in zip(*each, strict=True)]
+    start = min(int(s.open_time[0]) for s in series)
     listed = packaged_universe()
     unlisted = {
         s.symbol: np.concatenate([s.open, s.high, s.low, s.close])
@@ -164,6 +167,25 @@ def build_replay(
         for s, sig in zip(series, signals, strict=True)
     }
     return Replay(core, runs, config, progress, source, schedule)
+
+
+def settled_funding(
+    schedule: FundingSchedule, series: Sequence[BarSeries]
+) -> dict[str, FundingSeries]:
+    """Each symbol's settlements from its first bar's open to its last bar's close, as
+    the exchange's fundingRate history holds them (``MatchingCore.funding_rates``)."""
+    out = {}
+    for s in series:
+        if not len(s):
+            continue
+        last_close = int(s.open_time[-1]) + interval_ms(s.interval) - 1
+        points = schedule.settlements(s.symbol, int(s.open_time[0]), last_close)
+        out[s.symbol] = FundingSeries(
+            s.symbol,
+            np.array([t for t, _ in points], np.int64),
+            np.array([float(r) for _, r in points], np.float64),
+        )
+    return out
 
 
 def funding_schedule(

@@ -44,6 +44,7 @@ from quantum_trader.exchange.ccxt_userdata import UserDataStream
 from quantum_trader.exchange.interface import (
     ExchangeError,
     ExecutionEvent,
+    FundingRate,
     Kline,
     MarkPrice,
     OrderNotFound,
@@ -52,6 +53,7 @@ from quantum_trader.exchange.interface import (
 )
 
 T = TypeVar("T")
+FUNDING_PAGE = 1000  # rows per fundingRate request, Binance's maximum
 log = logging.getLogger(__name__)
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 
@@ -309,6 +311,33 @@ class CcxtBinanceExchange:
             params["endTime"] = end_time
         rows = await self._raw("fapiPublicGetKlines", params)
         return [codec.kline_from_row(symbol, interval, r) for r in rows]
+
+    async def funding_rates(
+        self, start_ms: int, end_ms: int | None = None, symbol: str | None = None
+    ) -> Sequence[FundingRate]:
+        """GET /fapi/v1/fundingRate, 1,000 rows a page from ``start_ms`` on. Symbols share
+        funding times, so the next page starts at the last page's last time again (a page
+        may end between two symbols' rows of one time), and rows already read are skipped."""
+        out: list[FundingRate] = []
+        seen: set[tuple[str, int]] = set()
+        start = start_ms
+        while True:
+            params: dict[str, Any] = {"startTime": start, "limit": FUNDING_PAGE}
+            if end_ms is not None:
+                params["endTime"] = end_ms
+            if symbol is not None:
+                params["symbol"] = symbol
+            rows = await self._raw("fapiPublicGetFundingRate", params)
+            fresh = [
+                rate
+                for rate in map(codec.funding_from_json, rows)
+                if (rate.symbol, rate.funding_time) not in seen
+            ]
+            seen.update((r.symbol, r.funding_time) for r in fresh)
+            out += fresh
+            if len(rows) < FUNDING_PAGE or not fresh:
+                return out
+            start = fresh[-1].funding_time
 
     def undelivered(self) -> int:
         """Execution events received but not yet taken by the reader."""

@@ -30,6 +30,7 @@ from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, Order, PositionState
 from quantum_trader.exchange.interface import (
     ExchangeError,
+    FundingRate,
     Kline,
     MarkPrice,
     OrderNotFound,
@@ -270,6 +271,10 @@ def kline_from_row(symbol: str, interval: str, row: list[Any]) -> Kline:
         symbol, interval, int(row[0]), d(row[1]), d(row[2]), d(row[3]), d(row[4]), d(row[5]),
         int(row[6]),
     )  # fmt: skip
+
+
+def funding_from_json(raw: Raw) -> FundingRate:
+    return FundingRate(raw["symbol"], int(raw["fundingTime"]), d(raw["fundingRate"]))
 
 
 def mark_from_json(raw: Raw) -> MarkPrice:

@@ -81,6 +81,15 @@ class MarkPrice:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingRate:
+    """One settled funding rate (Binance's fundingRate history row)."""
+
+    symbol: str
+    funding_time: int  # ms; Binance's carries a few ms past the hour (…00017)
+    rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class OrderUpdate:
     """Execution event: an order changed status (ORDER_TRADE_UPDATE / ALGO_UPDATE)."""
 
@@ -134,6 +143,13 @@ class Exchange(Protocol):
     async def klines(
         self, symbol: str, interval: str, limit: int = 500, end_time: int | None = None
     ) -> Sequence[Kline]: ...
+
+    async def funding_rates(
+        self, start_ms: int, end_ms: int | None = None, symbol: str | None = None
+    ) -> Sequence[FundingRate]:
+        """The rates settled from ``start_ms`` to ``end_ms`` (inclusive; None: now), oldest
+        first; every symbol's when ``symbol`` is None."""
+        ...
 
     def execution_events(self) -> AsyncIterator[ExecutionEvent]:
         """Order updates, fills and account updates, in exchange order."""

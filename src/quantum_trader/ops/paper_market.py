@@ -4,19 +4,26 @@
 Both give bars of the configured strategy interval: synthetic 1m bars are resampled to
 it, files must hold it (or a finer interval that resamples to it). The first
 ``warmup_bars`` are history the services warm up from; the run trades the rest, at most
-``hours`` of it.
+``hours`` of it. The venue funds positions as the backtest's exchange does
+(:func:`venue_funding`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from quantum_trader.backtest.engine import funding_schedule
+from quantum_trader.bootstrap import engine_config
+from quantum_trader.config import Settings
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.data.bars import BarSeries, DataError, interval_ms
 from quantum_trader.data.binance import load_all
+from quantum_trader.data.funding import find_funding
 from quantum_trader.data.resample import resample
+from quantum_trader.exchange.sim import FundingSchedule
 
 
 def synthetic_market(
@@ -73,3 +80,15 @@ def file_market(
             "them with `quantum data inspect --repair --out`"
         )
     return cut
+
+
+def venue_funding(data: Path | None, symbols: Sequence[str], settings: Settings) -> FundingSchedule:
+    """The venue's funding, as ``quantum backtest`` charges it: the rates recorded beside
+    the kline files at ``data``, the flat rate for the rest (and for a synthetic market)."""
+    recorded = None
+    if data is not None:
+        try:
+            recorded = find_funding(data, symbols)
+        except DataError as exc:
+            raise ValueError(f"--data {data}: {exc}") from None
+    return funding_schedule(symbols, engine_config(settings), recorded)[0]

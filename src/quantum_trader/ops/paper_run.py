@@ -38,7 +38,7 @@ from quantum_trader.ops.embedded_redis import EmbeddedRedis, read_state
 from quantum_trader.ops.http_venue import http_venue
 from quantum_trader.ops.idle import groups_idle
 from quantum_trader.ops.metrics import SystemCollector, serve_metrics
-from quantum_trader.ops.paper_market import file_market, synthetic_market
+from quantum_trader.ops.paper_market import file_market, synthetic_market, venue_funding
 from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.run_summary import RunSummary, summarise
 from quantum_trader.ops.run_trades import paper_trades
@@ -212,7 +212,12 @@ class PaperRun:
         self.symbols = tuple(series)
         start = int(next(iter(series.values())).open_time[0])
         clock = SimClock(start)
-        sim = SimExchange(MatchingCore(seed=cfg.seed, start_ms=start), clock=clock)
+        core = MatchingCore(
+            seed=cfg.seed,
+            start_ms=start,
+            funding=venue_funding(cfg.data, self.symbols, self.settings),
+        )
+        sim = SimExchange(core, clock=clock)
         self.sim = sim
         instruments = {i.symbol: i for i in await sim.instruments()}
         unknown = [s for s in self.symbols if s not in instruments]

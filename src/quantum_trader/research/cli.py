@@ -63,10 +63,12 @@ def train_command(
     funding_feature: Annotated[
         bool,
         typer.Option(
-            help="Learn from the funding rates in --data too. quantum run cannot serve such "
-            "a model yet (its live bars carry no funding rate); backtests can."
+            "--funding-feature/--no-funding-feature",
+            help="Learn from the funding rates the exchange settles: the fundingRate files "
+            "beside --data, else the flat rate (which, constant, teaches nothing). The "
+            "running system takes the same rates from the exchange.",
         ),
-    ] = False,
+    ] = True,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the result as JSON here ('-': stdout).")
     ] = None,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from quantum_trader.backtest.config import EngineConfig
-from quantum_trader.backtest.engine import run_engine
+from quantum_trader.backtest.engine import funding_schedule, run_engine, settled_funding
 from quantum_trader.backtest.metrics import YEAR_MS, periodic_returns, sharpe_ratio
 from quantum_trader.backtest.trades import BacktestResult
 from quantum_trader.clock import Clock
@@ -46,16 +46,24 @@ class TrainingRequest:
     train: TrainConfig
     engine: EngineConfig
     funding: Mapping[str, FundingSeries] | None = None  # settled in the backtests
-    # Learn from the funding rate too (else the feature is left empty: the model ignores
-    # it). The live signal engine's bars carry no funding rate yet, so it refuses such a
-    # model; backtests serve it.
-    funding_feature: bool = False
+    # Learn from the funding rate too: the rates the exchange settles (the recorded ones,
+    # else the engine's flat rate), as the backtests and the live signal engine take
+    # them. False leaves the feature empty: the model ignores it.
+    funding_feature: bool = True
     rules: PromotionRules = field(default_factory=PromotionRules)
     drift_bins: int = DriftRules().bins
     cost: float | None = None  # None: round_trip_cost of the engine's taker fee
 
     def round_trip(self) -> float:
         return self.cost if self.cost is not None else round_trip_cost(float(self.engine.taker_fee))
+
+
+def settled_rates(request: TrainingRequest) -> dict[str, FundingSeries]:
+    """The funding rates the exchange of the request's backtests settles, per symbol."""
+    symbols = [s.symbol for s in request.series]
+    recorded = request.funding if request.engine.recorded_funding else None
+    schedule, _ = funding_schedule(symbols, request.engine, recorded)
+    return settled_funding(schedule, request.series)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +172,7 @@ def train_model(
     started = time.perf_counter()
     note = progress or (lambda _stage, _done, _total: None)
     note("features and labels", 0, 1)
-    learned = request.funding if request.funding_feature else None
+    learned = settled_rates(request) if request.funding_feature else None
     data = build_dataset(request.series, request.barrier, learned)
     note("features and labels", 1, 1)
     folds = walk_forward(

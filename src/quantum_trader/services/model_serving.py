@@ -15,6 +15,10 @@ live and which it replaced. With no model to serve, the engine does not start.
 
 On start the engine's warm-up klines go through the same steps, oldest time first,
 without signalling (their intents were the previous process's to publish).
+
+Funding: a bar's funding feature is the last rate settled at or before its close, as in
+training and the backtest; the engine fetches the settled rates from the exchange
+(:mod:`quantum_trader.services.model_funding` says when).
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import stream_messages
 from quantum_trader.bus.schemas import Event, MarketBar, derive_id
 from quantum_trader.data.bars import interval_ms
-from quantum_trader.exchange.interface import Kline
+from quantum_trader.exchange.interface import FundingRate, Kline
 from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.drift_watch import DriftWatch
 from quantum_trader.model.registry import ModelError, Registry
+from quantum_trader.services.model_funding import SettledFunding
 from quantum_trader.strategies.base import Signal, get_strategy
 from quantum_trader.strategies.model import ModelStrategy
 from quantum_trader.strategies.model_live import OHLCV, LiveModel
@@ -73,6 +78,7 @@ class ServingStats:
     swaps: int = 0
     refused: int = 0
     late_bars: int = 0  # bars that came after their time was scored
+    funding_rates: int = 0  # settled rates taken from the exchange
     models: list[str] = field(default_factory=list)  # every model served, in order
 
 
@@ -99,6 +105,7 @@ class ModelServing:
         self.source = source
         self.registry = Registry(Path(str(self.params.get("models_dir", ""))))
         self.pending: dict[int, dict[str, MarketBar]] = {}
+        self.funding = SettledFunding(self.symbols, self.interval_ms)
         self.newest = -1  # the newest bar time seen
         self.stats = ServingStats()
         self.events: list[Event] = []  # to publish: model_live / model_refused
@@ -120,6 +127,13 @@ class ModelServing:
     def model_id(self) -> str:
         return self.live.model_id
 
+    def take_funding(self, rates: Sequence[FundingRate], hour: int | None = None) -> None:
+        self.funding.take(rates, hour)
+        self.stats.funding_rates = self.funding.taken
+
+    def funding_due(self, bar: MarketBar) -> tuple[int, int] | None:
+        return self.funding.due(bar.open_time + self.interval_ms - 1)
+
     def warm_up(self, klines: Mapping[str, Sequence[Kline]], now: int) -> None:
         """Fold the closed klines of every symbol, oldest time first, signalling nothing;
         then say which model is live."""
@@ -128,7 +142,7 @@ class ModelServing:
             for k in rows:
                 at.setdefault(k.open_time, {})[symbol] = _ohlcv(k)
         for t in sorted(at):
-            self.live.step(t, at[t], emit=False)
+            self.live.step(t, at[t], emit=False, funding=self.funding.at(t, at[t]))
             self.newest = max(self.newest, t)
         if self._first is not None:
             self._announce(self._first.model_id, "", now)
@@ -139,7 +153,8 @@ class ModelServing:
         if bar.open_time <= self.newest and bar.open_time not in self.pending:
             # its time was scored without it (it came after a later bar): its features
             # still advance, its cross-section is gone
-            self.live.fold(bar.open_time, {bar.symbol: _ohlcv(bar)})
+            at = {bar.symbol: _ohlcv(bar)}
+            self.live.fold(bar.open_time, at, self.funding.at(bar.open_time, at))
             self.stats.late_bars += 1
             return []
         self.pending.setdefault(bar.open_time, {})[bar.symbol] = bar
@@ -164,7 +179,9 @@ class ModelServing:
         self, t: int, bars: dict[str, MarketBar], now: int
     ) -> list[tuple[Signal, MarketBar]]:
         self._follow_promotion(now)
-        signals = self.live.step(t, {s: _ohlcv(b) for s, b in bars.items()})
+        signals = self.live.step(
+            t, {s: _ohlcv(b) for s, b in bars.items()}, funding=self.funding.at(t, bars)
+        )
         self.stats.bar_times_scored += 1
         self._watch_drift(t, bars, now)
         if self.stopped and self.drift.stop_entries:

@@ -45,6 +45,7 @@ from quantum_trader.decide.intent_policy import DEFAULT_INTENT_TTL_MS
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.exchange.interface import Exchange, Kline
 from quantum_trader.model.drift import DriftRules
+from quantum_trader.services.model_funding import DAY_MS
 from quantum_trader.services.model_serving import ModelServing
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
 from quantum_trader.strategies import AnyStrategy, Bar, Signal, get_strategy
@@ -103,6 +104,7 @@ class SignalEngineStats:
     intents_duplicate: int = 0  # already published (redelivery or restart)
     warmup_bars: int = 0  # klines replayed on start
     warmup_failures: int = 0  # symbols that started cold because klines failed
+    funding_failures: int = 0  # funding-rate fetches that failed (the model's feature)
 
 
 def price_distance(value: float) -> Decimal:
@@ -191,7 +193,21 @@ class SignalEngine:
                     states[i], _ = strategy.on_bar(states[i], bar)
             self.stats.warmup_bars += len(closed)
         if self.serving is not None:
+            opens = [rows[0].open_time for rows in history.values() if rows]
+            await self.fetch_funding(min(opens, default=now) - DAY_MS, None)
             self.serving.warm_up(history, now)
+
+    async def fetch_funding(self, start: int, hour: int | None) -> None:
+        """The settled funding rates since ``start`` into the model's features (a failure
+        keeps the last known rates; the next bar asks again)."""
+        assert self.serving is not None
+        try:
+            rates = await self.exchange.funding_rates(start)
+        except Exception:
+            self.stats.funding_failures += 1
+            log.warning("funding rates failed; the last known rates stay", exc_info=True)
+            return
+        self.serving.take_funding(rates, hour)
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
         if not self.warmed_up:
@@ -232,6 +248,9 @@ class SignalEngine:
         state has moved on once it scored, so its intents wait in an outbox until each
         is published (a failure retries them with the next bar, once each)."""
         assert self.serving is not None
+        due = self.serving.funding_due(bar)
+        if due is not None:
+            await self.fetch_funding(*due)
         for signal, at in self.serving.take(bar, self.clock.now_ms()):
             self.stats.signals += 1
             self._outbox.append(self.intent_for(signal, at))

@@ -11,8 +11,8 @@ rule strategy's entries are judged by the same expected return (:func:`judged_si
 
 ``swap`` changes the model in service between bars (a promotion): the features, the
 onset memory and the rule strategy's state go on, so the next bar is scored by the new
-model without a restart. A model trained with funding rates is refused: the live bars
-carry none yet, and a feature the model learned from would be missing.
+model without a restart. A bar's funding rate (the last settled at or before its close)
+comes beside it, NaN where unknown, as the backtest's features take it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from quantum_trader.domain.enums import PositionSide
 from quantum_trader.features.catalog import cross_section_names
 from quantum_trader.features.cross_section import cross_section_matrix
 from quantum_trader.features.universe import UniverseFeatureState
-from quantum_trader.model.card import trained_with_funding
 from quantum_trader.model.dataset import atr_column, model_spec
 from quantum_trader.model.scorer import entry_sides, expected_returns
 from quantum_trader.strategies.base import FLAT, AnyStrategy, Bar, Signal
@@ -33,6 +32,7 @@ from quantum_trader.strategies.model import ModelStrategy, entry_signal, judged_
 
 TREND_SPAN, ATR_SPAN = 200, 50  # the EMAs of the backtest's ``ModelStrategy._signals``
 OHLCV = tuple[float, float, float, float, float]
+Funding = Mapping[str, float]  # symbol → the funding rate known at its bar's close
 
 
 class LiveModel:
@@ -80,17 +80,12 @@ class LiveModel:
 
     def swap(self, strategy: ModelStrategy) -> None:
         """Serve ``strategy``'s model from the next bar on (refused, saying why, if it was
-        trained on other bars, with funding rates, or judges another rule strategy)."""
+        trained on other bars or judges another rule strategy)."""
         card = strategy.card
         if card is not None and card.interval != self.interval:
             raise ValueError(
                 f"model: {card.model_id} was trained on {card.interval} bars, the signal "
                 f"engine runs {self.interval}: set strategies.interval = {card.interval}"
-            )
-        if card is not None and trained_with_funding(card):
-            raise ValueError(
-                f"model: {strategy.model_id} was trained with funding rates, which the live "
-                "bars do not carry yet: train it on bars without funding to serve it"
             )
         missing = [name for name in strategy.scorer.names if name not in self.columns]
         if missing:
@@ -101,15 +96,25 @@ class LiveModel:
         self.strategy = strategy
         self.select = np.array([self.columns.index(n) for n in strategy.scorer.names], np.int64)
 
-    def fold(self, open_time: int, bars: Mapping[str, OHLCV]) -> None:
+    def fold(
+        self, open_time: int, bars: Mapping[str, OHLCV], funding: Funding | None = None
+    ) -> None:
         """Advance the features without scoring (a bar after its time was scored, or no
         model yet): each symbol's side at its last scored bar stays."""
-        self._advance(open_time, bars)
+        self._advance(open_time, bars, funding or {})
 
-    def step(self, open_time: int, bars: Mapping[str, OHLCV], emit: bool = True) -> list[Signal]:
-        """The closed bars at ``open_time`` (symbol → open, high, low, close, volume): the
-        entries they signal, in symbol order (none when ``emit`` is False: warm-up)."""
-        advanced = self._advance(open_time, bars)
+    def step(
+        self,
+        open_time: int,
+        bars: Mapping[str, OHLCV],
+        emit: bool = True,
+        funding: Funding | None = None,
+    ) -> list[Signal]:
+        """The closed bars at ``open_time`` (symbol → open, high, low, close, volume) and
+        their funding rates (symbol → the rate known at the bar's close; NaN or absent:
+        unknown): the entries they signal, in symbol order (none when ``emit`` is False:
+        warm-up)."""
+        advanced = self._advance(open_time, bars, funding or {})
         strategy = self.strategy
         if advanced is None or strategy is None:
             return []
@@ -143,7 +148,7 @@ class LiveModel:
         return out
 
     def _advance(
-        self, open_time: int, bars: Mapping[str, OHLCV]
+        self, open_time: int, bars: Mapping[str, OHLCV], funding: Funding
     ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
         """Features, levels and the rule strategy's state through ``bars``; the symbols,
         their rows, their feature batch (own and cross-section) and closes."""
@@ -152,7 +157,7 @@ class LiveModel:
             return None
         symbols = sorted(fresh, key=self.features.index.__getitem__)
         rows = np.array([self.features.index[s] for s in symbols], np.int64)
-        ohlcvf = np.array([(*fresh[s], np.nan) for s in symbols], np.float64)
+        ohlcvf = np.array([(*fresh[s], funding.get(s, np.nan)) for s in symbols], np.float64)
         own = self.features.update_rows(open_time, rows, ohlcvf)[rows]
         for s in symbols:
             self.last_time[s] = open_time

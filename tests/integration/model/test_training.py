@@ -136,8 +136,8 @@ def test_train_then_backtest_the_promoted_model_from_the_command_line(
     )  # fmt: skip
     assert synth.exit_code == 0, synth.output
     monkeypatch.setenv("QUANTUM_MODEL__BARRIER__HORIZON_BARS", "30")
-    # the files carry funding rates: learned too (a model quantum run cannot serve yet)
-    trained = train_json("--data", str(tmp_path / "bars"), "--funding-feature")
+    # the files carry funding rates: learned too, by default
+    trained = train_json("--data", str(tmp_path / "bars"))
     assert {"model_id", "promoted", "reason", "oos", "in_sample"} <= set(trained)
     assert set(trained["oos"]) >= OOS_KEYS and set(trained["in_sample"]) >= OOS_KEYS
     assert trained["promoted"] is True, trained["reason"]
@@ -166,9 +166,9 @@ def test_train_then_backtest_the_promoted_model_from_the_command_line(
     assert "recorded out-of-sample IC" in retrained["reason"]  # no rows after its window
     assert retrained["symbols"] == SYMBOLS and retrained["barrier"]["horizon_bars"] == 30
     assert trained_with_funding(models.card(retrained["model_id"]))  # the same choice
+    assert trained_with_funding(models.card(trained["model_id"]))
     serving = load_settings(data_dir=data_dir, strategies={"names": ["model"]})
-    with pytest.raises(ValueError, match="trained with funding rates"):  # quantum run: one line
-        check_serving(trading_config(serving).signal)
+    check_serving(trading_config(serving).signal)  # quantum run serves it (live rates)
     assert not retrained["promoted"] and "does not beat the promoted model" in retrained["reason"]
     listed = json.loads(quantum("model", "list", "--json").stdout)
     assert [r["model_id"] for r in listed if r["promoted"]] == [trained["model_id"]]

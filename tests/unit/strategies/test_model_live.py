@@ -5,13 +5,15 @@ and for meta-labelling too. A swap between bars scores the next bar with the new
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
 
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.data.bars import BarSeries
+from quantum_trader.data.funding import FundingSeries, generate_funding
+from quantum_trader.features.funding import funding_at
 from quantum_trader.model.dataset import build_dataset, feature_frames
 from quantum_trader.model.evaluate import final_fit
 from quantum_trader.model.labels import BarrierConfig
@@ -51,8 +53,11 @@ def gapped_market() -> list[BarSeries]:
 
 
 def live_signals(model: LiveModel, series: Sequence[BarSeries], swap_at: int | None = None,
-                 other: ModelStrategy | None = None) -> dict[tuple[str, int], Signal]:  # fmt: skip
-    """Every bar time in order, each with the bars of the symbols that have one."""
+                 other: ModelStrategy | None = None,
+                 funding: Mapping[str, FundingSeries] | None = None,
+                 ) -> dict[tuple[str, int], Signal]:  # fmt: skip
+    """Every bar time in order, each with the bars of the symbols that have one (and
+    each bar's funding rate: the last settled at or before its close)."""
     columns = {s.symbol: s.columns() for s in series}
     at: dict[int, dict[str, tuple[float, ...]]] = {}
     for s in series:
@@ -63,15 +68,23 @@ def live_signals(model: LiveModel, series: Sequence[BarSeries], swap_at: int | N
     for k, time in enumerate(sorted(at)):
         if swap_at is not None and k == swap_at and other is not None:
             model.swap(other)
-        for signal in model.step(time, at[time]):  # type: ignore[arg-type]
+        rates = {
+            symbol: float(funding_at(np.array([time + 59_999]), funding.get(symbol))[0])
+            if funding
+            else float("nan")
+            for symbol in at[time]
+        }
+        for signal in model.step(time, at[time], funding=rates):  # type: ignore[arg-type]
             out[(signal.symbol, signal.bar_time)] = signal
     return out
 
 
 def backtest_signals(strategy: ModelStrategy, series: Sequence[BarSeries],
-                     since: int | None = None) -> dict[tuple[str, int], Signal]:  # fmt: skip
+                     since: int | None = None,
+                     funding: Mapping[str, FundingSeries] | None = None,
+                     ) -> dict[tuple[str, int], Signal]:  # fmt: skip
     out = {}
-    for s, (sides, at) in zip(series, strategy.universe_signals(series), strict=True):
+    for s, (sides, at) in zip(series, strategy.universe_signals(series, funding), strict=True):
         for i in sides:
             if since is None or int(s.open_time[i]) >= since:
                 signal = at(i)
@@ -195,3 +208,32 @@ def test_a_model_trained_without_funding_scores_the_same_with_or_without_it(
         scorer.probabilities(with_funding, times), scorer.probabilities(rows, times), strict=True
     ):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_model_trained_with_funding_scores_live_bars_with_their_rates_as_the_backtest() -> None:
+    """Hourly funding that follows the market's regimes: the model learns from it, and
+    bar by bar with each bar's last settled rate it signals what the backtest signals."""
+    market = generate_market(SYMBOLS, BARS, MarketConfig(seed=5, planted_drift=0.2))
+    funding = {s: generate_funding(market, s, interval_hours=1) for s in SYMBOLS}
+    data = build_dataset(list(market.bars.values()), BARRIER, funding)
+    config = TrainConfig(num_threads=1, rounds=60, min_data_in_leaf=50, seed=5)
+    scorer = final_fit(data, config).scorer
+    used = {
+        name
+        for booster in scorer.boosters.values()
+        for name, splits in zip(booster.feature_name(), booster.feature_importance(), strict=True)
+        if splits and name.startswith("funding_rate")
+    }
+    assert used  # the funding features carry splits: the comparison below tests them
+    strategy = ModelStrategy(scorer=scorer, barrier=BARRIER)
+    series = gapped_market()
+    rates = {s.symbol: funding[s.symbol] for s in series}
+    whole = backtest_signals(strategy, series, funding=rates)
+    assert len(whole) >= 10
+    assert_same(live_signals(LiveModel(SYMBOLS, "1m", strategy), series, funding=rates), whole)
+    blind = live_signals(LiveModel(SYMBOLS, "1m", strategy), series)
+
+    def confidences(signals: dict[tuple[str, int], Signal]) -> dict[tuple[str, int], float]:
+        return {k: v.confidence for k, v in signals.items()}
+
+    assert confidences(blind) != confidences(whole)  # without the rates it signals otherwise

@@ -20,7 +20,7 @@ from quantum_trader.domain.enums import OrderStatus, OrderType, Side
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
-from quantum_trader.exchange.interface import ExecutionEvent, Kline, MarkPrice
+from quantum_trader.exchange.interface import ExecutionEvent, FundingRate, Kline, MarkPrice
 from quantum_trader.exchange.sim.account import Account, Ledger
 from quantum_trader.exchange.sim.book import (
     BINANCE_RULES,
@@ -313,6 +313,35 @@ class MatchingCore:
             next_funding_time=state.next_funding_ms,
             ts=state.now_ms,
         )
+
+    def funding_rates(
+        self, start_ms: int, end_ms: int | None = None, symbol: str | None = None
+    ) -> list[FundingRate]:
+        """The settled rates from ``start_ms`` to ``end_ms`` (None: now), oldest first: the
+        schedule's, at each funding time since the symbol's first bar or price (its market
+        begins there) that the clock has reached."""
+        state = self._state
+        end = state.now_ms if end_ms is None else min(end_ms, state.now_ms)
+        symbols = [symbol] if symbol is not None else sorted(state.market_start)
+        if symbol is not None:
+            self._book(symbol)  # an unknown symbol is the exchange's error
+        rows = [
+            FundingRate(s, t, rate)
+            for s in symbols
+            if s in state.market_start
+            for t, rate in state.funding.settlements(s, max(start_ms, state.market_start[s]), end)
+        ]
+        return sorted(rows, key=lambda r: (r.funding_time, r.symbol))
+
+    def mark_at(self, symbol: str, ms: int) -> Decimal | None:
+        """The price at ``ms`` from the recorded klines (the open of the bar holding it),
+        None when no recorded bar holds it."""
+        for (name, _), bars in self._state.klines.items():
+            if name == symbol:
+                for k in bars:
+                    if k.open_time <= ms <= k.close_time:
+                        return k.open
+        return None
 
     def last_price(self, symbol: str) -> Decimal:
         return self._book(symbol).last

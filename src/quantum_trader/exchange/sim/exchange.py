@@ -26,6 +26,7 @@ from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
 from quantum_trader.exchange.interface import (
     ExecutionEvent,
+    FundingRate,
     Kline,
     MarkPrice,
     OrderOutcomeUnknown,
@@ -118,6 +119,12 @@ class SimExchange:
     ) -> Sequence[Kline]:
         await self._call()
         return self.core.klines(symbol, interval, limit, end_time)
+
+    async def funding_rates(
+        self, start_ms: int, end_ms: int | None = None, symbol: str | None = None
+    ) -> Sequence[FundingRate]:
+        await self._call()
+        return self.core.funding_rates(start_ms, end_ms, symbol)
 
     async def execution_events(self) -> AsyncIterator[ExecutionEvent]:
         while True:

@@ -40,6 +40,12 @@ class FundingSchedule:
         """First funding time strictly after ``now_ms``."""
         return (now_ms // self.interval_ms + 1) * self.interval_ms
 
+    def settlements(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, Decimal]]:
+        """The funding times on the grid from ``start_ms`` to ``end_ms`` (inclusive) and
+        the rate of each: what the exchange's fundingRate history holds for ``symbol``."""
+        first = -(-start_ms // self.interval_ms) * self.interval_ms
+        return [(t, self.rate(symbol, t)) for t in range(first, end_ms + 1, self.interval_ms)]
+
     def rate(self, symbol: str, funding_time_ms: int) -> Decimal:
         times = self._times.get(symbol)
         if not times:

@@ -77,6 +77,7 @@ def set_mark(state: SimState, symbol: str, mark: Decimal) -> None:
 def set_price(state: SimState, symbol: str, price: Decimal) -> None:
     """Last and mark jump together to ``price`` (a tick of a market with no basis)."""
     book = state.books[symbol]
+    state.market_start.setdefault(symbol, state.now_ms)
     if not book.has_price:
         set_prices(book, price, price)
         return
@@ -107,6 +108,7 @@ def on_bar(
         state.now_ms = open_time
     book = state.books[symbol]
     o, h, low, c = prices
+    state.market_start.setdefault(symbol, open_time)
     if state.config.kline_history:
         span = INTERVAL_MS.get(interval, 60_000)
         record_kline(

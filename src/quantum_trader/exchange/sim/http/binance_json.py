@@ -14,7 +14,7 @@ from quantum_trader.domain.enums import OrderStatus
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO, fmt
 from quantum_trader.domain.orders import AccountState, Fill, Order, PositionState
-from quantum_trader.exchange.interface import Kline, MarkPrice
+from quantum_trader.exchange.interface import FundingRate, Kline, MarkPrice
 
 JSON = dict[str, Any]
 ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"]
@@ -230,6 +230,17 @@ def kline_row(k: Kline) -> list[Any]:
         "0",
         "0",
     ]
+
+
+def funding_rate_json(rate: FundingRate, mark: Decimal | None) -> JSON:
+    """/fapi/v1/fundingRate row; ``markPrice`` is empty where the mark is not known (as
+    Binance's older rows are)."""
+    return {
+        "symbol": rate.symbol,
+        "fundingTime": rate.funding_time,
+        "fundingRate": f"{rate.rate:.8f}",
+        "markPrice": f"{mark:.8f}" if mark is not None else "",
+    }
 
 
 def premium_index_json(m: MarkPrice) -> JSON:

@@ -67,6 +67,17 @@ async def premium_index(srv: Venue, params: Params) -> Any:
     return rows[0] if params.get("symbol") else rows
 
 
+async def funding_rate(srv: Venue, params: Params) -> Any:
+    """GET /fapi/v1/fundingRate: settled rates, oldest first; ``limit`` (default 100, at
+    most 1000) from ``startTime`` when it is sent, else the most recent ones."""
+    symbol = params.get("symbol") or None
+    limit = max(1, min(int_param(params, "limit", 100) or 100, 1000))
+    start = int_param(params, "startTime")
+    rows = srv.core.funding_rates(start or 0, int_param(params, "endTime"), symbol)
+    rows = rows[:limit] if start is not None else rows[-limit:]
+    return [bj.funding_rate_json(r, srv.core.mark_at(r.symbol, r.funding_time)) for r in rows]
+
+
 async def ticker_price(srv: Venue, params: Params) -> Any:
     now = srv.core.now_ms
     rows = [
@@ -174,6 +185,7 @@ INFO_ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/fapi/v1/exchangeInfo"): Route(exchange_info, "public"),
     ("GET", "/fapi/v1/klines"): Route(klines, "public"),
     ("GET", "/fapi/v1/premiumIndex"): Route(premium_index, "public"),
+    ("GET", "/fapi/v1/fundingRate"): Route(funding_rate, "public"),
     ("GET", "/fapi/v1/ticker/price"): Route(ticker_price, "public"),
     ("GET", "/fapi/v2/ticker/price"): Route(ticker_price, "public"),
     ("GET", "/fapi/v1/leverageBracket"): Route(leverage_bracket, "signed"),
