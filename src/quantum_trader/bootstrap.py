@@ -52,13 +52,18 @@ def strategy_params(
     taker_fee: Decimal | None = None,
 ) -> dict[str, object]:
     """A strategy's parameters as every mode passes them: the model strategy gets the
-    registry under the data directory and the round trip's cost from the taker fee
-    (``taker_fee``: a backtest's own; default the configured one)."""
+    registry under the data directory, the round trip's cost from the taker fee
+    (``taker_fee``: a backtest's own; default the configured one) and the configured
+    pinned model and filter (``given`` — a backtest's ``--param`` — sets them otherwise)."""
     params = dict(given or {})
     if name == ModelStrategy.name and "scorer" not in params:
         fee = settings.sizing.taker_fee_rate if taker_fee is None else taker_fee
         params.setdefault("models_dir", str(settings.data_dir / "models"))
         params.setdefault("cost", round_trip_cost(float(fee)))
+        if settings.model.pinned:
+            params.setdefault("model", settings.model.pinned)
+        if settings.model.filter:
+            params.setdefault("filter", settings.model.filter)
     return params
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +39,7 @@ from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig
 from quantum_trader.decide.sizing import SizingConfig
+from quantum_trader.model.card import ID_HEX_DIGITS, ID_PREFIX
 from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.promotion import PromotionRules
@@ -122,6 +124,23 @@ class ModelSettings:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     promotion: PromotionRules = dataclasses.field(default_factory=PromotionRules)
     drift: DriftRules = dataclasses.field(default_factory=DriftRules)
+    # The model strategy serves this model only (empty: the promoted one, followed as
+    # promotions change it) ...
+    pinned: str = ""
+    # ... and judges this rule strategy's entries (meta-labelling; empty: its own entries)
+    filter: str = ""
+
+    def __post_init__(self) -> None:
+        if self.filter and (self.filter == "model" or self.filter not in available_strategies()):
+            known = ", ".join(n for n in available_strategies() if n != "model")
+            raise ValueError(f"filter: {self.filter!r} is not a rule strategy; one of {known}")
+        if self.pinned and not re.fullmatch(
+            rf"({ID_PREFIX})?[0-9a-f]{{{ID_HEX_DIGITS}}}", self.pinned
+        ):
+            raise ValueError(
+                f"pinned: {self.pinned!r} is not a model id ({ID_PREFIX} and {ID_HEX_DIGITS} "
+                "hex digits, as quantum model list shows them)"
+            )
 
 
 class Settings(BaseSettings):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from quantum_trader.bootstrap import engine_config, trading_config
+from quantum_trader.bootstrap import engine_config, strategy_params, trading_config
 from quantum_trader.config import Mode, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +119,22 @@ def test_each_drift_setting_reaches_the_signal_engine_that_serves_the_model(
     rules also steer the model in service, so each must reach the signal engine."""
     changed = load_settings(**nested(name, other(name, value)))
     assert trading_config(changed).signal.model_drift != trading_config(DEFAULTS).signal.model_drift
+
+
+@pytest.mark.parametrize(("name", "value"), [("pinned", "m-0123456789ab"), ("filter", "breakout")])
+def test_the_served_model_settings_reach_the_signal_engine_and_the_backtest(
+    name: str, value: str
+) -> None:
+    """``model.pinned`` / ``model.filter`` are the model strategy's ``model`` / ``filter``
+    parameters, in the services' config and in what a backtest of it is given."""
+    serving = {"strategies": {"names": ["model"]}}
+    changed = load_settings(**serving, model={name: value})
+    (spec,) = trading_config(changed).signal.strategies
+    (plain,) = trading_config(load_settings(**serving)).signal.strategies
+    key = {"pinned": "model", "filter": "filter"}[name]
+    assert spec.params[key] == value and key not in plain.params
+    assert strategy_params(changed, "model")[key] == value
+    assert strategy_params(changed, "model", {key: "other"})[key] == "other"  # --param wins
 
 
 def test_every_setting_is_either_wired_into_the_services_or_proven_by_a_named_test() -> None:
