@@ -6,12 +6,13 @@ bars until the time is complete — every symbol of the universe has its bar the
 bar of a later time has arrived (a symbol without a bar at that time, as in the
 backtest, is left out of its cross-section) — then scores it, oldest time first.
 
-Which model: the one named by the strategy's ``model`` parameter, or else the registry's
-promoted model, which is looked up again before each bar time is scored. A promotion (or
-a rollback) is therefore served from the next bar on, without a restart: the new model is
-loaded and checked first (a model that cannot be served leaves the old one in place, with
-a warning event), and a ``model_live`` event on the events stream says which model is
-live and which it replaced. With no model to serve, the engine does not start.
+Which model: the one named by the strategy's ``model`` parameter (``model.pinned``; one
+the registry has promoted at some time), or else the registry's promoted model, which is
+looked up again before each bar time is scored. A promotion (or a rollback) is therefore
+served from the next bar on, without a restart: the new model is loaded and checked first
+(a model that cannot be served leaves the old one in place, with a warning event), and a
+``model_live`` event on the events stream says which model is live and which it replaced.
+With no model to serve, the engine does not start.
 
 On start the engine's warm-up klines go through the same steps, oldest time first,
 without signalling (their intents were the previous process's to publish).
@@ -121,7 +122,22 @@ class ModelServing:
                 "model train) or promote one (quantum model promote ID)"
             )
         self._first: ModelStrategy | None = self._load(first)
+        if first != self.registry.promoted():
+            self._check_promoted_once(self._first.model_id)
         self.live.swap(self._first)
+
+    def _check_promoted_once(self, model_id: str) -> None:
+        """A pinned model trades only if it has been promoted (its evidence passed, or a
+        person forced it, on the record): a running system serves no model the registry
+        never promoted."""
+        if not any(
+            e.model_id == model_id and e.action == "promote" for e in self.registry.history()
+        ):
+            raise ValueError(
+                f"model: {model_id} (model.pinned) was never promoted; a running system "
+                f"serves promoted models only: quantum model promote {model_id} (--force to "
+                "override its evidence)"
+            )
 
     @property
     def model_id(self) -> str:

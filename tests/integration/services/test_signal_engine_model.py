@@ -19,7 +19,12 @@ from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.registry import Registry
 from quantum_trader.ops.metrics import model_metrics, model_state
 from quantum_trader.services.market_feed import bar_message
-from quantum_trader.services.model_serving import MODEL_DRIFT, MODEL_LIVE, MODEL_REFUSED
+from quantum_trader.services.model_serving import (
+    MODEL_DRIFT,
+    MODEL_LIVE,
+    MODEL_REFUSED,
+    ModelServing,
+)
 from quantum_trader.services.signal_engine import SignalEngine, SignalEngineConfig, StrategySpec
 from tests.integration.model.models import SYMBOLS, trained
 from tests.integration.services.market_rig import Rig
@@ -168,3 +173,20 @@ async def test_a_drifted_model_stops_entering_until_another_is_promoted(
     assert engine.serving.model_id == second and not engine.serving.stopped
     state = json.loads(await rig.client.get(rig.keys.model_state))
     assert state == {**state, "model_id": second, "entries_stopped": False}
+
+
+def test_a_pinned_model_is_served_only_if_the_registry_ever_promoted_it(
+    models: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    """``model.pinned`` serves a model other than the promoted one, but never one the
+    registry has not promoted (its evidence passed, or a person forced it, on the record)."""
+    root, first, second = models
+    copy = tmp_path / "models"
+    shutil.copytree(root, copy)
+    (copy / "registry.json").unlink()  # the same models, none ever promoted
+    pinned = {"models_dir": str(copy), "model": first}
+    with pytest.raises(ValueError, match=f"{first} \\(model.pinned\\) was never promoted"):
+        ModelServing(pinned, SYMBOLS, "1m", "test")
+    Registry(copy).promote(first, at_ms=1, reason="test", force=True)
+    Registry(copy).promote(second, at_ms=2, reason="test", force=True)  # first: no longer
+    assert ModelServing(pinned, SYMBOLS, "1m", "test").model_id == first
