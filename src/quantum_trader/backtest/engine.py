@@ -60,6 +60,7 @@ from quantum_trader.backtest.visits import Visits
 from quantum_trader.data.bars import BarSeries, interval_ms
 from quantum_trader.data.funding import FundingSeries
 from quantum_trader.exchange.sim import FundingSchedule, MatchingCore
+from quantum_trader.exchange.sim.funding import recorded_schedule
 from quantum_trader.exchange.sim.universe import packaged_universe, universe_for
 from quantum_trader.strategies.base import EntrySizing, ExitRules
 
@@ -197,17 +198,13 @@ def funding_schedule(
     rate = config.funding_rate if config.funding_rate is not None else Decimal(0)
     recorded = {s: funding[s] for s in symbols if funding and s in funding and len(funding[s])}
     flat = NO_FUNDING if config.funding_rate is None else flat_funding(config.funding_rate)
-    points = {
-        s: [(int(t), f.rate_at(i)) for i, t in enumerate(f.funding_time.tolist())]
-        for s, f in recorded.items()
-    }
     if not recorded:
         source = flat
     elif len(recorded) == len(symbols):
         source = funding_from_files(len(recorded))
     else:
         source = f"{funding_from_files(len(recorded))}; {flat} for the rest"
-    return FundingSchedule(rate, points), source
+    return recorded_schedule(recorded, rate), source
 
 
 class Replay:

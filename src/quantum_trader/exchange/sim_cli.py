@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -16,8 +17,10 @@ import typer
 from quantum_trader.data import DataError, generate_market, load_klines_dir
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.data.binance import load_klines
+from quantum_trader.data.funding import find_funding
 from quantum_trader.data.synthetic import MarketConfig
-from quantum_trader.exchange.sim import MatchingCore, SimExchange
+from quantum_trader.exchange.sim import FundingSchedule, MatchingCore, SimExchange
+from quantum_trader.exchange.sim.funding import recorded_schedule
 from quantum_trader.exchange.sim.http import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -49,6 +52,13 @@ def load_series(data: Path | None, seed: int) -> list[BarSeries]:
     return [load_klines(data, allow_gaps=True)]
 
 
+def load_funding(data: Path | None, series: list[BarSeries]) -> FundingSchedule:
+    """Funding as ``quantum backtest --data`` settles it: the fundingRate files beside the
+    klines, the flat default rate for the rest (and for the synthetic market)."""
+    recorded = find_funding(data, {s.symbol for s in series}) if data is not None else {}
+    return recorded_schedule(recorded)
+
+
 @app.command("serve")
 def serve(
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free).")] = 8765,
@@ -74,31 +84,37 @@ def serve(
         raise typer.BadParameter(f"{data} does not exist", param_hint="--data")
     try:
         series = load_series(data, seed)
+        funding = load_funding(data, series)
     except (DataError, OSError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from None
     credentials = Credentials(api_key or DEFAULT_API_KEY, api_secret or DEFAULT_API_SECRET)
+    options = ServeOptions(series, funding, speed, faults, credentials, weight_limit)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(host, port, seed, series, speed, faults, credentials, weight_limit))
+        asyncio.run(_serve(host, port, seed, options))
 
 
-async def _serve(
-    host: str,
-    port: int,
-    seed: int,
-    series: list[BarSeries],
-    speed: float,
-    faults: str,
-    credentials: Credentials,
-    weight_limit: int,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What ``serve`` replays and how it answers."""
+
+    series: list[BarSeries]
+    funding: FundingSchedule
+    speed: float
+    faults: str
+    credentials: Credentials
+    weight_limit: int
+
+
+async def _serve(host: str, port: int, seed: int, options: ServeOptions) -> None:
+    series, speed, faults = options.series, options.speed, options.faults
     start = min((int(s.open_time[0]) for s in series if len(s)), default=0)
-    core = MatchingCore(seed=seed, start_ms=start)
+    core = MatchingCore(seed=seed, start_ms=start, funding=options.funding)
     server = SimHttpServer(
         SimExchange(core),
         host=host,
         port=port,
-        credentials=credentials,
-        weight_limit=weight_limit,
+        credentials=options.credentials,
+        weight_limit=options.weight_limit,
         faults=faults,
         seed=seed,
     )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from quantum_trader.data.funding import find_funding
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
 from quantum_trader.exchange.sim.http.replay import replay
-from quantum_trader.exchange.sim_cli import app, load_series
+from quantum_trader.exchange.sim_cli import app, load_funding, load_series
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
 
@@ -54,3 +56,30 @@ async def test_replay_feeds_recorded_bars_into_the_core() -> None:
     assert await replay(server, series, speed=60, sleep=no_wait) == 50
     assert server.core.last_price("XRPUSDT") > 0
     assert len(server.core.klines("XRPUSDT", "5m", 100)) == 50
+
+
+async def test_the_venue_settles_the_recorded_funding_rates_beside_the_klines() -> None:
+    """``serve --data`` funds as ``quantum backtest --data`` does: Binance's recorded
+    XRPUSDT rates (beside the 5m klines), served on its fundingRate history."""
+    data = Path("/work/shared/data/klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
+    if not data.exists():
+        pytest.skip(f"{data} not present: the shared Binance fixtures live beside the repo")
+    series = load_series(data, seed=0)
+    recorded = find_funding(data, ["XRPUSDT"])["XRPUSDT"]
+    core = MatchingCore(start_ms=int(series[0].open_time[0]), funding=load_funding(data, series))
+    server = SimHttpServer(SimExchange(core))
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    await replay(server, series, speed=60, sleep=no_wait)
+    settled = core.funding_rates(0, symbol="XRPUSDT")
+    first = int(recorded.funding_time[0])  # the file starts three days after the klines
+    before = [r for r in settled if r.funding_time < first - 60_000]
+    after = [r for r in settled if r.funding_time >= first - 60_000]
+    assert before and {r.rate for r in before} == {Decimal("0.0001")}  # the flat default
+    in_range = recorded.funding_time[recorded.funding_time <= core.now_ms]
+    assert len(after) == len(in_range) >= 10  # every recorded settlement, once each
+    for i, row in enumerate(after):
+        assert abs(row.funding_time - int(recorded.funding_time[i])) < 60_000  # Binance's ms
+        assert row.rate == recorded.rate_at(i)

@@ -13,6 +13,8 @@ import bisect
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
+from quantum_trader.data.funding import FundingSeries
+
 FUNDING_INTERVAL_MS = 8 * 60 * 60 * 1000
 JITTER_MS = 60_000
 DEFAULT_RATE = Decimal("0.0001")
@@ -54,6 +56,19 @@ class FundingSchedule:
         if index < 0:
             return self.default_rate
         return self._rates[symbol][index]
+
+
+def recorded_schedule(
+    recorded: Mapping[str, FundingSeries], default_rate: Decimal = DEFAULT_RATE
+) -> FundingSchedule:
+    """Recorded rates (a fundingRate dump per symbol) as the exchange settles them; the
+    default rate for symbols without any."""
+    points = {
+        s: [(int(t), f.rate_at(i)) for i, t in enumerate(f.funding_time.tolist())]
+        for s, f in recorded.items()
+        if len(f)
+    }
+    return FundingSchedule(default_rate, points)
 
 
 def funding_payment(signed_qty: Decimal, mark: Decimal, rate: Decimal) -> Decimal:
