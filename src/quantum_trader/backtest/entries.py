@@ -26,7 +26,7 @@ from quantum_trader.decide.entry_gates import (
 )
 from quantum_trader.decide.exit_model import ExitState
 from quantum_trader.decide.intent_policy import TradeIntent, UniverseSnapshot, admit_intent
-from quantum_trader.decide.position_ledger import as_open_position
+from quantum_trader.decide.position_ledger import as_open_position, judgeable
 from quantum_trader.decide.reasons import Rejection
 from quantum_trader.decide.risk_guard import AccountSnapshot, step_risk
 from quantum_trader.decide.sizing import AccountCapacity, SizedEntry, SizingRequest, size_entry
@@ -209,7 +209,9 @@ def _open(
         return
     desk.protect(run, sized.stop_price, why.STOP, i, now)
     if run.position is not None:
-        run.exit_state = ExitState.opening(as_open_position(run.position))
+        # as the exit brain service: a fill at or through its stop is left to that stop
+        judged = judgeable(run.position)
+        run.exit_state = ExitState.opening(as_open_position(run.position)) if judged else None
         run.strength_at_entry = None
         desk.log.set_stop(run.symbol, run.position.initial_stop)
 

@@ -234,6 +234,17 @@ def _source(client_order_id: str) -> str:
     return "plan" if is_entry(client_order_id) else "adopted"
 
 
+def judgeable(position: LedgerPosition) -> bool:
+    """Can the exit brain judge it? Its protective stop is placed (``initial_stop`` set)
+    and on the loss side of the entry fill, so R has a unit. An entry that filled at or
+    through its stop (a fill that slipped a tick on a coarse-ticked symbol) is left to
+    that stop, which already locks it at no loss."""
+    return (
+        position.initial_stop > ZERO
+        and position.side.sign * (position.entry_price - position.initial_stop) > ZERO
+    )
+
+
 def as_open_position(position: LedgerPosition) -> OpenPosition:
     """The exit brain's view of a ledger position (one conversion for service and backtest)."""
     return OpenPosition(

@@ -50,6 +50,10 @@ class Fold:
     test_to_ms: int  # stamp of the last test row (inclusive)
 
 
+class FoldLayoutError(ValueError):
+    """The bars are too few for the folds asked for (a fact of the data, not a bug)."""
+
+
 def _as_stamps(values: npt.ArrayLike, name: str) -> IntArray:
     array = np.asarray(values)
     if array.ndim != 1:
@@ -106,7 +110,7 @@ def purged_walk_forward(
     n_initial = int(distinct.size * first_train_fraction)
     n_tested = distinct.size - n_initial
     if n_initial < 2 or n_tested < folds:
-        raise ValueError(
+        raise FoldLayoutError(
             f"times has too few distinct stamps ({distinct.size}) for {folds} folds with "
             f"first_train_fraction={first_train_fraction}: need at least 2 initial training "
             f"stamps and one test stamp per fold"
@@ -123,7 +127,7 @@ def purged_walk_forward(
         candidate_stamps = np.unique(stamps[candidate])
         n_validation = max(1, int(candidate_stamps.size * validation_fraction))
         if candidate_stamps.size - n_validation < 1:
-            raise ValueError(
+            raise FoldLayoutError(
                 f"times has too few distinct stamps before fold {k} "
                 f"({candidate_stamps.size} after purge and embargo) to split into train "
                 f"and validation with validation_fraction={validation_fraction}"
@@ -132,7 +136,7 @@ def purged_walk_forward(
         validation = candidate & (stamps >= validation_start)
         train = candidate & (stamps < validation_start) & (known < validation_start)
         if not train.any():
-            raise ValueError(
+            raise FoldLayoutError(
                 f"times has too few distinct stamps before fold {k}: the train set is empty "
                 f"after purging against the validation start {validation_start} "
                 f"(horizons too long for the history; lower folds or first_train_fraction)"

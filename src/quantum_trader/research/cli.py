@@ -29,6 +29,7 @@ from quantum_trader.data import BarSeries, DataError
 from quantum_trader.data.funding import FundingSeries
 from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.model.registry import ModelError, Registry
+from quantum_trader.model.walk_forward import FoldLayoutError
 from quantum_trader.research.training import TrainingOutcome, TrainingRequest, train_model
 
 console = Console()
@@ -105,7 +106,7 @@ def train_command(
         raise fail(f"{exc} (give more --days, a shorter --horizon or fewer --folds)") from None
     except ModelError as exc:
         raise fail(f"training: {exc}") from None
-    except ValueError as exc:  # a walk-forward that cannot be laid out on these bars
+    except FoldLayoutError as exc:  # a walk-forward that cannot be laid out on these bars
         raise fail(
             f"training: {exc}; give more --days, a shorter --horizon or fewer --folds"
         ) from None

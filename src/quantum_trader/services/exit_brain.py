@@ -20,7 +20,7 @@ from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.decide.exit_brain import ExitConfig, evaluate_exit
 from quantum_trader.decide.exit_model import ExitDecision, ExitState, MarketFeatures
-from quantum_trader.decide.position_ledger import LedgerPosition, as_open_position
+from quantum_trader.decide.position_ledger import LedgerPosition, as_open_position, judgeable
 from quantum_trader.domain.enums import PlanKind
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
@@ -103,8 +103,8 @@ class ExitBrain:
         tracker = self.observe(message)
         price, at = message.close, message.close_time + 1
         position = await self.ledger.read(message.symbol)
-        if position is None or position.initial_stop <= 0:
-            return  # flat, or its protective stop is still being placed
+        if position is None or not judgeable(position):
+            return  # flat, its protective stop still being placed, or R has no unit
         for decision in self.judge(position, tracker, price, at):
             await self.propose(decision, message.msg_id, at)
 

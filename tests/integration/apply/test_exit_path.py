@@ -3,6 +3,7 @@ tighten, a final exit by the exchange-side stop, and a journal that agrees with 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.idempotency import RedisEffectStore
 from quantum_trader.bus.schemas import FillEvent, MarketBar, derive_id
 from quantum_trader.bus.transport import Delivery
-from quantum_trader.domain.enums import OrderType, PlanAction
+from quantum_trader.decide.position_ledger import judgeable
+from quantum_trader.domain.enums import OrderType, PlanAction, PositionSide
 from quantum_trader.exchange.interface import OrderUpdate
 from quantum_trader.services.execution_pump import ExecutionPump
 from quantum_trader.services.exit_brain import ExitBrain
@@ -131,3 +133,26 @@ async def test_rise_to_three_r_then_reversal_harvests_the_ladder_and_exits_on_th
     assert int(cooled_until) == stopped_at + rig.layer.config.cooldown_ms > stopped_at
     path.journal.close()
     assert isinstance(FillEvent, type)
+
+
+async def test_an_entry_filled_at_its_stop_is_left_to_that_stop(
+    rig: ApplyRig, tmp_path: Path
+) -> None:
+    """A SHORT whose fill slipped a tick onto its stop (a coarse-ticked symbol): R has no
+    unit, so the exit brain proposes nothing for it — every bar, without an error — and
+    the exchange-side stop at the entry holds it at no loss."""
+    path = Path3R(rig, tmp_path)
+    await path.start()
+    for _ in range(3):
+        await path.bar("3000", "3003", "2997", "3000")
+    plan = rig.open_plan(SYMBOL, 1, PositionSide.SHORT, qty="1.000", stop="3060.00")
+    await rig.bus.publish(rig.keys.apply_plan, plan)
+    await path.settle()
+    opened = await rig.layer.ledger.read(SYMBOL)
+    assert opened is not None and opened.initial_stop == Decimal("3060.00")
+    at_stop = replace(opened, entry_price=opened.initial_stop)  # as if the fill slipped there
+    assert judgeable(opened) and not judgeable(at_stop)
+    await rig.layer.ledger.replace(at_stop, SYMBOL)
+    for _ in range(5):
+        await path.bar("3000", "3004", "2996", "2999")
+    assert path.brain.proposed == 0
