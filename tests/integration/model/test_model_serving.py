@@ -53,23 +53,23 @@ def paper_market(
     return data, list(market.bars.values()), rates
 
 
-@pytest.mark.parametrize("case", ["plain", "funding-learned", "pinned-filter"])
+@pytest.mark.parametrize("case", ["plain", "funding-pinned-filter"])
 async def test_a_paper_run_serving_the_model_trades_what_its_backtest_trades(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
-    """``funding-learned``: the model learned from funding rates and the bars have
-    recorded ones; the paper run's signal engine takes them from the venue's fundingRate
-    history, the backtest from the same settlements, and the two still trade alike.
-    ``pinned-filter``: ``model.pinned`` serves a model that is not the promoted one, and
-    ``model.filter`` has it judge breakout's entries (meta-labelling), in both."""
+    """``funding-pinned-filter``: the model learned from funding rates and the bars have
+    recorded ones — the paper run's signal engine takes them from the venue's fundingRate
+    history, the backtest from the same settlements —, ``model.pinned`` serves it though
+    another model is promoted, and ``model.filter`` has it judge breakout's entries
+    (meta-labelling), in both; the two still trade alike."""
     monkeypatch.delenv("QUANTUM_REDIS_URL", raising=False)
-    funding = case == "funding-learned"
+    funding = case != "plain"
     data_dir = tmp_path / "var"
     models = Registry(data_dir / "models")
     model_id = trained(models, seed=1, funding=funding)
     assert trained_with_funding(models.card(model_id)) is funding
     chosen: dict[str, str] = {}
-    if case == "pinned-filter":
+    if case != "plain":
         promoted = trained(models, seed=2)
         assert models.promoted() == promoted != model_id
         chosen = {"pinned": model_id, "filter": "breakout"}
