@@ -17,10 +17,15 @@ _prefixes = itertools.count()
 
 
 def shared_data(relative: str) -> Path:
-    """A file of the shared Binance fixtures, or skip (a user's clone may not have them)."""
+    """A file (or directory) of the real Binance material in ``../shared/data``, read in
+    place. It is part of the test suite's inputs (CI always has it): a test that needs it
+    fails when it is missing rather than passing without having run."""
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"{path} not present: the shared Binance fixtures live beside the repo")
+        pytest.fail(
+            f"{path} is missing: the real Binance material lives in ../shared/data beside "
+            "this repository (clone it there to run the tests)"
+        )
     return path
 
 

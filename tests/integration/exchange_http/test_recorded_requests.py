@@ -12,26 +12,22 @@ before sending and those cases are left out.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 import ccxt.async_support as ccxt
-import pytest
 
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.sim.http.server import ROUTES
+from tests.conftest import shared_data
 
 from .conftest import Rig
 
-RECORDED = Path("/work/shared/data/binance-usdm-requests.json")
 SKIP_KEYS = {"signature", "timestamp", "recvWindow", "newClientOrderId", "clientAlgoId"}
 
 
 def recorded_cases() -> list[dict[str, Any]]:
-    if not RECORDED.exists():
-        pytest.skip(f"{RECORDED} not present: the shared Binance fixtures live beside the repo")
-    cases = json.loads(RECORDED.read_text(encoding="utf-8"))
+    cases = json.loads(shared_data("binance-usdm-requests.json").read_text(encoding="utf-8"))
     return [
         c
         for c in cases

@@ -13,6 +13,7 @@ from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
 from quantum_trader.exchange.sim.http.replay import replay
 from quantum_trader.exchange.sim_cli import app, load_funding, load_series
+from tests.conftest import shared_data
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
 
@@ -44,9 +45,7 @@ def test_unreadable_data_file_is_a_bad_parameter(tmp_path: Path) -> None:
 
 
 async def test_replay_feeds_recorded_bars_into_the_core() -> None:
-    data = Path("/work/shared/data/klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
-    if not data.exists():
-        pytest.skip(f"{data} not present: the shared Binance fixtures live beside the repo")
+    data = shared_data("klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
     series = [s.slice(0, 50) for s in load_series(data, seed=0)]
     server = SimHttpServer(SimExchange(MatchingCore(start_ms=int(series[0].open_time[0]))))
 
@@ -61,9 +60,7 @@ async def test_replay_feeds_recorded_bars_into_the_core() -> None:
 async def test_the_venue_settles_the_recorded_funding_rates_beside_the_klines() -> None:
     """``serve --data`` funds as ``quantum backtest --data`` does: Binance's recorded
     XRPUSDT rates (beside the 5m klines), served on its fundingRate history."""
-    data = Path("/work/shared/data/klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
-    if not data.exists():
-        pytest.skip(f"{data} not present: the shared Binance fixtures live beside the repo")
+    data = shared_data("klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
     series = load_series(data, seed=0)
     recorded = find_funding(data, ["XRPUSDT"])["XRPUSDT"]
     core = MatchingCore(start_ms=int(series[0].open_time[0]), funding=load_funding(data, series))

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.data.samples import REAL_DATA
+from tests.conftest import shared_data
 
 
 @pytest.fixture
 def real_dir() -> Path:
-    if not REAL_DATA.is_dir():
-        pytest.skip(f"real data directory {REAL_DATA} is not available on this machine")
-    return REAL_DATA
+    return shared_data("klines")

@@ -5,19 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from quantum_trader.data.bars import BarSeries
+from tests.conftest import SHARED_DATA, shared_data
 
-REAL_DATA = Path("/work/shared/data/klines")
+REAL_DATA = SHARED_DATA / "klines"
 
 
 def real_file(name: str) -> Path:
-    """Path of a real dump under /work/shared/data/klines, or skip the test."""
-    path = REAL_DATA / name
-    if not path.is_file():
-        pytest.skip(f"real data file {path} is not available on this machine")
-    return path
+    """Path of a real dump under ../shared/data/klines (a test fails without it)."""
+    return shared_data(f"klines/{name}")
 
 
 def make_series(

@@ -13,7 +13,7 @@ from quantum_trader.data.bars import BarSeries, DataError
 from quantum_trader.data.binance import load_klines, scan
 from quantum_trader.data.quality import OUTLIER_FACTOR, RawKlines, check_bars
 from quantum_trader.data.writers import write_klines_csv
-from tests.unit.data.samples import REAL_DATA
+from tests.conftest import shared_data
 
 ROW = "{t},100.0,101.0,99.0,100.5,3.0,{c},0,0,0,0,0"
 
@@ -48,9 +48,7 @@ def test_two_bad_prints_in_a_row_are_both_flagged_and_real_moves_are_not() -> No
 
 
 def test_no_real_dump_has_outliers() -> None:
-    if not REAL_DATA.is_dir():
-        pytest.skip("real data not available")
-    for raw in scan(REAL_DATA):
+    for raw in scan(shared_data("klines")):
         assert check_bars(raw).outliers == 0, raw.series.symbol
 
 

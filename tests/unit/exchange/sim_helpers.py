@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
+from tests.conftest import shared_data
 
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.sim import NO_SLIPPAGE, MatchingCore, SimConfig
 
 START_MS = 1_700_000_000_000
-SHARED_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-
-
-def shared_file(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"shared reference data {relative} not present at {SHARED_DATA}")
-    return path
+shared_file = shared_data  # the real Binance material in ../shared/data
 
 
 def flat_core(**config: object) -> MatchingCore:
