@@ -25,6 +25,7 @@ from quantum_trader.decide.sizing import SizingConfig
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.exchange.sim import SimConfig, SlippageModel
 from quantum_trader.exchange.sim.book import BINANCE_RULES, MatchingRules
+from quantum_trader.exchange.sim.funding import DEFAULT_RATE
 from quantum_trader.strategies.base import EntrySizing, ExitRules
 
 BOTH_SIDES = frozenset(PositionSide)
@@ -39,7 +40,7 @@ class EngineConfig:
     maker_fee: Decimal = Decimal("0.0002")
     leverage: int = 5
     slippage: SlippageModel = field(default_factory=SlippageModel)
-    funding_rate: Decimal | None = Decimal("0.0001")  # per 8 h; None = no flat funding
+    funding_rate: Decimal | None = DEFAULT_RATE  # per 8 h; None = no flat funding
     recorded_funding: bool = True  # False: funding-rate files are not charged either
     sizing: SizingConfig = field(default_factory=SizingConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)

@@ -131,8 +131,7 @@ def build_replay(
     if params and len(names) > 1:
         raise ValueError("parameters apply to one strategy; run one strategy to set them")
     config = apply_profile(config or EngineConfig(), profile_of(names, dict(params or {})))
-    recorded = funding if config.recorded_funding else None
-    schedule, source = funding_schedule([s.symbol for s in series], config, recorded)
+    schedule, source = funding_schedule([s.symbol for s in series], config, funding)
     # A strategy's funding feature is what the exchange settles (and its fundingRate
     # history answers a running system): the schedule's rates, not the files beside it.
     settled = settled_funding(schedule, series)
@@ -194,8 +193,11 @@ def funding_schedule(
     config: EngineConfig,
     funding: Mapping[str, FundingSeries] | None,
 ) -> tuple[FundingSchedule, str]:
-    """The exchange's funding rates and how the summary names their source."""
+    """The exchange's funding rates (``funding``: recorded ones, charged unless the config
+    says not to) and how the summary names their source."""
     rate = config.funding_rate if config.funding_rate is not None else Decimal(0)
+    if not config.recorded_funding:  # the files are not charged
+        funding = None
     recorded = {s: funding[s] for s in symbols if funding and s in funding and len(funding[s])}
     flat = NO_FUNDING if config.funding_rate is None else flat_funding(config.funding_rate)
     if not recorded:

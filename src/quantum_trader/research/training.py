@@ -61,8 +61,7 @@ class TrainingRequest:
 def settled_rates(request: TrainingRequest) -> dict[str, FundingSeries]:
     """The funding rates the exchange of the request's backtests settles, per symbol."""
     symbols = [s.symbol for s in request.series]
-    recorded = request.funding if request.engine.recorded_funding else None
-    schedule, _ = funding_schedule(symbols, request.engine, recorded)
+    schedule, _ = funding_schedule(symbols, request.engine, request.funding)
     return settled_funding(schedule, request.series)
 
 

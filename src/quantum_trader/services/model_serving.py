@@ -37,7 +37,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import stream_messages
 from quantum_trader.bus.schemas import Event, MarketBar, derive_id
 from quantum_trader.data.bars import interval_ms
-from quantum_trader.exchange.interface import FundingRate, Kline
+from quantum_trader.exchange.interface import Kline
 from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.drift_watch import DriftWatch
 from quantum_trader.model.registry import ModelError, Registry
@@ -79,7 +79,6 @@ class ServingStats:
     swaps: int = 0
     refused: int = 0
     late_bars: int = 0  # bars that came after their time was scored
-    funding_rates: int = 0  # settled rates taken from the exchange
     models: list[str] = field(default_factory=list)  # every model served, in order
 
 
@@ -142,13 +141,6 @@ class ModelServing:
     @property
     def model_id(self) -> str:
         return self.live.model_id
-
-    def take_funding(self, rates: Sequence[FundingRate], hour: int | None = None) -> None:
-        self.funding.take(rates, hour)
-        self.stats.funding_rates = self.funding.taken
-
-    def funding_due(self, bar: MarketBar) -> tuple[int, int] | None:
-        return self.funding.due(bar.open_time + self.interval_ms - 1)
 
     def warm_up(self, klines: Mapping[str, Sequence[Kline]], now: int) -> None:
         """Fold the closed klines of every symbol, oldest time first, signalling nothing;

@@ -207,7 +207,7 @@ class SignalEngine:
             self.stats.funding_failures += 1
             log.warning("funding rates failed; the last known rates stay", exc_info=True)
             return
-        self.serving.take_funding(rates, hour)
+        self.serving.funding.take(rates, hour)
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
         if not self.warmed_up:
@@ -248,7 +248,7 @@ class SignalEngine:
         state has moved on once it scored, so its intents wait in an outbox until each
         is published (a failure retries them with the next bar, once each)."""
         assert self.serving is not None
-        due = self.serving.funding_due(bar)
+        due = self.serving.funding.due(bar.close_time)
         if due is not None:
             await self.fetch_funding(*due)
         for signal, at in self.serving.take(bar, self.clock.now_ms()):

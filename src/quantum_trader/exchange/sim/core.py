@@ -335,12 +335,16 @@ class MatchingCore:
 
     def mark_at(self, symbol: str, ms: int) -> Decimal | None:
         """The price at ``ms`` from the recorded klines (the open of the bar holding it),
-        None when no recorded bar holds it."""
+        None when no recorded bar holds it. Newest bars first: what is asked for is a
+        recent funding time."""
         for (name, _), bars in self._state.klines.items():
-            if name == symbol:
-                for k in bars:
-                    if k.open_time <= ms <= k.close_time:
+            if name != symbol:
+                continue
+            for k in reversed(bars):
+                if k.open_time <= ms:
+                    if ms <= k.close_time:
                         return k.open
+                    break
         return None
 
     def last_price(self, symbol: str) -> Decimal:
