@@ -4,11 +4,13 @@ Each kernel is a ``vector(x, param)`` function over a whole column and a tracker
 whose ``step(x)`` takes one value and returns the output for that position, in O(1) per
 value with fixed memory (a ring of at most ``param + 1`` entries, or a few floats).
 
-* The recursive ones (EMA, Wilder average, EWM standard deviation) *are* their tracker:
-  the column form runs the same ``step`` over the column. A linear recurrence has no numpy
-  primitive, and closed forms built from powers of ``1 − α`` drift from the recursion (the
-  reasoning of ``strategies/vector.py``, whose conventions these follow: ``α = 2/(span+1)``
-  seeded with the first value, Wilder's SMA seed then ``(avg·(p−1) + x)/p``).
+* The recursive ones (EMA, Wilder average, EWM standard deviation): the column form is
+  the tracker's ``step`` written as one loop over the column (same expressions, same
+  bits), compiled by numba (:mod:`~quantum_trader.features.column_loops`). A linear
+  recurrence has no numpy primitive, and closed forms built from powers of ``1 − α``
+  drift from the recursion (the reasoning of ``strategies/vector.py``, whose conventions
+  these follow: ``α = 2/(span+1)`` seeded with the first value, Wilder's SMA seed then
+  ``(avg·(p−1) + x)/p``).
 * Windows and lags are numpy in the column form. ``window_sum`` subtracts prefix sums
   (``np.cumsum`` is a sequential sum, exactly what the tracker accumulates), so both forms
   give the same bits; max/min are exact. The prefix grows with the series, so a window
@@ -33,6 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from quantum_trader.data.bars import FloatArray
+from quantum_trader.features.column_loops import ema_column, ewm_std_column, wilder_column
 
 NAN = math.nan
 
@@ -184,11 +187,6 @@ class WindowMin(_WindowExtreme):
         super().__init__(w, -1.0)
 
 
-def _run(tracker: Tracker, x: FloatArray) -> FloatArray:
-    step = tracker.step
-    return np.array([step(v) for v in x.tolist()], dtype=np.float64)
-
-
 def _lag_v(x: FloatArray, k: int) -> FloatArray:
     out = np.full(x.size, NAN)
     if x.size > k:
@@ -227,9 +225,9 @@ class Kernel:
 
 KERNELS: dict[str, Kernel] = {
     "lag": Kernel(_lag_v, Lag),
-    "ema": Kernel(lambda x, span: _run(Ema(span), x), Ema),
-    "wilder": Kernel(lambda x, period: _run(Wilder(period), x), Wilder),
-    "ewm_std": Kernel(lambda x, span: _run(EwmStd(span), x), EwmStd),
+    "ema": Kernel(ema_column, Ema),
+    "wilder": Kernel(wilder_column, Wilder),
+    "ewm_std": Kernel(ewm_std_column, EwmStd),
     "window_sum": Kernel(_window_sum_v, WindowSum),
     "window_max": Kernel(_window_v(np.max), WindowMax),
     "window_min": Kernel(_window_v(np.min), WindowMin),

@@ -15,7 +15,9 @@ very columns it was trained on, computed by the same function.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,14 +67,52 @@ def feature_frames(
         )
     funding = funding or {}
     spec = spec or model_spec(series[0].interval)
+    memo = _REUSED.get()
+    key = _memo_key(series, funding, spec, with_cross_section)
+    if memo is not None and key in memo:
+        return memo[key]
     frames = {s.symbol: compute(s, funding.get(s.symbol), spec) for s in series}
-    if not with_cross_section:
-        return frames
-    on_grid = cross_section(align(frames), spec)
-    return {
-        symbol: frame.join(on_grid[symbol].reindex(frame.open_time))
-        for symbol, frame in frames.items()
-    }
+    if with_cross_section:
+        on_grid = cross_section(align(frames), spec)
+        frames = {
+            symbol: frame.join(on_grid[symbol].reindex(frame.open_time))
+            for symbol, frame in frames.items()
+        }
+    if memo is not None:
+        memo[key] = frames
+    return frames
+
+
+_REUSED: ContextVar[dict[tuple[object, ...], dict[str, FeatureFrame]] | None] = ContextVar(
+    "reused_feature_frames", default=None
+)
+
+
+@contextmanager
+def frames_reused() -> Iterator[None]:
+    """Within this block, :func:`feature_frames` of the same bar series (the same
+    objects), funding values and spec is computed once: a training run's dataset and its
+    in-sample backtest see one computation. The frames are dropped when it ends."""
+    token = _REUSED.set({})
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+
+
+def _memo_key(
+    series: Sequence[BarSeries],
+    funding: Mapping[str, FundingSeries],
+    spec: FeatureSpec,
+    with_cross_section: bool,
+) -> tuple[object, ...]:
+    rates = tuple(
+        (symbol, f.funding_time.tobytes(), f.rate.tobytes())
+        for symbol, f in sorted(funding.items())
+        if symbol in {s.symbol for s in series}
+    )
+    bars = tuple(sorted((s.symbol, id(s)) for s in series))
+    return bars, rates, feature_version(spec), with_cross_section
 
 
 def fingerprint(series: Sequence[BarSeries]) -> str:

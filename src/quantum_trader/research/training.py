@@ -27,7 +27,12 @@ from quantum_trader.data.funding import FundingSeries
 from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.model import evidence
 from quantum_trader.model.card import ModelCard
-from quantum_trader.model.dataset import Dataset, build_dataset, model_feature_version
+from quantum_trader.model.dataset import (
+    Dataset,
+    build_dataset,
+    frames_reused,
+    model_feature_version,
+)
 from quantum_trader.model.drift import DriftRules, reference
 from quantum_trader.model.evaluate import WalkForward, final_fit, quality, report, walk_forward
 from quantum_trader.model.labels import BarrierConfig
@@ -35,6 +40,7 @@ from quantum_trader.model.promotion import Decision, Incumbent, PromotionRules, 
 from quantum_trader.model.registry import ModelError, Registry
 from quantum_trader.model.scorer import HEADS, Scorer, load_scorer, round_trip_cost
 from quantum_trader.model.train import TrainConfig
+from quantum_trader.research.parallel import PARALLEL_FROM_BARS, BacktestRunner
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -53,6 +59,9 @@ class TrainingRequest:
     rules: PromotionRules = field(default_factory=PromotionRules)
     drift_bins: int = DriftRules().bins
     cost: float | None = None  # None: round_trip_cost of the engine's taker fee
+    # From this many bars on, the two backtests run side by side (one in a process of its
+    # own): below it, starting a process costs more than it saves. Results are the same.
+    parallel_from_bars: int = PARALLEL_FROM_BARS
 
     def round_trip(self) -> float:
         return self.cost if self.cost is not None else round_trip_cost(float(self.engine.taker_fee))
@@ -168,6 +177,13 @@ def trials_on(registry: Registry, fingerprint: str) -> int:
 def train_model(
     request: TrainingRequest, registry: Registry, clock: Clock, progress: Progress | None = None
 ) -> TrainingOutcome:
+    with frames_reused():  # the dataset's features serve its in-sample backtest too
+        return _train(request, registry, clock, progress)
+
+
+def _train(
+    request: TrainingRequest, registry: Registry, clock: Clock, progress: Progress | None
+) -> TrainingOutcome:
     started = time.perf_counter()
     note = progress or (lambda _stage, _done, _total: None)
     note("features and labels", 0, 1)
@@ -178,12 +194,16 @@ def train_model(
         data, request.train, lambda done, total: note("walk-forward folds", done, total)
     )
     oos, in_sample = report(data, folds)
-    note("out-of-sample backtest", 0, 2)
-    oos.update(model_backtest(request, folds.scorer(), folds.from_ms))
-    note("final model", 1, 2)
-    final = final_fit(data, request.train)
-    in_sample.update(model_backtest(request, final.scorer, folds.from_ms))
-    note("final model", 2, 2)
+    note("backtests and final model", 0, 2)
+    with BacktestRunner(request.series, request.parallel_from_bars) as runner:
+        # The out-of-sample backtest (one core, in another process on a large market)
+        # runs while the final model trains and its in-sample backtest runs here.
+        out_of_sample = runner.submit(model_backtest, request, folds.scorer(), folds.from_ms)
+        final = final_fit(data, request.train)
+        note("backtests and final model", 1, 2)
+        in_sample.update(model_backtest(request, final.scorer, folds.from_ms))
+        oos.update(out_of_sample.result())
+    note("backtests and final model", 2, 2)
     trials = trials_on(registry, data.data_fingerprint)
     daily = oos.pop("daily_returns")
     in_sample.pop("daily_returns")

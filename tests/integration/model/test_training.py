@@ -9,6 +9,7 @@ profitable. The promoted model is then what ``quantum backtest --strategy model`
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,20 @@ def test_a_model_trained_on_a_market_with_nothing_to_learn_is_not_promoted(
     assert stored.evidence["reason"] == outcome.reason
     oos = stored.evidence["oos"]
     assert oos["ic_p_value"] >= 0.05 or oos["deflated_sharpe"] < 0.95 or oos["net_return"] <= 0
+
+
+def test_the_two_backtests_side_by_side_give_the_evidence_they_give_one_after_the_other(
+    tmp_path: Path,
+) -> None:
+    """On a large market the out-of-sample backtest runs in a worker process while the
+    final model trains: forced here on a small one, the card's evidence is the same."""
+    request = market_request(0.2, 3, days=10)
+    here = train_model(request, Registry(tmp_path / "here"), SimClock(0))
+    side_by_side = replace(request, parallel_from_bars=0)
+    there = train_model(side_by_side, Registry(tmp_path / "there"), SimClock(0))
+    assert there.card.evidence["oos"]["trades"] > 0
+    assert there.card.evidence == here.card.evidence
+    assert there.card.model_id == here.card.model_id  # the same heads, bit for bit
 
 
 def test_a_planted_learnable_edge_is_found_promoted_and_profitable_out_of_sample(

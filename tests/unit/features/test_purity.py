@@ -1,5 +1,6 @@
-"""The features package is pure: it imports market data types, numpy and the standard
-library — no services, exchange clients, backtester, strategies, clocks or randomness."""
+"""The features package is pure: it imports market data types, numpy, numba (which
+compiles its loops) and the standard library — no services, exchange clients, backtester,
+strategies, clocks or randomness."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ def test_features_import_only_data_domain_numpy_and_the_standard_library() -> No
             if module.startswith("quantum_trader"):
                 ok = module.startswith(ALLOWED_PROJECT)
             else:
-                ok = top == "numpy" or (top in sys.stdlib_module_names and top not in BANNED_STDLIB)
+                ok = top in ("numpy", "numba") or (
+                    top in sys.stdlib_module_names and top not in BANNED_STDLIB
+                )
             if not ok:
                 wrong.setdefault(path.name, []).append(module)
     assert wrong == {}
