@@ -6,7 +6,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
 
 
 def redis_server() -> EmbeddedRedis:

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from quantum_trader.bus.keys import Keys
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 _prefixes = itertools.count()

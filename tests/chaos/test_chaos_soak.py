@@ -250,9 +250,9 @@ def test_a_quantity_off_the_step_is_caught() -> None:
 @pytest.mark.chaos
 @pytest.mark.timeout(600)  # a hang guard: the soak runs ~4 minutes on two cores
 def test_short_soak_every_fault_kind_no_violation() -> None:
+    from quantum_trader.cli.run import _symbols
     from quantum_trader.ops.chaos.run import ChaosRun
     from quantum_trader.ops.chaos.schedule import FAULT_KINDS, ChaosConfig
-    from quantum_trader.ops.run_cli import _symbols
 
     config = ChaosConfig(
         symbols=_symbols(None, 8), hours=2.0, seed=11, per_kind=SOAK_PER_KIND,

@@ -18,7 +18,7 @@ from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.schemas import Message, Plan
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.domain.enums import PlanAction
-from quantum_trader.ops.supervisor import ServiceRecord, ServiceSpec, Supervisor
+from quantum_trader.runtime.supervisor import ServiceRecord, ServiceSpec, Supervisor
 from quantum_trader.services.runtime import (
     MemoryHealthWriter,
     RedisHealthWriter,

@@ -19,7 +19,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.decide.position_ledger import FIELDS, LedgerPosition
 from quantum_trader.domain.enums import PositionSide, Side
 from quantum_trader.domain.orders import Fill
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
 from quantum_trader.services.ledger import RedisLedger
 from tests.chaos.conftest import open_position
 from tests.integration.apply.rig import ApplyRig

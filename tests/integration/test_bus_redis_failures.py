@@ -18,7 +18,7 @@ from quantum_trader.bus.schemas import DeadLetter, Message, Plan
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import SystemClock
 from quantum_trader.domain.enums import PlanAction, PlanKind, PositionSide
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
 from quantum_trader.services.runtime import MemoryHealthWriter, ServiceRuntime
 
 

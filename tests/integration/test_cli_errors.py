@@ -146,7 +146,7 @@ def test_backtest_and_chaos_check_json_before_the_run(
     def must_not_run(*_: object, **__: object) -> None:
         raise AssertionError("the run started before --json was checked")
 
-    monkeypatch.setattr("quantum_trader.backtest.cli.run_backtest", must_not_run)
+    monkeypatch.setattr("quantum_trader.cli.backtest.run_backtest", must_not_run)
     monkeypatch.setattr("quantum_trader.ops.chaos.run.ChaosRun", must_not_run)
     backtest = quantum("backtest", "--strategy", "breakout", "--synthetic", "--json", path)
     one_line_error(backtest, 2, "--json", path)
@@ -155,7 +155,7 @@ def test_backtest_and_chaos_check_json_before_the_run(
 
 
 def test_writable_json_check_leaves_no_file_behind(tmp_path: Path) -> None:
-    from quantum_trader.cli_checks import writable_output
+    from quantum_trader.cli.checks import writable_output
 
     target = tmp_path / "out.json"
     assert writable_output(target, "--json") == target

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from quantum_trader.cli.model import model_app
 from quantum_trader.model.card import ModelCard
-from quantum_trader.model.cli import model_app
 from quantum_trader.model.dataset import model_feature_version
 from quantum_trader.model.registry import Registry
 

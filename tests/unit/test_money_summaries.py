@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from quantum_trader.cli import run as run_cli
 from quantum_trader.config import load_settings
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.sim import MatchingCore
-from quantum_trader.ops import run_cli, status
+from quantum_trader.observability import status
 from quantum_trader.ops.run_summary import RunSummary, venue_money
 from quantum_trader.ops.stepped.report import ChaosReport, account_money
 from quantum_trader.services.journal import MONEY_KEYS, AccountMark, Journal

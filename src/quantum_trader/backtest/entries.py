@@ -26,6 +26,7 @@ from quantum_trader.decide.entry_gates import (
 )
 from quantum_trader.decide.exit_model import ExitState
 from quantum_trader.decide.intent_policy import TradeIntent, UniverseSnapshot, admit_intent
+from quantum_trader.decide.order_requests import entry_order, target_order
 from quantum_trader.decide.position_ledger import as_open_position, judgeable
 from quantum_trader.decide.reasons import Rejection
 from quantum_trader.decide.risk_guard import AccountSnapshot, step_risk
@@ -33,7 +34,6 @@ from quantum_trader.decide.sizing import AccountCapacity, SizedEntry, SizingRequ
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ONE, ZERO, round_down, round_up, to_decimal
-from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import Signal
 from quantum_trader.strategies.base import EntrySizing, ExitRules
@@ -195,8 +195,7 @@ def full_equity_entry(
 def _open(
     desk: Desk, run: SymbolRun, plan_id: str, sized: SizedEntry, signal: Signal, i: int, now: int
 ) -> None:
-    coid = client_order_id("e", plan_id)
-    if not desk.orders.market(run.symbol, sized.side, sized.qty, coid, "entry", exit_=False):
+    if not desk.orders.send(entry_order(plan_id, run.symbol, sized.side, sized.qty), "entry"):
         return
     desk.collect(run, i, now)
     run.cooldown_until = now + desk.config.apply.cooldown_ms
@@ -228,11 +227,10 @@ def _fixed_exits(desk: Desk, run: SymbolRun, signal: Signal, i: int, now: int) -
     desk.log.set_stop(run.symbol, position.initial_stop)
     if target is None:
         return
-    coid = desk.orders.take_profit(
-        run.symbol, position.side, position.position_id, target, position.qty
-    )
+    coid = desk.orders.conditional(target_order(position, target))
     if coid is None:  # already through the target: take it at market
-        desk.close(run, position.qty, why.TAKE_PROFIT, f"target:{target}", i, now)
+        plan_id = f"{position.position_id}|target|{target}"
+        desk.close(run, position.qty, why.TAKE_PROFIT, plan_id, i, now)
         return
     desk.log.tag(coid, why.TAKE_PROFIT)
     run.target_order_id = coid

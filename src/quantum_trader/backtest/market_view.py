@@ -18,9 +18,9 @@ import numpy as np
 from quantum_trader.backtest.trades import FloatArray
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.decide.exit_model import MarketFeatures as ExitMarketFeatures
-from quantum_trader.services.exit_brain import directional_strength
 from quantum_trader.strategies import vector
 from quantum_trader.strategies.features import MarketFeatures as FeatureTracker
+from quantum_trader.strategies.features import exit_features
 from quantum_trader.strategies.indicators import NAN, Atr, Ema, WilderAverage
 
 ATR_PERIOD = 14
@@ -65,15 +65,4 @@ class FeatureSeries:
         Returns them with the directional strength, which the caller keeps as the
         position's strength at entry on its first evaluation.
         """
-        tracker = self.tracker_at(i)
-        strength = directional_strength(tracker, float(price), sign)
-        atr = Decimal(str(round(tracker.atr.value, 12))) if tracker.atr.ready else Decimal(0)
-        features = ExitMarketFeatures(
-            price=price,
-            atr=atr,
-            regime=int(tracker.regime(float(price))),
-            signal_strength=strength,
-            signal_strength_at_entry=strength if strength_at_entry is None else strength_at_entry,
-            volatility_ratio=Decimal(str(round(tracker.volatility_ratio(), 6))),
-        )
-        return features, strength
+        return exit_features(self.tracker_at(i), price, sign, strength_at_entry)

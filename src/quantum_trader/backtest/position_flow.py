@@ -8,9 +8,13 @@ admitted intents and executed plans, cooldowns, the risk state) and calls the pu
   (which drives this desk: it imports this module, never the other way round)
   (``admit_intent`` -> sizing -> ``step_risk`` -> ``check_entry_gate``) at the next open
   -> entry order, protective stop (and, with fixed exits, a target) on the fill;
-* every open position at every bar's close -> ``evaluate_exit`` -> PARTIAL / FULL_CLOSE
-  through ``close_qty_for`` at the next open, UPDATE_STOP by place-new-then-cancel-old;
-  with ``signal_exit`` a strategy's FLAT signal is a full close at the next open too;
+* every open position at every bar's close -> ``evaluate_exit``; its decisions execute at
+  the next open through ``exit_step`` and ``after_close``
+  (:mod:`quantum_trader.decide.exit_execution`), as the apply layer executes their plans:
+  the same refusals, close quantities, labels, stop re-placement and ladder stage; with
+  ``signal_exit`` a strategy's FLAT signal is a full close at the next open too;
+* every order is one of :mod:`quantum_trader.decide.order_requests` (the same types,
+  flags and client ids as live);
 * every exchange fill -> ``apply_fill`` (ledger) and the trade log; a position that
   went flat -> ``TradeClosed`` into the risk guard, the symbol's cooldown starts.
 
@@ -29,16 +33,18 @@ from quantum_trader.backtest.order_desk import OrderDesk
 from quantum_trader.backtest.signals import SignalSeries
 from quantum_trader.backtest.trade_log import TradeLog
 from quantum_trader.data.bars import BarSeries
-from quantum_trader.decide import reasons
-from quantum_trader.decide.close_qty import (
-    LivePosition,
-    StopAdjustment,
-    close_qty_for,
-    protective_stop_after_close,
-)
 from quantum_trader.decide.exit_brain import evaluate_exit
+from quantum_trader.decide.exit_execution import (
+    STOP_UNCHANGED,
+    ExitRequest,
+    MoveStop,
+    Skip,
+    after_close,
+    exit_step,
+)
 from quantum_trader.decide.exit_model import ExitDecision, ExitState
 from quantum_trader.decide.harvest_ladder import tighten
+from quantum_trader.decide.order_requests import exit_order, stop_order, unprotected_exit
 from quantum_trader.decide.position_ledger import (
     LedgerPosition,
     apply_fill,
@@ -46,12 +52,11 @@ from quantum_trader.decide.position_ledger import (
     with_ladder_stage,
     with_stop,
 )
-from quantum_trader.decide.reasons import Rejection
 from quantum_trader.decide.risk_guard import RiskState, TradeClosed, step_risk
 from quantum_trader.domain.enums import PlanAction
 from quantum_trader.domain.instruments import Instrument
-from quantum_trader.domain.money import ONE, ZERO
-from quantum_trader.domain.order_ids import client_order_id
+from quantum_trader.domain.money import ZERO
+from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import FLAT
@@ -198,11 +203,9 @@ class Desk:
         position = run.position
         assert position is not None
         old = position.stop_order_id
-        coid = self.orders.protective_stop(
-            run.symbol, position.side, position.position_id, stop, position.qty
-        )
+        coid = self.orders.conditional(stop_order(position, stop))
         if coid is None:  # would trigger at once: unprotected, so leave at market
-            self.close(run, position.qty, reason, f"unprotected:{stop}", i, now)
+            self._closing(run, unprotected_exit(position), reason, i, now)
             return
         self.log.tag(coid, reason)
         run.stop_reason = reason
@@ -221,47 +224,60 @@ class Desk:
         now: int,
     ) -> None:
         position = run.position
-        live = (
-            None
-            if position is None
-            else LivePosition(position.position_id, position.symbol, position.side, position.qty)
+        request = (
+            ExitRequest.of(decision)
+            if decision is not None
+            else ExitRequest(
+                f"{position.position_id}|signal|{i}" if position else "",
+                position.position_id if position else "",
+                PlanAction.FULL_CLOSE,
+                label=reason,
+            )
         )
-        if decision is not None and decision.action is PlanAction.UPDATE_STOP:
-            if position is None or position.position_id != decision.position_id:
-                return self.skip(reasons.STALE_POSITION if position else reasons.NO_POSITION)
-            assert decision.new_stop is not None
-            if decision.new_stop != position.stop_price:
-                self.protect(run, decision.new_stop, reason, i, now)
-            return None
-        plan_position = decision.position_id if decision else (live.position_id if live else "")
-        fraction = decision.fraction if decision and decision.fraction is not None else ONE
-        order = close_qty_for(live, plan_position, fraction, run.instrument, price)
-        if isinstance(order, Rejection):
-            return self.skip(order.reason)
-        purpose = decision.plan_id if decision else f"signal:{i}"
-        self.close(run, order.qty, reason, purpose, i, now)
-        if decision is not None and decision.action is not PlanAction.FULL_CLOSE:
-            stage = run.exit_state.ladder_stage if run.exit_state else 0
-            if run.position is not None:
-                run.position = with_ladder_stage(run.position, stage, now)
-        return None
+        step = exit_step(
+            request, position, position.qty if position else None, run.instrument, price
+        )
+        if isinstance(step, Skip):
+            if step.reason != STOP_UNCHANGED:
+                self.skip(step.reason)
+            return
+        if isinstance(step, MoveStop):
+            self.protect(run, step.stop_price, step.label, i, now)
+            return
+        self._closing(run, step.order, step.label, i, now, request)
 
     def close(
-        self, run: SymbolRun, qty: Decimal, reason: str, purpose: str, i: int, now: int
+        self, run: SymbolRun, qty: Decimal, reason: str, plan_id: str, i: int, now: int
     ) -> None:
+        """Close ``qty`` at market for the exit plan ``plan_id`` (the end of the data, a
+        target already crossed)."""
         position = run.position
         assert position is not None
-        coid = client_order_id("x", position.position_id, purpose)
-        self.orders.market(run.symbol, position.side, qty, coid, reason, exit_=True)
+        request = ExitRequest(plan_id, position.position_id, PlanAction.FULL_CLOSE, label=reason)
+        order = exit_order(plan_id, run.symbol, position.side, qty)
+        self._closing(run, order, reason, i, now, request)
+
+    def _closing(
+        self,
+        run: SymbolRun,
+        order: OrderRequest,
+        reason: str,
+        i: int,
+        now: int,
+        request: ExitRequest | None = None,
+    ) -> None:
+        """Send a market exit, fold its fills, then cancel or re-place the stop and record
+        the ladder stage (:func:`~quantum_trader.decide.exit_execution.after_close`)."""
+        before = run.position
+        self.orders.send(order, reason)
         self.collect(run, i, now)
-        left = run.position
-        if left is None or left.stop_price <= ZERO:
-            return  # flat (the stop was cancelled with it) or never protected
-        change = protective_stop_after_close(left.qty, run.stop_qty)
-        if change.adjustment is StopAdjustment.RESIZE:
-            self.protect(run, left.stop_price, run.stop_reason, i, now)
-        elif change.adjustment is StopAdjustment.CANCEL:
-            self.orders.cancel(run.symbol, left.stop_order_id)
+        if request is None or run.position is None:
+            return  # flat: the stop went with it (collect cancels it)
+        follow = after_close(request, before, run.position)
+        if follow.replace_stop:
+            self.protect(run, run.position.stop_price, run.stop_reason, i, now)
+        if follow.ladder_stage and run.position is not None:
+            run.position = with_ladder_stage(run.position, follow.ladder_stage, now)
 
     def close_at_end(self, run: SymbolRun, i: int, now: int) -> None:
         """End of data: close what is left at the last close (reason ``end``)."""
@@ -270,7 +286,8 @@ class Desk:
         self.core.set_price(run.symbol, run.price(float(run.series.close[i])), now)
         self.collect(run, i, now)
         if run.position is not None:
-            self.close(run, run.position.qty, why.END, "end", i, now)
+            plan_id = f"{run.position.position_id}|end"
+            self.close(run, run.position.qty, why.END, plan_id, i, now)
 
     # -- fills ------------------------------------------------------------------------
 

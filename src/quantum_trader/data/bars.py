@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from quantum_trader.domain.klines import Kline
 from quantum_trader.domain.money import round_nearest, to_decimal
-from quantum_trader.exchange.interface import Kline
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000

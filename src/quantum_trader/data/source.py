@@ -18,7 +18,7 @@ from quantum_trader.data.bars import BarSeries, DataError
 from quantum_trader.data.binance import load_all
 from quantum_trader.data.symbols import SymbolsArg
 from quantum_trader.data.synthetic import MarketConfig, generate_market
-from quantum_trader.exchange.interface import Kline
+from quantum_trader.domain.klines import Kline
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ import ccxt.async_support as ccxt
 
 from quantum_trader.domain.enums import OrderType
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.klines import Kline
 from quantum_trader.domain.money import fmt
 from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
 from quantum_trader.exchange import ccxt_codec as codec
@@ -45,7 +46,6 @@ from quantum_trader.exchange.interface import (
     ExchangeError,
     ExecutionEvent,
     FundingRate,
-    Kline,
     MarkPrice,
     OrderNotFound,
     OrderRejected,

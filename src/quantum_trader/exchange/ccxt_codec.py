@@ -26,12 +26,12 @@ from quantum_trader.domain.enums import (
     WorkingType,
 )
 from quantum_trader.domain.instruments import Instrument, LeverageBracket
+from quantum_trader.domain.klines import Kline
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, Order, PositionState
 from quantum_trader.exchange.interface import (
     ExchangeError,
     FundingRate,
-    Kline,
     MarkPrice,
     OrderNotFound,
     OrderOutcomeUnknown,

@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from quantum_trader.domain.enums import OrderStatus
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.klines import Kline
 from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
 
 
@@ -53,21 +54,6 @@ class RetryableError(ExchangeError):
 
 class OrderNotFound(ExchangeError):
     """-2013: no order with that id exists (definitive)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Kline:
-    """One candle. Times are ms since epoch; prices as Decimal."""
-
-    symbol: str
-    interval: str
-    open_time: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-    close_time: int
 
 
 @dataclass(frozen=True, slots=True)

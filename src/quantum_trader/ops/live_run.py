@@ -33,17 +33,17 @@ from quantum_trader.decide.account_check import account_problems, foreign_orders
 from quantum_trader.domain.money import fmt
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange
-from quantum_trader.ops import data_dir
-from quantum_trader.ops.metrics import SystemCollector, serve_metrics
+from quantum_trader.infra import data_dir
+from quantum_trader.infra.redis_checks import check_redis
+from quantum_trader.observability.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_run import redis_for
-from quantum_trader.ops.redis_checks import check_redis
-from quantum_trader.ops.safety_state import (
+from quantum_trader.runtime.safety_state import (
     ForeignState,
     SafetyStore,
     StateGuard,
     establish_epoch,
 )
-from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
+from quantum_trader.runtime.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import bar_message
 from quantum_trader.services.model_serving import models_served

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from quantum_trader.bootstrap import system_parts
+from quantum_trader.bootstrap.parts import SystemParts
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport, as_text, stream_messages
@@ -29,21 +30,21 @@ from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings, mask_url
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.klines import Kline
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
-from quantum_trader.exchange.interface import Exchange, Kline, RetryableError
+from quantum_trader.exchange.interface import Exchange, RetryableError
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http.security import WeightMeter
-from quantum_trader.ops import data_dir
-from quantum_trader.ops.embedded_redis import EmbeddedRedis, read_state
-from quantum_trader.ops.http_venue import http_venue
-from quantum_trader.ops.idle import groups_idle
-from quantum_trader.ops.metrics import SystemCollector, serve_metrics
+from quantum_trader.infra import data_dir
+from quantum_trader.infra.embedded_redis import EmbeddedRedis, read_state
+from quantum_trader.infra.http_venue import http_venue
+from quantum_trader.observability.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_market import file_market, synthetic_market, venue_funding
-from quantum_trader.ops.paper_services import SystemParts
 from quantum_trader.ops.run_summary import RunSummary, summarise
 from quantum_trader.ops.run_trades import paper_trades
-from quantum_trader.ops.safety_state import SafetyStore, StateGuard, establish_epoch
-from quantum_trader.ops.supervisor import Supervisor
+from quantum_trader.runtime.idle import groups_idle
+from quantum_trader.runtime.safety_state import SafetyStore, StateGuard, establish_epoch
+from quantum_trader.runtime.supervisor import Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketDriver, MarketFeed
 from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis

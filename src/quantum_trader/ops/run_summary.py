@@ -18,14 +18,14 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from quantum_trader.bootstrap.parts import SystemParts
 from quantum_trader.bus.redis_transport import stream_messages
 from quantum_trader.bus.schemas import ApplyResult, Plan
 from quantum_trader.domain.money import fmt
 from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.ops import invariants
-from quantum_trader.ops.paper_services import SystemParts
-from quantum_trader.ops.supervisor import Supervisor
+from quantum_trader.runtime.supervisor import Supervisor
 from quantum_trader.services.intent_bridge import rejected_by_reason
 from quantum_trader.services.journal import AccountMark
 from quantum_trader.services.ledger import RedisLedger

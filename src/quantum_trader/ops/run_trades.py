@@ -18,8 +18,9 @@ from quantum_trader.backtest.trade_log import TradeLog
 from quantum_trader.bus.schemas import Plan
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.decide.exit_labels import STOP, TRAILING_STOP
+from quantum_trader.decide.order_requests import entry_order_id
 from quantum_trader.domain.enums import PlanKind
-from quantum_trader.domain.order_ids import client_order_id, is_stop
+from quantum_trader.domain.order_ids import is_stop
 from quantum_trader.exchange.sim import MatchingCore
 
 
@@ -39,7 +40,7 @@ def paper_trades(
     """Closed positions as ``Trade.as_json()`` dicts, in the order they closed."""
     log = TradeLog()
     entry_stop = {
-        client_order_id("e", p.plan_id): p.stop_price
+        entry_order_id(p.plan_id): p.stop_price
         for p in plans
         if p.kind is PlanKind.OPEN and p.stop_price is not None
     }

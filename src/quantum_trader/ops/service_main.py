@@ -16,10 +16,9 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import redis.asyncio as aioredis
-import typer
 from sqlalchemy.exc import OperationalError
 
 from quantum_trader.bootstrap import system_parts
@@ -29,9 +28,9 @@ from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import Settings
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
-from quantum_trader.ops.data_dir import new_run_id
-from quantum_trader.ops.follow_clock import FollowClock
-from quantum_trader.ops.safety_state import SafetyStore, establish_epoch
+from quantum_trader.infra.data_dir import new_run_id
+from quantum_trader.runtime.follow_clock import FollowClock
+from quantum_trader.runtime.safety_state import SafetyStore, establish_epoch
 from quantum_trader.services.journal import Journal
 
 SERVICES = (
@@ -173,48 +172,3 @@ def _journal(path: Path, run_id: str) -> Journal:
 def service_process(name: str, setup: ServiceSetup) -> None:
     """Entry point of a forked/spawned process: run the service, exit with its code."""
     os._exit(asyncio.run(run_service(name, setup)))
-
-
-def service_command(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
-    exchange_url: Annotated[
-        str, typer.Option(help="Base URL of the Binance-compatible exchange front.")
-    ],
-    symbols: Annotated[
-        str | None,
-        typer.Option(help="Comma list of symbols to trade (default: the configured universe)."),
-    ] = None,
-    strategies: Annotated[
-        str | None,
-        typer.Option(help="Comma list of strategies (default: the configured ones)."),
-    ] = None,
-    follow_clock: Annotated[
-        str | None,
-        typer.Option(help="Take market time from this Redis key (stepped runs)."),
-    ] = None,
-) -> None:
-    """Run one service as its own process (systemd unit, container, chaos run)."""
-    from quantum_trader.cli_context import fail, settings
-    from quantum_trader.ops.connect import NoRedis, resolve_redis_url
-
-    overrides: dict[str, Any] = {}
-    if symbols is not None:
-        overrides["trading_symbols"] = symbols
-    if strategies is not None:
-        overrides["strategies"] = {"names": [x.strip() for x in strategies.split(",") if x]}
-    s = settings(**overrides)
-    try:
-        url = resolve_redis_url(s)
-    except NoRedis as exc:
-        raise fail(str(exc)) from None
-    setup = ServiceSetup(
-        settings=s.model_copy(update={"redis_url": url}),
-        exchange_url=exchange_url,
-        symbols=s.trading_symbols,
-        follow_clock=follow_clock,
-    )
-    try:
-        code = asyncio.run(run_service(name, setup))
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    raise typer.Exit(code)

@@ -26,15 +26,23 @@ from quantum_trader.bus.schemas import ApplyResult, Message, Plan, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.decide import reasons
-from quantum_trader.decide.close_qty import LivePosition, close_qty_for
 from quantum_trader.decide.entry_gates import ApplyConfig
-from quantum_trader.decide.exit_labels import exit_label
+from quantum_trader.decide.exit_execution import (
+    ExitRequest,
+    MoveStop,
+    Skip,
+    after_close,
+    exit_step,
+)
+from quantum_trader.decide.order_requests import (
+    entry_order,
+    entry_order_id,
+    exit_order_id,
+)
 from quantum_trader.decide.position_ledger import LedgerPosition
-from quantum_trader.decide.reasons import Rejection
-from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind
+from quantum_trader.domain.enums import PlanAction, PlanKind
 from quantum_trader.domain.instruments import Instrument
-from quantum_trader.domain.order_ids import client_order_id
-from quantum_trader.domain.orders import Order, OrderRequest
+from quantum_trader.domain.orders import Order
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.entry_gate import GateAnswer, Lease, RedisEntryGate
 from quantum_trader.services.ledger import RedisLedger
@@ -96,7 +104,7 @@ class ApplyLayer:
         price = plan.reference_price or plan.stop_price
         lease = Lease(
             plan.plan_id,
-            client_order_id("e", plan.plan_id),
+            entry_order_id(plan.plan_id),
             plan.side,
             plan.qty * price,
             now,
@@ -134,15 +142,8 @@ class ApplyLayer:
             # reservation was taken over while it was stopped places nothing.
             if not await self.gate.still_ours(plan.plan_id, lease):
                 return Outcome(False, reasons.SUPERSEDED, published=True)
-            placed = await self.router.place(
-                OrderRequest(
-                    symbol=plan.symbol,
-                    side=plan.side.entry_side,
-                    type=OrderType.MARKET,
-                    client_order_id=lease.client_order_id,
-                    quantity=plan.qty,
-                )
-            )
+            request = entry_order(plan.plan_id, plan.symbol, plan.side, plan.qty)
+            placed = await self.router.place(request)
             if isinstance(placed, Refused):
                 return await self._finish(
                     plan, Outcome(False, f"exchange_rejected:{placed.code}"), 0
@@ -212,46 +213,29 @@ class ApplyLayer:
         return outcome
 
     async def _exit(self, plan: Plan, resuming: bool = False) -> Outcome:
-        coid = client_order_id("x", plan.plan_id)
+        request = exit_request(plan)
+        coid = exit_order_id(plan.plan_id)
         ours = await self.ledger.read(plan.symbol)
         if resuming and plan.action is not PlanAction.UPDATE_STOP:
             earlier = await self.router.resolve(plan.symbol, coid)
             if earlier is not None:
-                return await self._after_exit_order(plan, earlier, ours)
+                return await self._after_exit_order(request, earlier, ours)
         theirs = next((p for p in await self.exchange.positions() if p.symbol == plan.symbol), None)
-        if ours is None or theirs is None or theirs.qty <= 0:
-            return Outcome(False, reasons.NO_POSITION)
-        if ours.position_id != plan.position_id:
-            return Outcome(False, reasons.STALE_POSITION)
-        if plan.action is PlanAction.UPDATE_STOP:
-            if plan.stop_price is None:
-                return Outcome(False, "missing_stop_price")
-            moved = await self.stops.ensure(ours, plan.stop_price, _exit_reason(plan))
-            return Outcome(moved, "stop_moved" if moved else "stop_refused_position_exited")
-        fraction = plan.action.close_fraction
-        if fraction is None:
-            return Outcome(False, f"not_an_exit:{plan.action.value}")
-        live = LivePosition(ours.position_id, plan.symbol, theirs.side, theirs.qty)
-        decision = close_qty_for(
-            live,
-            plan.position_id or "",
-            Decimal(fraction),
+        step = exit_step(
+            request,
+            ours,
+            theirs.qty if theirs is not None else None,
             self.instruments[plan.symbol],
-            theirs.mark_price,
+            theirs.mark_price if theirs is not None else Decimal(0),
         )
-        if isinstance(decision, Rejection):
-            return Outcome(False, decision.reason)
-        await self.client.hset(self.bus.keys.exit_reasons, coid, _exit_reason(plan))
-        placed = await self.router.place(
-            OrderRequest(
-                symbol=plan.symbol,
-                side=theirs.side.exit_side,
-                type=OrderType.MARKET,
-                client_order_id=coid,
-                quantity=decision.qty,
-                reduce_only=True,
-            )
-        )
+        if isinstance(step, Skip):
+            return Outcome(False, step.reason)
+        assert ours is not None
+        if isinstance(step, MoveStop):
+            moved = await self.stops.ensure(ours, step.stop_price, step.label)
+            return Outcome(moved, "stop_moved" if moved else "stop_refused_position_exited")
+        await self.client.hset(self.bus.keys.exit_reasons, coid, step.label)
+        placed = await self.router.place(step.order)
         self._submitted("exit")
         # Trigger → order on the system's clock: from the event that caused the plan.
         await self.client.hset(
@@ -259,27 +243,26 @@ class ApplyLayer:
         )
         if isinstance(placed, Refused):
             return Outcome(False, f"exchange_rejected:{placed.code}")
-        return await self._after_exit_order(plan, placed.order, ours)
+        return await self._after_exit_order(request, placed.order, ours)
 
     async def _after_exit_order(
-        self, plan: Plan, placed: Order, ours: LedgerPosition | None
+        self, request: ExitRequest, placed: Order, ours: LedgerPosition | None
     ) -> Outcome:
         """Record the exit's fills, then cancel or resize the protective stop."""
         order = await self.router.until_final(placed)
         for fill in await self.router.fills_of(order):
             await self.ledger.record_fill(fill)
-        remaining = await self.ledger.read(plan.symbol)
-        if remaining is None:
-            if ours is not None:
-                await self.stops.cancel(ours)  # else: the reconciler cancels the orphan
-        else:
-            stage = _tranche(plan.reason_codes)
-            if stage:
+        remaining = await self.ledger.read(order.symbol)
+        follow = after_close(request, ours, remaining)
+        if follow.cancel_stop and ours is not None:
+            await self.stops.cancel(ours)  # else: the reconciler cancels the orphan
+        if remaining is not None:
+            if follow.replace_stop:
+                await self.stops.ensure(remaining, remaining.stop_price)  # for the rest
+            if follow.ladder_stage:
                 await self.ledger.set_ladder_stage(
-                    plan.symbol, remaining.position_id, stage, self.clock.now_ms()
+                    order.symbol, remaining.position_id, follow.ladder_stage, self.clock.now_ms()
                 )
-            if remaining.stop_price > 0:
-                await self.stops.ensure(remaining, remaining.stop_price)  # resize to the rest
         return Outcome(True, "executed", order)
 
     # -- results ---------------------------------------------------------------------
@@ -317,13 +300,8 @@ class ApplyLayer:
         )
 
 
-def _exit_reason(plan: Plan) -> str:
-    """The label of the fills this exit plan's order makes (the backtest's too)."""
-    return exit_label(plan.action, plan.reason_codes)
-
-
-def _tranche(reason_codes: tuple[str, ...]) -> int:
-    for code in reason_codes:
-        if code.startswith(f"{reasons.HARVEST_TRANCHE}:"):
-            return int(code.split(":", 1)[1])
-    return 0
+def exit_request(plan: Plan) -> ExitRequest:
+    """The exit plan as :func:`exit_step` takes it."""
+    return ExitRequest(
+        plan.plan_id, plan.position_id or "", plan.action, plan.stop_price, plan.reason_codes
+    )

@@ -19,7 +19,7 @@ from quantum_trader.bus.schemas import MarketBar, Message, Plan, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.decide.exit_brain import ExitConfig, evaluate_exit
-from quantum_trader.decide.exit_model import ExitDecision, ExitState, MarketFeatures
+from quantum_trader.decide.exit_model import ExitDecision, ExitState
 from quantum_trader.decide.position_ledger import LedgerPosition, as_open_position, judgeable
 from quantum_trader.domain.enums import PlanKind
 from quantum_trader.domain.instruments import Instrument
@@ -28,16 +28,9 @@ from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
 from quantum_trader.strategies.base import Bar
 from quantum_trader.strategies.features import MarketFeatures as FeatureTracker
+from quantum_trader.strategies.features import exit_features
 
 PLAN_TTL_MS = 60_000
-
-
-def directional_strength(tracker: FeatureTracker, close: float, sign: int) -> Decimal:
-    """How far price sits on the position's side of the trend, in units of 2 ATR (0..1)."""
-    if not tracker.atr.ready or tracker.atr.value <= 0:
-        return Decimal("0.5")
-    gap = sign * (close - tracker.trend.value) / (2 * tracker.atr.value)
-    return Decimal(str(round(min(1.0, max(0.0, gap)), 4)))
 
 
 @dataclass
@@ -111,17 +104,9 @@ class ExitBrain:
     def judge(
         self, position: LedgerPosition, tracker: FeatureTracker, price: Decimal, now: int
     ) -> list[ExitDecision]:
-        sign = position.side.sign
-        strength = directional_strength(tracker, float(price), sign)
-        entry_strength = self.strength_at_entry.setdefault(position.position_id, strength)
-        features = MarketFeatures(
-            price=price,
-            atr=Decimal(str(round(tracker.atr.value, 12))) if tracker.atr.ready else Decimal(0),
-            regime=int(tracker.regime(float(price))),
-            signal_strength=strength,
-            signal_strength_at_entry=entry_strength,
-            volatility_ratio=Decimal(str(round(tracker.volatility_ratio(), 6))),
-        )
+        entry_strength = self.strength_at_entry.get(position.position_id)
+        features, strength = exit_features(tracker, price, position.side.sign, entry_strength)
+        self.strength_at_entry.setdefault(position.position_id, strength)
         open_position = as_open_position(position)
         state = self.states.get(position.position_id) or ExitState.opening(open_position)
         # The ledger is the truth about what already happened to this position.

@@ -19,7 +19,7 @@ from typing import Protocol
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.schemas import MarketBar, derive_id
 from quantum_trader.data.bars import BarSeries
-from quantum_trader.exchange.interface import Kline
+from quantum_trader.domain.klines import Kline
 
 
 class MarketDriver(Protocol):

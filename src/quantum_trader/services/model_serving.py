@@ -37,7 +37,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import stream_messages
 from quantum_trader.bus.schemas import Event, MarketBar, derive_id
 from quantum_trader.data.bars import interval_ms
-from quantum_trader.exchange.interface import Kline
+from quantum_trader.domain.klines import Kline
 from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.drift_watch import DriftWatch
 from quantum_trader.model.registry import ModelError, Registry

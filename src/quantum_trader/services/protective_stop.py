@@ -15,10 +15,14 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import Event, derive_id
 from quantum_trader.clock import Clock
+from quantum_trader.decide.order_requests import (
+    emergency_exit,
+    emergency_stop,
+    stop_order,
+    unprotected_exit,
+)
 from quantum_trader.decide.position_ledger import LedgerPosition
-from quantum_trader.domain.enums import OrderType, PositionSide, WorkingType
-from quantum_trader.domain.order_ids import client_order_id
-from quantum_trader.domain.orders import OrderRequest
+from quantum_trader.domain.enums import PositionSide
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.order_router import OrderRouter, Refused
 
@@ -45,19 +49,8 @@ class ProtectiveStops:
         # The ledger version makes the id new for every placement that follows a recorded
         # one (a re-place after a hand-cancel), yet the same for a retry after a crash
         # between placing and recording (the exchange then answers -4116 and we find it).
-        coid = client_order_id(
-            "s", position.position_id, stop_price, position.qty, position.version
-        )
-        request = OrderRequest(
-            symbol=position.symbol,
-            side=position.side.exit_side,
-            type=OrderType.STOP_MARKET,
-            client_order_id=coid,
-            quantity=position.qty,
-            stop_price=stop_price,
-            reduce_only=True,
-            working_type=WorkingType.MARK_PRICE,
-        )
+        request = stop_order(position, stop_price)
+        coid = request.client_order_id
         await self._label(coid, label, position.stop_order_id)
         placed = await self.router.place(request)
         if isinstance(placed, Refused):
@@ -86,27 +79,11 @@ class ProtectiveStops:
         of memory or gone): nothing here reads or writes Redis, so the position is
         protected whatever the store does. A refused stop exits at market. The
         reconciler later adopts the position and cancels whichever stop is surplus."""
-        request = OrderRequest(
-            symbol=symbol,
-            side=side.exit_side,
-            type=OrderType.STOP_MARKET,
-            client_order_id=client_order_id("s", "emergency", tag),
-            quantity=qty,
-            stop_price=stop_price,
-            reduce_only=True,
-            working_type=WorkingType.MARK_PRICE,
-        )
+        request = emergency_stop(symbol, side, qty, stop_price, tag)
         placed = await self.router.place(request)
         if not isinstance(placed, Refused):
             return True
-        exit_request = OrderRequest(
-            symbol=symbol,
-            side=side.exit_side,
-            type=OrderType.MARKET,
-            client_order_id=client_order_id("x", "emergency", tag),
-            quantity=qty,
-            reduce_only=True,
-        )
+        exit_request = emergency_exit(symbol, side, qty, tag)
         await self.router.place(exit_request)
         return False
 
@@ -117,15 +94,7 @@ class ProtectiveStops:
     async def _exit_unprotected(
         self, position: LedgerPosition, stop_price: Decimal, refusal: Refused
     ) -> None:
-        coid = client_order_id("x", position.position_id, "stop-refused", position.qty)
-        request = OrderRequest(
-            symbol=position.symbol,
-            side=position.side.exit_side,
-            type=OrderType.MARKET,
-            client_order_id=coid,
-            quantity=position.qty,
-            reduce_only=True,
-        )
+        request = unprotected_exit(position)
         placed = await self.router.place(request)
         outcome = "refused" if isinstance(placed, Refused) else "exited"
         if not isinstance(placed, Refused):

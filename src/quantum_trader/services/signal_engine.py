@@ -43,7 +43,8 @@ from quantum_trader.clock import Clock
 from quantum_trader.config import DEFAULT_SYMBOLS
 from quantum_trader.decide.intent_policy import DEFAULT_INTENT_TTL_MS
 from quantum_trader.domain.enums import PositionSide
-from quantum_trader.exchange.interface import Exchange, Kline
+from quantum_trader.domain.klines import Kline
+from quantum_trader.exchange.interface import Exchange
 from quantum_trader.model.drift import DriftRules
 from quantum_trader.services.model_funding import DAY_MS
 from quantum_trader.services.model_serving import ModelServing

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
+from quantum_trader.decide.exit_model import MarketFeatures as ExitFeatures
 from quantum_trader.strategies.base import Bar
 from quantum_trader.strategies.indicators import Atr, Ema
 
@@ -84,3 +86,29 @@ class MarketFeatures:
             "atr": self.atr.value if self.atr.ready else 0.0,  # 0: not measured yet
             **extra,
         }
+
+
+def directional_strength(tracker: MarketFeatures, close: float, sign: int) -> Decimal:
+    """How far price sits on the position's side of the trend, in units of 2 ATR (0..1)."""
+    if not tracker.atr.ready or tracker.atr.value <= 0:
+        return Decimal("0.5")
+    gap = sign * (close - tracker.trend.value) / (2 * tracker.atr.value)
+    return Decimal(str(round(min(1.0, max(0.0, gap)), 4)))
+
+
+def exit_features(
+    tracker: MarketFeatures, price: Decimal, sign: int, strength_at_entry: Decimal | None
+) -> tuple[ExitFeatures, Decimal]:
+    """What the exit brain judges a position on at a close of ``price`` (the service and
+    the backtest both ask here), with the directional strength now — the position's
+    strength at entry on its first judgement (``strength_at_entry`` None)."""
+    strength = directional_strength(tracker, float(price), sign)
+    features = ExitFeatures(
+        price=price,
+        atr=Decimal(str(round(tracker.atr.value, 12))) if tracker.atr.ready else Decimal(0),
+        regime=int(tracker.regime(float(price))),
+        signal_strength=strength,
+        signal_strength_at_entry=strength if strength_at_entry is None else strength_at_entry,
+        volatility_ratio=Decimal(str(round(tracker.volatility_ratio(), 6))),
+    )
+    return features, strength

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from quantum_trader.backtest.cli import backtest_command
+from quantum_trader.cli.backtest import backtest_command
 from quantum_trader.data import load_klines
 from tests.conftest import shared_data
 

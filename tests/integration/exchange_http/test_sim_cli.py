@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from quantum_trader.cli.sim_exchange import app, load_funding, load_series
 from quantum_trader.data.funding import find_funding
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
 from quantum_trader.exchange.sim.http.replay import replay
-from quantum_trader.exchange.sim_cli import app, load_funding, load_series
 from tests.conftest import shared_data
 
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})

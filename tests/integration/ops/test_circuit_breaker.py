@@ -13,7 +13,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import FillEvent, derive_id
 from quantum_trader.domain.enums import Side
 from quantum_trader.domain.order_ids import client_order_id
-from quantum_trader.ops.circuit_breaker import CircuitBreaker
+from quantum_trader.runtime.circuit_breaker import CircuitBreaker
 from tests.integration.apply.rig import make_rig
 
 

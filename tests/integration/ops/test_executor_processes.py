@@ -28,10 +28,10 @@ from quantum_trader.domain.enums import OrderType, PlanAction, PlanKind, Positio
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
 from quantum_trader.exchange.sim.http.faults import HttpFaultProfile, HttpFaults
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.ops.follow_clock import publish_time
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.service_main import ServiceSetup
 from quantum_trader.ops.stepped.processes import ServiceProcesses
+from quantum_trader.runtime.follow_clock import publish_time
 from quantum_trader.services.entry_gate import EXECUTOR_GROUP
 from tests.integration.apply.rig import PRICES
 

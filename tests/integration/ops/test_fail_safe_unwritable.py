@@ -12,10 +12,10 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import SimClock
-from quantum_trader.ops.embedded_redis import EmbeddedRedis, free_port
-from quantum_trader.ops.metrics import serve_metrics
-from quantum_trader.ops.metrics_redis import RedisCollector
-from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
+from quantum_trader.infra.embedded_redis import EmbeddedRedis, free_port
+from quantum_trader.observability.metrics import serve_metrics
+from quantum_trader.observability.metrics_redis import RedisCollector
+from quantum_trader.runtime.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.runtime import ServiceRuntime
 
 SERVICES = ("apply-layer", "exit-brain")

@@ -104,8 +104,8 @@ async def test_real_time_paper_against_a_replaying_venue_trades_on_the_markets_c
     from quantum_trader.bus.schemas import MarketBar
     from quantum_trader.data import MarketConfig, generate_market
     from quantum_trader.exchange.sim.http.replay import replay
-    from quantum_trader.ops.embedded_redis import read_state
-    from quantum_trader.ops.idle import groups_idle
+    from quantum_trader.infra.embedded_redis import read_state
+    from quantum_trader.runtime.idle import groups_idle
 
     monkeypatch.delenv("QUANTUM_REDIS_URL", raising=False)
     symbol, history, live = "ETHUSDT", 400, 120

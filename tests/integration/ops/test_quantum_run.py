@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from quantum_trader.ops.embedded_redis import free_port
+from quantum_trader.infra.embedded_redis import free_port
 from tests.integration.ops.run_process import start, stop, wait_for_bars, wait_for_run
 
 KEYS = {

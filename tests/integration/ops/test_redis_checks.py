@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from quantum_trader.ops.redis_checks import check_redis, read_problems, redis_problems
+from quantum_trader.infra.redis_checks import check_redis, read_problems, redis_problems
 
 
 def test_each_unsafe_setting_is_named_with_its_fix() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from quantum_trader.ops import data_dir
-from quantum_trader.ops.embedded_redis import EmbeddedRedis, read_state, stop_recorded
+from quantum_trader.infra import data_dir
+from quantum_trader.infra.embedded_redis import EmbeddedRedis, read_state, stop_recorded
 from tests.integration.ops.run_process import pid_alive, start, wait_for_bars, wait_for_run
 
 pytestmark = pytest.mark.integration

@@ -19,16 +19,16 @@ from typer.testing import CliRunner
 from quantum_trader.bus.codec import decode
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Event
+from quantum_trader.cli.kill_switch import app as kill_switch_app
+from quantum_trader.cli.state_marker import app as state_app
 from quantum_trader.decide import reasons
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.ops.risk_cli import app as kill_switch_app
-from quantum_trader.ops.safety_state import (
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
+from quantum_trader.runtime.safety_state import (
     ForeignState,
     SafetyStore,
     StateGuard,
     establish_epoch,
 )
-from quantum_trader.ops.state_cli import app as state_app
 from quantum_trader.services.position_monitor import PositionMonitor
 from tests.integration.apply.rig import ApplyRig, make_rig
 

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Heartbeat
-from quantum_trader.ops import status as status_module
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.ops.status import status_command
+from quantum_trader.cli.status import status_command
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
+from quantum_trader.observability import status as status_module
 
 runner = CliRunner()
 app = typer.Typer()

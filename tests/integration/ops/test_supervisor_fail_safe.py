@@ -16,7 +16,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Event, Message
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.config import load_settings
-from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
+from quantum_trader.runtime.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
 from tests.integration.apply.rig import PRICES, make_rig

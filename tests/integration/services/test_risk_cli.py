@@ -11,8 +11,8 @@ import redis
 from typer.testing import CliRunner
 
 from quantum_trader.bus.keys import Keys
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.ops.risk_cli import app
+from quantum_trader.cli.kill_switch import app
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
 
 runner = CliRunner()
 

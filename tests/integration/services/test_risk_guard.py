@@ -13,7 +13,7 @@ from quantum_trader.domain.enums import RiskMode, Side
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill
 from quantum_trader.exchange.sim import SimExchange
-from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.runtime.safety_state import SafetyStore
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.risk_guard import RiskGuard, RiskGuardConfig, build_risk_guard
 from tests.integration.services.market_rig import Rig

@@ -17,7 +17,7 @@ from quantum_trader.bus.schemas import Event, MarketBar, TradeIntent
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.registry import Registry
-from quantum_trader.ops.metrics import model_metrics, model_state
+from quantum_trader.observability.metrics import model_metrics, model_state
 from quantum_trader.services.market_feed import bar_message
 from quantum_trader.services.model_serving import (
     MODEL_DRIFT,

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from quantum_trader.backtest.cli import backtest_command
+from quantum_trader.cli.backtest import backtest_command
 
 app = typer.Typer()
 app.command("backtest")(backtest_command)

@@ -15,11 +15,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from quantum_trader.backtest.cli import backtest_command
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.engine import build_replay
+from quantum_trader.cli.backtest import backtest_command
+from quantum_trader.cli.data import app as data_app
 from quantum_trader.data import BarSeries, FundingSeries, load_klines
-from quantum_trader.data.cli import app as data_app
 from quantum_trader.data.funding import find_funding, write_funding_csv
 from quantum_trader.exchange.sim import NO_SLIPPAGE
 from tests.conftest import shared_data

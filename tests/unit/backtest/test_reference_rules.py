@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from quantum_trader.backtest.cli import backtest_command
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.engine import build_replay, run_engine
+from quantum_trader.cli.backtest import backtest_command
 from quantum_trader.data import BarSeries, MarketConfig, generate_market
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.strategies import (

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from quantum_trader.cli.data import app
 from quantum_trader.data.binance import load_klines
-from quantum_trader.data.cli import app
 from quantum_trader.data.funding import load_funding_rates
 from tests.unit.data.samples import real_file
 

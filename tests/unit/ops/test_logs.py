@@ -8,7 +8,7 @@ import logging
 import pytest
 import structlog
 
-from quantum_trader.ops.logs import configure_logging, redact
+from quantum_trader.runtime.logs import configure_logging, redact
 
 
 @pytest.fixture

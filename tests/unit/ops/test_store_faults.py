@@ -14,7 +14,7 @@ from quantum_trader.bus.redis_transport import RedisTransport, as_text
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import SimClock
 from quantum_trader.ops.chaos.store_faults import StoreFaults
-from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.runtime.safety_state import SafetyStore
 
 
 async def test_garbage_one_group_had_not_read_goes_with_the_flush(

@@ -10,7 +10,7 @@ import pytest
 
 from quantum_trader.decide.risk_guard import RiskState
 from quantum_trader.domain.enums import RiskMode
-from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.runtime.safety_state import SafetyStore
 from quantum_trader.services.risk_memory import (
     REMEMBERED,
     RiskMemory,

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from quantum_trader.cli.kill_switch import status_lines
+from quantum_trader.cli.kill_switch import with_iso_times as cli_iso_times
 from quantum_trader.domain.timefmt import (
     age,
     at_with_age,
@@ -16,9 +18,7 @@ from quantum_trader.domain.timefmt import (
     iso_or_none,
     iso_utc,
 )
-from quantum_trader.ops.risk_cli import status_lines
-from quantum_trader.ops.risk_cli import with_iso_times as cli_iso_times
-from quantum_trader.ops.status import risk_lines, system_running, with_iso_times
+from quantum_trader.observability.status import risk_lines, system_running, with_iso_times
 
 SEVEN_AM = 1_704_092_400_000  # 2024-01-01T07:00:00Z
 NOW = SEVEN_AM + 192_000  # 3m 12s later

@@ -18,9 +18,10 @@ import quantum_trader.exchange.sim.errors as errors
 import quantum_trader.exchange.sim.market as market
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.klines import Kline
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
-from quantum_trader.exchange.interface import ExecutionEvent, FundingRate, Kline, MarkPrice
+from quantum_trader.exchange.interface import ExecutionEvent, FundingRate, MarkPrice
 from quantum_trader.exchange.sim.account import Account, Ledger
 from quantum_trader.exchange.sim.book import (
     BINANCE_RULES,

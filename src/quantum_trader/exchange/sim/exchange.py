@@ -22,12 +22,12 @@ from decimal import Decimal
 from quantum_trader.clock import Clock
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.klines import Kline
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
 from quantum_trader.exchange.interface import (
     ExecutionEvent,
     FundingRate,
-    Kline,
     MarkPrice,
     OrderOutcomeUnknown,
     OrderRejected,

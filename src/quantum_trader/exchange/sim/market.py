@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from decimal import Decimal
 
-from quantum_trader.exchange.interface import Kline
+from quantum_trader.domain.klines import Kline
 from quantum_trader.exchange.sim.book import SymbolBook
 from quantum_trader.exchange.sim.execution import REASON_FUNDING, emit_account
 from quantum_trader.exchange.sim.funding import funding_payment

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from quantum_trader.domain.instruments import Instrument
-from quantum_trader.exchange.interface import ExecutionEvent, Kline
+from quantum_trader.domain.klines import Kline
+from quantum_trader.exchange.interface import ExecutionEvent
 from quantum_trader.exchange.sim.account import Account
 from quantum_trader.exchange.sim.book import SymbolBook
 from quantum_trader.exchange.sim.funding import FundingSchedule

@@ -27,12 +27,12 @@ from quantum_trader.bus.schemas import TradeIntent, derive_id
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.order_ids import is_entry
 from quantum_trader.exchange.sim import SimExchange
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.chaos.schedule import Fault
 from quantum_trader.ops.chaos.store_faults import StoreFaults
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.ops.follow_clock import skew_key
 from quantum_trader.ops.stepped.faults import FaultContext, Kept
 from quantum_trader.ops.stepped.processes import ServiceProcesses
+from quantum_trader.runtime.follow_clock import skew_key
 
 PROFILE_OF: dict[str, list[dict[str, Any]]] = {
     "exchange_5xx": [{"profile": "server_error"}, {"profile": "internal_error"}],

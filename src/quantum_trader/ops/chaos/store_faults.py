@@ -24,9 +24,9 @@ import structlog
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text, stream_messages
 from quantum_trader.bus.schemas import ApplyResult, DeadLetter, Plan
-from quantum_trader.ops.follow_clock import publish_time
-from quantum_trader.ops.safety_state import NotConfirmable, SafetyStore, confirm_after_loss
 from quantum_trader.ops.stepped.faults import Kept
+from quantum_trader.runtime.follow_clock import publish_time
+from quantum_trader.runtime.safety_state import NotConfirmable, SafetyStore, confirm_after_loss
 
 log = structlog.get_logger(__name__)
 OOM_HOLD_S = 1.0

@@ -16,9 +16,10 @@ from decimal import Decimal
 
 from quantum_trader.bus.schemas import ApplyResult, DeadLetter, Plan
 from quantum_trader.decide import reasons as r
+from quantum_trader.decide.order_requests import entry_order_id
 from quantum_trader.domain.enums import OrderStatus, OrderType, PlanKind, Side
 from quantum_trader.domain.instruments import Instrument
-from quantum_trader.domain.order_ids import EXIT_PREFIX, client_order_id, is_entry
+from quantum_trader.domain.order_ids import EXIT_PREFIX, is_entry
 from quantum_trader.domain.orders import Fill, Order, PositionState
 from quantum_trader.ops.invariants import (
     Violation,
@@ -94,7 +95,7 @@ def one_entry_per_plan(ev: Evidence) -> list[Violation]:
     for o in ev.orders:
         if is_entry(o.client_order_id):
             by_cid[o.client_order_id].append(o)
-    planned = {client_order_id("e", p.plan_id) for p in ev.plans if p.kind is PlanKind.OPEN}
+    planned = {entry_order_id(p.plan_id) for p in ev.plans if p.kind is PlanKind.OPEN}
     for cid, orders in by_cid.items():
         if len(orders) > 1:
             second = sorted(orders, key=lambda o: o.created_at)[1]

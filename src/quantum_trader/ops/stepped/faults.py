@@ -21,9 +21,9 @@ import redis.asyncio as aioredis
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.schemas import ApplyResult, DeadLetter, Plan
 from quantum_trader.exchange.sim import SimExchange
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.stepped.processes import ServiceProcesses
+from quantum_trader.runtime.safety_state import SafetyStore
 
 
 @dataclass

@@ -35,16 +35,13 @@ from quantum_trader.config import Settings
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
-from quantum_trader.ops.embedded_redis import EmbeddedRedis
-from quantum_trader.ops.follow_clock import publish_time
-from quantum_trader.ops.http_venue import HttpDriver
-from quantum_trader.ops.idle import groups_idle
-from quantum_trader.ops.metrics import serve_metrics
-from quantum_trader.ops.metrics_redis import RedisCollector, reconcile_repairs
+from quantum_trader.infra.embedded_redis import EmbeddedRedis
+from quantum_trader.infra.http_venue import HttpDriver
+from quantum_trader.observability.metrics import serve_metrics
+from quantum_trader.observability.metrics_redis import RedisCollector, reconcile_repairs
 from quantum_trader.ops.paper_run import START_MS, WARMUP_BARS, SimDriver
 from quantum_trader.ops.run_summary import venue_money
 from quantum_trader.ops.run_trades import paper_trades
-from quantum_trader.ops.safety_state import SafetyStore, StateGuard, establish_epoch
 from quantum_trader.ops.service_main import SERVICES, ServiceSetup
 from quantum_trader.ops.stepped.checker import Evidence
 from quantum_trader.ops.stepped.collect import collect_evidence
@@ -58,7 +55,10 @@ from quantum_trader.ops.stepped.faults import (
 from quantum_trader.ops.stepped.processes import ServiceProcesses
 from quantum_trader.ops.stepped.report import ChaosReport, build_report
 from quantum_trader.ops.stepped.venue_history import CoreAccount
-from quantum_trader.ops.supervisor import ServiceSpec, Supervisor
+from quantum_trader.runtime.follow_clock import publish_time
+from quantum_trader.runtime.idle import groups_idle
+from quantum_trader.runtime.safety_state import SafetyStore, StateGuard, establish_epoch
+from quantum_trader.runtime.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.intent_bridge import rejected_by_reason
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.market_feed import MarketFeed

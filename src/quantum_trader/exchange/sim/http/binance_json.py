@@ -12,9 +12,10 @@ from typing import Any
 
 from quantum_trader.domain.enums import OrderStatus
 from quantum_trader.domain.instruments import Instrument
+from quantum_trader.domain.klines import Kline
 from quantum_trader.domain.money import ZERO, fmt
 from quantum_trader.domain.orders import AccountState, Fill, Order, PositionState
-from quantum_trader.exchange.interface import FundingRate, Kline, MarkPrice
+from quantum_trader.exchange.interface import FundingRate, MarkPrice
 
 JSON = dict[str, Any]
 ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"]

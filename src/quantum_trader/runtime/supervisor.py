@@ -28,7 +28,7 @@ from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.schemas import Event, Heartbeat, derive_id
 from quantum_trader.decide import reasons
 from quantum_trader.domain.enums import RiskMode
-from quantum_trader.ops.safety_state import StateGuard
+from quantum_trader.runtime.safety_state import StateGuard
 from quantum_trader.services.runtime import ServiceRuntime
 
 log = structlog.get_logger(__name__)

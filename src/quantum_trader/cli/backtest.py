@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from quantum_trader.backtest.cli_request import build_request, file_options
 from quantum_trader.backtest.metrics import summarize
 from quantum_trader.backtest.plots import html_report, png_report
 from quantum_trader.backtest.profile import profile_of
@@ -28,8 +27,9 @@ from quantum_trader.backtest.runner import (
     LoadedBars,
     run_backtest,
 )
-from quantum_trader.cli_checks import writable_output
-from quantum_trader.cli_context import settings as context_settings
+from quantum_trader.cli.backtest_request import build_request, file_options
+from quantum_trader.cli.checks import writable_output
+from quantum_trader.cli.context import settings as context_settings
 from quantum_trader.data import BarSeries, DataError, interval_ms
 from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.exchange.sim.universe import UnlistedSymbol, derive_missing, describe_derived

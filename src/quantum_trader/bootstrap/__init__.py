@@ -17,6 +17,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 
 from quantum_trader.backtest.config import EngineConfig
+from quantum_trader.bootstrap.parts import SystemParts, TradingConfig
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.consumer import ConsumerConfig
 from quantum_trader.clock import Clock
@@ -25,7 +26,6 @@ from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.model.scorer import round_trip_cost
-from quantum_trader.ops.paper_services import SystemParts, TradingConfig
 from quantum_trader.services.intent_bridge import IntentBridgeConfig
 from quantum_trader.services.journal import Journal
 from quantum_trader.services.model_serving import ModelServing

@@ -22,12 +22,12 @@ from rich.console import Console
 
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
-from quantum_trader.cli_checks import unreachable_redis
-from quantum_trader.cli_context import err_console, fail, settings
+from quantum_trader.cli.checks import unreachable_redis
+from quantum_trader.cli.context import err_console, fail, settings
 from quantum_trader.clock import SystemClock
 from quantum_trader.domain.timefmt import describe, iso_or_none
-from quantum_trader.ops.connect import NoRedis, resolve_target
-from quantum_trader.ops.safety_state import SafetyStore, operator_event
+from quantum_trader.infra.connect import NoRedis, resolve_target
+from quantum_trader.runtime.safety_state import SafetyStore, operator_event
 
 app = typer.Typer(
     help="Stop new entries by hand (exits go on), resume them, or show the risk mode.",

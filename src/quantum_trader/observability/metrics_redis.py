@@ -18,8 +18,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from quantum_trader.bus.codec import decode
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Event, Heartbeat
-from quantum_trader.ops.metrics import Snapshot, model_metrics, model_state, with_fail_safe
-from quantum_trader.ops.supervisor import Supervisor
+from quantum_trader.observability.metrics import (
+    Snapshot,
+    model_metrics,
+    model_state,
+    with_fail_safe,
+)
+from quantum_trader.runtime.supervisor import Supervisor
 from quantum_trader.services.ledger import RedisLedger
 
 

@@ -20,14 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from quantum_trader.backtest.runner import InputError
-from quantum_trader.cli_context import fail, settings
+from quantum_trader.cli.context import fail, settings
+from quantum_trader.cli.train import load_market
 from quantum_trader.data import DataError, interval_ms
 from quantum_trader.model import drift as drifts
 from quantum_trader.model.dataset import build_dataset
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.registry import ModelError, Registry
 from quantum_trader.model.scorer import load_scorer
-from quantum_trader.research.cli import load_market
 
 console = Console()
 

@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quantum_trader.backtest.cli_request import build_request, file_options
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.runner import InputError, load_bars, load_funding
-from quantum_trader.cli_checks import writable_output
-from quantum_trader.cli_context import fail, settings, usable_data_dir
+from quantum_trader.cli.backtest_request import build_request, file_options
+from quantum_trader.cli.checks import writable_output
+from quantum_trader.cli.context import fail, settings, usable_data_dir
 from quantum_trader.clock import SystemClock
 from quantum_trader.config import Settings
 from quantum_trader.data import BarSeries, DataError

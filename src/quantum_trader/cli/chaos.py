@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from quantum_trader.cli_checks import finite, writable_output
+from quantum_trader.cli.checks import finite, writable_output
 from quantum_trader.ops.stepped.report import ChaosReport
 
 console = Console()
@@ -35,10 +35,10 @@ def chaos_command(
 ) -> None:
     """The whole system, each service its own process, under seeded faults; exit code 1
     on any invariant violation."""
-    from quantum_trader.cli_context import fail, settings
+    from quantum_trader.cli.context import fail, settings
+    from quantum_trader.cli.run import _symbols
     from quantum_trader.ops.chaos.run import ChaosRun
     from quantum_trader.ops.chaos.schedule import ChaosConfig, parse_kinds
-    from quantum_trader.ops.run_cli import _symbols
 
     s = settings()
     writable_output(json_path, "--json")  # before the run, not after it

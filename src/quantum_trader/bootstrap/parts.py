@@ -19,14 +19,12 @@ from quantum_trader.clock import Clock
 from quantum_trader.config import Settings
 from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.exit_brain import ExitConfig
-from quantum_trader.domain.enums import OrderType
+from quantum_trader.decide.order_requests import panic_exit
 from quantum_trader.domain.instruments import Instrument
-from quantum_trader.domain.order_ids import client_order_id
-from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.interface import Exchange
-from quantum_trader.ops.circuit_breaker import CircuitBreaker, build_circuit_breaker
-from quantum_trader.ops.safety_state import SafetyStore
-from quantum_trader.ops.supervisor import ServiceSpec
+from quantum_trader.runtime.circuit_breaker import CircuitBreaker, build_circuit_breaker
+from quantum_trader.runtime.safety_state import SafetyStore
+from quantum_trader.runtime.supervisor import ServiceSpec
 from quantum_trader.services.apply_layer import ApplyLayer
 from quantum_trader.services.apply_service import build_apply_layer, build_apply_service
 from quantum_trader.services.execution_pump import ExecutionPump
@@ -110,14 +108,7 @@ class SystemParts:
             if position.qty <= 0:
                 continue
             placed = await router.place(
-                OrderRequest(
-                    symbol=position.symbol,
-                    side=position.side.exit_side,
-                    type=OrderType.MARKET,
-                    client_order_id=client_order_id("p", position.symbol, self.clock.now_ms()),
-                    quantity=position.qty,
-                    reduce_only=True,
-                )
+                panic_exit(position.symbol, position.side, position.qty, self.clock.now_ms())
             )
             closed += 0 if isinstance(placed, Refused) else 1
         return closed

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from quantum_trader.cli_checks import check_redis_url, writable_dir
+from quantum_trader.cli.checks import check_redis_url, writable_dir
 from quantum_trader.config import ConfigError, Settings, load_with_sources
 
 err_console = Console(stderr=True)

@@ -20,8 +20,8 @@ from prometheus_client.core import (
     Metric,
 )
 
-from quantum_trader.ops.paper_services import SystemParts
-from quantum_trader.ops.supervisor import Supervisor
+from quantum_trader.bootstrap.parts import SystemParts
+from quantum_trader.runtime.supervisor import Supervisor
 
 BUCKETS_MS = (0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, float("inf"))
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quantum_trader.config import Settings, mask_url
-from quantum_trader.ops import data_dir
-from quantum_trader.ops.embedded_redis import read_state
+from quantum_trader.infra import data_dir
+from quantum_trader.infra.embedded_redis import read_state
 
 
 class NoRedis(RuntimeError):

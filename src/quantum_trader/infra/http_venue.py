@@ -12,9 +12,9 @@ from decimal import Decimal
 import aiohttp
 
 from quantum_trader.clock import Clock
+from quantum_trader.domain.klines import Kline
 from quantum_trader.domain.money import fmt
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
-from quantum_trader.exchange.interface import Kline
 from quantum_trader.exchange.sim import SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
 

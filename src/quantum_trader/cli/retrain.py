@@ -15,11 +15,11 @@ from typing import Annotated
 
 import typer
 
-from quantum_trader.cli_context import fail, settings
+from quantum_trader.cli.context import fail, settings
+from quantum_trader.cli.train import train_command
 from quantum_trader.data.bars import DAY_MS
 from quantum_trader.model.card import trained_with_funding
 from quantum_trader.model.registry import ModelError, Registry
-from quantum_trader.research.cli import train_command
 
 
 def retrain_command(

@@ -24,9 +24,10 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import Event, FillEvent, Plan, derive_id
+from quantum_trader.decide.order_requests import entry_order_id
 from quantum_trader.domain.enums import PlanKind, RiskMode, Side
-from quantum_trader.domain.order_ids import client_order_id, is_entry, is_ours
-from quantum_trader.ops.safety_state import SafetyStore
+from quantum_trader.domain.order_ids import is_entry, is_ours
+from quantum_trader.runtime.safety_state import SafetyStore
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 
@@ -79,7 +80,7 @@ class CircuitBreaker:
 
     def observe(self, message: object) -> dict[str, str] | None:
         if isinstance(message, Plan) and message.kind is PlanKind.OPEN and message.qty:
-            coid = client_order_id("e", message.plan_id)
+            coid = entry_order_id(message.plan_id)
             self.plan_qty[coid] = message.qty
             self.largest[message.symbol] = max(self.largest[message.symbol], message.qty)
             return None

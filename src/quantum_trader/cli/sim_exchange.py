@@ -1,7 +1,7 @@
 """``quantum sim-exchange serve``: the simulated exchange as a local Binance USDⓈ-M server.
 
 Mount with ``app.add_typer(sim_app, name="sim-exchange")`` where
-``from quantum_trader.exchange.sim_cli import app as sim_app``.
+``from quantum_trader.cli.sim_exchange import app as sim_app``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import typer
 
 from quantum_trader.config import ConfigError, mask_url
-from quantum_trader.ops.data_dir import dir_problem
+from quantum_trader.infra.data_dir import dir_problem
 
 REDIS_URL_FORMAT = (
     "write redis://[:PASSWORD@]HOST:PORT/DB, e.g. redis://127.0.0.1:6379/0 "

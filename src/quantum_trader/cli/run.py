@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quantum_trader.cli_checks import finite, free_port_or_off, writable_output
+from quantum_trader.cli.checks import finite, free_port_or_off, writable_output
 from quantum_trader.config import Mode
 from quantum_trader.data.bars import interval_ms
 from quantum_trader.exchange.sim.http.security import DEFAULT_WEIGHT_LIMIT
@@ -133,9 +133,9 @@ def run_command(
     ] = None,
 ) -> None:
     """Run every service against the exchange; print a summary at the end."""
-    from quantum_trader.cli_context import fail, settings
-    from quantum_trader.ops.data_dir import DataDirError
-    from quantum_trader.ops.embedded_redis import EmbeddedRedisError
+    from quantum_trader.cli.context import fail, settings
+    from quantum_trader.infra.data_dir import DataDirError
+    from quantum_trader.infra.embedded_redis import EmbeddedRedisError
     from quantum_trader.ops.paper_run import PaperRun, PaperRunConfig
 
     s = settings(mode=mode)
@@ -263,7 +263,7 @@ def _run_real_time(
     metrics_port: int = 0,
     cancel_foreign_orders: bool = False,
 ) -> None:
-    from quantum_trader.cli_context import fail
+    from quantum_trader.cli.context import fail
     from quantum_trader.config import Settings
     from quantum_trader.exchange.interface import ExchangeError
     from quantum_trader.ops.live_run import LiveRunConfig, run_live
@@ -306,8 +306,8 @@ def _run_processes(
     """The orchestration `quantum chaos` runs, with nothing done to it; it holds the
     data directory and records its Redis and namespace so `quantum status` finds it."""
     from quantum_trader.bootstrap import check_serving, trading_config
-    from quantum_trader.cli_context import fail
-    from quantum_trader.ops import data_dir
+    from quantum_trader.cli.context import fail
+    from quantum_trader.infra import data_dir
     from quantum_trader.ops.stepped.faults import RunConfig
     from quantum_trader.ops.stepped.run import SteppedRun
     from quantum_trader.ops.stepped.summary import processes_summary

@@ -19,7 +19,7 @@ from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
-from quantum_trader.cli_context import err_console, fail, settings, usable_data_dir
+from quantum_trader.cli.context import err_console, fail, settings, usable_data_dir
 from quantum_trader.clock import SystemClock
 from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.model.card import ModelCard, ModelError

@@ -3,13 +3,11 @@ stage, last results and harvest metrics — read from Redis and the trade journa
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
-import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -199,35 +197,7 @@ def money_line(h: dict[str, Any]) -> str:
     )
 
 
-def status_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Services, risk mode, positions with PnL and stops, last results (needs a running system)."""
-    from quantum_trader.cli_checks import unreachable_redis
-    from quantum_trader.cli_context import fail, settings
-    from quantum_trader.ops.connect import NoRedis, resolve_target
-
-    s = settings()  # a malformed QUANTUM_REDIS_URL ends here, in one line
-    try:
-        target = resolve_target(s)
-    except NoRedis as exc:
-        raise fail(str(exc)) from None
-    url = target.url
-    try:
-        data = asyncio.run(gather(s, url, target.shown_prefix, target.run_id))
-    except (OSError, aioredis.RedisError) as exc:
-        raise fail(unreachable_redis(exc, url)) from None
-    if not system_running(data):
-        if as_json:
-            print(json.dumps({**data, "running": False}, indent=2))
-        raise fail(NOT_RUNNING, code=1)
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return
-    _show(data)
-
-
-def _show(data: dict[str, Any], now: int | None = None) -> None:
+def show(data: dict[str, Any], now: int | None = None) -> None:
     """Print ``data``; times as ISO-8601 UTC with their age at ``now`` (default: wall clock)."""
     if now is None:
         from quantum_trader.clock import SystemClock

@@ -18,8 +18,8 @@ from typer._click.exceptions import ClickException, UsageError  # typer vendors 
 from typer.core import TyperGroup
 
 from quantum_trader import __version__
-from quantum_trader.cli_checks import unreachable_redis
-from quantum_trader.cli_context import (
+from quantum_trader.cli.checks import unreachable_redis
+from quantum_trader.cli.context import (
     err_console,
     fail,
     one_line,
@@ -147,7 +147,7 @@ def root(
         raise fail(f"--log-level {log_level!r}: use DEBUG, INFO, WARNING or ERROR")
     state.config_file, state.log_json = config, log_json
     state.log_level = log_level.upper() if log_level else None
-    from quantum_trader.ops.logs import configure_logging
+    from quantum_trader.runtime.logs import configure_logging
 
     try:  # the settings' log_level / log_json, with the flags over them
         loaded = load_with_sources(
@@ -193,7 +193,7 @@ def config_show(
 @redis_app.command("start")
 def redis_start() -> None:
     """Start the embedded redis-server in the data directory and leave it running."""
-    from quantum_trader.ops.embedded_redis import EmbeddedRedis, EmbeddedRedisError, read_state
+    from quantum_trader.infra.embedded_redis import EmbeddedRedis, EmbeddedRedisError, read_state
 
     s = settings()
     usable_data_dir(s)
@@ -211,7 +211,7 @@ def redis_start() -> None:
 @redis_app.command("stop")
 def redis_stop() -> None:
     """Stop the embedded redis-server started by `quantum redis start`."""
-    from quantum_trader.ops.embedded_redis import stop_recorded
+    from quantum_trader.infra.embedded_redis import stop_recorded
 
     s = settings()
     if stop_recorded(s.data_dir / "redis"):
@@ -225,7 +225,7 @@ def redis_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Say whether the embedded redis-server is running, and where."""
-    from quantum_trader.ops.embedded_redis import find_binary, read_state
+    from quantum_trader.infra.embedded_redis import find_binary, read_state
 
     s = settings()
     running = read_state(s.data_dir / "redis")
@@ -250,22 +250,22 @@ def _mount_optional() -> None:
     if _mounted:
         return
     _mounted.append(True)
-    from quantum_trader.backtest.cli import backtest_command
-    from quantum_trader.data.cli import app as data_app
-    from quantum_trader.exchange.sim_cli import app as sim_app
-    from quantum_trader.model.cli import model_app
-    from quantum_trader.ops.risk_cli import app as risk_app
-    from quantum_trader.ops.run_cli import run_command
-    from quantum_trader.ops.state_cli import app as state_app
-    from quantum_trader.ops.status import status_command
+    from quantum_trader.cli.backtest import backtest_command
+    from quantum_trader.cli.data import app as data_app
+    from quantum_trader.cli.kill_switch import app as risk_app
+    from quantum_trader.cli.model import model_app
+    from quantum_trader.cli.run import run_command
+    from quantum_trader.cli.sim_exchange import app as sim_app
+    from quantum_trader.cli.state_marker import app as state_app
+    from quantum_trader.cli.status import status_command
 
     app.add_typer(data_app, name="data", help="Synthesise, load and inspect market data.")
     app.add_typer(risk_app, name="kill-switch", help="Stop all new entries (exits go on).")
     app.add_typer(
         state_app, name="state", help="Whether Redis still holds the system's state; confirm."
     )
-    from quantum_trader.ops.chaos.cli import chaos_command
-    from quantum_trader.ops.service_main import service_command
+    from quantum_trader.cli.chaos import chaos_command
+    from quantum_trader.cli.service import service_command
 
     app.command("run")(run_command)
     app.command("chaos")(chaos_command)
@@ -273,9 +273,9 @@ def _mount_optional() -> None:
     app.command("status")(status_command)
     app.command("backtest")(backtest_command)
     app.add_typer(sim_app, name="sim-exchange", help="The simulated exchange over Binance's API.")
-    from quantum_trader.research.cli import train_command
-    from quantum_trader.research.drift_cli import drift_command
-    from quantum_trader.research.retrain_cli import retrain_command
+    from quantum_trader.cli.drift import drift_command
+    from quantum_trader.cli.retrain import retrain_command
+    from quantum_trader.cli.train import train_command
 
     model_app.command("train")(train_command)
     model_app.command("drift")(drift_command)

@@ -21,11 +21,11 @@ from rich.console import Console
 
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
-from quantum_trader.cli_checks import unreachable_redis
-from quantum_trader.cli_context import fail, settings
+from quantum_trader.cli.checks import unreachable_redis
+from quantum_trader.cli.context import fail, settings
 from quantum_trader.clock import SystemClock
-from quantum_trader.ops.connect import NoRedis, resolve_target
-from quantum_trader.ops.safety_state import NotConfirmable, SafetyStore, confirm_after_loss
+from quantum_trader.infra.connect import NoRedis, resolve_target
+from quantum_trader.runtime.safety_state import NotConfirmable, SafetyStore, confirm_after_loss
 
 app = typer.Typer(
     help="Whether Redis still holds this system's state; confirm it after a loss.",

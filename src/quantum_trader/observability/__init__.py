@@ -1,0 +1,1 @@
+"""What the system shows about itself: Prometheus metrics and `quantum status`."""
