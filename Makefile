@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src
 
 test: lint typecheck
-	$(BIN)/pytest -p no:cacheprovider --durations=30
+	$(BIN)/pytest -p no:cacheprovider --durations=30 -n 2 --dist loadgroup
 
 unit: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider tests/unit

@@ -63,3 +63,12 @@ async def own_redis_client(own_redis: EmbeddedRedis) -> AsyncIterator[aioredis.R
 def keys() -> Keys:
     """A fresh key prefix per test: tests share one server but never each other's keys."""
     return Keys(prefix=f"t{next(_prefixes)}:")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``make test`` runs on two workers (pytest-xdist, ``--dist loadgroup``): the long
+    runs and the chaos soak share one, one after the other, so the heaviest tests never
+    compete with each other for the machine's two cores; everything else spreads."""
+    for item in items:
+        if item.get_closest_marker("long") or item.get_closest_marker("chaos"):
+            item.add_marker(pytest.mark.xdist_group("heavy"))

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from quantum_trader.bus import groups
 from quantum_trader.bus.keys import Keys
 from quantum_trader.decide.entry_gates import GateLimits
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.money import fmt
 
-EXECUTOR_GROUP = "apply-layer"  # the consumer group whose members reserve entries
+EXECUTOR_GROUP = groups.APPLY_LAYER  # the consumer group whose members reserve entries
 _CHECKS = Path(__file__).with_name("entry_gate_checks.lua").read_text()
 _RESERVE = Path(__file__).with_name("entry_gate_reserve.lua").read_text()
 _SCRIPT = _CHECKS + _RESERVE  # atomic: every check, then the reservation

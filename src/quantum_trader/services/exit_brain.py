@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import redis.asyncio as aioredis
 
+from quantum_trader.bus import groups
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
@@ -163,7 +164,7 @@ def build_exit_brain_service(
     consumer = StreamConsumer(
         brain.bus,
         [keys.market],
-        "exit-brain",
+        groups.EXIT_BRAIN,
         consumer_name,
         brain.handle,
         expect={keys.market: (MarketBar,)},

@@ -38,6 +38,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 
+from quantum_trader.bus import groups
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import decode, encode
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
@@ -74,7 +75,7 @@ from quantum_trader.services.sizing_basis import RedisSizingBasis
 log = structlog.get_logger(__name__)
 
 SERVICE = "intent-bridge"
-GROUP = "intent-bridge"
+GROUP = groups.INTENT_BRIDGE
 REJECTED_KIND = "intent_rejected"
 
 

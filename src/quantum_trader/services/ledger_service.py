@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from quantum_trader.bus import groups
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
 from quantum_trader.bus.keys import Keys
@@ -85,7 +86,7 @@ def build_ledger_service(
     consumer = StreamConsumer(
         bus,
         [bus.keys.fills],
-        "ledger",
+        groups.LEDGER,
         consumer_name,
         service.handle,
         expect={bus.keys.fills: (FillEvent,)},

@@ -38,6 +38,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ResponseError
 
+from quantum_trader.bus import groups
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
@@ -64,7 +65,7 @@ from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, Serv
 log = structlog.get_logger(__name__)
 
 SERVICE = "risk-guard"
-GROUP = "risk-guard"
+GROUP = groups.RISK_GUARD
 QUOTE_ASSET = "USDT"
 SEEN_FILLS_CAP = 100_000  # trade ids remembered for dedupe (far beyond a redelivery window)
 K = TypeVar("K")

@@ -27,6 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 
+from quantum_trader.bus import groups
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
 from quantum_trader.bus.consumer import ConsumerConfig, StreamConsumer
@@ -55,7 +56,7 @@ from quantum_trader.strategies.model import ModelStrategy
 log = structlog.get_logger(__name__)
 
 SERVICE = "signal-engine"
-GROUP = "signal-engine"
+GROUP = groups.SIGNAL_ENGINE
 MAX_KLINES = 1500  # Binance futures' /klines limit: one request per symbol on start
 DISTANCE_DIGITS = 10  # significant digits kept from a float price distance
 

@@ -27,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from quantum_trader.bus.bus import Bus
+from quantum_trader.bus.groups import topology
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport, as_text
 from quantum_trader.bus.schemas import Plan
@@ -295,13 +296,7 @@ class SteppedRun:
         round_mark: str | None,
     ) -> bool:
         """Wait until every group is idle for a few polls and every process is up."""
-        groups = {
-            keys.market: ["signal-engine", "exit-brain"],
-            keys.trade_intent: ["intent-bridge"],
-            keys.apply_plan: ["apply-layer"],
-            keys.apply_exit: ["apply-layer"],
-            keys.fills: ["ledger", "risk-guard"],
-        }
+        groups = topology(keys)
         deadline = time.monotonic() + self.config.settle_timeout_s
         # The reconciler has no consumer group: wait (bounded) for a round it completed
         # after this bar's time was published, so the market cannot run minutes ahead of a
