@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from quantum_trader.decide import reasons
 from quantum_trader.decide.config_checks import require_fraction, require_positive
+from quantum_trader.decide.exit_labels import harvest_label
 from quantum_trader.decide.exit_model import (
     ExitDecision,
     ExitState,
@@ -141,9 +142,7 @@ def evaluate_exit(
     decisions: list[ExitDecision] = []
     if tranche is not None:
         n, rung = tranche
-        decisions.append(
-            ctx.decision(f"tranche:{n}", rung.action, (f"{reasons.HARVEST_TRANCHE}:{n + 1}",))
-        )
+        decisions.append(ctx.decision(f"tranche:{n}", rung.action, (harvest_label(n + 1),)))
     if stop != state.current_stop:
         decisions.append(
             ctx.decision(f"stop:{fmt(stop)}", PlanAction.UPDATE_STOP, stop_reasons, stop)

@@ -29,7 +29,7 @@ from quantum_trader.decide.close_qty import (
     close_qty_for,
     protective_stop_after_close,
 )
-from quantum_trader.decide.exit_labels import exit_label
+from quantum_trader.decide.exit_labels import exit_label, tranche_of
 from quantum_trader.decide.exit_model import ExitDecision
 from quantum_trader.decide.order_requests import exit_order
 from quantum_trader.decide.position_ledger import LedgerPosition
@@ -71,10 +71,7 @@ class ExitRequest:
     @property
     def tranche(self) -> int:
         """The harvest ladder's tranche this exit takes (0: not a harvest)."""
-        for code in self.reason_codes:
-            if code.startswith(f"{reasons.HARVEST_TRANCHE}:"):
-                return int(code.split(":", 1)[1])
-        return 0
+        return tranche_of(self.reason_codes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,3 +49,12 @@ def exit_label(action: PlanAction, reason_codes: Sequence[str]) -> str:
 def harvest_label(tranche: int) -> str:
     """The n-th partial take-profit of the harvest ladder (1-based)."""
     return f"{reasons.HARVEST_TRANCHE}:{tranche}"
+
+
+def tranche_of(reason_codes: Sequence[str]) -> int:
+    """The harvest tranche an exit's reason codes name (0: not a harvest)."""
+    prefix = harvest_label(0)[:-1]
+    for code in reason_codes:
+        if code.startswith(prefix):
+            return int(code[len(prefix) :])
+    return 0

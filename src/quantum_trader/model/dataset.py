@@ -68,7 +68,7 @@ def feature_frames(
     funding = funding or {}
     spec = spec or model_spec(series[0].interval)
     memo = _REUSED.get()
-    key = _memo_key(series, funding, spec, with_cross_section)
+    key = _memo_key(series, funding, spec, with_cross_section) if memo is not None else ()
     if memo is not None and key in memo:
         return memo[key]
     frames = {s.symbol: compute(s, funding.get(s.symbol), spec) for s in series}
@@ -106,10 +106,11 @@ def _memo_key(
     spec: FeatureSpec,
     with_cross_section: bool,
 ) -> tuple[object, ...]:
+    symbols = {s.symbol for s in series}
     rates = tuple(
         (symbol, f.funding_time.tobytes(), f.rate.tobytes())
         for symbol, f in sorted(funding.items())
-        if symbol in {s.symbol for s in series}
+        if symbol in symbols
     )
     bars = tuple(sorted((s.symbol, id(s)) for s in series))
     return bars, rates, feature_version(spec), with_cross_section

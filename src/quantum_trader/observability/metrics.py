@@ -7,7 +7,7 @@ the collector turns the live objects and Redis state into metric families when s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -129,24 +129,10 @@ class SystemCollector:
             per_service["failed"].add_metric([name], runtime.failed)
             per_service["dead_lettered"].add_metric([name], runtime.dead_lettered)
         yield from per_service.values()
-        restarts = CounterMetricFamily(
-            "quantum_service_restarts_total", "Restarts", labels=["service"]
-        )
-        age = GaugeMetricFamily(
-            "quantum_heartbeat_ttl_ms", "Heartbeat TTL left (-2 = missing)", labels=["service"]
-        )
-        for name, record in self.supervisor.records.items():
-            restarts.add_metric([name], record.restarts)
-            age.add_metric([name], self.snapshot.health_ttl_ms.get(name, -2))
-        yield restarts
-        yield age
+        restarts = {name: record.restarts for name, record in self.supervisor.records.items()}
+        yield from service_families(restarts, self.snapshot.health_ttl_ms)
         yield from self._apply_metrics()
-        mode = GaugeMetricFamily(
-            "quantum_risk_mode", "1 for the current risk mode", labels=["mode"]
-        )
-        for m in ("NORMAL", "REDUCE_ONLY", "HALT"):
-            mode.add_metric([m], 1.0 if self.snapshot.risk.get("mode") == m else 0.0)
-        yield mode
+        yield risk_mode_family(self.snapshot.risk.get("mode"))
         yield GaugeMetricFamily(
             "quantum_open_positions",
             "Open positions on the exchange",
@@ -236,3 +222,26 @@ async def serve_metrics(collector: Collector, port: int, host: str = "127.0.0.1"
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
+
+
+def service_families(
+    restarts: Mapping[str, int], health_ttl_ms: Mapping[str, int]
+) -> Iterator[Metric]:
+    """Restarts and heartbeat TTL per service (-2: no heartbeat)."""
+    counted = CounterMetricFamily("quantum_service_restarts_total", "Restarts", labels=["service"])
+    age = GaugeMetricFamily(
+        "quantum_heartbeat_ttl_ms", "Heartbeat TTL left (-2 = missing)", labels=["service"]
+    )
+    for name, count in restarts.items():
+        counted.add_metric([name], count)
+        age.add_metric([name], health_ttl_ms.get(name, -2))
+    yield counted
+    yield age
+
+
+def risk_mode_family(current: object) -> Metric:
+    """One series per risk mode: 1 for the current one."""
+    mode = GaugeMetricFamily("quantum_risk_mode", "1 for the current risk mode", labels=["mode"])
+    for m in ("NORMAL", "REDUCE_ONLY", "HALT"):
+        mode.add_metric([m], 1.0 if current == m else 0.0)
+    return mode

@@ -22,6 +22,8 @@ from quantum_trader.observability.metrics import (
     Snapshot,
     model_metrics,
     model_state,
+    risk_mode_family,
+    service_families,
     with_fail_safe,
 )
 from quantum_trader.runtime.supervisor import Supervisor
@@ -100,23 +102,9 @@ class RedisCollector:
             for name, beat in sorted(self.beats.items()):
                 family.add_metric([name], getattr(beat, counter))
             yield family
-        restarts = CounterMetricFamily(
-            "quantum_service_restarts_total", "Restarts", labels=["service"]
-        )
-        age = GaugeMetricFamily(
-            "quantum_heartbeat_ttl_ms", "Heartbeat TTL left (-2 = missing)", labels=["service"]
-        )
-        for name in self.services:
-            restarts.add_metric([name], self.restarts_of(name))
-            age.add_metric([name], self.snapshot.health_ttl_ms.get(name, -2))
-        yield restarts
-        yield age
-        mode = GaugeMetricFamily(
-            "quantum_risk_mode", "1 for the current risk mode", labels=["mode"]
-        )
-        for m in ("NORMAL", "REDUCE_ONLY", "HALT"):
-            mode.add_metric([m], 1.0 if self.snapshot.risk.get("mode") == m else 0.0)
-        yield mode
+        restarts = {name: self.restarts_of(name) for name in self.services}
+        yield from service_families(restarts, self.snapshot.health_ttl_ms)
+        yield risk_mode_family(self.snapshot.risk.get("mode"))
         yield GaugeMetricFamily(
             "quantum_open_positions",
             "Open positions in the ledger",
