@@ -80,14 +80,25 @@ class ApplyLayer:
         default_factory=lambda: {"open": deque(maxlen=10_000), "exit": deque(maxlen=10_000)}
     )
     _taken_at: float = 0.0
+    # Plans this executor is executing now. Its reservations carry its owner name and the
+    # gate lets an owner resume its own (a redelivery after a crash); a copy that arrives
+    # while the first is still in flight here is that one's, never a resume.
+    _in_flight: set[str] = field(default_factory=set)
 
     async def handle(self, message: Message, delivery: Delivery) -> None:
         if not isinstance(message, Plan):
             raise TypeError(f"apply layer got {type(message).__name__}")
         self._taken_at = time.perf_counter()
-        outcome = await (
-            self.open(message) if message.kind is PlanKind.OPEN else self.exit(message)
-        )
+        if message.plan_id in self._in_flight:  # its first copy publishes the one result
+            self.decisions[reasons.IN_PROGRESS_ELSEWHERE] += 1
+            return
+        self._in_flight.add(message.plan_id)
+        try:
+            outcome = await (
+                self.open(message) if message.kind is PlanKind.OPEN else self.exit(message)
+            )
+        finally:
+            self._in_flight.discard(message.plan_id)
         self.decisions[outcome.reason] += 1
         if outcome.published or outcome.reason == reasons.DUPLICATE_PLAN:
             return  # a plan already done had its result published with its final state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -162,3 +163,22 @@ async def test_killed_after_placing_an_exit_resumes_without_a_second_order(
     assert position is not None and position.qty == Decimal("0.300")
     (stop,) = await rig.exchange.open_orders("ETHUSDT")
     assert stop.quantity == Decimal("0.300")
+
+
+async def test_fifty_copies_of_one_partial_on_five_consumers_take_one_share(
+    rig: ApplyRig,
+) -> None:
+    """Copies of an exit plan handled at once by one executor: the first executes it, the
+    rest leave it to that one (no second reduce-only order, one result)."""
+    position_id = await open_position(rig, "ETHUSDT", qty="0.400")
+    consumers = [rig.consumer(f"x{i}") for i in range(5)]
+    for c in consumers:
+        await c.start()
+    plan = rig.close_plan("ETHUSDT", position_id, PlanAction.PARTIAL_25)
+    await rig.bus.publish_many(rig.keys.apply_exit, [plan] * 50)
+    while sum(await asyncio.gather(*(c.poll(0) for c in consumers))):
+        pass
+    position = await rig.layer.ledger.read("ETHUSDT")
+    assert position is not None and position.qty == Decimal("0.300")
+    results = [r for r in await rig.results() if r.plan_id == plan.plan_id]
+    assert len(results) == 1 and results[0].executed
