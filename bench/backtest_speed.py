@@ -27,8 +27,10 @@ difference: a stop or target gapped through fills at the open there, at the leve
 
 Every implementation is timed as the best of ``RUNS`` runs in this one process tree, so
 the ratios compare like with like on a shared machine. ``--universe`` also times the
-engine with the default strategy (``trend_ema``) and rules on 20 symbols × 1 year of 1 m
-bars. Ends with the JSON line of bench/_common.py ``report()``.
+engine with the default strategies (``strategies.names``: trend_ema, breakout and
+mean_reversion traded together) and rules on 20 symbols × 1 year of 1 m bars, and
+``trend_ema`` alone on the same bars. Ends with the JSON line of bench/_common.py
+``report()``.
 """
 
 from __future__ import annotations
@@ -227,14 +229,14 @@ def engine_run(series: BarSeries, stop: float, target: float, *, rules: bool) ->
     return run_engine([series], "ref_ema_cross", config, params)
 
 
-def universe_seconds() -> tuple[float, int, int]:
-    """The engine, default strategy and rules, on 20 symbols × 1 year of 1 m bars:
-    (seconds, bars, trades)."""
+def universe_seconds(strategies: tuple[str, ...]) -> tuple[float, int, int]:
+    """The engine with ``strategies`` and the default rules on 20 symbols × 1 year of
+    1 m bars, signals included: (seconds, bars, trades)."""
     from quantum_trader.data import DEFAULT_SYMBOLS, generate_market
 
     market = generate_market(list(DEFAULT_SYMBOLS)[:20], BARS, MarketConfig(seed=11)).bars
     t0 = time.perf_counter()
-    result = run_engine(list(market.values()), "trend_ema", EngineConfig())
+    result = run_engine(list(market.values()), strategies, EngineConfig())
     return time.perf_counter() - t0, result.bars, len(result.trades)
 
 
@@ -304,12 +306,15 @@ def main() -> None:
     print(f"backtesting.py {peer_bps:,.0f} bars/s" if peer_bps else "backtesting.py n/a")
     extra: dict[str, object] = {}
     if args.universe:
-        seconds, bars, trades = universe_seconds()
-        print(
-            f"engine, 20 symbols × 1 y (trend_ema): {bars:,} bars, {trades} trades, {seconds:.1f} s"
-        )
-        extra["universe_seconds"] = round(seconds, 1)
-        extra["universe_bars_per_s"] = round(bars / seconds)
+        from quantum_trader.config import StrategySettings
+
+        for key, names in (("universe", StrategySettings().names), ("trend_ema", ("trend_ema",))):
+            seconds, bars, trades = universe_seconds(names)
+            label = ",".join(names)
+            print(f"engine, 20 symbols × 1 y ({label}): {bars:,} bars, {trades} trades, "
+                  f"{seconds:.1f} s")  # fmt: skip
+            extra[f"{key}_seconds"] = round(seconds, 1)
+            extra[f"{key}_bars_per_s"] = round(bars / seconds)
     baseline = peer_bps if peer_bps else numpy_bps
     report(
         "backtest_speed",

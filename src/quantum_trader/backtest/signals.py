@@ -8,9 +8,11 @@ strategy's own ``on_bar`` — the code the signal-engine runs — so their featu
 distances are the live ones.
 
 A strategy may offer a vectorised path, ``series_signals(symbol, interval, columns)``
-returning (side by bar, signal at a bar on demand) — :class:`VectorSignals`;
-``ref_ema_cross`` does. Its signals equal the fold's (a unit test checks each one), are
-computed in this process, and a signal is only built when the replay needs it.
+returning (side by bar, signal at a bar on demand) — :class:`VectorSignals`; every
+built-in rule strategy does (:mod:`quantum_trader.strategies.rebuilt`). Its signals equal
+the fold's (a unit test checks each one), are computed in this process, and a signal is
+only built when the replay needs it. A series whose open times repeat or go back (the
+fold skips such a bar) is folded.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from quantum_trader.data.bars import BarSeries
 from quantum_trader.data.funding import FundingSeries
 from quantum_trader.strategies import FLAT, Signal, SignalSide, get_strategy
 from quantum_trader.strategies.base import fold_signals
+from quantum_trader.strategies.rebuilt import strictly_increasing
 
 Columns = tuple[
     npt.NDArray[np.int64],
@@ -127,7 +130,9 @@ def all_signals(
     strategy = get_strategy(spec.name, **dict(spec.params))
     if isinstance(strategy, UniverseSignals):
         return [SignalSeries(*part) for part in strategy.universe_signals(series, funding)]
-    if isinstance(strategy, VectorSignals):
+    if isinstance(strategy, VectorSignals) and all(
+        strictly_increasing(s.open_time) for s in series
+    ):
         return [
             SignalSeries(*strategy.series_signals(s.symbol, s.interval, _columns(s)))
             for s in series

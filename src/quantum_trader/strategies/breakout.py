@@ -10,17 +10,45 @@ raise the bar it has to clear. Two filters separate a breakout from a poke:
 Only a fresh breakout signals: once a close is outside the channel, the following bars
 that stay outside (a trend printing new highs) do not re-signal until price has closed
 back inside. Confidence grows with the clearance measured in ATRs.
+
+:meth:`Breakout.series_signals` is the backtester's whole-series path: fresh breakouts,
+the ATR distance and the volume filter from whole-series columns (the channel's max / min
+are exact; the volume average is decided exactly, with ``math.fsum`` as the fold does,
+wherever the array mean is too close to call), each signal built by ``on_bar`` from the
+state rebuilt at the bar before; a unit test compares it with the fold.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 import quantum_trader.strategies.params as params
+import quantum_trader.strategies.vector as vector
 from quantum_trader.domain.enums import PositionSide
-from quantum_trader.strategies.base import Bar, Signal, Strategy, StrategyState, register
+from quantum_trader.strategies.base import (
+    Bar,
+    Signal,
+    SignalSide,
+    Strategy,
+    StrategyState,
+    register,
+)
 from quantum_trader.strategies.features import MarketFeatures
 from quantum_trader.strategies.indicators import Donchian, RollingStats
+from quantum_trader.strategies.rebuilt import (
+    BoolArray,
+    Columns,
+    FloatArray,
+    MarketAt,
+    SeriesSignals,
+    bar_at,
+    checked,
+)
+
+CLOSE_CALL = 1e-9  # relative margin inside which the array mean's rounding could decide
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,3 +138,74 @@ class Breakout(Strategy[BreakoutState]):
                 volume_ratio=volume_ratio,
             ),
         )
+
+    def series_signals(self, symbol: str, interval: str, columns: Columns) -> SeriesSignals:
+        """Every signal of one series: (side by bar index, the signal at a bar on demand),
+        equal to folding ``on_bar`` (``columns``: open_time, open, high, low, close, volume)."""
+        open_time, _, high, low, close, volume = columns
+        n = close.size
+        upper_now, lower_now = vector.donchian(high, low, self.channel)
+        upper, lower = np.full(n, math.nan), np.full(n, math.nan)  # of the bars before
+        upper[1:], lower[1:] = upper_now[:-1], lower_now[:-1]
+        with np.errstate(invalid="ignore"):
+            above, below = close > upper, close < lower
+        fresh_up = above.copy()
+        fresh_up[1:] &= ~above[:-1]
+        fresh_down = below & ~fresh_up
+        fresh_down[1:] &= ~below[:-1]
+        market = MarketAt(self.initial_state(symbol).market, high, low, close)
+        atr = market.atr
+        clearance = np.where(fresh_up, close - upper, lower - close)
+        with np.errstate(invalid="ignore"):
+            wide = ~(clearance < self.min_breakout_atr * atr)
+        candidate = (fresh_up | fresh_down) & market.stop_ok(self.stop_atr) & wide
+        candidate[: self.warmup] = False
+        candidate &= self._volume_mask(volume, candidate)
+        sides: dict[int, SignalSide] = {
+            i: PositionSide.LONG if fresh_up[i] else PositionSide.SHORT
+            for i in np.flatnonzero(candidate).tolist()
+        }
+
+        def volumes(i: int) -> FloatArray:
+            return volume[max(0, i - self.volume_period) : i]
+
+        def build(i: int) -> Signal | None:
+            state = BreakoutState(
+                symbol=symbol,
+                bars_seen=i,
+                last_open_time=int(open_time[i - 1]),
+                channel=Donchian(
+                    self.channel,
+                    tuple(high[max(0, i - self.channel) : i].tolist()),
+                    tuple(low[max(0, i - self.channel) : i].tolist()),
+                ),
+                volume=RollingStats(
+                    self.volume_period,
+                    0,
+                    tuple(volume[max(0, i - self.volume_period) : i].tolist()),
+                ),
+                market=market.after(i - 1),
+                closed_above=bool(above[i - 1]),
+                closed_below=bool(below[i - 1]),
+            )
+            return self.on_bar(state, bar_at(symbol, interval, columns, i))[1]
+
+        return sides, checked(sides, build, symbol)
+
+    def _volume_mask(self, volume: FloatArray, candidate: BoolArray) -> BoolArray:
+        """Where the volume filter passes, among ``candidate`` bars: the previous
+        ``volume_period`` bars' mean from the array, and ``math.fsum`` (the fold's) where
+        the two could round to different answers."""
+        n, period = volume.size, self.volume_period
+        if self.volume_factor == 0.0:
+            return np.ones(n, dtype=np.bool_)
+        mean = np.full(n, math.nan)
+        mean[1:] = vector.rolling_mean(volume, period)[:-1]
+        bound = self.volume_factor * mean
+        with np.errstate(invalid="ignore"):
+            passes = volume > bound * (1.0 + CLOSE_CALL)
+            unsure = candidate & ~passes & (volume > bound * (1.0 - CLOSE_CALL))
+        for i in np.flatnonzero(unsure).tolist():
+            exact = math.fsum(volume[i - period : i].tolist()) / period
+            passes[i] = float(volume[i]) > self.volume_factor * exact
+        return passes

@@ -9,6 +9,12 @@ the up close is what separates a bounce from a pause in the fall. A setup fires 
 
 Confidence grows with how deep the RSI extreme went past its threshold: just past 30
 is a weak setup (0.5), ``full_confidence_depth`` points past it is full conviction.
+
+:meth:`MeanReversion.series_signals` is the backtester's whole-series path: RSI, MACD and
+ATR from the vectorised indicators, the setups stepped (``step_setups``, the fold's own
+step) only over the bars where one can be armed — an RSI extreme and the ``setup_bars``
+after it; elsewhere they are :data:`NO_SETUPS` — and each signal built by ``on_bar`` from
+the state rebuilt at the bar before; a unit test compares it with the fold.
 """
 
 from __future__ import annotations
@@ -16,11 +22,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 import quantum_trader.strategies.params as params
+import quantum_trader.strategies.vector as vector
 from quantum_trader.domain.enums import PositionSide
-from quantum_trader.strategies.base import Bar, Signal, Strategy, StrategyState, register
+from quantum_trader.strategies.base import (
+    Bar,
+    Signal,
+    SignalSide,
+    Strategy,
+    StrategyState,
+    register,
+)
 from quantum_trader.strategies.features import MarketFeatures
 from quantum_trader.strategies.indicators import Macd, Rsi
+from quantum_trader.strategies.rebuilt import (
+    BoolArray,
+    Columns,
+    IntArray,
+    MarketAt,
+    SeriesSignals,
+    bar_at,
+    checked,
+    ema_after,
+    wilder_after,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +72,27 @@ def track_setup(
     return Setup(setup.age + 1, setup.extreme)
 
 
+@dataclass(frozen=True, slots=True)
+class Setups:
+    """The armed extremes on both sides. A setup that fired stays spent until RSI leaves
+    the zone, so one sell-off is one trade."""
+
+    oversold: Setup | None = None
+    overbought: Setup | None = None
+    oversold_spent: bool = False
+    overbought_spent: bool = False
+
+
+NO_SETUPS = Setups()  # what a bar with RSI outside both zones, and no setup armed, leaves
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeanReversionState(StrategyState):
     rsi: Rsi
     macd: Macd
     market: MarketFeatures
     hist_prev: float = math.nan  # MACD histogram one bar ago
-    oversold: Setup | None = None
-    overbought: Setup | None = None
-    # A setup that fired stays spent until RSI leaves the zone, so one sell-off is one trade.
-    oversold_spent: bool = False
-    overbought_spent: bool = False
+    setups: Setups = NO_SETUPS
 
 
 @register("mean_reversion")
@@ -103,6 +140,40 @@ class MeanReversion(Strategy[MeanReversionState]):
             market=MarketFeatures.start(atr_period=self.atr_period),
         )
 
+    def step_setups(
+        self, setups: Setups, level: float, bounced: bool, rejected: bool
+    ) -> tuple[Setups, PositionSide | None, float]:
+        """One bar of the setups: (setups after it, the side that fired, its depth).
+
+        ``level`` is the RSI (NaN until ready: every comparison is then False)."""
+        oversold = track_setup(
+            setups.oversold,
+            level < self.oversold and not setups.oversold_spent,
+            level,
+            deeper_is_lower=True,
+            max_age=self.setup_bars,
+        )
+        overbought = track_setup(
+            setups.overbought,
+            level > self.overbought and not setups.overbought_spent,
+            level,
+            deeper_is_lower=False,
+            max_age=self.setup_bars,
+        )
+        side: PositionSide | None = None
+        depth = 0.0
+        if bounced and oversold is not None:
+            side, depth, oversold = PositionSide.LONG, self.oversold - oversold.extreme, None
+        elif rejected and overbought is not None:
+            side, depth, overbought = PositionSide.SHORT, overbought.extreme - self.overbought, None
+        after = Setups(
+            oversold,
+            overbought,
+            (setups.oversold_spent or side is PositionSide.LONG) and level < self.oversold,
+            (setups.overbought_spent or side is PositionSide.SHORT) and level > self.overbought,
+        )
+        return after, side, depth
+
     def advance(
         self, state: MeanReversionState, bar: Bar
     ) -> tuple[MeanReversionState, Signal | None]:
@@ -110,45 +181,12 @@ class MeanReversion(Strategy[MeanReversionState]):
         macd = state.macd.update(bar.close)
         market = state.market.update(bar)
         hist = macd.histogram
-        level = rsi.value  # NaN until ready: every comparison below is then False
-        oversold = track_setup(
-            state.oversold,
-            level < self.oversold and not state.oversold_spent,
-            level,
-            deeper_is_lower=True,
-            max_age=self.setup_bars,
-        )
-        overbought = track_setup(
-            state.overbought,
-            level > self.overbought and not state.overbought_spent,
-            level,
-            deeper_is_lower=False,
-            max_age=self.setup_bars,
-        )
-
+        level = rsi.value
         prev_close = state.rsi.prev_close  # NaN on the first bar
         bounced = bar.close > prev_close and hist > state.hist_prev
         rejected = bar.close < prev_close and hist < state.hist_prev
-        side: PositionSide | None = None
-        depth = 0.0
-        if bounced and oversold is not None:
-            side, depth, oversold = PositionSide.LONG, self.oversold - oversold.extreme, None
-        elif rejected and overbought is not None:
-            side, depth, overbought = PositionSide.SHORT, overbought.extreme - self.overbought, None
-
-        new_state = replace(
-            state,
-            rsi=rsi,
-            macd=macd,
-            market=market,
-            hist_prev=hist,
-            oversold=oversold,
-            overbought=overbought,
-            oversold_spent=(state.oversold_spent or side is PositionSide.LONG)
-            and level < self.oversold,
-            overbought_spent=(state.overbought_spent or side is PositionSide.SHORT)
-            and level > self.overbought,
-        )
+        setups, side, depth = self.step_setups(state.setups, level, bounced, rejected)
+        new_state = replace(state, rsi=rsi, macd=macd, market=market, hist_prev=hist, setups=setups)
         stop = market.stop_distance(self.stop_atr)
         if side is None or stop is None:
             return new_state, None
@@ -163,3 +201,70 @@ class MeanReversion(Strategy[MeanReversionState]):
             take_profit_distance=take_profit,
             features=market.snapshot(bar.close, strength, rsi=level, macd_histogram_atr=hist / atr),
         )
+
+    def series_signals(self, symbol: str, interval: str, columns: Columns) -> SeriesSignals:
+        """Every signal of one series: (side by bar index, the signal at a bar on demand),
+        equal to folding ``on_bar`` (``columns``: open_time, open, high, low, close, volume)."""
+        open_time, high, low, close = columns[0], columns[2], columns[3], columns[4]
+        n = close.size
+        change = np.diff(close)
+        gains, losses = np.maximum(change, 0.0), np.maximum(-change, 0.0)
+        avg_gain = vector.wilder_average(gains, self.rsi_period)
+        avg_loss = vector.wilder_average(losses, self.rsi_period)
+        level = vector.rsi(close, self.rsi_period)
+        fast, slow = vector.ema(close, self.macd_fast), vector.ema(close, self.macd_slow)
+        line = fast - slow
+        signal_line = vector.ema(line, self.macd_signal)
+        hist = line - signal_line
+        prev_close, hist_prev = np.full(n, math.nan), np.full(n, math.nan)
+        prev_close[1:], hist_prev[1:] = close[:-1], hist[:-1]
+        with np.errstate(invalid="ignore"):
+            bounced = (close > prev_close) & (hist > hist_prev)
+            rejected = (close < prev_close) & (hist < hist_prev)
+            extreme = (level < self.oversold) | (level > self.overbought)
+        market = MarketAt(self.initial_state(symbol).market, high, low, close)
+        stop_ok = market.stop_ok(self.stop_atr)
+        sides: dict[int, SignalSide] = {}
+        before: dict[int, Setups] = {}  # the setups the fold holds before a signal bar
+        setups, last = NO_SETUPS, -2
+        for i in _armable(extreme, self.setup_bars).tolist():
+            if i != last + 1:
+                setups = NO_SETUPS  # a stretch with no extreme since setup_bars ago
+            last, held = i, setups
+            setups, side, _ = self.step_setups(
+                setups, float(level[i]), bool(bounced[i]), bool(rejected[i])
+            )
+            if side is not None and stop_ok[i] and i >= self.warmup:
+                sides[i], before[i] = side, held
+
+        def build(i: int) -> Signal | None:
+            period, j = self.rsi_period, i - 1  # the state after bar j
+            state = MeanReversionState(
+                symbol=symbol,
+                bars_seen=i,
+                last_open_time=int(open_time[j]),
+                rsi=Rsi(
+                    wilder_after(period, gains, avg_gain, j - 1),
+                    wilder_after(period, losses, avg_loss, j - 1),
+                    float(close[j]),
+                ),
+                macd=Macd(
+                    ema_after(self.macd_fast, fast, j),
+                    ema_after(self.macd_slow, slow, j),
+                    ema_after(self.macd_signal, signal_line, j),
+                ),
+                market=market.after(j),
+                hist_prev=float(hist[j]),
+                setups=before[i],
+            )
+            return self.on_bar(state, bar_at(symbol, interval, columns, i))[1]
+
+        return sides, checked(sides, build, symbol)
+
+
+def _armable(extreme: BoolArray, setup_bars: int) -> IntArray:
+    """Bars on which a setup can be armed: an RSI extreme at most ``setup_bars`` ago."""
+    near = np.zeros(extreme.size + setup_bars + 1, dtype=np.bool_)
+    for lag in range(setup_bars + 1):
+        near[lag : lag + extreme.size] |= extreme
+    return np.flatnonzero(near[: extreme.size])

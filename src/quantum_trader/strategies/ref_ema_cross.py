@@ -29,7 +29,6 @@ applies to its one execution path.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -52,7 +51,15 @@ from quantum_trader.strategies.base import (
     register,
 )
 from quantum_trader.strategies.features import MarketFeatures
-from quantum_trader.strategies.indicators import Atr, Ema, WilderAverage
+from quantum_trader.strategies.indicators import Ema
+from quantum_trader.strategies.rebuilt import (
+    Columns,
+    MarketAt,
+    SeriesSignals,
+    bar_at,
+    checked,
+    first_crossings,
+)
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
@@ -153,73 +160,29 @@ class RefEmaCross(Strategy[RefEmaCrossState]):
         self,
         symbol: str,
         interval: str,
-        columns: tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
-    ) -> tuple[dict[int, SignalSide], Callable[[int], Signal]]:
+        columns: Columns,
+    ) -> SeriesSignals:
         """Every signal of one series: (side by bar index, the signal at a bar on demand).
 
         ``columns``: open_time, open, high, low, close, volume. Equal, signal for signal,
         to folding ``on_bar`` over the bars, at a fraction of its cost.
         """
-        open_time, open_, high, low, close, volume = columns
-        fast = vector.ema(close, self.fast)
-        slow = vector.ema(close, self.slow)
-        gap = fast - slow
-        up, down = _crosses(gap, self.slow)
+        high, low, close = columns[2], columns[3], columns[4]
+        gap = vector.ema(close, self.fast) - vector.ema(close, self.slow)
+        up, down = first_crossings(gap, self.slow)
         sides: dict[int, SignalSide] = {i: PositionSide.LONG for i in np.flatnonzero(up).tolist()}
         sides.update((i, FLAT) for i in np.flatnonzero(down).tolist())
         sides = dict(sorted(sides.items()))
-        market = _MarketAt(self, high, low, close)
+        market = MarketAt(self.initial_state(symbol).market, high, low, close)
 
-        def signal_at(i: int) -> Signal:
-            bar = Bar(symbol, interval, int(open_time[i]), float(open_[i]), float(high[i]),
-                      float(low[i]), float(close[i]), float(volume[i]))  # fmt: skip
+        def build(i: int) -> Signal | None:
             # What ``advance`` decides at bar i (past the warm-up: the crosses are masked
             # before it), from the indicators the fold would hold before and after it.
-            signal = self._signal_at(bar, float(gap[i - 1]), float(gap[i]), market.after(i))
-            if signal is None or signal.side is not sides.get(i):
-                raise AssertionError(f"{symbol} bar {i}: the fold disagrees with the crosses")
-            return signal
+            bar = bar_at(symbol, interval, columns, i)
+            return self._signal_at(bar, float(gap[i - 1]), float(gap[i]), market.after(i))
 
+        signal_at = checked(sides, build, symbol)
         return sides, signal_at
-
-
-class _MarketAt:
-    """The strategy's market features after bar ``i``, rebuilt from the vectorised
-    indicators (bit-identical to the incremental ones) instead of folded bar by bar."""
-
-    def __init__(
-        self, strategy: RefEmaCross, high: FloatArray, low: FloatArray, close: FloatArray
-    ) -> None:
-        self.high, self.low, self.close = high, low, close
-        start = strategy.initial_state("").market
-        self.period = start.atr.average.period
-        self.mean_span, self.trend_span = start.atr_mean.span, start.trend.span
-        self._columns: tuple[FloatArray, ...] | None = None
-
-    def _indicators(self) -> tuple[FloatArray, ...]:
-        if self._columns is None:  # computed once, at the first signal built
-            period = self.period
-            ranges = vector.true_range(self.high, self.low, self.close)
-            atr = vector.wilder_average(ranges, period)
-            atr_mean = np.full(atr.size, math.nan)
-            if atr.size >= period:
-                atr_mean[period - 1 :] = vector.ema(atr[period - 1 :], self.mean_span)
-            trend = vector.ema(self.close, self.trend_span)
-            self._columns = (ranges, atr, atr_mean, trend)
-        return self._columns
-
-    def after(self, i: int) -> MarketFeatures:
-        ranges, atr, atr_mean, trend = self._indicators()
-        period, seen = self.period, i + 1
-        seed_sum = 0.0  # the sum of the first ``period`` ranges, as the fold keeps it
-        for x in ranges[: min(seen, period)].tolist():
-            seed_sum = seed_sum + x
-        wilder = WilderAverage(period, seen, seed_sum, float(atr[i]))
-        return MarketFeatures(
-            Atr(wilder, float(self.close[i])),
-            Ema(self.mean_span, max(0, seen - period + 1), float(atr_mean[i])),
-            Ema(self.trend_span, seen, float(trend[i])),
-        )
 
 
 def ref_ema_cross_signals(
@@ -233,15 +196,4 @@ def ref_ema_cross_signals(
     params.positive_int("slow", slow)
     params.ordered("fast", fast, "slow", slow)
     prices = np.asarray(close, dtype=np.float64)
-    return _crosses(vector.ema(prices, fast) - vector.ema(prices, slow), slow)
-
-
-def _crosses(gap: FloatArray, warmup: int) -> tuple[BoolArray, BoolArray]:
-    cross_up = np.zeros(gap.size, dtype=np.bool_)
-    cross_down = np.zeros(gap.size, dtype=np.bool_)
-    if gap.size > 1:
-        cross_up[1:] = (gap[:-1] < 0.0) & (gap[1:] > 0.0)
-        cross_down[1:] = (gap[:-1] > 0.0) & (gap[1:] < 0.0)
-    cross_up[:warmup] = False
-    cross_down[:warmup] = False
-    return cross_up, cross_down
+    return first_crossings(vector.ema(prices, fast) - vector.ema(prices, slow), slow)

@@ -8,6 +8,11 @@ so a market that merely touches a tie does not signal.
 
 Confidence grows with the EMA gap measured in ATRs at the cross bar: a cross that
 opens a wide gap in one bar is a decisive turn, one that barely separates is noise.
+
+:meth:`TrendEma.series_signals` is the backtester's whole-series path: the crosses, the
+trend filter and the ATR stop from the vectorised indicators (bit-identical to the
+incremental ones), each signal built by ``on_bar`` from the state rebuilt at the bar
+before (:mod:`quantum_trader.strategies.rebuilt`); a unit test compares it with the fold.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 import quantum_trader.strategies.params as params
+import quantum_trader.strategies.vector as vector
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.strategies.base import (
     FLAT,
@@ -28,6 +36,15 @@ from quantum_trader.strategies.base import (
 )
 from quantum_trader.strategies.features import MarketFeatures
 from quantum_trader.strategies.indicators import Ema
+from quantum_trader.strategies.rebuilt import (
+    Columns,
+    MarketAt,
+    SeriesSignals,
+    bar_at,
+    checked,
+    ema_after,
+    first_crossings,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,3 +122,37 @@ class TrendEma(Strategy[TrendEmaState]):
             take_profit_distance=take_profit,
             features=market.snapshot(bar.close, strength, ema_gap_atr=gap / atr),
         )
+
+    def series_signals(self, symbol: str, interval: str, columns: Columns) -> SeriesSignals:
+        """Every signal of one series: (side by bar index, the signal at a bar on demand),
+        equal to folding ``on_bar`` (``columns``: open_time, open, high, low, close, volume)."""
+        open_time, high, low, close = columns[0], columns[2], columns[3], columns[4]
+        fast = vector.ema(close, self.fast)
+        slow = vector.ema(close, self.slow)
+        gap = fast - slow
+        up, down = first_crossings(gap, self.warmup)
+        market = MarketAt(self.initial_state(symbol).market, high, low, close)
+        stop_ok = market.stop_ok(self.stop_atr)
+        up &= stop_ok
+        down &= stop_ok
+        trend = market.trend
+        sides: dict[int, SignalSide] = {}
+        for i in np.flatnonzero(up | down).tolist():
+            if up[i]:
+                sides[i] = PositionSide.LONG if close[i] > trend[i] else FLAT
+            else:
+                sides[i] = PositionSide.SHORT if close[i] < trend[i] else FLAT
+
+        def build(i: int) -> Signal | None:
+            state = TrendEmaState(
+                symbol=symbol,
+                bars_seen=i,
+                last_open_time=int(open_time[i - 1]),
+                fast=ema_after(self.fast, fast, i - 1),
+                slow=ema_after(self.slow, slow, i - 1),
+                market=market.after(i - 1),
+                prev_gap=float(gap[i - 1]),
+            )
+            return self.on_bar(state, bar_at(symbol, interval, columns, i))[1]
+
+        return sides, checked(sides, build, symbol)
