@@ -16,7 +16,8 @@ admitted intents and executed plans, cooldowns, the risk state) and calls the pu
 * every order is one of :mod:`quantum_trader.decide.order_requests` (the same types,
   flags and client ids as live);
 * every exchange fill -> ``apply_fill`` (ledger) and the trade log; a position that
-  went flat -> ``TradeClosed`` into the risk guard, the symbol's cooldown starts.
+  went flat -> ``position_closed`` (:mod:`quantum_trader.decide.position_close`): its
+  round trip into the risk guard, the symbol's cooldown extended, as in the services.
 
 Nothing here decides anything a ``decide/`` function decides; it only moves data.
 """
@@ -45,6 +46,7 @@ from quantum_trader.decide.exit_execution import (
 from quantum_trader.decide.exit_model import ExitDecision, ExitState
 from quantum_trader.decide.harvest_ladder import tighten
 from quantum_trader.decide.order_requests import exit_order, stop_order, unprotected_exit
+from quantum_trader.decide.position_close import extended, position_closed
 from quantum_trader.decide.position_ledger import (
     LedgerPosition,
     apply_fill,
@@ -52,7 +54,7 @@ from quantum_trader.decide.position_ledger import (
     with_ladder_stage,
     with_stop,
 )
-from quantum_trader.decide.risk_guard import RiskState, TradeClosed, step_risk
+from quantum_trader.decide.risk_guard import RiskState, step_risk
 from quantum_trader.domain.enums import PlanAction
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO
@@ -309,18 +311,18 @@ class Desk:
             outcome = apply_fill(run.position, fill, self.config.leverage)
             run.position = outcome.position
             if outcome.closed is not None:
-                self._flat(run, outcome.closed, now)
+                self._flat(run, outcome.closed, fill.ts, now)
 
-    def _flat(self, run: SymbolRun, closed: LedgerPosition, now: int) -> None:
+    def _flat(self, run: SymbolRun, closed: LedgerPosition, fill_ts: int, now: int) -> None:
         self.orders.cancel(run.symbol, closed.stop_order_id)
         self.orders.cancel(run.symbol, run.target_order_id)
         run.target_order_id = ""
         run.exit_state = None
         run.pending_exits = []
-        run.cooldown_until = now + self.config.apply.cooldown_ms
+        after = position_closed(closed, fill_ts, self.config.apply.cooldown_ms)
+        run.cooldown_until = extended(run.cooldown_until, after)
         if self.config.risk_guard:
-            pnl = closed.realized_pnl - closed.fees
-            self.risk, _ = step_risk(self.risk, TradeClosed(pnl, now), self.config.risk, now)
+            self.risk, _ = step_risk(self.risk, after.trade, self.config.risk, now)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1

@@ -2,7 +2,7 @@
 keys (a no-op for fills the apply layer already recorded), journals fills and closed
 positions with their exit reason, and starts the symbol's re-entry cooldown when a fill
 closed a position — whatever closed it: the exchange's stop, a take-profit, an exit plan
-or a hand on the exchange (the backtester starts it at the same close)."""
+or a hand on the exchange (``decide.position_close``, which the backtester follows too)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.bus.schemas import FillEvent, Message
 from quantum_trader.bus.transport import Delivery
+from quantum_trader.decide.position_close import position_closed
 from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.domain.orders import Fill
 from quantum_trader.services.journal import Journal, exit_reason_for
@@ -55,10 +56,11 @@ class LedgerService:
         # kept what it closed under the trade id, so the close is journalled either way.
         closing = await self.ledger.closed_by(fill.symbol, fill.trade_id)
         if closing is not None:
-            if self.cooldown_ms > 0:
+            after = position_closed(closing, fill.ts, self.cooldown_ms)
+            if after.cooldown_until:
                 await self._extend_cooldown(
                     keys=[self.ledger.keys.cooldown_open(fill.symbol)],
-                    args=[fill.ts + self.cooldown_ms, self.cooldown_ms],
+                    args=[after.cooldown_until, self.cooldown_ms],
                 )
             await journal_close(self.journal, self.redis, self.ledger.keys, closing, fill)
             self.closed += 1

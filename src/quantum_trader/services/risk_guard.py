@@ -46,6 +46,7 @@ from quantum_trader.bus.redis_transport import FIELD, as_text
 from quantum_trader.bus.schemas import Event, FillEvent, Message, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
+from quantum_trader.decide.position_close import position_closed
 from quantum_trader.decide.risk_guard import (
     AccountSnapshot,
     KillSwitch,
@@ -161,8 +162,9 @@ class RiskGuard:
         if closed.position_id in self._counted or closed.position_id in self._closing:
             self.stats.late_fills += 1
             return  # counted once already
+        trade = position_closed(closed, fill.ts_event, 0).trade
         self._closing[closed.position_id] = _OpenClose(
-            closed.realized_pnl - closed.fees, fill.ts_event, self.clock.now_ms(), fill.symbol
+            trade.pnl, trade.ts, self.clock.now_ms(), fill.symbol
         )
 
     def _settled(self, now: int) -> list[tuple[str, _OpenClose]]:
