@@ -42,6 +42,34 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
+class SteadyClock:
+    """Real time for durations — liveness, heartbeats, restart and reconnect backoff.
+
+    The Unix time when it was made, then the monotonic clock: it never jumps when the
+    machine's wall clock is set, and it runs at wall speed whatever clock the market
+    runs on (a heartbeat's TTL in Redis is real time). Its sleeps are real sleeps.
+    """
+
+    def __init__(self) -> None:
+        self._origin_ms = int(time.time() * 1000)
+        self._at = time.monotonic()
+
+    def now_ms(self) -> int:
+        return self._origin_ms + int((time.monotonic() - self._at) * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+_STEADY = SteadyClock()
+
+
+def steady_clock() -> Clock:
+    """This process's :class:`SteadyClock`: what the supervisor, the service runtime and
+    the consumers time liveness and backoff with, unless a test gives them a SimClock."""
+    return _STEADY
+
+
 class VenueClock:
     """The exchange's time, re-read by ``sync`` and run on between reads at wall speed.
 
@@ -113,3 +141,20 @@ class SimClock:
         while self._sleepers and self._sleepers[0][2].done():
             heapq.heappop(self._sleepers)
         return self._sleepers[0][0] if self._sleepers else None
+
+
+async def pause(clock: Clock, seconds: float, stop: asyncio.Event) -> bool:
+    """Sleep ``seconds`` of ``clock``'s time or until ``stop`` is set, whichever comes
+    first; True when stopped. A loop that pauses this way ends at once on stop, even on a
+    clock that stands still (a simulated one, a stepped run's)."""
+    if stop.is_set():
+        return True
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+    return stop.is_set()

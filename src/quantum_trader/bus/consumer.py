@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.schemas import Envelope, Message
 from quantum_trader.bus.transport import Delivery, TransportClosed
+from quantum_trader.clock import Clock, pause, steady_clock
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Message, Delivery], Awaitable[None]]
@@ -43,7 +43,7 @@ class ConsumerStats:
     dead_lettered: int = 0
     reclaimed: int = 0
     reconnects: int = 0
-    last_poll_at: float = 0.0  # monotonic time of the last finished poll: the loop turns
+    last_poll_at: int | None = None  # the timer's ms at the last finished poll (loop turns)
 
 
 @dataclass
@@ -74,6 +74,9 @@ class StreamConsumer:
     # entries of a consumer of the group whose key is gone (a dead or stopped process)
     # and idle this long are adopted at once, not after ``reclaim_idle_ms``.
     orphans_after_ms: int | None = None
+    # Real time for liveness and reconnect backoff (the service runtime gives its own;
+    # tests a SimClock), never the market's clock: a stepped run's clock stands still.
+    timer: Clock = field(default_factory=steady_clock)
     _last_reclaim: int = -(10**15)
     _retry_own: bool = True
 
@@ -119,7 +122,7 @@ class StreamConsumer:
         if self.priority:
             batch.sort(key=lambda d: d.stream not in self.priority)
         await self._handle_batch(batch)
-        self.stats.last_poll_at = time.monotonic()
+        self.stats.last_poll_at = self.timer.now_ms()
         return len(batch)
 
     async def _adopt_orphans(self) -> list[Delivery]:
@@ -216,14 +219,14 @@ class StreamConsumer:
             except (TransportClosed, ConnectionError, OSError) as exc:
                 self.stats.reconnects += 1
                 log.warning("redis unavailable, reconnecting", extra={"err": str(exc)})
-                await asyncio.sleep(backoff)
+                await pause(self.timer, backoff, stop)
                 backoff = min(backoff * 2, self.config.max_backoff_s)
                 started = False
             except ResponseError as exc:
                 if store_refuses(exc):
                     self._retry_own = True  # what was read is handled again, then acked
                     log.warning("redis refuses writes, backing off", extra={"err": str(exc)})
-                    await asyncio.sleep(backoff)
+                    await pause(self.timer, backoff, stop)
                     backoff = min(backoff * 2, self.config.max_backoff_s)
                     continue
                 if "NOGROUP" not in str(exc) and "no such key" not in str(exc):

@@ -16,6 +16,8 @@ import itertools
 
 import redis.asyncio as aioredis
 
+from quantum_trader.clock import steady_clock
+
 
 def skew_key(clock_key: str) -> str:
     return f"{clock_key}:skew"
@@ -81,7 +83,7 @@ class FollowClock:
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis restarting: reconnect and catch up
-                await asyncio.sleep(0.05)
+                await steady_clock().sleep(0.05)
 
 
 async def publish_time(redis: aioredis.Redis, key: str, now_ms: int) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import DecodeError, decode
 from quantum_trader.bus.schemas import Event, Heartbeat, derive_id
+from quantum_trader.clock import Clock, pause, steady_clock
 from quantum_trader.decide import reasons
 from quantum_trader.domain.enums import RiskMode
 from quantum_trader.runtime.safety_state import StateGuard
@@ -46,7 +47,7 @@ class ServiceRecord:
     spec: ServiceSpec
     runtime: ServiceRuntime | None = None
     restarts: int = 0
-    recent_crashes: list[float] = field(default_factory=list)
+    recent_crashes: list[int] = field(default_factory=list)  # timer ms
     last_error: str = ""
     crash_loop: bool = False
 
@@ -67,14 +68,18 @@ class Supervisor:
     # close every position at market. A last resort an operator opts into.
     panic_flatten_after_s: float | None = None
     flatten: Callable[[], Awaitable[int]] | None = None
-    flattened_at: float | None = None
+    flattened_at: int | None = None  # timer ms
     # Watches the state marker: a lost Redis restores kill switch and breaker at once.
     guard: StateGuard | None = None
+    # Real time for restarts, backoff, crash loops and silence (heartbeat TTLs are real
+    # time); a test drives it with a SimClock. Events carry the bus clock's time.
+    timer: Clock = field(default_factory=steady_clock)
     records: dict[str, ServiceRecord] = field(default_factory=dict)
-    down_since: dict[str, float] = field(default_factory=dict)
+    down_since: dict[str, int] = field(default_factory=dict)  # timer ms
     fail_safe_reasons: tuple[str, ...] = ()
     fail_safe_written: bool = True  # False while Redis refuses the write (OOM, read-only)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
         self.records = {s.name: ServiceRecord(s) for s in self.specs}
@@ -114,7 +119,7 @@ class Supervisor:
         backoff = self.backoff_initial_s
         while not self.stop_event.is_set():
             record.runtime = record.spec.build()
-            started = time.monotonic()
+            started = self.timer.now_ms()
             await self._event(
                 "service_started", "info", record.spec.name, f"start #{record.restarts + 1}"
             )
@@ -127,12 +132,13 @@ class Supervisor:
                 error = f"{type(exc).__name__}: {exc}"
             record.last_error = ""
             record.restarts += 1
-            now = time.monotonic()
-            if now - started > self.crash_loop_window_s:
-                backoff = self.backoff_initial_s
-            record.recent_crashes = [
-                t for t in record.recent_crashes if now - t < self.crash_loop_window_s
-            ] + [now]
+            now = self.timer.now_ms()
+            window_ms = self.crash_loop_window_s * 1000
+            if now - started > window_ms:
+                backoff = self.backoff_initial_s  # it ran a while: a fresh failure
+            record.recent_crashes = [t for t in record.recent_crashes if now - t < window_ms] + [
+                now
+            ]
             looping = len(record.recent_crashes) >= self.crash_loop_restarts
             if looping and not record.crash_loop:
                 await self._event(
@@ -145,14 +151,15 @@ class Supervisor:
             record.crash_loop = looping
             await self._event("service_restart", "warning", record.spec.name, error)
             log.warning("service restarted", service=record.spec.name, error=error)
-            await asyncio.sleep(backoff)
+            if await pause(self.timer, backoff, self.stop_event):
+                return
             backoff = min(backoff * 2, self.backoff_max_s)
 
     async def _watch(self) -> None:
         while not self.stop_event.is_set():
             with contextlib.suppress(Exception):
                 await self.check_health()
-            await asyncio.sleep(self.watch_interval_s)
+            await pause(self.timer, self.watch_interval_s, self.stop_event)
 
     async def check_health(self) -> tuple[str, ...]:
         """Compare exit-path heartbeats with the threshold and set or lift the fail-safe
@@ -160,7 +167,7 @@ class Supervisor:
         if self.guard is not None:
             with contextlib.suppress(Exception):
                 await self.guard.check()
-        now = time.monotonic()
+        now = self.timer.now_ms()
         for name in self.exit_path:
             if name not in self.records:
                 continue
@@ -172,7 +179,7 @@ class Supervisor:
             sorted(
                 reasons.service_down(n)
                 for n, since in self.down_since.items()
-                if (now - since) * 1000 >= self.down_after_ms
+                if now - since >= self.down_after_ms
             )
         )
         if down != self.fail_safe_reasons or not self.fail_safe_written:
@@ -180,11 +187,11 @@ class Supervisor:
         await self._maybe_flatten(now)
         return down
 
-    async def _maybe_flatten(self, now: float) -> None:
+    async def _maybe_flatten(self, now: int) -> None:
         if self.panic_flatten_after_s is None or self.flatten is None or not self.down_since:
             self.flattened_at = None if not self.down_since else self.flattened_at
             return
-        silent_for = now - min(self.down_since.values())
+        silent_for = (now - min(self.down_since.values())) / 1000
         if silent_for < self.panic_flatten_after_s or self.flattened_at is not None:
             return
         self.flattened_at = now
@@ -270,7 +277,9 @@ class Supervisor:
             await self.bus.publish(
                 self.bus.keys.events,
                 Event(
-                    msg_id=derive_id("sup", kind, service, now, detail, time.monotonic_ns()),
+                    msg_id=derive_id(
+                        "sup", kind, service, now, detail, self.timer.now_ms(), next(self._seq)
+                    ),
                     ts_event=now,
                     ts_init=now,
                     source="supervisor",

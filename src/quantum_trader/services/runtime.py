@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,7 +24,7 @@ from quantum_trader.bus.codec import encode
 from quantum_trader.bus.consumer import StreamConsumer, store_refuses
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.schemas import Heartbeat, derive_id
-from quantum_trader.clock import Clock
+from quantum_trader.clock import Clock, pause, steady_clock
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +76,8 @@ class ServiceRuntime:
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: int = 0
     status: str = "starting"
+    # Real time for the heartbeat loop and liveness; its consumers share it.
+    timer: Clock = field(default_factory=steady_clock)
 
     @property
     def processed(self) -> int:
@@ -121,21 +122,21 @@ class ServiceRuntime:
     def stalled(self) -> list[str]:
         """Consumers whose loop has not finished a poll within the heartbeat TTL.
 
-        Liveness is wall-clock time (the heartbeat key's TTL is), whatever clock the
-        market runs on: a simulated clock may jump hours between two polls.
+        Liveness is real time (the heartbeat key's TTL is): the ``timer``, whatever
+        clock the market runs on — a simulated market clock may jump hours between polls.
         """
-        now = time.monotonic()
+        now = self.timer.now_ms()
         return [
             c.group
             for c in self.consumers
-            if c.stats.last_poll_at
-            and (now - c.stats.last_poll_at) * 1000 > self.heartbeat_ttl_ms + c.config.block_ms
+            if c.stats.last_poll_at is not None
+            and now - c.stats.last_poll_at > self.heartbeat_ttl_ms + c.config.block_ms
         ]
 
     async def _heartbeat_loop(self) -> None:
         while not self.stop_event.is_set():
             stalled = self.stalled()
-            if not all(c.stats.last_poll_at for c in self.consumers):
+            if any(c.stats.last_poll_at is None for c in self.consumers):
                 # Not yet proven: a loop that crashes at start must never look alive
                 # (FAILURES #3: a crash-looping executor went unnoticed for 17 hours).
                 self.status = "starting"
@@ -148,7 +149,7 @@ class ServiceRuntime:
                 with contextlib.suppress(Exception):
                     await self.beat()
                     await self._consumers_alive()
-            await asyncio.sleep(self.heartbeat_interval_s)
+            await pause(self.timer, self.heartbeat_interval_s, self.stop_event)
 
     async def _consumers_alive(self) -> None:
         """Each consumer's liveness key: while it exists no other process adopts what
@@ -171,7 +172,7 @@ class ServiceRuntime:
                     )
                 else:
                     log.exception("periodic job failed", service=self.name, job=job.name)
-            await self.clock.sleep(job.interval_s)
+            await pause(self.clock, job.interval_s, self.stop_event)
 
     async def run(self) -> None:
         """Run until stopped; raise ``ServiceLoopEnded`` if any loop ends on its own."""
@@ -179,6 +180,7 @@ class ServiceRuntime:
         self.status = "running"
         for consumer in self.consumers:
             consumer.orphans_after_ms = self.heartbeat_ttl_ms
+            consumer.timer = self.timer
         loops = [asyncio.create_task(self._heartbeat_loop(), name=f"{self.name}:heartbeat")]
         loops += [
             asyncio.create_task(c.run(self.stop_event), name=f"{self.name}:{c.group}")

@@ -81,7 +81,9 @@ def test_every_service_as_its_own_process_reports_like_a_run_and_is_seen_by_stat
 ) -> None:
     var, out, port = tmp_path / "var", tmp_path / "summary.json", free_port()
     env = {"QUANTUM_DATA_DIR": str(var)}
-    args = ["run", "--processes", "--symbol-count", "3", "--duration", "0.5"]
+    # Long enough that the run is still up while status and /health are asked, on a
+    # loaded machine too (both ask the live run).
+    args = ["run", "--processes", "--symbol-count", "3", "--duration", "1.5"]
     proc = start([*args, "--json", str(out), "--metrics-port", str(port)], env, tmp_path)
     try:
         info = wait_for_run(proc, var)
@@ -91,12 +93,12 @@ def test_every_service_as_its_own_process_reports_like_a_run_and_is_seen_by_stat
             out_text, err_text = stop(proc)
             shown = f"\nstdout: {out_text[-3000:]}\nstderr: {err_text[-3000:]}"
             raise AssertionError(f"{exc}{shown}") from exc
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as health:
+            assert json.loads(health.read())["services"]["apply-layer"]["alive"] is True
         status = start(["status", "--json"], env, tmp_path)
         seen, _ = status.communicate(timeout=60)
         assert status.returncode == 0, seen
         assert set(json.loads(seen)["services"]) >= {"apply-layer", "exit-brain", "ledger"}
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as health:
-            assert json.loads(health.read())["services"]["apply-layer"]["alive"] is True
         _, stderr = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
