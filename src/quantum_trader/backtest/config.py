@@ -22,11 +22,10 @@ from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig
 from quantum_trader.decide.sizing import SizingConfig
-from quantum_trader.domain.enums import PositionSide
+from quantum_trader.domain.enums import EntrySizing, ExitRules, PositionSide
 from quantum_trader.exchange.sim import SimConfig, SlippageModel
 from quantum_trader.exchange.sim.book import BINANCE_RULES, MatchingRules
 from quantum_trader.exchange.sim.funding import DEFAULT_RATE
-from quantum_trader.strategies.base import EntrySizing, ExitRules
 
 BOTH_SIDES = frozenset(PositionSide)
 

@@ -59,10 +59,10 @@ from quantum_trader.backtest.trades import (
 from quantum_trader.backtest.visits import Visits
 from quantum_trader.data.bars import BarSeries, interval_ms
 from quantum_trader.data.funding import FundingSeries
+from quantum_trader.domain.enums import EntrySizing, ExitRules
 from quantum_trader.exchange.sim import FundingSchedule, MatchingCore
 from quantum_trader.exchange.sim.funding import recorded_schedule
 from quantum_trader.exchange.sim.universe import packaged_universe, universe_for
-from quantum_trader.strategies.base import EntrySizing, ExitRules
 
 Progress = Callable[[int, int], None]  # (steps done, steps in total)
 

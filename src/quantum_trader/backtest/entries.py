@@ -1,11 +1,12 @@
 """The entry path of one backtest account, as the intent bridge and apply layer run it.
 
-signal at a bar's close -> ``TradeIntent`` -> ``admit_intent`` -> sizing (``size_entry``,
-or full equity when the strategy's rules say so) -> ``step_risk`` on an account snapshot
--> ``check_entry_gate`` at the next open (sizing reads the account once per decided bar, as
-the bridge does) -> a MARKET entry whose client id derives from
-the plan id -> on its fill a reduce-only protective stop (the sized one; with fixed exits
-the strategy's stop and target fractions of the fill price, both as exchange orders).
+signal at a bar's close -> ``TradeIntent`` (the signal engine's ``price_distance``) ->
+``decide.entry_plan``: ``admit`` then ``size_admitted`` (the bridge's own two steps; the
+account read once per decided bar, as the bridge does) -> ``step_risk`` on an account
+snapshot -> ``check_entry_gate`` at the next open -> a MARKET entry whose client id
+derives from the plan id -> on its fill a reduce-only protective stop (the sized one; with
+fixed exits ``entry_plan.fixed_levels`` of the fill price, stop and target both as
+exchange orders).
 
 Every account read is one ``core.margin_summary()`` per admitted intent (the totals of
 ``account()``): sizing, the risk snapshot and the gate see the same instant.
@@ -17,26 +18,30 @@ from decimal import Decimal
 
 import quantum_trader.decide.exit_labels as why
 from quantum_trader.backtest.position_flow import Desk, SymbolRun
-from quantum_trader.decide import reasons
 from quantum_trader.decide.entry_gates import (
     GateOutcome,
     GateSnapshot,
     check_entry_gate,
     gate_exposure,
 )
+from quantum_trader.decide.entry_plan import (
+    EntrySizingRules,
+    admit,
+    fixed_levels,
+    price_distance,
+    size_admitted,
+)
 from quantum_trader.decide.exit_model import ExitState
-from quantum_trader.decide.intent_policy import TradeIntent, UniverseSnapshot, admit_intent
+from quantum_trader.decide.intent_policy import AdmittedIntent, TradeIntent, UniverseSnapshot
 from quantum_trader.decide.order_requests import entry_order, target_order
 from quantum_trader.decide.position_ledger import as_open_position, judgeable
 from quantum_trader.decide.reasons import Rejection
 from quantum_trader.decide.risk_guard import AccountSnapshot, step_risk
-from quantum_trader.decide.sizing import AccountCapacity, SizedEntry, SizingRequest, size_entry
-from quantum_trader.domain.enums import PositionSide
-from quantum_trader.domain.instruments import Instrument
-from quantum_trader.domain.money import ONE, ZERO, round_down, round_up, to_decimal
+from quantum_trader.decide.sizing import AccountCapacity, SizedEntry
+from quantum_trader.domain.enums import ExitRules, PositionSide
+from quantum_trader.domain.money import ONE, ZERO, to_decimal
 from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import Signal
-from quantum_trader.strategies.base import EntrySizing, ExitRules
 
 PRUNE_AT = 256  # admitted intent ids kept before the expired ones are dropped
 
@@ -67,25 +72,27 @@ def _enter(
         intent_id=signal.intent_id,
         symbol=signal.symbol,
         side=signal.side,
-        confidence=to_decimal(round(signal.confidence, 6)),
+        confidence=to_decimal(signal.confidence),
         strategy=signal.strategy,
         bar_time=signal.bar_time,
         created_at=decided_at,
         entry_price=run.price(signal.price),
-        stop_distance=_distance(signal.stop_distance),
+        stop_distance=price_distance(signal.stop_distance),
         take_profit_distance=(
-            None if signal.take_profit_distance is None else _distance(signal.take_profit_distance)
+            None
+            if signal.take_profit_distance is None
+            else price_distance(signal.take_profit_distance)
         ),
     )
     universe = UniverseSnapshot(desk.configured, desk.tradable, decided_at)
-    desk.seen_intents, admitted = admit_intent(
+    desk.seen_intents, admitted = admit(
         intent, desk.seen_intents, universe, config.policy, decided_at
     )
     if isinstance(admitted, Rejection):
         return desk.skip(admitted.reason)
     _remember(desk, intent.intent_id, admitted.expires_at, decided_at)
     account = desk.core.margin_summary()
-    sized = _size(desk, run, intent, price, _sizing_account(desk, signal.bar_time, account))
+    sized = _size(desk, run, admitted, price, _sizing_account(desk, signal.bar_time, account))
     if isinstance(sized, Rejection):
         return desk.skip(sized.reason)
     gross = account.gross_notional
@@ -146,50 +153,11 @@ def _remember(desk: Desk, intent_id: str, expires_at: int, now: int) -> None:
 
 
 def _size(
-    desk: Desk, run: SymbolRun, intent: TradeIntent, price: Decimal, account: MarginSummary
+    desk: Desk, run: SymbolRun, admitted: AdmittedIntent, price: Decimal, account: MarginSummary
 ) -> SizedEntry | Rejection:
-    if desk.config.entry_sizing is EntrySizing.FULL_EQUITY:
-        fee = desk.config.taker_fee
-        return full_equity_entry(
-            intent.side, price, account.margin_balance, fee, run.instrument, run.continuous
-        )
-    return size_entry(
-        SizingRequest(intent.side, intent.entry_price, intent.stop_distance),
-        AccountCapacity(account.margin_balance, account.available_balance),
-        run.instrument,
-        desk.sizing,
-    )
-
-
-def full_equity_entry(
-    side: PositionSide,
-    price: Decimal,
-    equity: Decimal,
-    fee: Decimal,
-    instrument: Instrument,
-    continuous: bool,
-) -> SizedEntry | Rejection:
-    """All of ``equity`` at ``price``, entry fee included: ``equity / (price × (1 + fee))``
-    (the reference strategy's sizing). Rounded down to the lot step unless continuous."""
-    if not equity > ZERO:
-        return Rejection(reasons.NO_EQUITY, f"equity {equity} <= 0")
-    qty = equity / (price * (ONE + fee))
-    if not continuous:
-        qty = round_down(qty, instrument.market_step_size)
-        if qty < instrument.market_min_qty or qty * price < instrument.min_notional:
-            return Rejection(reasons.BELOW_MIN_QTY, f"qty {qty} below the instrument's minimums")
-    return SizedEntry(
-        side=side,
-        qty=qty,
-        notional=qty * price,
-        entry_price=price,
-        stop_price=ZERO,  # set from the fill (fixed exits)
-        take_profit_prices=(),
-        leverage=1,
-        risk_amount=equity,
-        risk_at_stop=ZERO,
-        binding_cap="full_equity",
-    )
+    rules = EntrySizingRules(desk.config.entry_sizing, run.continuous)
+    capacity = AccountCapacity(account.margin_balance, account.available_balance)
+    return size_admitted(admitted, capacity, run.instrument, desk.sizing, rules, price)
 
 
 def _open(
@@ -219,7 +187,14 @@ def _fixed_exits(desk: Desk, run: SymbolRun, signal: Signal, i: int, now: int) -
     """Stop and target at the signal's fractions of the entry fill, as exchange orders."""
     position = run.position
     assert position is not None
-    stop, target = fixed_levels(position.side, position.entry_price, signal, run)
+    stop_fraction = signal.stop_pct or signal.stop_distance / signal.price
+    target_fraction = signal.target_pct
+    if target_fraction is None and signal.take_profit_distance is not None:
+        target_fraction = signal.take_profit_distance / signal.price
+    tick = None if run.continuous else run.instrument.tick_size
+    stop, target = fixed_levels(
+        position.side, position.entry_price, stop_fraction, target_fraction, tick
+    )
     desk.protect(run, stop, why.STOP, i, now)
     position = run.position
     if position is None:
@@ -234,30 +209,3 @@ def _fixed_exits(desk: Desk, run: SymbolRun, signal: Signal, i: int, now: int) -
         return
     desk.log.tag(coid, why.TAKE_PROFIT)
     run.target_order_id = coid
-
-
-def fixed_levels(
-    side: PositionSide, fill: Decimal, signal: Signal, run: SymbolRun
-) -> tuple[Decimal, Decimal | None]:
-    """(stop, target) at ``stop_pct`` / ``target_pct`` of the fill (else the signal's
-    distances as fractions of its price); on the tick — stop away from the entry, target
-    toward it — unless prices are continuous."""
-    stop_pct = signal.stop_pct or signal.stop_distance / signal.price
-    target_pct = signal.target_pct
-    if target_pct is None and signal.take_profit_distance is not None:
-        target_pct = signal.take_profit_distance / signal.price
-    sign = Decimal(side.sign)
-    stop = fill * (ONE - sign * Decimal(repr(stop_pct)))
-    target = None if target_pct is None else fill * (ONE + sign * Decimal(repr(target_pct)))
-    if not run.continuous:
-        # Long: the stop below the entry rounds down (away), the target above it rounds
-        # down too (toward it); short: both round up.
-        rounded = round_down if side is PositionSide.LONG else round_up
-        tick = run.instrument.tick_size
-        stop = rounded(stop, tick)
-        target = None if target is None else rounded(target, tick)
-    return stop, target
-
-
-def _distance(value: float) -> Decimal:
-    return to_decimal(float(f"{value:.12g}"))

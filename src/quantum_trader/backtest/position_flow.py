@@ -55,14 +55,13 @@ from quantum_trader.decide.position_ledger import (
     with_stop,
 )
 from quantum_trader.decide.risk_guard import RiskState, step_risk
-from quantum_trader.domain.enums import PlanAction
+from quantum_trader.domain.enums import ExitRules, PlanAction
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import OrderRequest
 from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import FLAT
-from quantum_trader.strategies.base import ExitRules
 
 Pending = tuple[ExitDecision | None, str]  # None: the strategy's FLAT signal
 

@@ -31,10 +31,10 @@ from quantum_trader.cli.backtest_request import build_request, file_options
 from quantum_trader.cli.checks import writable_output
 from quantum_trader.cli.context import settings as context_settings
 from quantum_trader.data import BarSeries, DataError, interval_ms
+from quantum_trader.domain.enums import ExitRules
 from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.exchange.sim.universe import UnlistedSymbol, derive_missing, describe_derived
 from quantum_trader.strategies import ModelStrategy, available
-from quantum_trader.strategies.base import ExitRules
 
 console = Console()
 err_console = Console(stderr=True)

@@ -116,3 +116,17 @@ class RiskMode(StrEnum):
     @property
     def allows_entries(self) -> bool:
         return self is RiskMode.NORMAL
+
+
+class EntrySizing(StrEnum):
+    """How an entry is sized: the system's risk sizing, or all the account's equity."""
+
+    RISK = "risk"  # decide.sizing: risk_pct of equity at the stop, within the caps
+    FULL_EQUITY = "full_equity"  # qty = equity / (fill price × (1 + taker fee))
+
+
+class ExitRules(StrEnum):
+    """Who exits a position: the exit brain, or a fixed stop and target only."""
+
+    EXIT_BRAIN = "exit_brain"  # ladder, break-even, trailing, kill score, time stop
+    FIXED = "fixed"  # stop / target at the signal's stop_pct / target_pct of the entry fill

@@ -1,6 +1,6 @@
 """The intent bridge: trade intents in, sized OPEN plans (or a reasoned "no") out.
 
-An IO shell around ``decide.intent_policy.admit_intent`` and ``decide.sizing.size_entry``.
+An IO shell around ``decide.entry_plan`` (admission, then sizing), as the backtester's.
 For each ``TradeIntent`` it judges admission against a fail-closed symbol universe
 (configured ∩ exchange-listed, trusted only while fresh: FAILURES #18), sizes the entry
 from the account at the close of the bar that decided it (the feed's sizing basis, else
@@ -50,21 +50,14 @@ from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.config import DEFAULT_SYMBOLS
 from quantum_trader.decide import intent_policy, reasons
+from quantum_trader.decide.entry_plan import EntrySizingRules, admit, size_admitted
 from quantum_trader.decide.intent_policy import (
-    AdmittedIntent,
     IntentPolicyConfig,
     UniverseSnapshot,
-    admit_intent,
     plan_id_for_intent,
 )
 from quantum_trader.decide.reasons import Rejection
-from quantum_trader.decide.sizing import (
-    AccountCapacity,
-    SizedEntry,
-    SizingConfig,
-    SizingRequest,
-    size_entry,
-)
+from quantum_trader.decide.sizing import AccountCapacity, SizedEntry, SizingConfig
 from quantum_trader.domain.enums import PlanAction, PlanKind
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import to_decimal
@@ -73,6 +66,7 @@ from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, Serv
 from quantum_trader.services.sizing_basis import RedisSizingBasis
 
 log = structlog.get_logger(__name__)
+RISK_SIZING = EntrySizingRules()  # the system's risk sizing (full equity is a backtest rule)
 
 SERVICE = "intent-bridge"
 GROUP = groups.INTENT_BRIDGE
@@ -179,33 +173,24 @@ class IntentBridge:
         self._remember(intent.intent_id, intent.expires_at)
 
     async def _judge(self, intent: TradeIntent, now: int) -> SizedEntry | Rejection:
-        """Admission, then sizing; changes no state (the caller commits after publishing)."""
-        if intent.intent_id not in self.seen and now > intent.expires_at:
-            # The producer's own deadline; the policy TTL below measures from ts_event.
-            return Rejection(reasons.EXPIRED, f"now {now} > intent expires_at {intent.expires_at}")
+        """Admission, then sizing (``decide.entry_plan``, as the backtester decides);
+        changes no state: the caller commits after publishing."""
         # The policy's updated seen-set is dropped here: ``_remember`` commits the same id
         # once the plan is durable.
-        _, outcome = admit_intent(
-            policy_intent(intent), self.seen, self.universe, self.config.policy, now
+        _, outcome = admit(
+            policy_intent(intent),
+            self.seen,
+            self.universe,
+            self.config.policy,
+            now,
+            expires_at=intent.expires_at,
         )
         if isinstance(outcome, Rejection):
             return outcome
-        return await self._size(outcome)
-
-    async def _size(self, admitted: AdmittedIntent) -> SizedEntry | Rejection:
-        intent = admitted.intent
         capacity = await self._account_for(intent.bar_time)
-        tp = intent.take_profit_distance
-        return size_entry(
-            SizingRequest(
-                side=intent.side,
-                entry_price=intent.entry_price,
-                stop_distance=intent.stop_distance,
-                take_profit_distances=() if tp is None else (tp,),
-            ),
-            capacity,
-            self.instruments[intent.symbol],
-            self.config.sizing,
+        instrument = self.instruments[intent.symbol]
+        return size_admitted(
+            outcome, capacity, instrument, self.config.sizing, RISK_SIZING, intent.reference_price
         )
 
     async def _account_for(self, bar_time: int) -> AccountCapacity:

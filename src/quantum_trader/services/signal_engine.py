@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -42,6 +41,7 @@ from quantum_trader.bus.schemas import (
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.config import DEFAULT_SYMBOLS
+from quantum_trader.decide.entry_plan import price_distance
 from quantum_trader.decide.intent_policy import DEFAULT_INTENT_TTL_MS
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.klines import Kline
@@ -58,7 +58,6 @@ log = structlog.get_logger(__name__)
 SERVICE = "signal-engine"
 GROUP = groups.SIGNAL_ENGINE
 MAX_KLINES = 1500  # Binance futures' /klines limit: one request per symbol on start
-DISTANCE_DIGITS = 10  # significant digits kept from a float price distance
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +106,6 @@ class SignalEngineStats:
     warmup_bars: int = 0  # klines replayed on start
     warmup_failures: int = 0  # symbols that started cold because klines failed
     funding_failures: int = 0  # funding-rate fetches that failed (the model's feature)
-
-
-def price_distance(value: float) -> Decimal:
-    """A strategy's float distance as a Decimal with ``DISTANCE_DIGITS`` significant digits.
-
-    Enough for any tick (sizing rounds the resulting stop to the instrument's tick);
-    without the cut a float would travel as 33892.56058295204-style noise.
-    """
-    return Decimal(f"{value:.{DISTANCE_DIGITS}g}")
 
 
 class SignalEngine:

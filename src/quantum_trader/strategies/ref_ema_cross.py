@@ -37,13 +37,11 @@ import numpy.typing as npt
 
 import quantum_trader.strategies.params as params
 import quantum_trader.strategies.vector as vector
-from quantum_trader.domain.enums import PositionSide
+from quantum_trader.domain.enums import EntrySizing, ExitRules, PositionSide
 from quantum_trader.strategies.base import (
     FLAT,
     Bar,
     EngineProfile,
-    EntrySizing,
-    ExitRules,
     Signal,
     SignalSide,
     Strategy,

@@ -8,13 +8,13 @@ from quantum_trader.bus.consumer import ConsumerConfig
 from quantum_trader.bus.idempotency import MemoryEffectStore
 from quantum_trader.bus.schemas import MarketBar, TradeIntent, derive_id
 from quantum_trader.bus.transport import Delivery
+from quantum_trader.decide.entry_plan import price_distance
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.services.signal_engine import (
     SignalEngine,
     SignalEngineConfig,
     StrategySpec,
     build_signal_engine,
-    price_distance,
 )
 from quantum_trader.strategies import get_strategy
 from tests.integration.services.market_rig import (

@@ -20,6 +20,7 @@ from quantum_trader.bus.schemas import MarketBar, TradeIntent
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings
+from quantum_trader.decide.entry_plan import price_distance
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig, RiskState
 from quantum_trader.domain.enums import PositionSide, RiskMode
@@ -34,7 +35,6 @@ from quantum_trader.services.signal_engine import (
     SignalEngine,
     SignalEngineConfig,
     StrategySpec,
-    price_distance,
 )
 from tests.integration.services.market_rig import T0, closes, market_bars
 
