@@ -69,7 +69,7 @@ def _ewm_std_loop(x: FloatArray, span: int) -> FloatArray:
     return out
 
 
-def _compiled(loop: Column) -> Column:
+def compiled_column(loop: Column) -> Column:
     """``loop`` compiled on its first call (numba is imported then, not by the live path,
     which steps trackers); the compiled code is cached on disk for the next process."""
     compiled: list[Callable[[FloatArray, int], FloatArray]] = []
@@ -84,6 +84,6 @@ def _compiled(loop: Column) -> Column:
     return run
 
 
-ema_column = _compiled(_ema_loop)
-wilder_column = _compiled(_wilder_loop)
-ewm_std_column = _compiled(_ewm_std_loop)
+ema_column = compiled_column(_ema_loop)
+wilder_column = compiled_column(_wilder_loop)
+ewm_std_column = compiled_column(_ewm_std_loop)
