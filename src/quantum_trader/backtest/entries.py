@@ -36,10 +36,10 @@ from quantum_trader.decide.intent_policy import AdmittedIntent, TradeIntent, Uni
 from quantum_trader.decide.order_requests import entry_order, target_order
 from quantum_trader.decide.position_ledger import as_open_position, judgeable
 from quantum_trader.decide.reasons import Rejection
-from quantum_trader.decide.risk_guard import AccountSnapshot, step_risk
+from quantum_trader.decide.risk_guard import account_snapshot, step_risk
 from quantum_trader.decide.sizing import AccountCapacity, SizedEntry
 from quantum_trader.domain.enums import ExitRules, PositionSide
-from quantum_trader.domain.money import ONE, ZERO, to_decimal
+from quantum_trader.domain.money import ZERO, to_decimal
 from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import Signal
 
@@ -98,9 +98,9 @@ def _enter(
     gross = account.gross_notional
     open_positions = sum(1 for r in desk.runs.values() if r.position is not None)
     if config.risk_guard:
-        balance = account.margin_balance
-        utilisation = account.initial_margin / balance if balance > ZERO else ONE
-        snapshot = AccountSnapshot(balance, open_positions, gross, utilisation, now)
+        snapshot = account_snapshot(
+            account.margin_balance, account.initial_margin, open_positions, gross, now
+        )
         desk.risk, _ = step_risk(desk.risk, snapshot, config.risk, now)
     position = run.position
     verdict = check_entry_gate(

@@ -43,7 +43,7 @@ from quantum_trader.decide.config_checks import (
     require_positive,
 )
 from quantum_trader.domain.enums import RiskMode
-from quantum_trader.domain.money import ZERO
+from quantum_trader.domain.money import ONE, ZERO
 
 DAY_MS = 86_400_000
 
@@ -115,6 +115,16 @@ class AccountSnapshot:
     gross_exposure: Decimal
     margin_utilisation: Decimal
     ts: int
+
+
+def account_snapshot(
+    equity: Decimal, initial_margin: Decimal, open_positions: int, gross: Decimal, ts: int
+) -> AccountSnapshot:
+    """The snapshot the risk guard steps on, from an account reading: margin utilisation
+    is initial margin over equity, and counts as full when there is no equity (fail
+    closed). The risk-guard service and the backtester both read the account this way."""
+    utilisation = initial_margin / equity if equity > ZERO else ONE
+    return AccountSnapshot(equity, open_positions, gross, utilisation, ts)
 
 
 @dataclass(frozen=True, slots=True)

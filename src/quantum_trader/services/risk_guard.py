@@ -54,6 +54,7 @@ from quantum_trader.decide.risk_guard import (
     RiskInput,
     RiskState,
     TradeClosed,
+    account_snapshot,
     step_risk,
 )
 from quantum_trader.domain.enums import RiskMode
@@ -222,14 +223,14 @@ class RiskGuard:
             log.warning("account read failed; equity left to age", exc_info=True)
             return None
         open_positions = [p for p in account.positions if p.qty != ZERO]
-        return AccountSnapshot(
-            equity=account.margin_balance,
-            open_positions=len(open_positions),
-            gross_exposure=sum((abs(p.qty * p.mark_price) for p in open_positions), ZERO),
-            margin_utilisation=account.margin_utilisation,
-            # The read just returned: that is its freshness. An exchange's own update
-            # time says when the account last changed, which a quiet account never does.
-            ts=now,
+        # The read just returned: that is its freshness (``now``). An exchange's own
+        # update time says when the account last changed, which a quiet account never does.
+        return account_snapshot(
+            account.margin_balance,
+            account.initial_margin,
+            len(open_positions),
+            sum((abs(p.qty * p.mark_price) for p in open_positions), ZERO),
+            now,
         )
 
     async def _kill_switch(self) -> KillSwitch:

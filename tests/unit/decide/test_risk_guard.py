@@ -20,6 +20,7 @@ from quantum_trader.decide.risk_guard import (
     RiskState,
     ServiceHealth,
     TradeClosed,
+    account_snapshot,
     step_risk,
 )
 from quantum_trader.domain.enums import RiskMode
@@ -272,3 +273,10 @@ def test_events_only_on_change() -> None:
 def test_bad_risk_config_raises_naming_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         RiskConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_an_account_reading_is_stepped_with_its_margin_use_and_no_equity_counts_as_full() -> None:
+    snap = account_snapshot(D("8000"), D("2000"), 3, D("12000"), 5)
+    assert snap == AccountSnapshot(D("8000"), 3, D("12000"), D("0.25"), 5)
+    assert account_snapshot(D("0"), D("0"), 0, D("0"), 5).margin_utilisation == D("1")
+    assert account_snapshot(D("-10"), D("50"), 1, D("900"), 5).margin_utilisation == D("1")
