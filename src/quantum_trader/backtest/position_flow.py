@@ -6,10 +6,11 @@ admitted intents and executed plans, cooldowns, the risk state) and calls the pu
 
 * signal at a bar's close -> the entry path of :mod:`quantum_trader.backtest.entries`
   (which drives this desk: it imports this module, never the other way round)
-  (``admit_intent`` -> sizing -> ``step_risk`` -> ``check_entry_gate``) at the next open
-  -> entry order, protective stop (and, with fixed exits, a target) on the fill;
-* every open position at every bar's close -> ``evaluate_exit``; its decisions execute at
-  the next open through ``exit_step`` and ``after_close``
+  (``entry_plan.admit`` -> ``entry_plan.size_admitted`` -> ``step_risk`` ->
+  ``check_entry_gate``) at the next open -> entry order, protective stop (and, with
+  fixed exits, a target) on the fill;
+* every open position at every bar's close -> ``judge_position`` (the exit brain's);
+  its decisions execute at the next open through ``exit_step`` and ``after_close``
   (:mod:`quantum_trader.decide.exit_execution`), as the apply layer executes their plans:
   the same refusals, close quantities, labels, stop re-placement and ladder stage; with
   ``signal_exit`` a strategy's FLAT signal is a full close at the next open too;
@@ -34,7 +35,7 @@ from quantum_trader.backtest.order_desk import OrderDesk
 from quantum_trader.backtest.signals import SignalSeries
 from quantum_trader.backtest.trade_log import TradeLog
 from quantum_trader.data.bars import BarSeries
-from quantum_trader.decide.exit_brain import evaluate_exit
+from quantum_trader.decide.exit_brain import judge_position
 from quantum_trader.decide.exit_execution import (
     STOP_UNCHANGED,
     ExitRequest,
@@ -50,7 +51,6 @@ from quantum_trader.decide.position_close import extended, position_closed
 from quantum_trader.decide.position_ledger import (
     LedgerPosition,
     apply_fill,
-    as_open_position,
     with_ladder_stage,
     with_stop,
 )
@@ -174,14 +174,9 @@ class Desk:
         )
         if run.strength_at_entry is None:
             run.strength_at_entry = strength
-        state = replace(
-            run.exit_state,
-            ladder_stage=max(run.exit_state.ladder_stage, position.ladder_stage),
-            current_stop=position.stop_price,
-            best_price=best,
-        )
-        run.exit_state, decisions = evaluate_exit(
-            as_open_position(position), state, exit_features, run.instrument, self.exits, now
+        state = replace(run.exit_state, best_price=best)
+        run.exit_state, decisions = judge_position(
+            position, state, exit_features, run.instrument, self.exits, now
         )
         run.pending_exits.extend((d, why.exit_label(d.action, d.reason_codes)) for d in decisions)
 

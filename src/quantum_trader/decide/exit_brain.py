@@ -43,6 +43,7 @@ from quantum_trader.decide.harvest_ladder import (
     trailing_stop,
 )
 from quantum_trader.decide.kill_score import KillScore, KillScoreConfig, kill_score
+from quantum_trader.decide.position_ledger import LedgerPosition, as_open_position
 from quantum_trader.decide.r_multiple import r_multiple, r_net
 from quantum_trader.domain.enums import PlanAction, PositionSide
 from quantum_trader.domain.instruments import Instrument
@@ -98,6 +99,28 @@ class _Context:
             r_net=self.r_net.quantize(R_PLACES),
             created_at=self.now,
         )
+
+
+def judge_position(
+    position: LedgerPosition,
+    state: ExitState | None,
+    features: MarketFeatures,
+    instrument: Instrument,
+    config: ExitConfig,
+    now: int,
+) -> tuple[ExitState, list[ExitDecision]]:
+    """The exit brain's look at a ledger position at a bar's close — the service's and
+    the backtester's. The ledger is the truth about what already happened to it: its
+    ladder stage and its working stop (while one is placed) go into the state (a fresh
+    one, ``ExitState.opening``, when there is none yet); then :func:`evaluate_exit`."""
+    open_position = as_open_position(position)
+    base = state or ExitState.opening(open_position)
+    base = replace(
+        base,
+        ladder_stage=max(base.ladder_stage, position.ladder_stage),
+        current_stop=position.stop_price if position.stop_price > ZERO else base.current_stop,
+    )
+    return evaluate_exit(open_position, base, features, instrument, config, now)
 
 
 def evaluate_exit(

@@ -6,7 +6,7 @@ position and the tranche or reason, FAILURES #26)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import redis.asyncio as aioredis
@@ -19,9 +19,9 @@ from quantum_trader.bus.idempotency import EffectStore, StreamAdd
 from quantum_trader.bus.schemas import MarketBar, Message, Plan, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
-from quantum_trader.decide.exit_brain import ExitConfig, evaluate_exit
+from quantum_trader.decide.exit_brain import ExitConfig, judge_position
 from quantum_trader.decide.exit_model import ExitDecision, ExitState
-from quantum_trader.decide.position_ledger import LedgerPosition, as_open_position, judgeable
+from quantum_trader.decide.position_ledger import LedgerPosition, judgeable
 from quantum_trader.domain.enums import PlanKind
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
@@ -108,16 +108,13 @@ class ExitBrain:
         entry_strength = self.strength_at_entry.get(position.position_id)
         features, strength = exit_features(tracker, price, position.side.sign, entry_strength)
         self.strength_at_entry.setdefault(position.position_id, strength)
-        open_position = as_open_position(position)
-        state = self.states.get(position.position_id) or ExitState.opening(open_position)
-        # The ledger is the truth about what already happened to this position.
-        state = replace(
-            state,
-            ladder_stage=max(state.ladder_stage, position.ladder_stage),
-            current_stop=position.stop_price if position.stop_price > 0 else state.current_stop,
-        )
-        new_state, decisions = evaluate_exit(
-            open_position, state, features, self.instruments[position.symbol], self.config, now
+        new_state, decisions = judge_position(
+            position,
+            self.states.get(position.position_id),
+            features,
+            self.instruments[position.symbol],
+            self.config,
+            now,
         )
         self.states[position.position_id] = new_state
         return decisions

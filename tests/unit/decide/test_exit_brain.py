@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantum_trader.decide import reasons
-from quantum_trader.decide.exit_brain import ExitConfig, evaluate_exit
+from quantum_trader.decide.exit_brain import ExitConfig, evaluate_exit, judge_position
 from quantum_trader.decide.exit_model import (
     ExitDecision,
     ExitState,
@@ -20,6 +20,7 @@ from quantum_trader.decide.exit_model import (
 )
 from quantum_trader.decide.harvest_ladder import HarvestConfig, Tranche
 from quantum_trader.decide.kill_score import KillScoreConfig, kill_score
+from quantum_trader.decide.position_ledger import LedgerPosition, as_open_position
 from quantum_trader.decide.r_multiple import r_multiple, r_net
 from quantum_trader.domain.enums import PlanAction, PositionSide
 
@@ -352,3 +353,62 @@ def test_decision_fraction_must_match_action() -> None:
 def test_position_with_stop_on_profit_side_is_rejected() -> None:
     with pytest.raises(ValueError, match="initial_stop"):
         replace(SHORT_POS, initial_stop=D("49000"))
+
+
+# --- judging a ledger position (the service's and the backtester's step) ---------------
+
+
+def ledger_position(stop: str, ladder_stage: int) -> LedgerPosition:
+    return LedgerPosition(
+        symbol="BTCUSDT",
+        side=LONG,
+        qty=D("1.000"),
+        entry_price=D("50000"),
+        leverage=5,
+        position_id="pos-long",
+        version=3,
+        opened_at=T0,
+        updated_at=T0,
+        open_client_order_id="qt-e-1",
+        initial_qty=D("1.000"),
+        initial_stop=D("49000"),
+        stop_price=D(stop),
+        stop_order_id="qt-s-1" if D(stop) > 0 else "",
+        ladder_stage=ladder_stage,
+        realized_pnl=D("0"),
+        fees=D("0"),
+        source="plan",
+    )
+
+
+def test_the_ledger_says_what_already_happened_then_the_exit_brain_judges() -> None:
+    position = ledger_position("49500", ladder_stage=2)
+    state, decisions = judge_position(position, None, at("50100"), BTCUSDT, CONFIG, T0 + HOUR)
+    fresh = replace(ExitState.opening(as_open_position(position)), ladder_stage=2)
+    expected = evaluate_exit(
+        as_open_position(position),
+        replace(fresh, current_stop=D("49500")),
+        at("50100"),
+        BTCUSDT,
+        CONFIG,
+        T0 + HOUR,
+    )
+    assert (state, decisions) == expected
+    unaware = evaluate_exit(
+        as_open_position(position),
+        ExitState.opening(as_open_position(position)),
+        at("50100"),
+        BTCUSDT,
+        CONFIG,
+        T0 + HOUR,
+    )
+    assert unaware != expected  # what the ledger knows changes the judgement
+
+
+def test_a_stop_not_yet_placed_leaves_the_states_stop_and_a_later_stage_is_kept() -> None:
+    known = replace(ExitState.opening(LONG_POS), current_stop=D("49200"), ladder_stage=3)
+    position = ledger_position("0", ladder_stage=1)
+    judged = judge_position(position, known, at("50100"), BTCUSDT, CONFIG, T0 + HOUR)
+    assert judged == evaluate_exit(
+        as_open_position(position), known, at("50100"), BTCUSDT, CONFIG, T0 + HOUR
+    )
