@@ -34,11 +34,12 @@ from quantum_trader.decide.entry_plan import (
 from quantum_trader.decide.exit_model import ExitState
 from quantum_trader.decide.intent_policy import AdmittedIntent, TradeIntent, UniverseSnapshot
 from quantum_trader.decide.order_requests import entry_order, target_order
+from quantum_trader.decide.position_close import plan_cooldown_ms
 from quantum_trader.decide.position_ledger import as_open_position, judgeable
 from quantum_trader.decide.reasons import Rejection
 from quantum_trader.decide.risk_guard import account_snapshot, step_risk
 from quantum_trader.decide.sizing import AccountCapacity, SizedEntry
-from quantum_trader.domain.enums import ExitRules, PositionSide
+from quantum_trader.domain.enums import ExitRules, PlanAction, PositionSide
 from quantum_trader.domain.money import ZERO, to_decimal
 from quantum_trader.exchange.sim.execution import MarginSummary
 from quantum_trader.strategies import Signal
@@ -166,7 +167,8 @@ def _open(
     if not desk.orders.send(entry_order(plan_id, run.symbol, sized.side, sized.qty), "entry"):
         return
     desk.collect(run, i, now)
-    run.cooldown_until = now + desk.config.apply.cooldown_ms
+    cooldown = plan_cooldown_ms(PlanAction.OPEN, True, desk.config.apply.cooldown_ms)
+    run.cooldown_until = max(run.cooldown_until, now + cooldown)
     if run.position is None:
         return  # stopped out or liquidated at once: nothing left to protect
     run.judged_bar = i - 1  # the exit brain's first look is this bar's close

@@ -47,7 +47,7 @@ from quantum_trader.decide.exit_execution import (
 from quantum_trader.decide.exit_model import ExitDecision, ExitState
 from quantum_trader.decide.harvest_ladder import tighten
 from quantum_trader.decide.order_requests import exit_order, stop_order, unprotected_exit
-from quantum_trader.decide.position_close import extended, position_closed
+from quantum_trader.decide.position_close import extended, plan_cooldown_ms, position_closed
 from quantum_trader.decide.position_ledger import (
     LedgerPosition,
     apply_fill,
@@ -265,8 +265,11 @@ class Desk:
         """Send a market exit, fold its fills, then cancel or re-place the stop and record
         the ladder stage (:func:`~quantum_trader.decide.exit_execution.after_close`)."""
         before = run.position
-        self.orders.send(order, reason)
+        sent = self.orders.send(order, reason)
         self.collect(run, i, now)
+        if request is not None and sent:  # an exit plan executed: its own cooldown
+            cooldown = plan_cooldown_ms(request.action, True, self.config.apply.cooldown_ms)
+            run.cooldown_until = max(run.cooldown_until, now + cooldown)
         if request is None or run.position is None:
             return  # flat: the stop went with it (collect cancels it)
         follow = after_close(request, before, run.position)

@@ -7,6 +7,9 @@ ledger service, the risk guard and the backtester:
 * the symbol's re-entry cooldown runs until ``fill time + cooldown_ms`` (market time: the
   entry gate compares it with a plan's time; a close only ever extends it);
 * the risk guard counts one round trip, net of fees, at the fill's time.
+
+And a plan the apply layer finishes starts a cooldown of its own (``plan_cooldown_ms``):
+an executed entry or close — a partial harvest too — but not a stop move or a refusal.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.decide.risk_guard import TradeClosed
+from quantum_trader.domain.enums import PlanAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +42,10 @@ def position_closed(closed: LedgerPosition, fill_ts: int, cooldown_ms: int) -> P
 def extended(current_until: int, closed: PositionClosed) -> int:
     """The cooldown's end after ``closed``: later of the two (a close never shortens it)."""
     return max(current_until, closed.cooldown_until)
+
+
+def plan_cooldown_ms(action: PlanAction, executed: bool, cooldown_ms: int) -> int:
+    """The cooldown a finished plan starts at its finish (0: none): ``cooldown_ms`` after
+    an executed entry, close or partial close; none after a stop move or a plan that did
+    not execute."""
+    return cooldown_ms if executed and action is not PlanAction.UPDATE_STOP else 0

@@ -39,6 +39,7 @@ from quantum_trader.decide.order_requests import (
     entry_order_id,
     exit_order_id,
 )
+from quantum_trader.decide.position_close import plan_cooldown_ms
 from quantum_trader.decide.position_ledger import LedgerPosition
 from quantum_trader.domain.enums import PlanAction, PlanKind
 from quantum_trader.domain.instruments import Instrument
@@ -179,7 +180,8 @@ class ApplyLayer:
         protected = position is None or await self.stops.ensure(position, plan.stop_price)
         # The entry filled either way; a refused stop means it was closed again at market.
         reason = "executed" if protected else reasons.EXECUTED_THEN_CLOSED_STOP_REFUSED
-        return await self._finish(plan, Outcome(True, reason, order), self.config.cooldown_ms)
+        cooldown = plan_cooldown_ms(plan.action, True, self.config.cooldown_ms)
+        return await self._finish(plan, Outcome(True, reason, order), cooldown)
 
     async def _finish(
         self, plan: Plan, outcome: Outcome, cooldown_ms: int, *, release: bool = True
@@ -210,12 +212,11 @@ class ApplyLayer:
         # order may already be on the exchange, and a filled market order frees its client
         # id, so it must be looked up, never placed again.
         outcome = await self._exit(plan, resuming=previous is not None)
-        executed_close = outcome.executed and plan.action is not PlanAction.UPDATE_STOP
         await self.gate.finish(
             plan.plan_id,
             None,
             f"done:{outcome.reason}",
-            self.config.cooldown_ms if executed_close else 0,
+            plan_cooldown_ms(plan.action, outcome.executed, self.config.cooldown_ms),
             (self.bus.keys.apply_result, encode(self._result(plan, outcome)), self.bus.maxlen),
             cooldown_symbol=plan.symbol,
             now=self.clock.now_ms(),

@@ -8,10 +8,15 @@ from decimal import Decimal as D
 
 import pytest
 
-from quantum_trader.decide.position_close import PositionClosed, extended, position_closed
+from quantum_trader.decide.position_close import (
+    PositionClosed,
+    extended,
+    plan_cooldown_ms,
+    position_closed,
+)
 from quantum_trader.decide.position_ledger import LedgerPosition, apply_fill
 from quantum_trader.decide.risk_guard import TradeClosed
-from quantum_trader.domain.enums import Side
+from quantum_trader.domain.enums import PlanAction, Side
 from quantum_trader.domain.order_ids import client_order_id
 from quantum_trader.domain.orders import Fill
 
@@ -46,3 +51,20 @@ def test_no_cooldown_configured_means_none_and_a_close_never_shortens_one() -> N
     assert extended(200_000, position_closed(closed, ts, 60_000)) == 200_000
     with pytest.raises(ValueError, match="cooldown_ms"):
         position_closed(closed, ts, -1)
+
+
+@pytest.mark.parametrize(
+    ("action", "executed", "cooldown"),
+    [
+        (PlanAction.OPEN, True, 60_000),
+        (PlanAction.FULL_CLOSE, True, 60_000),
+        (PlanAction.PARTIAL_50, True, 60_000),  # a harvest cools the symbol too
+        (PlanAction.UPDATE_STOP, True, 0),
+        (PlanAction.OPEN, False, 0),
+        (PlanAction.FULL_CLOSE, False, 0),
+    ],
+)
+def test_a_finished_plan_starts_a_cooldown_only_when_it_traded(
+    action: PlanAction, executed: bool, cooldown: int
+) -> None:
+    assert plan_cooldown_ms(action, executed, 60_000) == cooldown
