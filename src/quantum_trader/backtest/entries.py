@@ -31,7 +31,7 @@ from quantum_trader.decide.entry_plan import (
     price_distance,
     size_admitted,
 )
-from quantum_trader.decide.exit_model import ExitState
+from quantum_trader.decide.exit_model import ExitState, exit_plan_id
 from quantum_trader.decide.intent_policy import AdmittedIntent, TradeIntent, UniverseSnapshot
 from quantum_trader.decide.order_requests import entry_order, target_order
 from quantum_trader.decide.position_close import plan_cooldown_ms
@@ -206,7 +206,7 @@ def _fixed_exits(desk: Desk, run: SymbolRun, signal: Signal, i: int, now: int) -
         return
     coid = desk.orders.conditional(target_order(position, target))
     if coid is None:  # already through the target: take it at market
-        plan_id = f"{position.position_id}|target|{target}"
+        plan_id = exit_plan_id(position.position_id, f"target:{target}")
         desk.close(run, position.qty, why.TAKE_PROFIT, plan_id, i, now)
         return
     desk.log.tag(coid, why.TAKE_PROFIT)

@@ -44,7 +44,7 @@ from quantum_trader.decide.exit_execution import (
     after_close,
     exit_step,
 )
-from quantum_trader.decide.exit_model import ExitDecision, ExitState
+from quantum_trader.decide.exit_model import ExitDecision, ExitState, exit_plan_id
 from quantum_trader.decide.harvest_ladder import tighten
 from quantum_trader.decide.order_requests import exit_order, stop_order, unprotected_exit
 from quantum_trader.decide.position_close import extended, plan_cooldown_ms, position_closed
@@ -224,7 +224,7 @@ class Desk:
             ExitRequest.of(decision)
             if decision is not None
             else ExitRequest(
-                f"{position.position_id}|signal|{i}" if position else "",
+                exit_plan_id(position.position_id, f"signal:{i}") if position else "",
                 position.position_id if position else "",
                 PlanAction.FULL_CLOSE,
                 label=reason,
@@ -285,7 +285,7 @@ class Desk:
         self.core.set_price(run.symbol, run.price(float(run.series.close[i])), now)
         self.collect(run, i, now)
         if run.position is not None:
-            plan_id = f"{run.position.position_id}|end"
+            plan_id = exit_plan_id(run.position.position_id, "end")
             self.close(run, run.position.qty, why.END, plan_id, i, now)
 
     # -- fills ------------------------------------------------------------------------
