@@ -26,7 +26,7 @@ from quantum_trader.bus.schemas import ApplyResult, Message, Plan, derive_id
 from quantum_trader.bus.transport import Delivery
 from quantum_trader.clock import Clock
 from quantum_trader.decide import reasons
-from quantum_trader.decide.entry_gates import ApplyConfig
+from quantum_trader.decide.entry_gates import ApplyConfig, gate_applies
 from quantum_trader.decide.exit_execution import (
     ExitRequest,
     MoveStop,
@@ -41,7 +41,7 @@ from quantum_trader.decide.order_requests import (
 )
 from quantum_trader.decide.position_close import plan_cooldown_ms
 from quantum_trader.decide.position_ledger import LedgerPosition
-from quantum_trader.domain.enums import PlanAction, PlanKind
+from quantum_trader.domain.enums import PlanAction
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.orders import Order
 from quantum_trader.exchange.interface import Exchange
@@ -96,7 +96,7 @@ class ApplyLayer:
         self._in_flight.add(message.plan_id)
         try:
             outcome = await (
-                self.open(message) if message.kind is PlanKind.OPEN else self.exit(message)
+                self.open(message) if gate_applies(message.kind) else self.exit(message)
             )
         finally:
             self._in_flight.discard(message.plan_id)

@@ -38,6 +38,11 @@ async def settle(rounds: int = 200) -> None:
         await asyncio.sleep(0)
 
 
+def clocks_and_bus(redis: aioredis.Redis, keys: Keys) -> tuple[SimClock, Bus]:
+    """The timer the test moves, and a bus on a market clock of its own (standing still)."""
+    return SimClock(T0), Bus(RedisTransport(redis), SimClock(T0), keys)
+
+
 async def handle(message: Message, delivery: Delivery) -> None:
     return None
 
@@ -72,8 +77,7 @@ def supervisor_for(
 async def test_restart_backoff_doubles_to_its_cap_and_a_crash_loop_is_reported_on_the_clock(
     redis_client: aioredis.Redis, keys: Keys
 ) -> None:
-    timer = SimClock(T0)
-    bus = Bus(RedisTransport(redis_client), SimClock(T0), keys)
+    timer, bus = clocks_and_bus(redis_client, keys)
 
     async def at_once() -> None:
         raise RuntimeError("cannot start")
@@ -108,8 +112,7 @@ async def test_restart_backoff_doubles_to_its_cap_and_a_crash_loop_is_reported_o
 async def test_a_service_that_ran_longer_than_the_window_restarts_after_the_first_pause(
     redis_client: aioredis.Redis, keys: Keys
 ) -> None:
-    timer = SimClock(T0)
-    bus = Bus(RedisTransport(redis_client), SimClock(T0), keys)
+    timer, bus = clocks_and_bus(redis_client, keys)
     builds = 0
 
     async def crash() -> None:
@@ -144,8 +147,7 @@ async def test_a_service_that_ran_longer_than_the_window_restarts_after_the_firs
 async def test_silence_counts_on_the_clock_and_the_fail_safe_lifts_on_the_next_beat(
     redis_client: aioredis.Redis, keys: Keys
 ) -> None:
-    timer = SimClock(T0)
-    bus = Bus(RedisTransport(redis_client), SimClock(T0), keys)
+    timer, bus = clocks_and_bus(redis_client, keys)
     supervisor = Supervisor(
         [ServiceSpec("exit-brain", lambda: service(bus, timer, "exit-brain", handle_never))],
         redis_client,
@@ -170,8 +172,7 @@ async def test_silence_counts_on_the_clock_and_the_fail_safe_lifts_on_the_next_b
 async def test_a_consumer_loop_that_stops_turning_is_stalled_after_the_ttl_on_the_timer(
     redis_client: aioredis.Redis, keys: Keys
 ) -> None:
-    timer = SimClock(T0)
-    bus = Bus(RedisTransport(redis_client), SimClock(T0), keys)
+    timer, bus = clocks_and_bus(redis_client, keys)
     consumer = StreamConsumer(
         bus, [keys.market], "exit-brain", "eb-1", handle, config=ConsumerConfig(block_ms=0)
     )
@@ -198,8 +199,7 @@ async def test_a_consumer_loop_that_stops_turning_is_stalled_after_the_ttl_on_th
 async def test_reconnect_backoff_waits_on_the_timer_and_ends_at_once_on_stop(
     redis_client: aioredis.Redis, keys: Keys
 ) -> None:
-    timer = SimClock(T0)
-    bus = Bus(RedisTransport(redis_client), SimClock(T0), keys)
+    timer, bus = clocks_and_bus(redis_client, keys)
     consumer = StreamConsumer(bus, [keys.market], "exit-brain", "eb-1", handle, timer=timer)
     failures = 0
 
