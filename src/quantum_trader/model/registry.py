@@ -35,11 +35,21 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from quantum_trader.model.card import ID_PREFIX, ModelCard, ModelError, content_id
 
-__all__ = ["ModelError", "Registry", "RegistryEvent"]
+__all__ = ["ModelError", "PromotionRaced", "Registry", "RegistryEvent"]
+
+
+class PromotionRaced(ModelError):
+    """A compare-and-set promotion found another model served than the one it judged."""
+
+    def __init__(self, message: str, served: str | None) -> None:
+        super().__init__(message)
+        self.served = served
+
 
 CARD_FILE = "card.json"
 REGISTRY_FILE = "registry.json"
@@ -211,11 +221,23 @@ class Registry:
         """Every promotion and rollback, oldest first."""
         return list(self._read_state().history)
 
-    def promote(self, model_id: str, *, at_ms: int, reason: str, force: bool = False) -> str | None:
+    def promote(
+        self,
+        model_id: str,
+        *,
+        at_ms: int,
+        reason: str,
+        force: bool = False,
+        replacing: str | EllipsisType | None = ...,
+    ) -> str | None:
         """Serve ``model_id`` (an id or unique prefix); returns the model served before.
 
         A model whose evidence says it is not promotable is refused unless ``force`` (then
-        the event says ``forced``). Promoting the model already served changes nothing."""
+        the event says ``forced``). Promoting the model already served changes nothing.
+        With ``replacing`` (the model a training run judged against, None for none) it is
+        promoted only if that one is still served, checked under the registry's lock:
+        otherwise ``PromotionRaced`` — another run promoted a model meanwhile, and this one
+        was never compared with it."""
         model_id = self.resolve(model_id)
         card = self.card(model_id)
         self.load(model_id, card.feature_version)  # refuse a corrupt model
@@ -226,6 +248,13 @@ class Registry:
             )
         with self._locked():
             state = self._read_state()
+            if replacing is not ... and state.promoted != replacing:
+                raise PromotionRaced(
+                    f"not promoted: {state.promoted} was promoted while {model_id} trained "
+                    f"against {replacing or 'no model'}; compare the two before serving it "
+                    f"(`quantum model promote {model_id}`)",
+                    state.promoted,
+                )
             if state.promoted == model_id:
                 return model_id
             event = RegistryEvent(model_id, "promote", at_ms, reason, not card.promotable)

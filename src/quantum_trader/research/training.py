@@ -37,7 +37,7 @@ from quantum_trader.model.drift import DriftRules, reference
 from quantum_trader.model.evaluate import WalkForward, final_fit, quality, report, walk_forward
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.promotion import Decision, Incumbent, PromotionRules, decide
-from quantum_trader.model.registry import ModelError, Registry
+from quantum_trader.model.registry import ModelError, PromotionRaced, Registry
 from quantum_trader.model.scorer import HEADS, Scorer, load_scorer, round_trip_cost
 from quantum_trader.model.train import TrainConfig
 from quantum_trader.research.parallel import PARALLEL_FROM_BARS, BacktestRunner
@@ -131,11 +131,12 @@ def model_backtest(request: TrainingRequest, scorer: Scorer, from_ms: int) -> di
 MIN_COMPARED_ROWS = 500  # a fold's rows after the old window worth comparing on
 
 
-def incumbent(registry: Registry, data: Dataset, result: WalkForward) -> Incumbent | None:
-    """The promoted model against this run's fold models, out of sample for both (see
+def incumbent(
+    registry: Registry, data: Dataset, result: WalkForward, promoted: str | None
+) -> Incumbent | None:
+    """The ``promoted`` model against this run's fold models, out of sample for both (see
     :mod:`quantum_trader.model.promotion`); None when nothing servable is promoted."""
     try:
-        promoted = registry.promoted()
         if promoted is None:
             return None
         card, model = load_scorer(registry, promoted)
@@ -209,7 +210,8 @@ def _train(
     in_sample.pop("daily_returns")
     oos["trials"] = trials
     oos["deflated_sharpe"] = evidence.deflated_sharpe(daily, trials, 1.0 / max(len(daily), 1))
-    decision: Decision = decide(oos, request.rules, incumbent(registry, data, folds))
+    served = registry.promoted()  # what this model is judged against, and may replace
+    decision: Decision = decide(oos, request.rules, incumbent(registry, data, folds, served))
     card = ModelCard(
         model_id="",
         created_at_ms=clock.now_ms(),
@@ -246,9 +248,13 @@ def _train(
         heads=HEADS,
     )
     saved = registry.save(card, final.head_texts)
-    if decision.promote:
-        registry.promote(saved.model_id, at_ms=clock.now_ms(), reason=decision.reason)
-    return TrainingOutcome(saved, decision.promote, decision.reason, time.perf_counter() - started)
+    promoted, reason = decision.promote, decision.reason
+    if promoted:
+        try:
+            registry.promote(saved.model_id, at_ms=clock.now_ms(), reason=reason, replacing=served)
+        except PromotionRaced as raced:  # a training run beside this one promoted first
+            promoted, reason = False, str(raced)
+    return TrainingOutcome(saved, promoted, reason, time.perf_counter() - started)
 
 
 def _fold_json(fold: Any) -> dict[str, Any]:

@@ -32,10 +32,13 @@ from quantum_trader.model.train import TrainConfig
 from quantum_trader.research.training import TrainingRequest, train_model
 from quantum_trader.strategies import FLAT
 from quantum_trader.strategies.model import ModelStrategy
+from tests.unit.model.test_registry import HEADS, make_card
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 OOS_KEYS = {"ic", "rank_ic", "icir", "hit_rate", "brier", "folds", "net_return", "sharpe", "trades"}
 runner = CliRunner()
+OTHER_RUN = make_card(feature_names=("other_run",))
+OTHER_HEADS = HEADS
 
 
 def market_request(drift: float, seed: int, days: int = 12) -> TrainingRequest:
@@ -265,3 +268,26 @@ def test_bad_training_input_is_one_line(data_dir: Path, tmp_path: Path) -> None:
     assert len([line for line in short.stderr.splitlines() if line.strip()]) == 1, short.stderr
     no_model = quantum("backtest", "--strategy", "model", "--synthetic", "--days", "2")
     assert no_model.exit_code == 2 and "no model is promoted" in no_model.stderr
+
+
+class RacedRegistry(Registry):
+    """A registry in which another training run promotes its model just before this run
+    saves its own: this run was judged against what was served when it started."""
+
+    def save(self, card: Any, head_texts: Any) -> Any:
+        if card.feature_names != OTHER_RUN.feature_names:  # this run's card, not the other's
+            other = super().save(OTHER_RUN, OTHER_HEADS)
+            super().promote(other.model_id, at_ms=1, reason="the other run")
+        return super().save(card, head_texts)
+
+
+def test_a_model_is_not_promoted_over_one_another_run_promoted_while_it_trained(
+    tmp_path: Path,
+) -> None:
+    registry = RacedRegistry(tmp_path / "models")
+    outcome = train_model(market_request(0.2, 1), registry, SimClock(0))
+    served = registry.promoted()
+    assert served is not None and served != outcome.card.model_id
+    assert not outcome.promoted
+    assert f"{served} was promoted while {outcome.card.model_id} trained" in outcome.reason
+    assert registry.card(outcome.card.model_id).evidence["promotable"] is True  # kept

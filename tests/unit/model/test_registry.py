@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from quantum_trader.model.card import ModelCard, ModelError, content_id
-from quantum_trader.model.registry import Registry
+from quantum_trader.model.registry import PromotionRaced, Registry
 
 FV = "fv-test0001"
 HEADS = {"long": "tree\nversion=v4\nlong booster\n", "short": "tree\nversion=v4\nshort\n"}
@@ -284,3 +284,17 @@ def test_undefined_metrics_are_stored_as_null(registry: Registry) -> None:
     stored = registry.save(make_card(evidence=evidence), HEADS)
     assert stored.evidence["oos"] == {"ic": None}
     assert registry.load(stored.model_id, FV)[0] == stored
+
+
+def test_a_promotion_judged_against_one_model_is_refused_once_another_is_served(
+    registry: Registry,
+) -> None:
+    a, b, c = (saved(registry, seed=s) for s in range(3))
+    assert registry.promote(a, at_ms=1, reason="judged against none", replacing=None) is None
+    with pytest.raises(PromotionRaced, match=f"{a} was promoted while {b} trained against no"):
+        registry.promote(b, at_ms=2, reason="judged against none", replacing=None)
+    assert registry.promote(c, at_ms=3, reason="judged against a", replacing=a) == a
+    with pytest.raises(PromotionRaced) as raced:
+        registry.promote(b, at_ms=4, reason="judged against a", replacing=a)
+    assert raced.value.served == c
+    assert registry.promoted() == c and len(registry.history()) == 2
