@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p var
 	$(BIN)/quantum run --mode paper --symbol-count 8 --duration 6 --json var/demo-summary.json
 
 lint: $(STAMP)

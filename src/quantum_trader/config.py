@@ -252,10 +252,6 @@ def load_with_sources(
     cli = _drop_none(overrides)
     try:
         env = EnvSettingsSource(Settings)()
-        merged = _deep_merge(_deep_merge(file_values, env), cli)
-        settings = Settings(**merged)
-    except ValidationError as exc:
-        raise ConfigError(describe(exc, {**file_values, **cli})) from None
     except SettingsError as exc:  # an environment value that is not the JSON it must be
         raise ConfigError(f"{exc}: write lists of records as JSON, e.g. {_JSON_EXAMPLE}") from None
     sources: dict[str, str] = {}
@@ -265,6 +261,10 @@ def load_with_sources(
         sources[name] = "env"
     for name in _leaves(cli):
         sources[name] = "cli"
+    try:
+        settings = Settings(**_deep_merge(_deep_merge(file_values, env), cli))
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, {**file_values, **cli}, sources)) from None
     return settings, sources
 
 
@@ -325,8 +325,11 @@ def _leaves(values: dict[str, Any], within: str = "") -> list[str]:
     return out
 
 
-def describe(exc: ValidationError, values: dict[str, Any]) -> str:
-    """One line: the first bad setting, its value and what is expected."""
+def describe(
+    exc: ValidationError, values: dict[str, Any], sources: dict[str, str] | None = None
+) -> str:
+    """One line: the first bad setting, where it was set (the file, the command line, else
+    its environment variable), its value and what is expected."""
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"]]
     msg = err["msg"].removeprefix("Value error, ")
@@ -336,7 +339,10 @@ def describe(exc: ValidationError, values: dict[str, Any]) -> str:
     if len(loc) == 1 and isinstance(value, dict) and first in value:
         loc, value = [*loc, first], value[first]
     name = ".".join(loc) or "settings"
-    env = env_name(name)
+    source = (sources or {}).get(name, "env")
+    where = f"env {env_name(name)}" if source == "env" else source
+    if source == "cli":
+        where = "command line"
     if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
-        return f"unknown setting {name!r} (env {env}); see `quantum config show` for valid names"
-    return f"invalid setting {name} (env {env}) = {value!r}: {msg}"
+        return f"unknown setting {name!r} ({where}); see `quantum config show` for valid names"
+    return f"invalid setting {name} ({where}) = {value!r}: {msg}"

@@ -104,6 +104,37 @@ def test_the_root_turns_os_and_redis_errors_from_any_command_into_one_line(
     one_line_error(runner.invoke(app, ["journal", "--bogus"]), 2, "--bogus", "-h")
 
 
+@pytest.mark.parametrize("source", [["--synthetic"], ["--data", "DATA"]])
+@pytest.mark.parametrize("days", ["0", "-3"])
+def test_backtest_refuses_days_that_are_not_positive(
+    source: list[str], days: str, tmp_path: Path
+) -> None:
+    if "DATA" in source:
+        data = tmp_path / "data"
+        assert (
+            quantum(
+                "data", "synth", "--symbols", "BTCUSDT", "--days", "1", "--out", str(data)
+            ).exit_code
+            == 0
+        )
+        source = ["--data", str(data)]
+    result = quantum("backtest", *source, "--days", days, "--symbols", "BTCUSDT")
+    one_line_error(result, 2, "--days")
+    assert f"must be positive, got {days}" in result.output
+
+
+def test_a_file_without_a_dump_name_is_named_by_the_options_each_command_has(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text("open_time,open,high,low,close,volume\n0,1,1,1,1,1\n")
+    run = quantum("run", "--data", str(export))
+    one_line_error(run, 2, "rename it like BTCUSDT-1m")
+    assert "--symbol" not in run.output and run.output.count(str(export)) == 1
+    backtest = quantum("backtest", "--data", str(export))
+    one_line_error(backtest, 2, "or pass --symbol and --interval")
+
+
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
 def test_run_refuses_a_duration_that_is_not_a_finite_number(value: str) -> None:
     one_line_error(quantum("run", "--duration", value), 2, "--duration")

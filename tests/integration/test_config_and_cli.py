@@ -62,6 +62,23 @@ def test_a_bad_setting_is_one_line_naming_it_and_the_fix(
     assert "Traceback" not in result.output and "error:" in result.output
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[quantum.sizing]\nleverage = 500\n", "invalid setting sizing.leverage (file {f}) = 500"),
+        ("[quantum.sizing]\nrisk_pcnt = 1\n", "unknown setting 'sizing.risk_pcnt' (file {f})"),
+    ],
+)
+def test_a_bad_setting_from_a_file_names_the_file(tmp_path: Path, text: str, expected: str) -> None:
+    toml = tmp_path / "bad.toml"
+    toml.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(toml)
+    assert expected.format(f=toml) in str(err.value) and "env QUANTUM" not in str(err.value)
+    result = runner.invoke(cli.app, ["--config", str(toml), "config", "show"])
+    assert result.exit_code == 2 and "bad.toml" in result.output
+
+
 def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUANTUM_BINANCE_API_KEY", "real-key-123")
     monkeypatch.setenv("QUANTUM_BINANCE_API_SECRET", "real-secret-456")

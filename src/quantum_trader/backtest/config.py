@@ -21,7 +21,7 @@ from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.intent_policy import IntentPolicyConfig
 from quantum_trader.decide.risk_guard import RiskConfig
-from quantum_trader.decide.sizing import SizingConfig
+from quantum_trader.decide.sizing import MAX_LEVERAGE, SizingConfig
 from quantum_trader.domain.enums import EntrySizing, ExitRules, PositionSide
 from quantum_trader.exchange.sim import SimConfig, SlippageModel
 from quantum_trader.exchange.sim.book import BINANCE_RULES, MatchingRules
@@ -64,8 +64,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if not self.balance > 0:
             raise ValueError(f"balance must be positive, got {self.balance}")
-        if not 1 <= self.leverage <= 125:
-            raise ValueError(f"leverage must be 1..125, got {self.leverage}")
+        if not 1 <= self.leverage <= MAX_LEVERAGE:
+            raise ValueError(f"leverage must be 1..{MAX_LEVERAGE}, got {self.leverage}")
         if not Decimal(0) <= self.taker_fee < Decimal("0.1"):
             raise ValueError(f"fee must be in [0, 0.1), got {self.taker_fee}")
         if not self.sides:

@@ -34,6 +34,7 @@ from quantum_trader.data import (
     load_all,
     resample,
 )
+from quantum_trader.data.binance import UnnamedSeries
 from quantum_trader.data.funding import FundingSeries, find_funding
 
 MINUTES_PER_DAY = 1_440
@@ -120,7 +121,7 @@ def _synthetic(request: BacktestRequest) -> list[BarSeries]:
             "--symbols",
             f"no synthetic market for {', '.join(unknown)}; known: {', '.join(DEFAULT_SYMBOLS)}",
         )
-    days = request.days or 30
+    days = 30 if request.days is None else request.days
     if days <= 0:
         raise InputError("--days", f"must be positive, got {days}")
     market = generate_market(symbols, days * MINUTES_PER_DAY, MarketConfig(seed=request.seed))
@@ -141,6 +142,8 @@ def _from_files(request: BacktestRequest, path: Path) -> LoadedBars:
             symbol=request.symbol,
             interval=request.interval,
         )
+    except UnnamedSeries as exc:  # this command can name the series itself
+        raise InputError("--data", f"{exc}; or pass --symbol and --interval") from None
     except DataError as exc:
         raise InputError("--data", str(exc)) from None
     loaded = [r.series for r in files]
@@ -188,6 +191,8 @@ def _window(series: BarSeries, request: BacktestRequest) -> BarSeries:
         if hi <= lo:
             raise InputError("--start/--end", "the end must be after the start")
         series = series.between(lo, hi)
+    if request.days is not None and request.days <= 0:
+        raise InputError("--days", f"must be positive, got {request.days}")
     if request.days and not request.synthetic and len(series):
         cutoff = int(series.open_time[-1]) - request.days * 86_400_000
         series = series.between(cutoff + 1, 2**62)

@@ -44,10 +44,11 @@ _NAME_RE = re.compile(
     rf"(?P<interval>\d+[smhdw])(?:-{_DATE}(?:_{_DATE})?)?$"
 )
 SUFFIXES = (".csv", ".zip", ".parquet")
-_RENAME_HINT = (
-    "rename it like BTCUSDT-1m-2024-01.csv, or pass --symbol and --interval "
-    "(Python: symbol= and interval=)"
-)
+_RENAME_HINT = "rename it like BTCUSDT-1m-2024-01.csv (in Python: pass symbol= and interval=)"
+
+
+class UnnamedSeries(DataError):
+    """A kline file whose symbol or interval neither its name nor its content says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ def read_parquet_klines(
             found[key] = str(values.pop())
         found[key] = found[key] or meta.get(key) or (getattr(named, key) if named else None)
     if found["symbol"] is None or found["interval"] is None:
-        raise DataError(f"{path}: cannot tell symbol/interval; {_RENAME_HINT}")
+        raise UnnamedSeries(f"{path}: cannot tell symbol/interval; {_RENAME_HINT}")
     times = table.column("open_time")
     if pa.types.is_timestamp(times.type):
         times = times.cast(pa.timestamp("ms")).cast(pa.int64())
@@ -198,7 +199,7 @@ def read_kline_file(
     symbol = symbol or (named.symbol if named else None)
     interval = interval or (named.interval if named else None)
     if symbol is None or interval is None:
-        raise DataError(f"{path}: cannot tell symbol/interval from the name; {_RENAME_HINT}")
+        raise UnnamedSeries(f"{path}: cannot tell symbol/interval from the name; {_RENAME_HINT}")
     interval_ms(interval)
     if path.suffix == ".csv":
         return read_kline_csv(path.read_bytes(), str(path), symbol, interval)

@@ -55,6 +55,8 @@ from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO, round_down, round_up
 
+MAX_LEVERAGE = 125  # Binance USDⓈ-M's highest leverage tier
+
 
 @dataclass(frozen=True, slots=True)
 class SizingConfig:
@@ -77,7 +79,8 @@ class SizingConfig:
         require_fraction("risk_pct", self.risk_pct)
         require_positive("max_position_fraction", self.max_position_fraction)
         require_positive("max_notional_per_trade", self.max_notional_per_trade)
-        require_positive("leverage", self.leverage)
+        if not 1 <= self.leverage <= MAX_LEVERAGE:
+            raise ValueError(f"leverage must be 1..{MAX_LEVERAGE}, got {self.leverage}")
         require_fraction("taker_fee_rate", self.taker_fee_rate, allow_zero=True)
         require_fraction("min_stop_fraction", self.min_stop_fraction)
         require_fraction("max_stop_fraction", self.max_stop_fraction)

@@ -46,7 +46,9 @@ def file_market(
     cut to ``warmup`` + ``hours`` of bars; ValueError naming ``--data`` when unusable."""
     try:
         loaded = [r.series for r in load_all(path)]
-    except (DataError, OSError) as exc:
+    except DataError as exc:  # its message names the file
+        raise ValueError(f"--data: {exc}") from None
+    except OSError as exc:
         raise ValueError(f"--data {path}: {exc}") from None
     chosen = [s for s in loaded if not symbols or s.symbol in symbols]
     if not chosen:

@@ -97,6 +97,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from quantum_trader.decide.sizing import MAX_LEVERAGE
 from quantum_trader.domain.enums import EntrySizing, ExitRules, PositionSide
 
 
@@ -144,8 +145,8 @@ class EngineProfile:
     def __post_init__(self) -> None:
         if not self.sides or len(set(self.sides)) != len(self.sides):
             raise ValueError(f"sides must name each side at most once, got {self.sides!r}")
-        if self.leverage is not None and not 1 <= self.leverage <= 125:
-            raise ValueError(f"leverage must be 1..125, got {self.leverage}")
+        if self.leverage is not None and not 1 <= self.leverage <= MAX_LEVERAGE:
+            raise ValueError(f"leverage must be 1..{MAX_LEVERAGE}, got {self.leverage}")
         if self.cooldown_ms is not None and self.cooldown_ms < 0:
             raise ValueError(f"cooldown_ms must be >= 0, got {self.cooldown_ms}")
 

@@ -69,7 +69,7 @@ def _file(tmp_path: Path, minutes: list[int], name: str) -> Path:
 
 def test_load_options_repair_and_name_a_file_for_loads_that_cannot_say(tmp_path: Path) -> None:
     path = _file(tmp_path, [0, 2, 1, 1, 5], "export.csv")
-    with pytest.raises(DataError, match=r"cannot tell symbol/interval.*--symbol and --interval"):
+    with pytest.raises(DataError, match=r"cannot tell symbol/interval.*symbol= and interval="):
         load_all(path)
     with load_options(symbol="ETHUSDT", interval="1m") as loaded:
         with pytest.raises(DataError, match="rerun with --repair"):

@@ -78,9 +78,15 @@ def test_leverage_never_changes_the_risk_quantity(leverage: int) -> None:
 
 
 def test_leverage_is_capped_at_instrument_maximum() -> None:
-    config = SizingConfig(leverage=200)
-    entry = sized(size_entry(SizingRequest(LONG, D("50000"), D("500")), RICH, BTCUSDT, config))
-    assert entry.leverage == 125
+    config = SizingConfig(leverage=100)
+    entry = sized(size_entry(SizingRequest(LONG, D("0.1"), D("0.001")), RICH, DOGEUSDT, config))
+    assert entry.leverage == 50
+
+
+@pytest.mark.parametrize("leverage", [0, 126])
+def test_leverage_beyond_binance_s_range_is_refused(leverage: int) -> None:
+    with pytest.raises(ValueError, match=r"leverage must be 1\.\.125"):
+        SizingConfig(leverage=leverage)
 
 
 def test_qty_rounds_down_to_step_never_up() -> None:
