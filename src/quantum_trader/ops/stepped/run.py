@@ -72,6 +72,8 @@ from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
 ACCELERATED_WEIGHT_LIMIT = 2400 * 60
 QUIET_BARS = 4  # fault-free bars at the end: the reconciler's interval passes twice
 
+FINAL_SETTLES = 6  # settle rounds (settle_timeout_s each) the end of a run may take
+
 
 @dataclass
 class SteppedRun:
@@ -205,7 +207,12 @@ class SteppedRun:
             final_mark = await _get(redis, keys.reconcile_last)
             clock.advance(60)
             await publish_time(redis, clock_key, clock.now_ms())
-            await self._settle(redis, keys, injector, procs, fail_safe, final_mark)
+            # Before the audit every group drains: a service restarted late (a hang the
+            # watchdog caught near the end) may need more than one bar's settle to catch
+            # up. Bounded; what is still unread then is reported as lost.
+            for _ in range(FINAL_SETTLES):
+                if await self._settle(redis, keys, injector, procs, fail_safe, final_mark):
+                    break
             await asyncio.to_thread(procs.stop_all)
             evidence, internal = await collect_evidence(
                 redis, keys, session, url, injector, sim, data_dir
