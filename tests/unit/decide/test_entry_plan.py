@@ -34,21 +34,9 @@ from quantum_trader.decide.sizing import (
 )
 from quantum_trader.domain.enums import EntrySizing, PositionSide
 from tests.unit.decide.sample_instruments import BTCUSDT
+from tests.unit.decide.test_intent_policy import INTENT, NOW
 
-NOW = 1_760_000_000_000
 POLICY = IntentPolicyConfig(min_confidence=D("0.5"), intent_ttl_ms=60_000)
-INTENT = TradeIntent(
-    intent_id="sig-1",
-    symbol="BTCUSDT",
-    side=PositionSide.LONG,
-    confidence=D("0.7"),
-    strategy="breakout",
-    bar_time=NOW - 60_000,
-    created_at=NOW - 1_000,
-    entry_price=D("50000"),
-    stop_distance=D("500"),
-    take_profit_distance=D("1500"),
-)
 UNIVERSE = UniverseSnapshot(frozenset({"BTCUSDT"}), frozenset({"BTCUSDT"}), NOW - 1_000)
 ACCOUNT = AccountCapacity(equity=D("10000"), available_margin=D("10000"))
 SIZING = SizingConfig(taker_fee_rate=D("0.0004"))
