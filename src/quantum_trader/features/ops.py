@@ -47,8 +47,22 @@ def _log_v(x: Column) -> FloatArray:
     return out
 
 
+def _ufunc_s(fn: np.ufunc) -> Callable[[float], float]:
+    """A transcendental function of one float through numpy's own loop, as the column form
+    computes it: numpy's SIMD kernels (per CPU) may differ from the C library's ``math``
+    in the last bit, and the two forms must give the same bits."""
+
+    def apply(x: float) -> float:
+        return float(fn(np.float64(x)))
+
+    return apply
+
+
+_np_log, _np_log1p = _ufunc_s(np.log), _ufunc_s(np.log1p)
+
+
 def _log_s(x: float) -> float:
-    return math.log(x) if x > 0.0 else NAN
+    return _np_log(x) if x > 0.0 else NAN
 
 
 def _log1p_v(x: Column) -> FloatArray:
@@ -59,7 +73,7 @@ def _log1p_v(x: Column) -> FloatArray:
 
 
 def _log1p_s(x: float) -> float:
-    return math.log1p(x) if x > -1.0 else NAN
+    return _np_log1p(x) if x > -1.0 else NAN
 
 
 def _sqrt_v(x: Column) -> FloatArray:
@@ -71,9 +85,11 @@ def _sqrt_s(x: float) -> float:
     return math.sqrt(x) if x >= 0.0 else NAN
 
 
-def _trig_s(fn: Callable[[float], float]) -> Callable[[float], float]:
+def _trig_s(fn: np.ufunc) -> Callable[[float], float]:
+    exact = _ufunc_s(fn)
+
     def apply(x: float) -> float:
-        return fn(x) if math.isfinite(x) else NAN
+        return exact(x) if math.isfinite(x) else NAN
 
     return apply
 
@@ -146,8 +162,8 @@ ELEMENTWISE: dict[str, Elementwise] = {
     "log": Elementwise(1, _log_v, _log_s),
     "log1p": Elementwise(1, _log1p_v, _log1p_s),
     "sqrt": Elementwise(1, _sqrt_v, _sqrt_s),
-    "sin": Elementwise(1, lambda a: np.sin(_column(a)), _trig_s(math.sin)),
-    "cos": Elementwise(1, lambda a: np.cos(_column(a)), _trig_s(math.cos)),
+    "sin": Elementwise(1, lambda a: np.sin(_column(a)), _trig_s(np.sin)),
+    "cos": Elementwise(1, lambda a: np.cos(_column(a)), _trig_s(np.cos)),
     # Floor modulo of whole-millisecond times: exact in float64 below 2**53 in both forms.
     "mod": Elementwise(1, lambda a, period: np.mod(_column(a), period), lambda a, p: a % p),
     "div_or": Elementwise(2, _div_or_v, _div_or_s),
