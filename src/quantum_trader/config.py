@@ -71,6 +71,7 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message is one line meant for a person."""
 
 
+MAX_HISTORY_BARS = 10_080  # a week of 1m bars
 BINANCE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 
 
@@ -83,6 +84,9 @@ class StrategySettings:
     # closed klines the signal engine replays at start (None: twice the longest strategy
     # warm-up, where EMAs have converged; at most 1,500, Binance's /klines limit)
     warmup_bars: int | None = None
+    # bars of history before a run trades: a paper run's venue holds them and the services
+    # warm up on them; a backtest trades no signal before them (so both start together)
+    history_bars: int = 420
 
     @field_validator("names", mode="before")
     @classmethod
@@ -113,6 +117,10 @@ class StrategySettings:
             raise ValueError(f"interval {self.interval!r}: one of {', '.join(BINANCE_INTERVALS)}")
         if self.warmup_bars is not None and not 0 <= self.warmup_bars <= 1500:
             raise ValueError(f"warmup_bars must be in 0..1500, got {self.warmup_bars}")
+        if not 0 <= self.history_bars <= MAX_HISTORY_BARS:
+            raise ValueError(
+                f"history_bars must be in 0..{MAX_HISTORY_BARS}, got {self.history_bars}"
+            )
 
 
 @checked_dataclass(frozen=True)

@@ -49,6 +49,9 @@ class EngineConfig:
     apply: ApplyConfig = field(default_factory=ApplyConfig)  # its post-entry/close cooldown
     seed: int = 0
     trade_from_ms: int = 0  # no entry on a signal known before this (indicators still warm up)
+    # the first bars (from the latest symbol's first) are history, as a paper run's are:
+    # no entry on a signal of one of them (``strategies.history_bars``)
+    history_bars: int = 0
     workers: int | None = None  # processes for signal precomputation (None = CPUs)
     # -- execution rules (the system's by default; see module docstring) -----------------
     sides: frozenset[PositionSide] = BOTH_SIDES  # sides an entry may take
@@ -68,8 +71,15 @@ class EngineConfig:
             raise ValueError(f"leverage must be 1..{MAX_LEVERAGE}, got {self.leverage}")
         if not Decimal(0) <= self.taker_fee < Decimal("0.1"):
             raise ValueError(f"fee must be in [0, 0.1), got {self.taker_fee}")
+        if self.history_bars < 0:
+            raise ValueError(f"history_bars must be >= 0, got {self.history_bars}")
         if not self.sides:
             raise ValueError("sides: at least one side must be tradable")
+
+    def trading_from_ms(self, first_open_ms: int, interval_ms: int) -> int:
+        """The first time a signal may be known for an entry: after ``trade_from_ms`` and
+        after the history bars that start at ``first_open_ms``."""
+        return max(self.trade_from_ms, first_open_ms + (self.history_bars + 1) * interval_ms)
 
     def sizing_config(self) -> SizingConfig:
         return replace(self.sizing, leverage=self.leverage, taker_fee_rate=self.taker_fee)

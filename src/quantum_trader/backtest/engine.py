@@ -106,12 +106,22 @@ def run_engine(
     series = [s for s in series if len(s)]
     if not series:
         raise ValueError("no bars to backtest")
-    config = apply_profile(config, profile_of(names, dict(params or {})))
+    config = trade_start(apply_profile(config, profile_of(names, dict(params or {}))), series)
     if config.entry_sizing is EntrySizing.FULL_EQUITY and len(series) > 1:
         share = replace(config, balance=config.balance / len(series))
         parts = [build_replay([s], names, share, params, None, funding) for s in series]
         return merge_results([p.run(label) for p in parts], label)
     return build_replay(series, names, config, params, progress, funding).run(label)
+
+
+def trade_start(config: EngineConfig, series: Sequence[BarSeries]) -> EngineConfig:
+    """``config`` with its history bars turned into the time trading starts: they count
+    from the latest first bar, where a paper run on the same files aligns its symbols."""
+    if not config.history_bars:
+        return config
+    first = max(int(s.open_time[0]) for s in series)
+    start = config.trading_from_ms(first, series[0].interval_ms)
+    return replace(config, trade_from_ms=start, history_bars=0)
 
 
 def build_replay(
@@ -130,7 +140,8 @@ def build_replay(
     names = strategy_names(strategy)
     if params and len(names) > 1:
         raise ValueError("parameters apply to one strategy; run one strategy to set them")
-    config = apply_profile(config or EngineConfig(), profile_of(names, dict(params or {})))
+    profile = profile_of(names, dict(params or {}))
+    config = trade_start(apply_profile(config or EngineConfig(), profile), series)
     schedule, source = funding_schedule([s.symbol for s in series], config, funding)
     # A strategy's funding feature is what the exchange settles (and its fundingRate
     # history answers a running system): the schedule's rates, not the files beside it.

@@ -54,6 +54,8 @@ def apply_profile(config: EngineConfig, profile: EngineProfile | None) -> Engine
         ruled = replace(ruled, funding_rate=None, recorded_funding=False)
     if profile.leverage is not None:
         ruled = replace(ruled, leverage=profile.leverage)
+    if profile.history_bars is not None:
+        ruled = replace(ruled, history_bars=profile.history_bars)
     if profile.cooldown_ms is not None:
         ruled = replace(ruled, apply=ApplyConfig(cooldown_ms=profile.cooldown_ms))
     return ruled

@@ -125,6 +125,7 @@ def engine_config(settings: Settings, **account: Any) -> EngineConfig:
             "policy": settings.policy,
             "gate": settings.gate,
             "apply": settings.apply,
+            "history_bars": settings.strategies.history_bars,
             **account,
         }
     )

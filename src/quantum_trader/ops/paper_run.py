@@ -50,11 +50,6 @@ from quantum_trader.services.market_feed import MarketDriver, MarketFeed
 from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
 
 START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
-WARMUP_BARS = 420
-# The first close the services act on (1m bars): the last warm-up bar is history — the
-# signal engine's warm-up reads it from the exchange's klines before its message arrives,
-# as a live start does — so the first decision is at the close of the bar after it.
-TRADE_FROM_MS = START_MS + (WARMUP_BARS + 1) * 60_000
 SETTLE_LIMIT_S = 30.0  # wall time a bar may wait for the pipeline to drain
 log = logging.getLogger(__name__)
 
@@ -160,6 +155,11 @@ class PaperRun:
     symbols: tuple[str, ...] = ()  # what the run trades (the configured or the data's)
     weights: WeightMeter | None = None  # the venue's request-weight meter (HTTP venue)
 
+    @property
+    def history(self) -> int:
+        """Bars the venue holds before the services start (``strategies.history_bars``)."""
+        return self.settings.strategies.history_bars
+
     def request_stop(self, reason: str) -> None:
         """Stop after the bar in hand (a signal, an operator): no bar is started after."""
         if self.stop_reason is None:
@@ -204,12 +204,11 @@ class PaperRun:
     async def _run(self, redis: aioredis.Redis) -> RunSummary:
         cfg = self.config
         interval = self.settings.strategies.interval
+        history = self.history
         if cfg.data is None:
-            series = synthetic_market(
-                cfg.symbols, cfg.hours, cfg.seed, interval, START_MS, WARMUP_BARS
-            )
+            series = synthetic_market(cfg.symbols, cfg.hours, cfg.seed, interval, START_MS, history)
         else:
-            series = file_market(cfg.data, cfg.symbols, cfg.data_hours, interval, WARMUP_BARS)
+            series = file_market(cfg.data, cfg.symbols, cfg.data_hours, interval, history)
         self.symbols = tuple(series)
         start = int(next(iter(series.values())).open_time[0])
         clock = SimClock(start)
@@ -227,7 +226,11 @@ class PaperRun:
         bars = min(len(s) for s in series.values())
         ticks = {s: instruments[s].tick_size for s in self.symbols}
         warm = SimDriver(sim)
-        for i in range(WARMUP_BARS):  # history the services warm up from, before they start
+        # History the services warm up from, before they start. The signal engine's warm-up
+        # reads the last of these bars from the exchange's klines (as a live start does), so
+        # the first decision is at the close of the bar after them — where a backtest of
+        # the same bars starts trading too (``EngineConfig.history_bars``).
+        for i in range(history):
             clock.set(series[self.symbols[0]].bar_at(i).open_time)
             for s in self.symbols:
                 await warm.bar(series[s].bar_at(i, tick_size=ticks[s]))
@@ -304,7 +307,7 @@ class PaperRun:
             await task
             if metrics is not None:
                 await metrics.cleanup()
-        hours = (bars - WARMUP_BARS - 1) * feed.series[self.symbols[0]].interval_ms / 3_600_000
+        hours = (bars - self.history - 1) * feed.series[self.symbols[0]].interval_ms / 3_600_000
         summary = await summarise(parts, supervisor, sim.core, hours=hours, mode="paper")
         summary.run_id = self.run_id
         summary.stopped_early = self.stop_reason
@@ -334,11 +337,11 @@ class PaperRun:
         """Step the market bar by bar; stop early (and say why) on a stop request or an
         error, then let the work in flight finish, so the summary is always written."""
         cfg = self.config
-        total = bars - WARMUP_BARS
+        total = bars - self.history
         settle = functools.partial(self._settle, redis, bus, exchange)
         pace = Pacer(cfg.speed, feed.series[self.symbols[0]].interval_ms)
         try:
-            for n, i in enumerate(range(WARMUP_BARS, bars)):
+            for n, i in enumerate(range(self.history, bars)):
                 if self.stop_reason is not None:
                     break
                 await pace.wait(n)

@@ -124,7 +124,7 @@ class EngineProfile:
     * ``fills_at_levels``: a stop or target triggers on the bar's low / high, the stop
       first when both are in range, and fills exactly at its level (even through a gap);
     * ``slippage`` / ``funding`` / ``risk_limits``: False turns them off; ``leverage`` and
-      ``cooldown_ms`` (None: the engine's) are fixed by the profile;
+      ``cooldown_ms`` and ``history_bars`` (None: the engine's) are fixed by the profile;
     * ``balance`` / ``taker_fee``: the account a run defaults to when the user gives none.
     """
 
@@ -139,6 +139,7 @@ class EngineProfile:
     risk_limits: bool = True
     leverage: int | None = None
     cooldown_ms: int | None = None
+    history_bars: int | None = None
     balance: Decimal | None = None
     taker_fee: Decimal | None = None
 
@@ -149,6 +150,8 @@ class EngineProfile:
             raise ValueError(f"leverage must be 1..{MAX_LEVERAGE}, got {self.leverage}")
         if self.cooldown_ms is not None and self.cooldown_ms < 0:
             raise ValueError(f"cooldown_ms must be >= 0, got {self.cooldown_ms}")
+        if self.history_bars is not None and self.history_bars < 0:
+            raise ValueError(f"history_bars must be >= 0, got {self.history_bars}")
 
 
 @dataclass(frozen=True, slots=True)

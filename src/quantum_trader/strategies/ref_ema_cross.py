@@ -75,6 +75,7 @@ REFERENCE_RULES = EngineProfile(
     risk_limits=False,
     leverage=1,
     cooldown_ms=0,
+    history_bars=0,  # the document trades from its first signal
     balance=Decimal(100_000),
     taker_fee=Decimal("0.0004"),
 )

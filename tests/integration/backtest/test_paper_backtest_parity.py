@@ -11,18 +11,18 @@ import pytest
 
 from quantum_trader.backtest.engine import build_replay
 from quantum_trader.bootstrap import engine_config
-from quantum_trader.config import load_settings
+from quantum_trader.config import Settings, load_settings
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.domain.orders import Fill
 from quantum_trader.ops.paper_run import (
     START_MS,
-    TRADE_FROM_MS,
-    WARMUP_BARS,
     PaperRun,
     PaperRunConfig,
     journal_path,
 )
 from quantum_trader.services.journal import Journal
+
+HISTORY = Settings().strategies.history_bars  # bars before either side trades
 
 
 def facts(fills: list[Fill]) -> list[tuple[str, int, str, Decimal, Decimal, bool]]:
@@ -52,10 +52,10 @@ async def test_paper_and_backtest_make_the_same_trades(
     assert run.sim is not None and summary.entries >= 1
     paper = facts(list(run.sim.core.history().fills))
 
-    bars = WARMUP_BARS + int(hours * 60) + 1
+    bars = HISTORY + int(hours * 60) + 1
     market = generate_market(list(symbols), bars, MarketConfig(seed=seed, start_ms=START_MS))
     # the backtest's decisions come from the same settings, through the composition root
-    config = engine_config(settings, seed=seed, trade_from_ms=TRADE_FROM_MS, workers=1)
+    config = engine_config(settings, seed=seed, workers=1)  # history bars included
     replay = build_replay([market.bars[s] for s in symbols], strategies, config)
     result = replay.run(",".join(strategies))
     backtest = facts(list(replay.core.history().fills))

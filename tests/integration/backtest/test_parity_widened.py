@@ -23,12 +23,10 @@ import pytest
 
 from quantum_trader.backtest.engine import build_replay
 from quantum_trader.bootstrap import engine_config
-from quantum_trader.config import load_settings
+from quantum_trader.config import Settings, load_settings
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.ops.paper_run import (
     START_MS,
-    TRADE_FROM_MS,
-    WARMUP_BARS,
     PaperRun,
     PaperRunConfig,
 )
@@ -39,6 +37,8 @@ STRATEGIES = ("trend_ema", "breakout", "mean_reversion")
 HOURS = 24.0
 SEEDS = (3, 5, 8)
 COOLDOWN_MS = 15 * 60_000  # long enough that a fresh signal meets it
+
+HISTORY = Settings().strategies.history_bars  # bars before either side trades
 
 
 @dataclass(frozen=True)
@@ -78,15 +78,15 @@ def both_sides(seed: int) -> Sides:
     settings = load_settings(
         data_dir=tmp / "var",
         # the signal engine starts from the history the backtest's strategies see
-        strategies={"names": list(STRATEGIES), "warmup_bars": WARMUP_BARS},
+        strategies={"names": list(STRATEGIES), "warmup_bars": HISTORY},
         apply={"cooldown_ms": COOLDOWN_MS},
     )
     run = PaperRun(settings, PaperRunConfig(symbols=SYMBOLS, hours=HOURS, seed=seed, venue="http"))
     summary = asyncio.run(run.run())
     assert run.sim is not None
-    bars = WARMUP_BARS + int(HOURS * 60) + 1
+    bars = HISTORY + int(HOURS * 60) + 1
     market = generate_market(list(SYMBOLS), bars, MarketConfig(seed=seed, start_ms=START_MS))
-    config = engine_config(settings, seed=seed, trade_from_ms=TRADE_FROM_MS, workers=1)
+    config = engine_config(settings, seed=seed, workers=1)  # history bars included
     replay = build_replay([market.bars[s] for s in SYMBOLS], STRATEGIES, config)
     result = replay.run(",".join(STRATEGIES))
     # The backtest closes what is open at the end of its data (reason "end"); the running

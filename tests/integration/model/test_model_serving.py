@@ -14,7 +14,7 @@ import pytest
 
 from quantum_trader.backtest.engine import build_replay
 from quantum_trader.bootstrap import engine_config, strategy_params
-from quantum_trader.config import load_settings
+from quantum_trader.config import Settings, load_settings
 from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.data.funding import FundingSeries, generate_funding, write_funding_csv
@@ -24,11 +24,13 @@ from quantum_trader.exchange.interface import FundingRate
 from quantum_trader.exchange.sim import MatchingCore
 from quantum_trader.model.card import trained_with_funding
 from quantum_trader.model.registry import Registry
-from quantum_trader.ops.paper_run import WARMUP_BARS, PaperRun, PaperRunConfig
+from quantum_trader.ops.paper_run import PaperRun, PaperRunConfig
 from tests.integration.model.models import SYMBOLS, trained
 
 HOURS = 4
 MIDNIGHT = 1_706_745_600_000  # 2024-02-01 00:00 UTC, a funding time
+
+HISTORY = Settings().strategies.history_bars  # bars before either side trades
 
 
 def facts(fills: list[Fill]) -> list[tuple[str, int, str, Decimal, Decimal, bool]]:
@@ -42,7 +44,7 @@ def paper_market(
     with its funding-rate files beside the klines when ``funding``. It starts at 23:30, so
     its warm-up (7 hours) and its trading each cross a funding time (00:00, 08:00)."""
     config = MarketConfig(seed=12, planted_drift=0.2, start_ms=MIDNIGHT - 30 * 60_000)
-    market = generate_market(SYMBOLS, WARMUP_BARS + HOURS * 60 + 1, config)
+    market = generate_market(SYMBOLS, HISTORY + HOURS * 60 + 1, config)
     data = tmp_path / "bars"
     data.mkdir()
     rates = {s: generate_funding(market, s) for s in SYMBOLS} if funding else {}
@@ -100,10 +102,7 @@ async def test_a_paper_run_serving_the_model_trades_what_its_backtest_trades(
         want or dict.fromkeys(SYMBOLS, flat)
     )
 
-    start = int(series[0].open_time[0])
-    config = engine_config(
-        settings, seed=7, trade_from_ms=start + (WARMUP_BARS + 1) * 60_000, workers=1
-    )
+    config = engine_config(settings, seed=7, workers=1)  # trades after the same history
     params = strategy_params(settings, "model")
     replay = build_replay(series, "model", config, params, funding=rates)
     result = replay.run("model")

@@ -40,7 +40,7 @@ from quantum_trader.infra.embedded_redis import EmbeddedRedis
 from quantum_trader.infra.http_venue import HttpDriver
 from quantum_trader.observability.metrics import serve_metrics
 from quantum_trader.observability.metrics_redis import RedisCollector, reconcile_repairs
-from quantum_trader.ops.paper_run import START_MS, WARMUP_BARS, SimDriver
+from quantum_trader.ops.paper_run import START_MS, SimDriver
 from quantum_trader.ops.run_summary import venue_money
 from quantum_trader.ops.run_trades import paper_trades
 from quantum_trader.ops.service_main import SERVICES, ServiceSetup
@@ -114,13 +114,14 @@ class SteppedRun:
         started = time.monotonic()
         clock = SimClock(START_MS)
         sim = SimExchange(MatchingCore(seed=cfg.seed, start_ms=START_MS), clock=clock)
-        bars = WARMUP_BARS + int(cfg.hours * 60) + QUIET_BARS + 1
+        history = (self.settings or Settings()).strategies.history_bars
+        bars = history + int(cfg.hours * 60) + QUIET_BARS + 1
         market = generate_market(
             list(cfg.symbols), bars, MarketConfig(seed=cfg.seed, start_ms=START_MS)
         )
         ticks = {s: sim.core.instrument(s).tick_size for s in cfg.symbols}
         warm = SimDriver(sim)
-        for i in range(WARMUP_BARS):
+        for i in range(history):
             clock.set(market.bars[cfg.symbols[0]].bar_at(i).open_time)
             for s in cfg.symbols:
                 await warm.bar(market.bars[s].bar_at(i, tick_size=ticks[s]))
@@ -159,7 +160,7 @@ class SteppedRun:
         procs = ServiceProcesses(SERVICES, setup)
         driver = HttpDriver(url)
         session = aiohttp.ClientSession()
-        traded = bars - WARMUP_BARS - QUIET_BARS - 1
+        traded = bars - history - QUIET_BARS - 1
         context = FaultContext(
             redis=redis,
             redis_server=server,
@@ -196,8 +197,8 @@ class SteppedRun:
             feed = MarketFeed(
                 driver, bus, market.bars, ticks, basis=lambda t: take_basis(book, basis, t)
             )
-            total = bars - WARMUP_BARS
-            for n, i in enumerate(range(WARMUP_BARS, bars)):
+            total = bars - history
+            for n, i in enumerate(range(history, bars)):
                 await self._bar(
                     n, i, feed, clock, keys, clock_key, redis, injector, procs, fail_safe
                 )
