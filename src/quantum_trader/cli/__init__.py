@@ -281,6 +281,12 @@ def _mount_optional() -> None:
     model_app.command("drift")(drift_command)
     model_app.command("retrain")(retrain_command)
     app.add_typer(model_app, name="model", help="Train, list, show, promote signal models.")
+    from quantum_trader.cli.hyperopt import hyperopt_app
+
+    app.add_typer(hyperopt_app, name="hyperopt")
+    from quantum_trader.cli.strategies import strategies_app
+
+    app.add_typer(strategies_app, name="strategies")
 
 
 def main() -> None:

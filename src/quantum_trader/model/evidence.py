@@ -201,10 +201,19 @@ def probabilistic_sharpe(returns: npt.ArrayLike, benchmark: float = 0.0) -> floa
     m2 = float(np.mean(centred**2))
     skew = float(np.mean(centred**3)) / m2**1.5
     kurt = float(np.mean(centred**4)) / m2**2
-    variance = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2
-    if not variance > 0.0:
+    return sharpe_confidence(sr, t, skew, kurt, benchmark)
+
+
+def sharpe_confidence(
+    sr: float, observations: int, skew: float, kurtosis: float, benchmark: float = 0.0
+) -> float:
+    """:func:`probabilistic_sharpe` from the moments themselves (per-period ``sr``, the
+    number of returns, their skewness and non-excess kurtosis): how a published example
+    is checked. NaN where the variance term is not positive."""
+    variance = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr**2
+    if not variance > 0.0 or observations < 2:
         return NAN
-    z = (sr - benchmark) * math.sqrt(t - 1) / math.sqrt(variance)
+    z = (sr - benchmark) * math.sqrt(observations - 1) / math.sqrt(variance)
     return float(_NORMAL.cdf(z))
 
 

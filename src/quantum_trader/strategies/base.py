@@ -95,10 +95,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from quantum_trader.decide.sizing import MAX_LEVERAGE
 from quantum_trader.domain.enums import EntrySizing, ExitRules, PositionSide
+from quantum_trader.strategies.params import ParamRange
 
 
 class Exit(StrEnum):
@@ -249,6 +250,8 @@ class Strategy(ABC, Generic[StateT]):
     name: str = "unregistered"
     warmup: int = 0
     engine_profile: EngineProfile | None = None  # None: the system's sizing and exits
+    # where ``quantum hyperopt`` searches each parameter by default (none: nothing to tune)
+    search_space: ClassVar[Mapping[str, ParamRange]] = MappingProxyType({})
 
     @abstractmethod
     def initial_state(self, symbol: str) -> StateT:
@@ -342,6 +345,22 @@ def register(name: str) -> Callable[[StrategyClassT], StrategyClassT]:
 def available() -> list[str]:
     """Registered strategy names, sorted."""
     return sorted(_REGISTRY)
+
+
+def strategy_class(name: str) -> type[AnyStrategy]:
+    """The class registered as ``name`` (ValueError naming the known ones)."""
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ValueError(f"unknown strategy {name!r}; known strategies: {', '.join(available())}")
+    return cls
+
+
+def strategy_parameters(name: str) -> dict[str, object]:
+    """The keyword parameters of strategy ``name`` with their defaults."""
+    accepted = inspect.signature(strategy_class(name)).parameters
+    return {
+        p.name: p.default for p in accepted.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 def get_strategy(name: str, **params: object) -> AnyStrategy:

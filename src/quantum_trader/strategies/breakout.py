@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from quantum_trader.strategies.base import (
 )
 from quantum_trader.strategies.features import MarketFeatures
 from quantum_trader.strategies.indicators import Donchian, RollingStats
+from quantum_trader.strategies.params import ParamRange
 from quantum_trader.strategies.rebuilt import (
     BoolArray,
     Columns,
@@ -63,6 +65,15 @@ class BreakoutState(StrategyState):
 @register("breakout")
 class Breakout(Strategy[BreakoutState]):
     """Donchian breakout with volume and ATR-distance filters; stop ``stop_atr`` × ATR."""
+
+    search_space = MappingProxyType(
+        {
+            "channel": ParamRange(10, 80, "int"),
+            "volume_factor": ParamRange(1.0, 3.0),
+            "min_breakout_atr": ParamRange(0.0, 0.5),
+            "stop_atr": ParamRange(1.0, 4.0),
+        }
+    )
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from quantum_trader.strategies.base import (
 )
 from quantum_trader.strategies.features import MarketFeatures
 from quantum_trader.strategies.indicators import Macd, Rsi
+from quantum_trader.strategies.params import ParamRange
 from quantum_trader.strategies.rebuilt import (
     BoolArray,
     Columns,
@@ -98,6 +100,17 @@ class MeanReversionState(StrategyState):
 @register("mean_reversion")
 class MeanReversion(Strategy[MeanReversionState]):
     """RSI oversold/overbought + MACD histogram turn; stop ``stop_atr`` × ATR."""
+
+    search_space = MappingProxyType(
+        {
+            "rsi_period": ParamRange(7, 28, "int"),
+            "oversold": ParamRange(15.0, 40.0),
+            "overbought": ParamRange(60.0, 85.0),
+            "setup_bars": ParamRange(2, 10, "int"),
+            "stop_atr": ParamRange(1.0, 4.0),
+            "take_profit_atr": ParamRange(1.0, 5.0),
+        }
+    )
 
     def __init__(
         self,

@@ -75,6 +75,9 @@ class ModelState(StrategyState):
 
 @register("model")
 class ModelStrategy(Strategy[ModelState]):
+    """The promoted (or a pinned) signal model: enters where its calibrated edge beats
+    the round trip's cost (``quantum model train``)."""
+
     universe = True  # scores every symbol at once (see the module docstring)
 
     def __init__(

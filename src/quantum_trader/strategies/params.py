@@ -8,6 +8,7 @@ which knob is wrong, not produce a strategy that never trades or sizes to infini
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 
 def positive_int(name: str, value: object) -> int:
@@ -69,3 +70,34 @@ def ordered(lower_name: str, lower: float, upper_name: str, upper: float) -> Non
         raise ValueError(
             f"parameter {lower_name!r} ({lower}) must be below {upper_name!r} ({upper})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRange:
+    """Where a hyperparameter search may take a parameter: ``low`` .. ``high``, as whole
+    numbers (``kind`` "int"), evenly ("float") or on a log scale ("log")."""
+
+    low: float
+    high: float
+    kind: str = "float"
+
+    def __post_init__(self) -> None:
+        if self.kind not in RANGE_KINDS:
+            raise ValueError(
+                f"range kind must be one of {', '.join(RANGE_KINDS)}, got {self.kind!r}"
+            )
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise ValueError(f"range needs low < high, got {self.low}:{self.high}")
+        if self.kind == "log" and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        if self.kind == "int" and not (
+            float(self.low).is_integer() and float(self.high).is_integer()
+        ):
+            raise ValueError(f"an int range needs whole bounds, got {self.low}:{self.high}")
+
+    def describe(self) -> str:
+        bounds = f"{self.low:g}:{self.high:g}"
+        return bounds if self.kind == "float" else f"{bounds}:{self.kind}"
+
+
+RANGE_KINDS = ("float", "int", "log")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +51,7 @@ from quantum_trader.strategies.base import (
 )
 from quantum_trader.strategies.features import MarketFeatures
 from quantum_trader.strategies.indicators import Ema
+from quantum_trader.strategies.params import ParamRange
 from quantum_trader.strategies.rebuilt import (
     Columns,
     MarketAt,
@@ -92,6 +94,15 @@ class RefEmaCrossState(StrategyState):
 @register("ref_ema_cross")
 class RefEmaCross(Strategy[RefEmaCrossState]):
     """LONG on EMA cross up, FLAT on cross down, fixed-fraction stop and target."""
+
+    search_space = MappingProxyType(
+        {
+            "fast": ParamRange(5, 30, "int"),
+            "slow": ParamRange(20, 90, "int"),
+            "stop_pct": ParamRange(0.002, 0.05, "log"),
+            "target_pct": ParamRange(0.003, 0.08, "log"),
+        }
+    )
 
     engine_profile = REFERENCE_RULES
 

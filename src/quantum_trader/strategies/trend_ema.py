@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from quantum_trader.strategies.base import (
 )
 from quantum_trader.strategies.features import MarketFeatures
 from quantum_trader.strategies.indicators import Ema
+from quantum_trader.strategies.params import ParamRange
 from quantum_trader.strategies.rebuilt import (
     Columns,
     MarketAt,
@@ -58,6 +60,16 @@ class TrendEmaState(StrategyState):
 @register("trend_ema")
 class TrendEma(Strategy[TrendEmaState]):
     """EMA cross with a trend-EMA regime filter; stop ``stop_atr`` × ATR."""
+
+    search_space = MappingProxyType(
+        {
+            "fast": ParamRange(5, 30, "int"),
+            "slow": ParamRange(20, 90, "int"),
+            "trend": ParamRange(50, 400, "int"),
+            "stop_atr": ParamRange(1.0, 4.0),
+            "full_confidence_gap": ParamRange(0.05, 1.0, "log"),
+        }
+    )
 
     def __init__(
         self,
