@@ -82,7 +82,10 @@ def open_study(
     """The study ``name``: created with ``spec`` when new; resumed when ``spec`` equals
     the stored one (or is None: a joining worker); ValueError naming ``--study`` when it
     differs or (joining) when there is no such study."""
-    sampler = optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True)
+    with warnings.catch_warnings():  # constant_liar is "experimental" in Optuna's terms
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # constant liar: a running trial counts as a poor one, so parallel workers spread out
+        sampler = optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
     names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     if name not in names:
