@@ -9,19 +9,21 @@ machine that holds the same bars. See :mod:`quantum_trader.research.hyperopt`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec
 
 import optuna
 import typer
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -55,6 +57,7 @@ from quantum_trader.research.hyperopt.trials import Market, TrialContext, balanc
 from quantum_trader.research.hyperopt.worker import run_worker
 
 err_console = Console(stderr=True)
+P = ParamSpec("P")
 MIN_FOLD_BARS = 1_440  # a fold shorter than a day of 1m bars scores noise
 
 hyperopt_app = typer.Typer(
@@ -134,6 +137,25 @@ def trial_context(spec: StudySpec, data: Path, loaded: LoadedBars | None = None)
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm_interrupts(command: Callable[P, None]) -> Callable[P, None]:
+    """While ``command`` runs, SIGTERM (a service manager stopping it) ends it as Ctrl-C
+    does: the trial in hand is queued again and its slot returned."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            command(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return run
+
+
 def default_study_name(spec: StudySpec) -> str:
     return f"{spec.strategy}-{hashlib.sha256(spec.identity().encode()).hexdigest()[:10]}"
 
@@ -157,6 +179,7 @@ def _spawn_workers(
 
 
 @hyperopt_app.callback()
+@sigterm_interrupts
 def hyperopt_command(
     ctx: typer.Context,
     strategy: Annotated[str | None, typer.Option(help="Strategy to optimise.")] = None,
@@ -260,11 +283,9 @@ def hyperopt_command(
             _work_with_progress(found, trial_ctx, coord)
             for proc in workers:
                 proc.wait()
+            _check_workers(workers, log_dir)
         except KeyboardInterrupt:
-            for proc in workers:
-                proc.terminate()
-            for proc in workers:
-                proc.wait()
+            _stop(workers)
             done = len(counted(found.get_trials(deepcopy=False)))
             message = f"interrupted after {done} trials; run the same command to resume"
             raise fail(message, 130) from None
@@ -275,6 +296,7 @@ def hyperopt_command(
 
 
 @hyperopt_app.command("worker")
+@sigterm_interrupts
 def worker_command(
     storage: Annotated[str, typer.Option(help="redis:// URL of the study.")],
     study: Annotated[str, typer.Option(help="Study name (quantum hyperopt prints it).")],
@@ -312,7 +334,6 @@ def _prefix(settings: Settings) -> str:
 
 
 def _work_with_progress(study: optuna.Study, ctx: TrialContext, coord: Coordination) -> None:
-    total = ctx.spec.trials
     columns = (
         TextColumn("[bold]trials"),
         BarColumn(),
@@ -321,18 +342,35 @@ def _work_with_progress(study: optuna.Study, ctx: TrialContext, coord: Coordinat
         TextColumn("{task.description}"),
     )
     with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task("", total=total)
+        task = progress.add_task("", total=ctx.spec.trials)
 
-        def on_trial(_: FrozenTrial) -> None:
+        def refresh() -> None:
             trials = counted(study.get_trials(deepcopy=False))
             complete = [t for t in trials if t.state is TrialState.COMPLETE]
             best = max((float(t.value or 0) for t in complete), default=None)
             label = f"best {best:.4g}" if best is not None else "no complete trial yet"
             progress.update(task, completed=len(trials), description=label)
 
-        on_trial(None)  # type: ignore[arg-type]
-        run_worker(study, ctx, coord, on_trial)
-        on_trial(None)  # type: ignore[arg-type]
+        refresh()
+        run_worker(study, ctx, coord, lambda _: refresh())
+        refresh()
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # each queues its trial again
+    for proc in workers:
+        proc.wait()
+
+
+def _check_workers(workers: list[subprocess.Popen[bytes]], log_dir: Path) -> None:
+    for n, proc in enumerate(workers, start=1):
+        if proc.returncode:
+            err_console.print(
+                f"[yellow]warning:[/] worker {n} exited with code {proc.returncode}; its log: "
+                f"{log_dir}"
+            )
 
 
 def _emit(report: dict[str, Any], json_path: Path | None) -> None:

@@ -97,8 +97,8 @@ class RefEmaCross(Strategy[RefEmaCrossState]):
 
     search_space = MappingProxyType(
         {
-            "fast": ParamRange(5, 30, "int"),
-            "slow": ParamRange(20, 90, "int"),
+            "fast": ParamRange(5, 20, "int"),  # below slow's lowest: every pair is valid
+            "slow": ParamRange(21, 90, "int"),
             "stop_pct": ParamRange(0.002, 0.05, "log"),
             "target_pct": ParamRange(0.003, 0.08, "log"),
         }

@@ -63,11 +63,11 @@ class TrendEma(Strategy[TrendEmaState]):
 
     search_space = MappingProxyType(
         {
-            "fast": ParamRange(5, 30, "int"),
-            "slow": ParamRange(20, 90, "int"),
-            "trend": ParamRange(50, 400, "int"),
+            "fast": ParamRange(5, 20, "int"),  # below slow's lowest: every pair is valid
+            "slow": ParamRange(21, 90, "int"),
+            "trend": ParamRange(50, 300, "int"),
             "stop_atr": ParamRange(1.0, 4.0),
-            "full_confidence_gap": ParamRange(0.05, 1.0, "log"),
+            "full_confidence_gap": ParamRange(0.05, 0.5, "log"),
         }
     )
 

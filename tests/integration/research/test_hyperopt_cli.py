@@ -113,7 +113,7 @@ def test_strategies_list_shows_every_strategy_with_its_parameters_and_ranges() -
     found = {s["name"]: s for s in json.loads(listed.stdout)}
     assert set(found) >= {"trend_ema", "breakout", "mean_reversion", "ref_ema_cross", "model"}
     trend = {p["name"]: p for p in found["trend_ema"]["parameters"]}
-    assert trend["fast"] == {"name": "fast", "default": 12, "search": "5:30:int"}
+    assert trend["fast"] == {"name": "fast", "default": 12, "search": "5:20:int"}
     assert trend["atr_period"]["search"] is None and found["trend_ema"]["warmup_bars"] == 200
     assert found["ref_ema_cross"]["sides"] == ["LONG"] and found["model"]["warmup_bars"] is None
     for name in found:

@@ -31,22 +31,23 @@ from optuna.trial import FrozenTrial, TrialState
 from quantum_trader.model.evidence import deflated_sharpe, probabilistic_sharpe
 from quantum_trader.research.hyperopt.objective import Refused
 from quantum_trader.research.hyperopt.space import suggest
-from quantum_trader.research.hyperopt.trials import TrialContext, daily_returns
+from quantum_trader.research.hyperopt.trials import BARS_ATTR, TrialContext, daily_returns
 from quantum_trader.research.hyperopt.worker import REASON_ATTR, RETRY_ATTR
 
 DSR_BAR = 0.95
 
 
 def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Trials that used a slot: complete, pruned, refused (not the re-queued ones)."""
-    out = []
-    for t in trials:
-        reason = str(t.user_attrs.get(REASON_ATTR, ""))
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-            t.state is TrialState.FAIL and reason.startswith("refused")
-        ):
-            out.append(t)
-    return out
+    """Trials that used a slot: complete, pruned, refused (not the failed ones that were
+    queued again: interrupted, or abandoned by a dead worker)."""
+    return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+def outcome(trial: FrozenTrial) -> str:
+    """complete, pruned or refused (a refused trial is told to Optuna as pruned)."""
+    if str(trial.user_attrs.get(REASON_ATTR, "")).startswith("refused"):
+        return "refused"
+    return trial.state.name.lower()
 
 
 def _fold_scores(trial: FrozenTrial) -> list[float]:
@@ -109,7 +110,7 @@ def study_report(study: optuna.Study, ctx: TrialContext) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     used = counted(trials)
     complete = [t for t in used if t.state is TrialState.COMPLETE]
-    states = Counter(t.state.name.lower() for t in used)
+    states = Counter(outcome(t) for t in used)
     reasons = Counter(
         str(t.user_attrs[REASON_ATTR]).split(":")[0] + ": " + _reason_kind(t)
         for t in used
@@ -122,6 +123,8 @@ def study_report(study: optuna.Study, ctx: TrialContext) -> dict[str, Any]:
         "trials": len(used),
         "states": dict(sorted(states.items())),
         "retried": sum(1 for t in trials if RETRY_ATTR in t.user_attrs),
+        # bars replayed by every trial's backtests (fold warm-ups included)
+        "bars_backtested": sum(int(t.user_attrs.get(BARS_ATTR, 0)) for t in trials),
         "not_finished_reasons": dict(reasons.most_common()),
         "space": [d.spec() for d in ctx.dimensions],
         "folds": [{"start_ms": w.start_ms, "end_ms": w.end_ms} for w in ctx.market.split.folds],

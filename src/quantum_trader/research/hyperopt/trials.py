@@ -29,6 +29,7 @@ from quantum_trader.research.hyperopt.objective import FoldScore, Refused, score
 from quantum_trader.research.hyperopt.space import Dimension, check_defaults, suggest
 from quantum_trader.research.hyperopt.spec import StudySpec
 
+BARS_ATTR = "bars_backtested"
 SettingsFor = Callable[[Mapping[str, object]], Settings]  # overrides -> the trial's settings
 MakeConfig = Callable[[Settings], EngineConfig]
 
@@ -86,19 +87,24 @@ def evaluate(trial: optuna.Trial, ctx: TrialContext) -> tuple[float, list[FoldSc
     config = ctx.config(overrides)
     folds: list[FoldScore] = []
     returns: list[float] = []
-    for k, window in enumerate(ctx.market.split.folds):
-        result = ctx.backtest(window, params, config)
-        try:
-            fold = ctx.score(result)
-        except Refused as exc:
-            raise Refused(f"fold {k + 1}: {exc}") from None
-        folds.append(fold)
-        returns += daily_returns(result)
-        trial.report(fold.score, k)
-        if k + 1 < len(ctx.market.split.folds) and trial.should_prune():
-            raise optuna.TrialPruned(
-                f"fold {k + 1}: score {fold.score:.4g} below the median of earlier trials there"
-            )
+    bars = 0
+    try:
+        for k, window in enumerate(ctx.market.split.folds):
+            result = ctx.backtest(window, params, config)
+            bars += result.bars
+            try:
+                fold = ctx.score(result)
+            except Refused as exc:
+                raise Refused(f"fold {k + 1}: {exc}") from None
+            folds.append(fold)
+            returns += daily_returns(result)
+            trial.report(fold.score, k)
+            if k + 1 < len(ctx.market.split.folds) and trial.should_prune():
+                raise optuna.TrialPruned(
+                    f"fold {k + 1}: score {fold.score:.4g} below the median of earlier trials there"
+                )
+    finally:  # the work a trial cost, however it ended: what throughput is measured in
+        trial.set_user_attr(BARS_ATTR, bars)
     trial.set_user_attr("folds", [f.as_json() for f in folds])
     trial.set_user_attr("daily_returns", returns)
     return sum(f.score for f in folds) / len(folds), folds

@@ -26,7 +26,6 @@ from quantum_trader.research.hyperopt.trials import TrialContext, evaluate
 
 WAIT_S = 1.0  # between looks at other workers' running trials, when no slot is left
 WORKER_ATTR, REASON_ATTR, RETRY_ATTR = "worker", "reason", "retry_of"
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 OnTrial = Callable[[FrozenTrial], None]
 
@@ -108,8 +107,10 @@ def _run_one(
     try:
         value, _ = evaluate(trial, ctx)
     except Refused as exc:
+        # Told as pruned, not failed: the sampler ignores failed trials and would keep
+        # drawing from a region that does not trade; a pruned one it learns to avoid.
         trial.set_user_attr(REASON_ATTR, f"refused: {exc}")
-        return study.tell(trial, state=TrialState.FAIL)
+        return study.tell(trial, state=TrialState.PRUNED)
     except optuna.TrialPruned as exc:
         trial.set_user_attr(REASON_ATTR, f"pruned: {exc}")
         return study.tell(trial, state=TrialState.PRUNED)
