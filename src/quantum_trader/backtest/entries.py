@@ -164,7 +164,9 @@ def _size(
 def _open(
     desk: Desk, run: SymbolRun, plan_id: str, sized: SizedEntry, signal: Signal, i: int, now: int
 ) -> None:
-    if not desk.orders.send(entry_order(plan_id, run.symbol, sized.side, sized.qty), "entry"):
+    order = entry_order(plan_id, run.symbol, sized.side, sized.qty)
+    desk.log.entered_by(order.client_order_id, signal.strategy)  # the trade's strategy
+    if not desk.orders.send(order, "entry"):
         return
     desk.collect(run, i, now)
     cooldown = plan_cooldown_ms(PlanAction.OPEN, True, desk.config.apply.cooldown_ms)

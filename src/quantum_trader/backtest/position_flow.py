@@ -207,6 +207,7 @@ class Desk:
         run.stop_reason = reason
         run.stop_qty = position.qty
         run.position = with_stop(position, stop, coid, now)
+        self.log.stop_at(run.symbol, stop, int(run.series.open_time[i]))
         if old and old != coid:
             self.orders.cancel(run.symbol, old)
 

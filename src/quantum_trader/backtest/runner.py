@@ -20,8 +20,17 @@ from decimal import Decimal
 from pathlib import Path
 
 from quantum_trader.backtest.config import EngineConfig
-from quantum_trader.backtest.engine import Progress, run_engine
-from quantum_trader.backtest.profile import account_defaults, profile_of
+from quantum_trader.backtest.engine import (
+    Progress,
+    funding_schedule,
+    run_engine,
+    settled_funding,
+    strategy_names,
+)
+from quantum_trader.backtest.lookahead import check_lookahead
+from quantum_trader.backtest.lookahead_changes import LookaheadReport
+from quantum_trader.backtest.profile import account_defaults, apply_profile, profile_of
+from quantum_trader.backtest.signals import StrategySpec
 from quantum_trader.backtest.trades import BacktestResult
 from quantum_trader.data import (
     DEFAULT_SYMBOLS,
@@ -240,3 +249,28 @@ def load_funding(request: BacktestRequest, series: list[BarSeries]) -> dict[str,
         return find_funding(request.data, [s.symbol for s in series])
     except DataError as exc:
         raise InputError("--data", str(exc)) from None
+
+
+def strategy_funding(request: BacktestRequest, series: list[BarSeries]) -> dict[str, FundingSeries]:
+    """The funding rates a run's strategies see (a feature of the model): what the
+    exchange settles, as :func:`~quantum_trader.backtest.engine.build_replay` gives them."""
+    config = apply_profile(engine_config(request), profile_of(request.strategy, request.params))
+    recorded = load_funding(request, series)
+    schedule, _ = funding_schedule([s.symbol for s in series], config, recorded)
+    return settled_funding(schedule, series)
+
+
+def lookahead_check(run: BacktestRun, request: BacktestRequest, samples: int) -> LookaheadReport:
+    """``quantum backtest --lookahead-check``: the run's strategies on its bars
+    (:mod:`quantum_trader.backtest.lookahead`), parameters as the run had them."""
+    names = strategy_names(request.strategy)
+    params = tuple(sorted(request.params.items())) if len(names) == 1 else ()
+    series = list(run.series.values())
+    return check_lookahead(
+        series,
+        [StrategySpec(name, params) for name in names],
+        strategy_funding(request, series),
+        samples=samples,
+        seed=request.seed,
+        workers=request.engine.workers,
+    )

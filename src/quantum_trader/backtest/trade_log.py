@@ -9,6 +9,11 @@ exits become **one** :class:`Trade` — a partial take-profit (``harvest_tranche
 an exit of the position, not a trade of its own. A fill that flips the position through
 zero closes the old one and opens a new one with the rest.
 
+A position remembers the strategy whose entry signal opened it
+(:meth:`TradeLog.entered_by`, keyed by the entry order's client id: the first fill of
+that order names it) and the levels its protective stop sat at
+(:meth:`TradeLog.stop_at`); neither touches a fill.
+
 Funding is settled by the exchange per position, not per fill: :meth:`TradeLog.trades`
 gives each closed position the funding payments made while it was open.
 """
@@ -41,6 +46,8 @@ class _Position:
     entry_ts: int  # exchange time of the opening fill
     entered: Decimal  # quantity entered in all
     risk_per_unit: Decimal = ZERO  # |entry − initial stop|
+    strategy: str = ""
+    stops: list[tuple[int, float]] = field(default_factory=list)  # (bar time, stop price)
     exits: list[ExitFill] = field(default_factory=list)
     exit_value: Decimal = ZERO  # Σ price × qty over the exits
     gross: Decimal = ZERO
@@ -62,6 +69,20 @@ class TradeLog:
         self._closed: list[_Closed] = []
         self._open: dict[str, _Position] = {}
         self._reasons: dict[str, str] = {}
+        self._strategies: dict[str, str] = {}  # entry client order id -> strategy
+
+    def entered_by(self, client_order_id: str, strategy: str) -> None:
+        """The strategy whose entry signal the order ``client_order_id`` executes: the
+        position its fill opens is that strategy's trade."""
+        self._strategies[client_order_id] = strategy
+
+    def stop_at(self, symbol: str, stop: Decimal, bar_time: int) -> None:
+        """The protective stop of ``symbol``'s open position now sits at ``stop`` (from the
+        bar opening at ``bar_time``); a level it already holds is not a move."""
+        position = self._open.get(symbol)
+        level = float(stop)
+        if position is not None and (not position.stops or position.stops[-1][1] != level):
+            position.stops.append((bar_time, level))
 
     def tag(self, client_order_id: str, reason: str) -> None:
         """Record why an order exists, so its fills close positions with that reason."""
@@ -145,6 +166,7 @@ class TradeLog:
                 bar_index,
                 fill.ts,
                 rest,
+                strategy=self._strategies.get(fill.client_order_id, ""),
             )
 
     def _add(
@@ -152,8 +174,9 @@ class TradeLog:
     ) -> None:
         if position is None:
             self._open[fill.symbol] = _Position(
-                sign, fill.qty, fill.price, fill.commission, bar_time, bar_index, fill.ts, fill.qty
-            )
+                sign, fill.qty, fill.price, fill.commission, bar_time, bar_index, fill.ts, fill.qty,
+                strategy=self._strategies.get(fill.client_order_id, ""),
+            )  # fmt: skip
             return
         qty = position.qty + fill.qty
         position.entry_price = (position.entry_price * position.qty + fill.price * fill.qty) / qty
@@ -180,4 +203,6 @@ def _trade(symbol: str, position: _Position) -> Trade:
         exit_index=final.index,
         risk=float(position.risk_per_unit * position.entered),
         exits=tuple(position.exits),
+        strategy=position.strategy,
+        stops=tuple(position.stops),
     )

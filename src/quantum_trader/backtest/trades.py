@@ -74,6 +74,9 @@ class Trade:
     ``pnl`` is net of all fees and of funding (``funding`` > 0 means received), summed
     over the position; ``risk`` is the money at risk at entry (qty × initial stop
     distance, 0 when unknown), so ``r_multiple`` is the whole position's pnl in R.
+    ``strategy`` is the name on the entry signal that opened it ("" when unknown);
+    ``stops`` the protective stop's levels while it was open, ``(bar open time, price)``
+    from the initial stop on, one per move (for the report, not the JSON).
     """
 
     symbol: str
@@ -91,6 +94,8 @@ class Trade:
     funding: float = 0.0
     risk: float = 0.0
     exits: tuple[ExitFill, ...] = ()  # empty: a single exit described by the fields above
+    strategy: str = ""
+    stops: tuple[tuple[int, float], ...] = ()
 
     @property
     def r_multiple(self) -> float | None:
@@ -117,6 +122,7 @@ class Trade:
         """The JSON form: times as int ms UTC, prices/qty/money as floats (numbers)."""
         return {
             "symbol": self.symbol,
+            "strategy": self.strategy,
             "side": self.side,
             "entry_time": self.entry_time,
             "exit_time": self.exit_time,

@@ -16,16 +16,31 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from quantum_trader.backtest.breakdowns import breakdowns
+from quantum_trader.backtest.lookahead_changes import DEFAULT_SAMPLES, LookaheadReport
 from quantum_trader.backtest.metrics import summarize
-from quantum_trader.backtest.plots import html_report, png_report
+from quantum_trader.backtest.plots import png_report, report_view
 from quantum_trader.backtest.profile import profile_of
-from quantum_trader.backtest.report import summary_table, write_json
+from quantum_trader.backtest.report import (
+    breakdown_table,
+    lookahead_tables,
+    summary_table,
+    write_json,
+)
+from quantum_trader.backtest.report_html import html_report
 from quantum_trader.backtest.runner import (
     BacktestRequest,
     BacktestRun,
     InputError,
     LoadedBars,
+    lookahead_check,
     run_backtest,
+)
+from quantum_trader.cli.backtest_output import (
+    check_view,
+    lookahead_samples,
+    parse_window,
+    report_symbol,
 )
 from quantum_trader.cli.backtest_request import build_request, file_options
 from quantum_trader.cli.checks import writable_output
@@ -183,11 +198,53 @@ def backtest_command(
         list[str] | None, typer.Option(help="Strategy parameter name=value (repeatable).")
     ] = None,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write summary and trades as JSON here.")
+        Path | None,
+        typer.Option(
+            "--json",
+            help="Write the summary (with its breakdowns), the trades and, with "
+            "--lookahead-check, the check's findings as JSON here.",
+        ),
     ] = None,
     report: Annotated[
-        Path | None, typer.Option(help="Write an interactive HTML report (and a PNG) here.")
+        Path | None,
+        typer.Option(
+            help="Write an interactive HTML report here (a PNG, and plotly.js once, beside "
+            "it): metrics, breakdowns, price with entries, exits and stops, equity, monthly "
+            "returns."
+        ),
     ] = None,
+    report_symbol_: Annotated[
+        str | None,
+        typer.Option(
+            "--report-symbol",
+            help="Symbol the report's price chart shows (default: the one with the most trades).",
+        ),
+    ] = None,
+    report_window: Annotated[
+        str | None,
+        typer.Option(
+            help="START/END of the report's price chart, ISO dates or times UTC, e.g. "
+            "2024-01-08/2024-01-15 (default: that symbol's busiest week)."
+        ),
+    ] = None,
+    lookahead: Annotated[
+        bool,
+        typer.Option(
+            "--lookahead-check",
+            help="Also check that no signal (and no model feature) reads a later bar: "
+            "recompute them on the data cut at sampled signal bars and bar by bar, list "
+            "every value that changes (--json: `lookahead`); exit code 1 if any did.",
+        ),
+    ] = False,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--lookahead-samples",
+            help="Signal bars per strategy and symbol (the model: per universe) recomputed "
+            "on data cut at their bar: all of them when there are fewer, else the first, "
+            "the last and a seeded sample; 0: all.",
+        ),
+    ] = DEFAULT_SAMPLES,
 ) -> None:
     """Backtest a strategy on the same decision code the services run."""
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
@@ -199,6 +256,11 @@ def backtest_command(
         raise _fail(exc.format_message()) from None
     settings = context_settings()
     try:
+        view_symbol, window = report_symbol(report_symbol_), parse_window(report_window)
+        samples = lookahead_samples(samples)
+        if report is None and (view_symbol or window):
+            given = "--report-symbol" if view_symbol else "--report-window"
+            raise InputError(given, "chooses what --report draws; add --report PATH.html")
         file_symbol, file_interval = file_options(data, repair, symbol, interval)
         request = build_request(
             strategy, data, synthetic, symbols, timeframe, days, start, end, balance, fee,
@@ -212,7 +274,12 @@ def backtest_command(
                 "--no-strategy-rules to trade its signals with the system's sizing and exits",
                 "warning",
             )
-        run = _run_with_progress(request, lambda loaded: check_loaded(loaded, request))
+
+        def check(loaded: LoadedBars) -> None:
+            check_loaded(loaded, request)
+            check_view(view_symbol, window, loaded.series)
+
+        run = _run_with_progress(request, check)
     except (InputError, DataError) as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # a strategy or config rejected a parameter
@@ -222,20 +289,39 @@ def backtest_command(
     result = run.result
     summary = summarize(result, run.series[result.symbols[0]].interval_ms)
     summary["rules"] = "strategy" if run.strategy_rules else "system"
+    summary["breakdowns"] = breakdowns(result.trades)
     if request.strategy == ModelStrategy.name:  # which model traded, and on what
         summary["model_id"] = _model_notes(request, result.symbols, run.series)
     summary["settings"] = settings.masked()
     console.print(summary_table(summary, run.seconds))
+    if result.trades:
+        console.print(breakdown_table(summary))
+    checked = _lookahead(run, request, samples) if lookahead else None
     if json_path is not None:
-        console.print(f"trades and summary: {write_json(json_path, result, summary)}")
+        console.print(f"trades and summary: {write_json(json_path, result, summary, checked)}")
     if report is not None:
         title = f"{result.strategy} on {', '.join(result.symbols)} ({result.interval})"
-        console.print(f"report: {html_report(report, result, run.series, title)}")
-        png = png_report(report.with_suffix(".png"), result, title)
+        view = report_view(result, run.series, view_symbol, window)
+        console.print(f"report: {html_report(report, result, run.series, title, summary, view)}")
+        png = png_report(report.with_suffix(".png"), result, run.series, view, title)
         if png is None:
             console.print("PNG skipped: matplotlib is not installed (pip install matplotlib)")
         else:
             console.print(f"image: {png}")
+    if checked is not None and not checked.clean:
+        raise typer.Exit(1)
+
+
+def _lookahead(run: BacktestRun, request: BacktestRequest, samples: int) -> LookaheadReport:
+    """The lookahead check of the run, its tables printed."""
+    err_console.print("lookahead check: recomputing the signals on cut data …", highlight=False)
+    try:
+        checked = lookahead_check(run, request, samples)
+    except (DataError, ValueError) as exc:  # bars or a strategy the check cannot take
+        raise _fail(f"--lookahead-check: {exc}") from None
+    for table in lookahead_tables(checked):
+        console.print(table)
+    return checked
 
 
 def _model_notes(

@@ -25,7 +25,7 @@ from quantum_trader.bootstrap.parts import SystemParts
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport, as_text, stream_messages
-from quantum_trader.bus.schemas import Plan
+from quantum_trader.bus.schemas import Plan, TradeIntent
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings, mask_url
 from quantum_trader.data.bars import BarSeries
@@ -321,7 +321,12 @@ class PaperRun:
         reasons = {
             as_text(k): as_text(v) for k, v in (await redis.hgetall(bus.keys.exit_reasons)).items()
         }
-        summary.trades = paper_trades(sim.core, series, plans, reasons)
+        intents = [
+            m
+            for m in await stream_messages(parts.redis, bus.keys.trade_intent)
+            if isinstance(m, TradeIntent)
+        ]
+        summary.trades = paper_trades(sim.core, series, plans, reasons, intents)
         parts.journal.close()
         return summary
 

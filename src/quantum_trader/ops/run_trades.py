@@ -5,6 +5,7 @@ position from its opening fill to the fill that flattened it, every exit fill li
 funding settled per position. Exit reasons are the ones the system recorded: an exit
 plan's reason code (the apply layer's ``exit:reasons``), and for the protective stop
 ``stop`` while it still sits at the entry plan's stop, ``trailing_stop`` once moved.
+A position's strategy is the one on the intent its entry plan was made from.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from decimal import Decimal
 from typing import Any
 
 from quantum_trader.backtest.trade_log import TradeLog
-from quantum_trader.bus.schemas import Plan
+from quantum_trader.bus.schemas import Plan, TradeIntent
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.decide.exit_labels import STOP, TRAILING_STOP
+from quantum_trader.decide.intent_policy import plan_id_for_intent
 from quantum_trader.decide.order_requests import entry_order_id
 from quantum_trader.domain.enums import PlanKind
 from quantum_trader.domain.order_ids import is_stop
@@ -36,9 +38,15 @@ def paper_trades(
     series: Mapping[str, BarSeries],
     plans: Sequence[Plan],
     exit_reasons: Mapping[str, str],
+    intents: Sequence[TradeIntent] = (),
 ) -> list[dict[str, Any]]:
-    """Closed positions as ``Trade.as_json()`` dicts, in the order they closed."""
+    """Closed positions as ``Trade.as_json()`` dicts, in the order they closed
+    (``intents``: the signal engine's, which name each entry plan's strategy)."""
     log = TradeLog()
+    strategy_of = {plan_id_for_intent(i.intent_id): i.strategy for i in intents}
+    for plan in plans:
+        if plan.kind is PlanKind.OPEN and plan.plan_id in strategy_of:
+            log.entered_by(entry_order_id(plan.plan_id), strategy_of[plan.plan_id])
     entry_stop = {
         entry_order_id(p.plan_id): p.stop_price
         for p in plans

@@ -22,7 +22,7 @@ def _version() -> None:  # a second command keeps "backtest" a subcommand, as in
 
 runner = CliRunner()
 TRADE_KEYS = {
-    "symbol", "side", "entry_time", "exit_time", "entry_price", "exit_price",
+    "symbol", "strategy", "side", "entry_time", "exit_time", "entry_price", "exit_price",
     "qty", "pnl", "fees", "funding", "exit_reason", "r_multiple", "exits",
 }  # fmt: skip
 EXIT_KEYS = {"time", "price", "qty", "reason", "pnl", "fees"}
@@ -43,7 +43,7 @@ def test_reference_run_writes_json_and_html(tmp_path: Path) -> None:
     assert doc["summary"]["trades"] == len(doc["trades"]) > 0
     assert doc["summary"]["rules"] == "strategy"  # its own: bench/REFERENCE_STRATEGY.md
     for t in doc["trades"]:
-        assert set(t) == TRADE_KEYS
+        assert set(t) == TRADE_KEYS and t["strategy"] == "ref_ema_cross"
         assert isinstance(t["entry_time"], int) and isinstance(t["exit_time"], int)
         assert t["entry_time"] <= t["exit_time"]
         assert isinstance(t["entry_price"], float) and isinstance(t["pnl"], float)
@@ -132,3 +132,28 @@ def test_without_strategy_the_configured_strategies_trade_with_the_configured_pa
     doc = json.loads(strict.read_text())["summary"]
     assert doc["skipped_entries"]["max_positions"] > 0 and doc["trades"] < summary["trades"]
     assert doc["settings"]["gate"]["max_open_positions"] == 1
+
+
+def test_breakdowns_in_the_table_and_the_json_add_up_to_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    res = run("--strategy", "trend_ema,breakout", "--synthetic", "--days", "2", "--symbols",
+              "BTCUSDT,ETHUSDT", "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Breakdowns (positions)" in res.output
+    doc = json.loads(out.read_text())
+    summary, trades = doc["summary"], doc["trades"]
+    groups = summary["breakdowns"]
+    assert list(groups) == ["symbol", "month", "exit_reason", "strategy", "side"]
+    assert set(groups["strategy"]) == {t["strategy"] for t in trades} == {"trend_ema", "breakout"}
+    assert set(groups["side"]) <= {"LONG", "SHORT"}
+    for rows in groups.values():
+        assert sum(r["trades"] for r in rows.values()) == summary["trades"] == len(trades)
+        net = sum(r["net_pnl"] for r in rows.values())
+        assert net == pytest.approx(summary["net_pnl"]) and net == pytest.approx(
+            sum(t["pnl"] for t in trades)
+        )
+    btc = [t for t in trades if t["symbol"] == "BTCUSDT"]
+    assert groups["symbol"]["BTCUSDT"]["trades"] == len(btc)
+    assert groups["symbol"]["BTCUSDT"]["win_rate"] == pytest.approx(
+        sum(t["pnl"] > 0 for t in btc) / len(btc)
+    )

@@ -29,8 +29,8 @@ from redis.backoff import ExponentialBackoff
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.groups import topology
 from quantum_trader.bus.keys import Keys
-from quantum_trader.bus.redis_transport import RedisTransport, as_text
-from quantum_trader.bus.schemas import Plan
+from quantum_trader.bus.redis_transport import RedisTransport, as_text, stream_messages
+from quantum_trader.bus.schemas import Plan, TradeIntent
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings
 from quantum_trader.data import MarketConfig, generate_market
@@ -230,7 +230,12 @@ class SteppedRun:
                 },
             }
             plans = [p for p in evidence.plans if isinstance(p, Plan)]
-            self.trades = paper_trades(sim.core, market.bars, plans, reasons)
+            intents = [
+                m
+                for m in await stream_messages(redis, keys.trade_intent)
+                if isinstance(m, TradeIntent)
+            ]
+            self.trades = paper_trades(sim.core, market.bars, plans, reasons, intents)
             journal = Journal(f"sqlite:///{data_dir / 'journal.sqlite'}", run_id=self.run_id)
             self.closes_by_reason = journal.harvest_metrics().closes_by_reason
             journal.close()
