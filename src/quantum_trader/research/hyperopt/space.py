@@ -65,9 +65,11 @@ def parse_space(
     if not specs:
         declared = cls.search_space
         if not declared:
+            names = ", ".join(parameters) or "none"
             raise SpaceError(
-                f"--space: {strategy} declares no search space; give one, e.g. "
-                f"--space {next(iter(parameters), 'name')}=1:10"
+                f"--space: {strategy} declares no search space; name one with --space "
+                f"NAME=LOW:HIGH (its parameters: {names}; or a numeric setting such as "
+                "exits.kill.threshold)"
             )
         return tuple(Dimension(n, r) for n, r in declared.items())
     out: dict[str, Dimension] = {}
