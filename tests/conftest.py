@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -57,6 +58,17 @@ async def own_redis_client(own_redis: EmbeddedRedis) -> AsyncIterator[aioredis.R
     client = aioredis.Redis.from_url(own_redis.url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A command run in a test points the root logger at its captured stderr, which is
+    closed once the command returns: every test starts from the handlers it found."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -167,14 +167,12 @@ def _spawn_workers(
     command = [sys.executable, "-m", "quantum_trader.cli"]
     if state.config_file is not None:
         command += ["--config", str(state.config_file)]
-    command += ["hyperopt", "worker", "--storage", url, "--study", name]
-    command += ["--worker-timeout", str(timeout_s)]
+    command += ["hyperopt", "worker", "--study", name, "--worker-timeout", str(timeout_s)]
+    env = {**os.environ, "QUANTUM_REDIS_URL": url}  # not on the command line: ps shows that
     procs = []
     for n in range(1, jobs):
         with (log_dir / f"{name}-worker-{n}.log").open("ab") as log:
-            procs.append(
-                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=os.environ)
-            )
+            procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env))
     return procs
 
 
@@ -190,7 +188,7 @@ def hyperopt_command(
         list[str] | None,
         typer.Option(
             help="name=low:high[:int|log] (repeatable): a strategy parameter, or a dotted "
-            "setting such as exits.kill_threshold. Default: the strategy's declared space."
+            "setting such as exits.kill.threshold. Default: the strategy's declared space."
         ),
     ] = None,
     trials: Annotated[int, typer.Option(min=1, help="Finished trials the study ends at.")] = 50,
@@ -298,8 +296,11 @@ def hyperopt_command(
 @hyperopt_app.command("worker")
 @sigterm_interrupts
 def worker_command(
-    storage: Annotated[str, typer.Option(help="redis:// URL of the study.")],
     study: Annotated[str, typer.Option(help="Study name (quantum hyperopt prints it).")],
+    storage: Annotated[
+        str | None,
+        typer.Option(help="redis:// URL of the study (default: QUANTUM_REDIS_URL or embedded)."),
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Where this machine holds the study's bars.")
     ] = None,

@@ -66,7 +66,10 @@ def configure_logging(level: str = "WARNING", json_logs: bool = False) -> None:
     structlog.configure(
         processors=[*processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        cache_logger_on_first_use=True,
+        # Not cached: a cached logger keeps the configuration of its first use, so a later
+        # configure (a second command in one process, a test capturing logs) would not
+        # reach it. Logs are warnings and errors off the hot path; caching saves nothing.
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactSecrets())
