@@ -20,6 +20,7 @@ import dataclasses
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -270,7 +271,7 @@ def load_with_sources(
     for name in _leaves(cli):
         sources[name] = "cli"
     try:
-        settings = Settings(**_deep_merge(_deep_merge(file_values, env), cli))
+        settings = Settings(**deep_merge(deep_merge(file_values, env), cli))
     except ValidationError as exc:
         raise ConfigError(describe(exc, {**file_values, **cli}, sources)) from None
     return settings, sources
@@ -315,11 +316,12 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _deep_merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    """``low`` with ``high`` laid over it, section by section (a settings layering)."""
     merged = dict(low)
     for key, value in high.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged

@@ -58,6 +58,10 @@ from quantum_trader.research.hyperopt.worker import run_worker
 
 err_console = Console(stderr=True)
 P = ParamSpec("P")
+WorkerTimeout = Annotated[
+    float,
+    typer.Option(min=0.1, help="Seconds without a heartbeat before a worker's trial is re-run."),
+]
 MIN_FOLD_BARS = 1_440  # a fold shorter than a day of 1m bars scores noise
 
 hyperopt_app = typer.Typer(
@@ -218,12 +222,7 @@ def hyperopt_command(
     balance: Annotated[str | None, typer.Option(help="Starting USDT of each backtest.")] = None,
     fee: Annotated[str | None, typer.Option(help="Taker fee rate of each backtest.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
-    worker_timeout: Annotated[
-        float,
-        typer.Option(
-            min=0.1, help="Seconds without a heartbeat after which a worker's trial is re-run."
-        ),
-    ] = WORKER_TIMEOUT_S,
+    worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
 ) -> None:
     """Search a strategy's parameters on time folds; judge the best on a holdout."""
     if ctx.invoked_subcommand is not None:
@@ -304,12 +303,7 @@ def worker_command(
     data: Annotated[
         Path | None, typer.Option(help="Where this machine holds the study's bars.")
     ] = None,
-    worker_timeout: Annotated[
-        float,
-        typer.Option(
-            min=0.1, help="Seconds without a heartbeat after which a worker's trial is re-run."
-        ),
-    ] = WORKER_TIMEOUT_S,
+    worker_timeout: WorkerTimeout = WORKER_TIMEOUT_S,
 ) -> None:
     """Join a study: run its trials until it has all it needs."""
     settings = context_settings()

@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from quantum_trader.config import flatten_settings
+from quantum_trader.config import deep_merge, flatten_settings
 from quantum_trader.strategies import get_strategy
 from quantum_trader.strategies.base import strategy_class, strategy_parameters
 from quantum_trader.strategies.params import RANGE_KINDS, ParamRange
@@ -141,14 +141,4 @@ def nested(dotted: Mapping[str, object]) -> dict[str, Any]:
 
 def overridden(base: Mapping[str, Any], dotted: Mapping[str, object]) -> dict[str, Any]:
     """The settings sections ``base`` with the ``dotted`` overrides laid over them."""
-
-    def merge(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(low)
-        for key, value in high.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = value
-        return out
-
-    return merge(base, nested(dotted))
+    return deep_merge(base, nested(dotted))
