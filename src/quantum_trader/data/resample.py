@@ -4,15 +4,20 @@ Buckets are aligned on interval boundaries in UTC (weeks on Mondays, like Binanc
 open = first, high = max, low = min, close = last, volume = sum. Missing source bars
 inside a bucket (minutes without trades) are allowed; a bucket is *complete* when the
 source series covers its whole span. Partial buckets at either end are dropped by default
-or kept and flagged by ``resample_flagged``.
+or kept and flagged by ``resample_flagged``. ``resample_klines`` does the same with exact
+``Kline`` candles (what an exchange serves).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from quantum_trader.data.bars import BarSeries, DataError, interval_ms, interval_offset_ms
+from quantum_trader.domain.klines import Kline
 
 
 def _check(series: BarSeries, interval: str) -> tuple[int, int]:
@@ -66,3 +71,43 @@ def resample(series: BarSeries, interval: str, *, keep_partial: bool = False) ->
     unless ``keep_partial`` (use ``resample_flagged`` to know which ones they are)."""
     result, complete = resample_flagged(series, interval)
     return result if keep_partial else result.take(complete)
+
+
+def resample_klines(klines: Sequence[Kline], interval: str) -> list[Kline]:
+    """Exact (``Decimal``) candles of ``interval`` from oldest-first ``klines`` of one
+    symbol at a finer interval that divides it, on the same UTC buckets as ``resample``:
+    open = first, high = max, low = min, close = last, volume = sum. Every bucket the
+    source reaches is kept, partial ones too (the current candle of an exchange)."""
+    target_ms, offset = interval_ms(interval), interval_offset_ms(interval)
+    out: list[Kline] = []
+    group: list[Kline] = []
+    bucket = None
+    for k in klines:
+        b = (k.open_time - offset) // target_ms
+        if b != bucket and group:
+            out.append(_merge(group, interval, bucket_start(group[0], target_ms, offset)))
+            group = []
+        bucket = b
+        group.append(k)
+    if group:
+        out.append(_merge(group, interval, bucket_start(group[0], target_ms, offset)))
+    return out
+
+
+def bucket_start(kline: Kline, target_ms: int, offset: int) -> int:
+    return (kline.open_time - offset) // target_ms * target_ms + offset
+
+
+def _merge(group: list[Kline], interval: str, open_time: int) -> Kline:
+    first = group[0]
+    return Kline(
+        first.symbol,
+        interval,
+        open_time,
+        first.open,
+        max(k.high for k in group),
+        min(k.low for k in group),
+        group[-1].close,
+        sum((k.volume for k in group), Decimal(0)),
+        open_time + interval_ms(interval) - 1,
+    )

@@ -23,6 +23,7 @@ from quantum_trader.domain.money import ZERO
 from quantum_trader.domain.orders import AccountState, Fill, Order, OrderRequest, PositionState
 from quantum_trader.exchange.interface import ExecutionEvent, FundingRate, MarkPrice
 from quantum_trader.exchange.sim.account import Account, Ledger
+from quantum_trader.exchange.sim.amend import amend_order
 from quantum_trader.exchange.sim.book import (
     BINANCE_RULES,
     CONDITIONAL,
@@ -104,6 +105,10 @@ class MatchingCore:
     def next_funding_ms(self) -> int:
         """The next funding time the clock has not passed yet."""
         return self._state.next_funding_ms
+
+    @property
+    def funding_interval_ms(self) -> int:
+        return self._state.funding.interval_ms
 
     def advance_time(self, now_ms: int) -> None:
         market.advance_time(self._state, now_ms)
@@ -243,6 +248,12 @@ class MatchingCore:
         finish(self._state, order, OrderStatus.CANCELED)
         return order
 
+    def modify(self, symbol: str, client_order_id: str, quantity: Decimal, price: Decimal) -> Order:
+        """Amend an open LIMIT order in place (``amend.amend_order``)."""
+        order = self._lookup(symbol, client_order_id)
+        amend_order(self._state, order, quantity, price)
+        return order.snapshot()
+
     def cancel_all(self, symbol: str) -> list[Order]:
         book = self._book(symbol)
         cancelled = []
@@ -357,6 +368,10 @@ class MatchingCore:
         bars = self._state.klines.get((symbol, interval), ())
         selected = [k for k in bars if end_time is None or k.open_time <= end_time]
         return selected[-limit:] if limit > 0 else []
+
+    def kline_intervals(self, symbol: str) -> list[str]:
+        """The intervals ``symbol``'s bars were recorded at (what ``klines`` holds)."""
+        return [interval for (name, interval) in self._state.klines if name == symbol]
 
     def drain_events(self) -> list[ExecutionEvent]:
         if type(self._state.events) is NoEvents:

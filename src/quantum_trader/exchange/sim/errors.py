@@ -32,6 +32,8 @@ INVALID_LEVERAGE = -4028
 DUPLICATE_CLIENT_ID = -4116
 MIN_NOTIONAL = -4164
 POST_ONLY_REJECTED = -5022
+ONLY_LIMIT_MODIFIABLE = -5025
+NO_NEED_TO_MODIFY = -5027
 NO_LIQUIDITY = -4131  # a market order finds no price to execute at
 
 MESSAGES: dict[int, str] = {
@@ -63,6 +65,8 @@ MESSAGES: dict[int, str] = {
     POST_ONLY_REJECTED: (
         "Due to the order could not be executed as maker, the Post Only order will be rejected."
     ),
+    ONLY_LIMIT_MODIFIABLE: "Only limit order is supported.",
+    NO_NEED_TO_MODIFY: "No need to modify the order.",
 }
 
 

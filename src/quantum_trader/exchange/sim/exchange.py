@@ -98,6 +98,18 @@ class SimExchange:
             raise OrderOutcomeUnknown(client_order_id, "response lost after cancel")
         return order
 
+    async def modify_order(
+        self, symbol: str, client_order_id: str, quantity: Decimal, price: Decimal
+    ) -> Order:
+        """Amend a resting LIMIT order (Binance's PUT /fapi/v1/order)."""
+        await self._call()
+        fault = self._order_fault(client_order_id)
+        order = self.core.modify(symbol, client_order_id, quantity, price)
+        self._publish()
+        if fault is OrderFault.LOST_RESPONSE:
+            raise OrderOutcomeUnknown(client_order_id, "response lost after amendment")
+        return order
+
     async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
         await self._call()
         return self.core.order(symbol, client_order_id)

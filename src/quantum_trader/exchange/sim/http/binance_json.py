@@ -18,7 +18,8 @@ from quantum_trader.domain.orders import AccountState, Fill, Order, PositionStat
 from quantum_trader.exchange.interface import FundingRate, MarkPrice
 
 JSON = dict[str, Any]
-ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"]
+# The order types the matching core executes (stop-limit and trailing orders it does not).
+ORDER_TYPES = ["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET"]
 TIME_IN_FORCE = ["GTC", "IOC", "FOK", "GTX", "GTD"]
 # Binance's algo-order statuses for a conditional order, from the core's order status.
 ALGO_STATUS = {
@@ -115,6 +116,7 @@ def trade_json(fill: Fill) -> JSON:
         "quoteQty": s(fill.price * fill.qty),
         "commission": s(fill.commission),
         "commissionAsset": fill.commission_asset,
+        "marginAsset": "USDT",
         "time": fill.ts,
         "positionSide": "BOTH",
         "buyer": fill.side.value == "BUY",
@@ -122,7 +124,7 @@ def trade_json(fill: Fill) -> JSON:
     }
 
 
-def position_json(p: PositionState, instrument: Instrument) -> JSON:
+def position_json(p: PositionState, instrument: Instrument, margin_type: str = "cross") -> JSON:
     """/fapi/v3/positionRisk entry (v2 adds leverage / marginType / maxNotionalValue)."""
     signed = p.signed_qty
     notional = signed * p.mark_price
@@ -148,9 +150,35 @@ def position_json(p: PositionState, instrument: Instrument) -> JSON:
         "askNotional": "0",
         "updateTime": p.updated_at,
         "leverage": str(p.leverage),
-        "marginType": "cross",
+        "marginType": margin_type,
         "maxNotionalValue": s(instrument.max_notional_at(p.leverage)),
         "isAutoAddMargin": "false",
+    }
+
+
+def account_position_json(row: JSON) -> JSON:
+    """A ``positions[]`` entry of /fapi/v3/account (with v2's extra fields) from the
+    positionRisk entry of the same position."""
+    return {
+        "symbol": row["symbol"],
+        "positionSide": row["positionSide"],
+        "positionAmt": row["positionAmt"],
+        "unrealizedProfit": row["unRealizedProfit"],
+        "isolatedMargin": row["isolatedMargin"],
+        "notional": row["notional"],
+        "isolatedWallet": row["isolatedWallet"],
+        "initialMargin": row["initialMargin"],
+        "maintMargin": row["maintMargin"],
+        "positionInitialMargin": row["positionInitialMargin"],
+        "openOrderInitialMargin": row["openOrderInitialMargin"],
+        "leverage": row["leverage"],
+        "isolated": row["marginType"] == "isolated",
+        "entryPrice": row["entryPrice"],
+        "breakEvenPrice": row["breakEvenPrice"],
+        "maxNotional": row["maxNotionalValue"],
+        "bidNotional": row["bidNotional"],
+        "askNotional": row["askNotional"],
+        "updateTime": row["updateTime"],
     }
 
 

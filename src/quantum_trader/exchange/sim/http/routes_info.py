@@ -1,4 +1,5 @@
-"""Market data, account, position, leverage, trade-history and listen-key endpoints."""
+"""Exchange info, mark price and funding, account, position, leverage, trade-history and
+listen-key endpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import quantum_trader.exchange.sim.http.binance_json as bj
 from quantum_trader.exchange.sim.http.routes_trade import Params, Route, need
 from quantum_trader.exchange.sim.http.security import bad_request
 from quantum_trader.exchange.sim.http.venue import Venue
-from quantum_trader.exchange.sim.market import INTERVAL_MS
 
 
 def int_param(params: Params, name: str, default: int | None = None) -> int | None:
@@ -44,24 +44,6 @@ async def exchange_info(srv: Venue, params: Params) -> Any:
     return bj.exchange_info_json(srv.core.instruments(), srv.clock.now_ms(), srv.weights.limit)
 
 
-async def klines(srv: Venue, params: Params) -> Any:
-    symbol = need(params, "symbol")
-    interval = need(params, "interval")
-    if interval not in INTERVAL_MS:
-        raise bad_request(-1120, "Invalid interval.")
-    limit = min(int_param(params, "limit", 500) or 500, 1500)
-    start = int_param(params, "startTime")
-    end = int_param(params, "endTime")
-    srv.core.instrument(symbol)
-    bars = [
-        k
-        for k in srv.core.klines(symbol, interval, 1_000_000, end)
-        if start is None or k.open_time >= start
-    ]
-    bars = bars[:limit] if start is not None else bars[-limit:]
-    return [bj.kline_row(k) for k in bars]
-
-
 async def premium_index(srv: Venue, params: Params) -> Any:
     rows = [bj.premium_index_json(srv.core.mark_price(s)) for s in symbols_of(srv, params)]
     return rows[0] if params.get("symbol") else rows
@@ -78,15 +60,6 @@ async def funding_rate(srv: Venue, params: Params) -> Any:
     return [bj.funding_rate_json(r, srv.core.mark_at(r.symbol, r.funding_time)) for r in rows]
 
 
-async def ticker_price(srv: Venue, params: Params) -> Any:
-    now = srv.core.now_ms
-    rows = [
-        {"symbol": s, "price": bj.s(srv.core.last_price(s)), "time": now}
-        for s in symbols_of(srv, params)
-    ]
-    return rows[0] if params.get("symbol") else rows
-
-
 async def leverage_bracket(srv: Venue, params: Params) -> Any:
     rows = [bj.brackets_json(srv.core.instrument(s)) for s in symbols_of(srv, params)]
     return rows[0] if params.get("symbol") else rows
@@ -95,14 +68,19 @@ async def leverage_bracket(srv: Venue, params: Params) -> Any:
 def position_rows(srv: Venue, params: Params) -> list[dict[str, Any]]:
     symbol = params.get("symbol")
     return [
-        bj.position_json(p, srv.core.instrument(p.symbol))
+        bj.position_json(
+            p,
+            srv.core.instrument(p.symbol),
+            "isolated" if p.symbol in srv.modes.isolated else "cross",
+        )
         for p in srv.core.positions()
         if not symbol or p.symbol == symbol
     ]
 
 
 async def account(srv: Venue, params: Params) -> Any:
-    body = bj.account_json(srv.core.account(), position_rows(srv, params))
+    positions = [bj.account_position_json(row) for row in position_rows(srv, params)]
+    body = bj.account_json(srv.core.account(), positions)
     return {**body, "multiAssetsMargin": srv.modes.multi_assets}
 
 
@@ -183,11 +161,8 @@ INFO_ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/fapi/v1/ping"): Route(ping, "public"),
     ("GET", "/fapi/v1/time"): Route(server_time, "public"),
     ("GET", "/fapi/v1/exchangeInfo"): Route(exchange_info, "public"),
-    ("GET", "/fapi/v1/klines"): Route(klines, "public"),
     ("GET", "/fapi/v1/premiumIndex"): Route(premium_index, "public"),
     ("GET", "/fapi/v1/fundingRate"): Route(funding_rate, "public"),
-    ("GET", "/fapi/v1/ticker/price"): Route(ticker_price, "public"),
-    ("GET", "/fapi/v2/ticker/price"): Route(ticker_price, "public"),
     ("GET", "/fapi/v1/leverageBracket"): Route(leverage_bracket, "signed"),
     ("GET", "/fapi/v2/account"): Route(account, "signed"),
     ("GET", "/fapi/v3/account"): Route(account, "signed"),

@@ -1,4 +1,5 @@
-"""Order endpoints: /fapi/v1/order, openOrders, allOpenOrders and the algo-order API.
+"""Order endpoints: /fapi/v1/order (create, amend, query, cancel), openOrders,
+allOrders, allOpenOrders and the algo-order API.
 
 Regular orders (MARKET, LIMIT) live on /fapi/v1/order; conditional ones (STOP_MARKET,
 TAKE_PROFIT_MARKET) only on /fapi/v1/algoOrder since Binance's December 2025 change
@@ -86,6 +87,7 @@ def order_request(srv: Venue, params: Params, *, algo: bool) -> OrderRequest:
     wanted = ("LONG", "SHORT") if srv.modes.dual_side else ("BOTH",)
     if params.get("positionSide", "BOTH") not in wanted:
         raise bad_request(-4061, "Order's position side does not match user's setting.")
+    check_price_match(params)
     working = params.get("workingType", "CONTRACT_PRICE")
     tif = params.get("timeInForce", "GTC")
     if working not in WorkingType.__members__ or tif not in TimeInForce.__members__:
@@ -105,8 +107,15 @@ def order_request(srv: Venue, params: Params, *, algo: bool) -> OrderRequest:
     )
 
 
+def check_price_match(params: Params) -> None:
+    """The matching core takes explicit prices only: no BBO price matching."""
+    if params.get("priceMatch", "NONE") not in ("", "NONE"):
+        raise bad_request(-5037, "Invalid price match.")
+
+
 def find_order(srv: Venue, params: Params, id_key: str, client_key: str) -> Order:
     symbol = need(params, "symbol")
+    srv.core.instrument(symbol)  # -1121 for an unknown symbol, before any order lookup
     if params.get(id_key):
         order = srv.core.order_by_exchange_id(params[id_key])
         if order.symbol != symbol:
@@ -137,11 +146,28 @@ async def post_order(srv: Venue, params: Params) -> Any:
     return bj.order_json(await srv.submit(request))
 
 
+async def put_order(srv: Venue, params: Params) -> Any:
+    """PUT /fapi/v1/order: amend a resting LIMIT order's price and quantity (both sent)."""
+    order = regular(srv, params)
+    side = need(params, "side")
+    quantity = decimal_param(params, "quantity")
+    price = decimal_param(params, "price")
+    check_price_match(params)
+    if quantity is None:
+        raise bad_request(-1102, "Mandatory parameter 'quantity' was not sent, was empty/null.")
+    if price is None:
+        raise bad_request(-1102, "Mandatory parameter 'price' was not sent, was empty/null.")
+    if side != order.side.value:
+        raise bad_request(-1117, "Invalid side.")
+    return bj.order_json(await srv.modify(order.symbol, order.client_order_id, quantity, price))
+
+
 async def get_order(srv: Venue, params: Params) -> Any:
     return bj.order_json(regular(srv, params))
 
 
 async def delete_order(srv: Venue, params: Params) -> Any:
+    srv.lookup(lambda: srv.core.instrument(need(params, "symbol")))
     try:
         order = regular(srv, params)
     except Exception as exc:
@@ -180,6 +206,7 @@ async def get_algo(srv: Venue, params: Params) -> Any:
 
 
 async def delete_algo(srv: Venue, params: Params) -> Any:
+    srv.lookup(lambda: srv.core.instrument(need(params, "symbol")))
     try:
         order = conditional(srv, params)
     except Exception as exc:
@@ -208,8 +235,20 @@ async def delete_all_algo(srv: Venue, params: Params) -> Any:
     return CANCEL_ALL_DONE
 
 
+async def get_all_algo(srv: Venue, params: Params) -> Any:
+    """GET /fapi/v1/allAlgoOrders: the symbol's conditional orders, oldest first."""
+    symbol = need(params, "symbol")
+    srv.core.instrument(symbol)
+    return [
+        bj.algo_json(o)
+        for o in srv.core.all_orders()
+        if o.symbol == symbol and o.type.is_conditional
+    ]
+
+
 async def get_all_orders(srv: Venue, params: Params) -> Any:
     symbol = need(params, "symbol")
+    srv.core.instrument(symbol)
     return [
         bj.order_json(o)
         for o in srv.core.all_orders()
@@ -220,6 +259,7 @@ async def get_all_orders(srv: Venue, params: Params) -> Any:
 TRADE_ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/fapi/v1/order"): Route(post_order, "signed", order_write=True),
     ("GET", "/fapi/v1/order"): Route(get_order, "signed"),
+    ("PUT", "/fapi/v1/order"): Route(put_order, "signed", order_write=True),
     ("DELETE", "/fapi/v1/order"): Route(delete_order, "signed", order_write=True),
     ("GET", "/fapi/v1/openOrder"): Route(get_open_order, "signed"),
     ("GET", "/fapi/v1/openOrders"): Route(get_open_orders, "signed"),
@@ -229,6 +269,7 @@ TRADE_ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/fapi/v1/algoOrder"): Route(get_algo, "signed"),
     ("DELETE", "/fapi/v1/algoOrder"): Route(delete_algo, "signed", order_write=True),
     ("GET", "/fapi/v1/openAlgoOrders"): Route(get_open_algo, "signed"),
+    ("GET", "/fapi/v1/allAlgoOrders"): Route(get_all_algo, "signed"),
     ("GET", "/fapi/v1/algoOpenOrders"): Route(get_open_algo, "signed"),
     ("DELETE", "/fapi/v1/algoOpenOrders"): Route(delete_all_algo, "signed", order_write=True),
 }

@@ -144,6 +144,21 @@ WEIGHTS: dict[str, int] = {
     "/fapi/v3/balance": 5,
     "/fapi/v1/userTrades": 5,
     "/fapi/v1/allOrders": 5,
+    "/fapi/v1/allAlgoOrders": 5,
+    "/fapi/v1/markPriceKlines": 5,
+    "/fapi/v1/indexPriceKlines": 5,
+    "/fapi/v1/premiumIndexKlines": 5,
+    "/fapi/v1/continuousKlines": 5,
+    "/fapi/v1/ticker/bookTicker": 2,
+    "/fapi/v1/aggTrades": 20,
+    "/fapi/v1/trades": 5,
+    "/fapi/v1/historicalTrades": 20,
+    "/fapi/v1/income": 30,
+    "/fapi/v1/forceOrders": 20,
+    "/fapi/v1/commissionRate": 20,
+    "/fapi/v1/accountConfig": 5,
+    "/fapi/v1/adlQuantile": 5,
+    "/fapi/v1/batchOrders": 5,
 }
 NO_SYMBOL_WEIGHTS: dict[str, int] = {
     "/fapi/v1/openOrders": 40,
@@ -151,10 +166,19 @@ NO_SYMBOL_WEIGHTS: dict[str, int] = {
     "/fapi/v1/premiumIndex": 10,
     "/fapi/v1/ticker/price": 2,
     "/fapi/v2/ticker/price": 2,
+    "/fapi/v1/ticker/24hr": 40,
+    "/fapi/v1/ticker/bookTicker": 5,
+    "/fapi/v1/forceOrders": 50,
 }
+# Order-book weight by the depth asked for (the default is 500 levels).
+DEPTH_WEIGHTS = ((50, 2), (100, 5), (500, 10), (1000, 20))
 
 
 def weight_of(path: str, params: Mapping[str, str]) -> int:
+    if path in ("/fapi/v1/depth", "/fapi/v1/rpiDepth"):
+        raw = params.get("limit", "500")
+        levels = int(raw) if raw.isdigit() else 500
+        return next((w for most, w in DEPTH_WEIGHTS if levels <= most), DEPTH_WEIGHTS[-1][1])
     if "symbol" not in params and path in NO_SYMBOL_WEIGHTS:
         return NO_SYMBOL_WEIGHTS[path]
     return WEIGHTS.get(path, 1)

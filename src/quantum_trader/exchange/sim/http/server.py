@@ -15,15 +15,16 @@ import itertools
 import json
 from collections import deque
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-import quantum_trader.exchange.sim.http.binance_json as bj
+import quantum_trader.exchange.sim.http.market_streams as ms
 import quantum_trader.exchange.sim.http.streams as streams
 from quantum_trader.clock import Clock, SystemClock
-from quantum_trader.domain.orders import Order, OrderRequest
+from quantum_trader.domain.orders import Fill, Order, OrderRequest
 from quantum_trader.exchange.interface import (
     AccountUpdate,
     OrderNotFound,
@@ -33,8 +34,12 @@ from quantum_trader.exchange.interface import (
     RetryableError,
 )
 from quantum_trader.exchange.sim import FaultPlan, MatchingCore, SimExchange
+from quantum_trader.exchange.sim.http.depth import BookFeed
 from quantum_trader.exchange.sim.http.faults import HttpFaultProfile, HttpFaults, profile_named
+from quantum_trader.exchange.sim.http.routes_account import ACCOUNT_ROUTES
+from quantum_trader.exchange.sim.http.routes_batch import BATCH_ROUTES
 from quantum_trader.exchange.sim.http.routes_info import INFO_ROUTES
+from quantum_trader.exchange.sim.http.routes_market import MARKET_ROUTES
 from quantum_trader.exchange.sim.http.routes_trade import TRADE_ROUTES, Route
 from quantum_trader.exchange.sim.http.security import (
     DEFAULT_WEIGHT_LIMIT,
@@ -48,7 +53,13 @@ from quantum_trader.exchange.sim.http.security import (
 from quantum_trader.exchange.sim.http.venue import AccountModes
 
 T = TypeVar("T")
-ROUTES: dict[tuple[str, str], Route] = {**TRADE_ROUTES, **INFO_ROUTES}
+ROUTES: dict[tuple[str, str], Route] = {
+    **TRADE_ROUTES,
+    **BATCH_ROUTES,
+    **INFO_ROUTES,
+    **MARKET_ROUTES,
+    **ACCOUNT_ROUTES,
+}
 UNKNOWN_TEXT = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."  # noqa: E501
 BUS_TEXT = "An unexpected response was received from the message bus. Execution status unknown."
 
@@ -86,10 +97,11 @@ class SimHttpServer:
         # them in market time, so Binance's real per-minute budget holds per market minute.
         self.weight_clock: Clock = weight_clock or self.clock
         self.users = streams.UserStreams(seed)
-        self.markets = streams.MarketStreams()
+        self.markets = ms.MarketStreams()
         self.leverage: dict[str, int] = {}
         self.modes = AccountModes()
         self.requests: deque[dict[str, Any]] = deque(maxlen=2000)
+        self.books = BookFeed()
         self._ids = itertools.count(1)
         self._touched: set[str] = set()
         self._runner: web.AppRunner | None = None
@@ -104,7 +116,7 @@ class SimHttpServer:
         app = web.Application()
         app.add_routes(admin_routes(self))
         app.router.add_get("/ws/{name}", self._ws_single)
-        app.router.add_get("/ws", self._ws_combined)
+        app.router.add_get("/ws", self._ws_raw)
         app.router.add_get("/stream", self._ws_combined)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
@@ -219,6 +231,12 @@ class SimHttpServer:
     async def cancel(self, symbol: str, client_order_id: str) -> Order:
         return await self._order_call(self.sim.cancel_order(symbol, client_order_id))
 
+    async def modify(
+        self, symbol: str, client_order_id: str, quantity: Decimal, price: Decimal
+    ) -> Order:
+        call = self.sim.modify_order(symbol, client_order_id, quantity, price)
+        return await self._order_call(call)
+
     async def _order_call(self, call: Any) -> Order:
         try:
             order: Order = await call
@@ -245,6 +263,7 @@ class SimHttpServer:
         if not events:
             return
         payloads: list[dict[str, Any]] = []
+        fills: list[Fill] = []
         for event in events:
             if isinstance(event, OrderUpdate):
                 order = event.order
@@ -254,6 +273,7 @@ class SimHttpServer:
                     payloads.append(streams.order_event(event))
                 if event.fill is not None:
                     self._touched.add(order.symbol)
+                    fills.append(event.fill)
             elif isinstance(event, AccountUpdate):
                 payloads.append(streams.account_event(event, self._touched))
                 self._touched = set()
@@ -264,33 +284,18 @@ class SimHttpServer:
             await self.users.expire_all(now)
         await self.users.expire_stale(now)
         await self.users.push(payloads)
+        await ms.traded(self.core, self.markets, fills)
 
     async def market_moved(self, symbol: str) -> None:
-        """Mark-price stream update (and execution events the move caused)."""
+        """Market streams of the move (and execution events the move caused)."""
         await self.publish()
-        name = f"{symbol.lower()}@markPrice"
-        if self.markets.wants(name) or self.markets.wants(name + "@1s"):
-            m = self.core.mark_price(symbol)
-            payload = streams.mark_price_event(
-                symbol,
-                bj.s(m.mark_price),
-                bj.s(m.index_price),
-                bj.s(m.funding_rate),
-                m.next_funding_time,
-                m.ts,
-            )
-            await self.markets.push(name, payload)
-            await self.markets.push(name + "@1s", payload)
+        await ms.moved(self.core, self.markets, self.books, symbol)
 
     async def bar_closed(self, symbol: str, interval: str) -> None:
         await self.market_moved(symbol)
-        name = f"{symbol.lower()}@kline_{interval}"
-        if self.markets.wants(name):
-            (kline,) = self.core.klines(symbol, interval, 1)
-            row = bj.kline_row(kline)
-            await self.markets.push(
-                name, streams.kline_event(symbol, row, interval, kline.open_time)
-            )
+        bars = self.core.klines(symbol, interval, 1)
+        if bars:
+            await ms.bar(self.core, self.markets, symbol, bars[-1])
 
     # -- WebSockets -----------------------------------------------------------------
 
@@ -309,6 +314,10 @@ class SimHttpServer:
 
         return await streams.serve_socket(request, register, unregister)
 
+    async def _ws_raw(self, request: web.Request) -> web.StreamResponse:
+        """``/ws``: raw payloads of the streams a client SUBSCRIBEs to."""
+        return await self._market_socket(request, [], combined=False)
+
     async def _ws_combined(self, request: web.Request) -> web.StreamResponse:
         names = [n for n in request.query.get("streams", "").split("/") if n]
         return await self._market_socket(request, names, combined=True)
@@ -316,8 +325,11 @@ class SimHttpServer:
     async def _market_socket(
         self, request: web.Request, names: list[str], combined: bool
     ) -> web.StreamResponse:
+        async def command(ws: web.WebSocketResponse, text: str) -> None:
+            await self.markets.command(ws, text, combined)
+
         return await streams.serve_socket(
-            request, lambda ws: self.markets.add(ws, names, combined), self.markets.remove
+            request, lambda ws: self.markets.add(ws, names, combined), self.markets.remove, command
         )
 
 

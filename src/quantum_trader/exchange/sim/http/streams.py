@@ -1,10 +1,9 @@
-"""WebSocket streams: the user-data stream behind listen keys, and market streams.
+"""WebSocket streams: the user-data stream behind listen keys (market streams are in
+``market_streams``).
 
 ``/ws/<listenKey>`` carries ORDER_TRADE_UPDATE, ALGO_UPDATE and ACCOUNT_UPDATE events
 and ends with ``listenKeyExpired`` when its key expires (60 minutes without keepalive, or
-forced by a fault or an admin call). ``/ws/<symbol>@kline_<interval>``,
-``/ws/<symbol>@markPrice`` and ``/stream?streams=a/b`` carry market data (combined
-streams wrap each payload as ``{"stream": name, "data": payload}``).
+forced by a fault or an admin call).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import itertools
 import json
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from quantum_trader.domain.enums import OrderStatus
 from quantum_trader.exchange.interface import AccountUpdate, OrderUpdate
@@ -95,87 +94,21 @@ class UserStreams:
         return sum(len(s) for s in self.sockets.values())
 
 
-class MarketStreams:
-    """Subscribers of market streams by lower-case stream name."""
-
-    def __init__(self) -> None:
-        self.subscribers: dict[str, set[tuple[web.WebSocketResponse, bool]]] = {}
-
-    def add(self, ws: web.WebSocketResponse, names: list[str], combined: bool) -> None:
-        for name in names:
-            self.subscribers.setdefault(name.lower(), set()).add((ws, combined))
-
-    def remove(self, ws: web.WebSocketResponse) -> None:
-        for subs in self.subscribers.values():
-            for entry in [e for e in subs if e[0] is ws]:
-                subs.discard(entry)
-
-    async def push(self, name: str, payload: dict[str, Any]) -> None:
-        for ws, combined in list(self.subscribers.get(name.lower(), ())):
-            if ws.closed:
-                continue
-            body = {"stream": name, "data": payload} if combined else payload
-            await ws.send_str(json.dumps(body))
-
-    def wants(self, name: str) -> bool:
-        return bool(self.subscribers.get(name.lower()))
-
-
 async def serve_socket(
-    request: web.Request, register: Any, unregister: Any
+    request: web.Request, register: Any, unregister: Any, on_text: Any = None
 ) -> web.WebSocketResponse:
-    """Run one socket until the peer or the server closes it (pings answered by aiohttp)."""
+    """Run one socket until the peer or the server closes it (pings answered by aiohttp);
+    ``on_text(ws, text)`` gets the client's text messages (a market socket's commands)."""
     ws = web.WebSocketResponse(heartbeat=None, autoping=True)
     await ws.prepare(request)
     register(ws)
     try:
-        async for _ in ws:
-            pass  # clients send nothing but control frames
+        async for message in ws:
+            if on_text is not None and message.type == WSMsgType.TEXT:
+                await on_text(ws, message.data)
     finally:
         unregister(ws)
     return ws
-
-
-def mark_price_event(
-    symbol: str, mark: str, index: str, rate: str, next_funding: int, now: int
-) -> dict[str, Any]:
-    return {
-        "e": "markPriceUpdate",
-        "E": now,
-        "s": symbol,
-        "p": mark,
-        "i": index,
-        "P": mark,
-        "r": rate,
-        "T": next_funding,
-    }
-
-
-def kline_event(symbol: str, row: list[Any], interval: str, now: int) -> dict[str, Any]:
-    return {
-        "e": "kline",
-        "E": now,
-        "s": symbol,
-        "k": {
-            "t": row[0],
-            "T": row[6],
-            "s": symbol,
-            "i": interval,
-            "f": 0,
-            "L": 0,
-            "o": row[1],
-            "c": row[4],
-            "h": row[2],
-            "l": row[3],
-            "v": row[5],
-            "n": 0,
-            "x": True,
-            "q": row[7],
-            "V": "0",
-            "Q": "0",
-            "B": "0",
-        },
-    }
 
 
 # -- user-data events in Binance's shape ------------------------------------------------

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from quantum_trader.clock import Clock
 from quantum_trader.domain.orders import Order, OrderRequest
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
+from quantum_trader.exchange.sim.http.depth import BookFeed
 from quantum_trader.exchange.sim.http.faults import HttpFaults
 from quantum_trader.exchange.sim.http.security import BinanceError, WeightMeter
 from quantum_trader.exchange.sim.http.streams import UserStreams
@@ -45,6 +47,7 @@ class Venue(Protocol):
     weights: WeightMeter
     users: UserStreams
     requests: deque[dict[str, Any]]
+    books: BookFeed
 
     def new_client_id(self) -> str: ...
 
@@ -55,6 +58,10 @@ class Venue(Protocol):
     async def submit(self, request: OrderRequest) -> Order: ...
 
     async def cancel(self, symbol: str, client_order_id: str) -> Order: ...
+
+    async def modify(
+        self, symbol: str, client_order_id: str, quantity: Decimal, price: Decimal
+    ) -> Order: ...
 
     async def publish(self) -> None: ...
 
