@@ -19,6 +19,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from quantum_trader.cli.checks import output_dir, writable_output
+from quantum_trader.cli.download import download_command
 from quantum_trader.data.bars import MINUTE_MS, BarSeries, DataError, binance_interval, interval_ms
 from quantum_trader.data.binance import parse_dump_name, read_kline_file, scan
 from quantum_trader.data.funding import generate_funding, load_funding_rates, write_funding_csv
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 
 MAX_DAYS = 3660
+app.command("download")(download_command)
 
 
 class FileFormat(StrEnum):

@@ -63,7 +63,8 @@ def write_klines_csv(
     step_size: Decimal | None = None,
     header: bool = False,
 ) -> Path:
-    """Write the 12-column kline layout (quote volume = volume × close; counts are 0)."""
+    """Write the 12-column kline layout (quote volume = volume × close; counts are 0);
+    ``header``: first the header line of the archive's newer files."""
     price_dp = decimals_of(tick_size) if tick_size else None
     if price_dp is None:
         price_dp = max(needed_decimals(c) for c in (series.open, series.high, series.low))
@@ -85,11 +86,11 @@ def write_klines_csv(
         "ignore": zeros,
     }
     out = Path(path)
-    pacsv.write_csv(
-        pa.table(columns),
-        out,
-        write_options=pacsv.WriteOptions(include_header=header, quoting_style="none"),
-    )
+    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    with pa.OSFile(str(out), "wb") as sink:
+        if header:  # the archive's header line, unquoted (Arrow would quote the names)
+            sink.write((",".join(columns) + "\n").encode())
+        pacsv.write_csv(pa.table(columns), sink, write_options=options)
     return out
 
 
