@@ -243,12 +243,12 @@ def hyperopt_command(
         symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
         timeframe=timeframe,
     )
+    dumped = settings.model_dump(mode="json")
     try:
         loaded = load_bars(request)
-        dims = parse_space(space or [], strategy, settings.model_dump(mode="json"))
+        dims = parse_space(space or [], strategy, dumped)
     except (InputError, SpaceError) as exc:
         raise fail(str(exc)) from None
-    dumped = settings.model_dump(mode="json")
     spec = StudySpec(
         strategy=strategy,
         data=str(data.resolve()),

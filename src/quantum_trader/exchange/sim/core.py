@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import quantum_trader.exchange.sim.errors as errors
 import quantum_trader.exchange.sim.market as market
+import quantum_trader.exchange.sim.market_data as market_data
 from quantum_trader.domain.enums import OrderStatus, OrderType, Side
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.klines import Kline
@@ -315,49 +316,18 @@ class MatchingCore:
         return [f for f in fills if since is None or f.ts >= since]
 
     def mark_price(self, symbol: str) -> MarkPrice:
-        state = self._state
-        book = self._book(symbol)
-        return MarkPrice(
-            symbol=symbol,
-            mark_price=book.mark,
-            index_price=book.mark,
-            funding_rate=state.funding.rate(symbol, state.next_funding_ms),
-            next_funding_time=state.next_funding_ms,
-            ts=state.now_ms,
-        )
+        self._book(symbol)  # an unknown symbol is the exchange's error
+        return market_data.mark_price(self._state, symbol)
 
     def funding_rates(
         self, start_ms: int, end_ms: int | None = None, symbol: str | None = None
     ) -> list[FundingRate]:
-        """The settled rates from ``start_ms`` to ``end_ms`` (None: now), oldest first: the
-        schedule's, at each funding time since the symbol's first bar or price (its market
-        begins there) that the clock has reached."""
-        state = self._state
-        end = state.now_ms if end_ms is None else min(end_ms, state.now_ms)
-        symbols = [symbol] if symbol is not None else sorted(state.market_start)
         if symbol is not None:
             self._book(symbol)  # an unknown symbol is the exchange's error
-        rows = [
-            FundingRate(s, t, rate)
-            for s in symbols
-            if s in state.market_start
-            for t, rate in state.funding.settlements(s, max(start_ms, state.market_start[s]), end)
-        ]
-        return sorted(rows, key=lambda r: (r.funding_time, r.symbol))
+        return market_data.funding_rates(self._state, start_ms, end_ms, symbol)
 
     def mark_at(self, symbol: str, ms: int) -> Decimal | None:
-        """The price at ``ms`` from the recorded klines (the open of the bar holding it),
-        None when no recorded bar holds it. Newest bars first: what is asked for is a
-        recent funding time."""
-        for (name, _), bars in self._state.klines.items():
-            if name != symbol:
-                continue
-            for k in reversed(bars):
-                if k.open_time <= ms:
-                    if ms <= k.close_time:
-                        return k.open
-                    break
-        return None
+        return market_data.mark_at(self._state, symbol, ms)
 
     def last_price(self, symbol: str) -> Decimal:
         return self._book(symbol).last
@@ -365,13 +335,10 @@ class MatchingCore:
     def klines(
         self, symbol: str, interval: str, limit: int = 500, end_time: int | None = None
     ) -> list[Kline]:
-        bars = self._state.klines.get((symbol, interval), ())
-        selected = [k for k in bars if end_time is None or k.open_time <= end_time]
-        return selected[-limit:] if limit > 0 else []
+        return market_data.klines(self._state, symbol, interval, limit, end_time)
 
     def kline_intervals(self, symbol: str) -> list[str]:
-        """The intervals ``symbol``'s bars were recorded at (what ``klines`` holds)."""
-        return [interval for (name, interval) in self._state.klines if name == symbol]
+        return market_data.kline_intervals(self._state, symbol)
 
     def drain_events(self) -> list[ExecutionEvent]:
         if type(self._state.events) is NoEvents:
