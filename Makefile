@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SRC := src tests bench
 
-.PHONY: install demo test lint typecheck unit integration chaos bench clean
+.PHONY: install tools demo test lint typecheck unit integration chaos bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Chromium, promtool and amtool for the browser and alerting tests (Debian packages)
+tools:
+	@scripts/ensure-tools.sh
+
 demo: $(STAMP)
 	mkdir -p var
 	$(BIN)/quantum run --mode paper --symbol-count 8 --duration 6 --json var/demo-summary.json
@@ -30,7 +34,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-test: lint typecheck
+test: lint typecheck tools
 	$(BIN)/pytest -p no:cacheprovider --durations=30 -n 2 --dist loadgroup
 
 unit: $(STAMP)
