@@ -30,6 +30,8 @@ LAYERS = (
     "runtime",
     "bootstrap",
     "observability",
+    "alerting",
+    "dashboard",
     "ops",
     "cli",
 )
