@@ -59,8 +59,10 @@ from quantum_trader.backtest.trades import (
 from quantum_trader.backtest.visits import Visits
 from quantum_trader.data.bars import BarSeries, interval_ms
 from quantum_trader.data.funding import FundingSeries
+from quantum_trader.data.marks import LAST_PRICE, NO_MARKS, MarkBars, align_marks
 from quantum_trader.domain.enums import EntrySizing, ExitRules
 from quantum_trader.exchange.sim import FundingSchedule, MatchingCore
+from quantum_trader.exchange.sim.book import BarModel
 from quantum_trader.exchange.sim.funding import recorded_schedule
 from quantum_trader.exchange.sim.universe import packaged_universe, universe_for
 
@@ -85,14 +87,18 @@ def run_engine(
     params: Mapping[str, object] | None = None,
     progress: Progress | None = None,
     funding: Mapping[str, FundingSeries] | None = None,
+    marks: MarkBars = NO_MARKS,
 ) -> BacktestResult:
     """Backtest ``strategy`` (one, or several in the configured order, as the signal
     engine runs them) on ``series`` (one per symbol, one interval) in one account.
 
     ``funding``: recorded (or synthetic) funding rates per symbol; a symbol without them
-    pays the flat ``config.funding_rate``. Full-equity sizing (a strategy's rules) trades
-    each symbol with all of its own cash: one account per symbol, each with an equal
-    share of the balance, merged into one result. ``params`` are one strategy's."""
+    pays the flat ``config.funding_rate``. ``marks``: the mark price's own bars per
+    symbol (aligned on the series' open times); without them the mark follows the last
+    price, as it does under a strategy's fills-at-levels rules. Full-equity sizing (a
+    strategy's rules) trades each symbol with all of its own cash: one account per
+    symbol, each with an equal share of the balance, merged into one result. ``params``
+    are one strategy's."""
     config = config or EngineConfig()
     names = strategy_names(strategy)
     label = ",".join(names)
@@ -109,9 +115,9 @@ def run_engine(
     config = trade_start(apply_profile(config, profile_of(names, dict(params or {}))), series)
     if config.entry_sizing is EntrySizing.FULL_EQUITY and len(series) > 1:
         share = replace(config, balance=config.balance / len(series))
-        parts = [build_replay([s], names, share, params, None, funding) for s in series]
+        parts = [build_replay([s], names, share, params, None, funding, marks) for s in series]
         return merge_results([p.run(label) for p in parts], label)
-    return build_replay(series, names, config, params, progress, funding).run(label)
+    return build_replay(series, names, config, params, progress, funding, marks).run(label)
 
 
 def trade_start(config: EngineConfig, series: Sequence[BarSeries]) -> EngineConfig:
@@ -131,6 +137,7 @@ def build_replay(
     params: Mapping[str, object] | None = None,
     progress: Progress | None = None,
     funding: Mapping[str, FundingSeries] | None = None,
+    marks: MarkBars = NO_MARKS,
 ) -> Replay:
     """The replay ``run_engine`` would run, not yet run (tests inspect its exchange).
 
@@ -167,6 +174,10 @@ def build_replay(
         events=False,
     )
     exit_brain = config.exit_rules is ExitRules.EXIT_BRAIN
+    if config.matching.bar_model is not BarModel.PATH:
+        marks = NO_MARKS  # one price (a strategy's fills-at-levels rules): the mark is the last
+    elif marks.series and not any(marks.get(s.symbol) for s in series):
+        marks = NO_MARKS  # none for these symbols (one account of a per-symbol split)
     runs = {
         s.symbol: SymbolRun(
             s,
@@ -174,10 +185,22 @@ def build_replay(
             sig,
             FeatureSeries.of(s) if exit_brain else None,
             continuous=config.matching.continuous,
+            marks=_marks_on(s, marks.get(s.symbol)),
         )
         for s, sig in zip(series, signals, strict=True)
     }
-    return Replay(core, runs, config, progress, source, schedule)
+    replay = Replay(core, runs, config, progress, source, schedule)
+    replay.mark_source = marks.source
+    return replay
+
+
+def _marks_on(series: BarSeries, marks: BarSeries | None) -> BarSeries | None:
+    """``marks`` on ``series``'s bars (a window of the bars they were aligned to)."""
+    if marks is None or (
+        len(marks) == len(series) and np.array_equal(marks.open_time, series.open_time)
+    ):
+        return marks
+    return align_marks(series, marks)[0]
 
 
 def settled_funding(
@@ -234,6 +257,7 @@ class Replay:
     ) -> None:
         self.core = core
         self.funding_source = funding_source
+        self.mark_source = LAST_PRICE
         self.config = config
         self.desk = Desk(core, runs, config)
         self.runs = list(runs.values())
@@ -345,7 +369,7 @@ class Replay:
         return self.core.margin_floats()[0] + upnl
 
     def _result(self, strategy: str) -> BacktestResult:
-        closes = [r.series.close for r in self.runs]
+        closes = [(r.series if r.marks is None else r.marks).close for r in self.runs]
         equity = self.equity_book.curve(int(self.times.size), self.bar_steps, closes)
         if equity.size:
             equity[-1] = self._final_equity()
@@ -369,4 +393,5 @@ class Replay:
             skipped=skipped,
             realized_pnl=float(ledger.realized_pnl),
             funding_source=self.funding_source,
+            mark_source=self.mark_source,
         )

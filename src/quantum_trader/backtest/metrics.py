@@ -20,7 +20,9 @@
   ``ending_equity``, ``realized_pnl`` (gross, booked on closing fills), ``fees``,
   ``funding`` (+ received, − paid) and ``net_pnl`` = realized − fees + funding;
   ``funding_source`` says where the funding rates came from (``files: N symbols`` or
-  ``flat 0.0001/8h``).
+  ``flat 0.0001/8h``), ``mark_source`` where the mark price that triggers stops, values
+  positions and liquidates came from (``files: N symbols``, ``synthetic`` or
+  ``last price``).
 
 Undefined figures are None (JSON ``null``), never NaN.
 """
@@ -133,5 +135,6 @@ def summarize(result: BacktestResult, interval_ms: int) -> dict[str, object]:
         "funding": result.funding,
         "net_pnl": result.net_pnl,
         "funding_source": result.funding_source,
+        "mark_source": result.mark_source,
         "skipped_entries": dict(sorted(result.skipped.items())),
     }

@@ -28,13 +28,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
+import numpy as np
+
 import quantum_trader.decide.exit_labels as why
 from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.market_view import FeatureSeries
 from quantum_trader.backtest.order_desk import OrderDesk
 from quantum_trader.backtest.signals import SignalSeries
 from quantum_trader.backtest.trade_log import TradeLog
-from quantum_trader.data.bars import BarSeries
+from quantum_trader.data.bars import BarSeries, FloatArray
 from quantum_trader.decide.exit_brain import judge_position
 from quantum_trader.decide.exit_execution import (
     STOP_UNCHANGED,
@@ -54,7 +56,7 @@ from quantum_trader.decide.position_ledger import (
     with_ladder_stage,
     with_stop,
 )
-from quantum_trader.decide.risk_guard import RiskState, step_risk
+from quantum_trader.decide.risk_guard import RiskInput, RiskState, step_risk
 from quantum_trader.domain.enums import ExitRules, PlanAction
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.money import ZERO
@@ -75,6 +77,7 @@ class SymbolRun:
     signals: SignalSeries
     features: FeatureSeries | None  # the exit brain's market features (None: no exit brain)
     continuous: bool = False  # prices as written in the data, not rounded to the tick
+    marks: BarSeries | None = None  # the mark's own bars on the same open times (None: last)
     position: LedgerPosition | None = None
     exit_state: ExitState | None = None
     strength_at_entry: Decimal | None = None
@@ -90,9 +93,17 @@ class SymbolRun:
     quiet_until: int = -1  # closes up to this bar are known to need no judging
     interval_ms: int = field(init=False, default=0)
     _unit_tick: Decimal | None = field(init=False, default=None)  # the tick if it is 10**-k
+    # The lowest / highest price of each bar that an order or liquidation can act on:
+    # the last price's range, widened by the mark's when the mark has its own bars.
+    reach_low: FloatArray = field(init=False, repr=False)
+    reach_high: FloatArray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.interval_ms = self.series.interval_ms
+        self.reach_low, self.reach_high = self.series.low, self.series.high
+        if self.marks is not None:
+            self.reach_low = np.minimum(self.series.low, self.marks.low)
+            self.reach_high = np.maximum(self.series.high, self.marks.high)
         unit = self.instrument.tick_size.normalize()  # "0.10" -> 0.1: quantizing rounds to it
         digits, exponent = unit.as_tuple().digits, unit.as_tuple().exponent
         if digits == (1,) and isinstance(exponent, int) and exponent <= 0:
@@ -101,6 +112,27 @@ class SymbolRun:
     @property
     def symbol(self) -> str:
         return self.series.symbol
+
+    def mark_open(self, i: int) -> Decimal | None:
+        """Bar ``i``'s mark at its open, as written (a mark has more decimals than the
+        tick); None: the mark is the last price."""
+        return None if self.marks is None else Decimal(repr(float(self.marks.open[i])))
+
+    def mark_close(self, i: int) -> Decimal | None:
+        return None if self.marks is None else Decimal(repr(float(self.marks.close[i])))
+
+    def mark_close_f(self, i: int) -> float:
+        """Bar ``i``'s closing mark as a float (the last price's close without marks)."""
+        return float((self.series if self.marks is None else self.marks).close[i])
+
+    def mark_bar(self, i: int) -> tuple[Decimal, Decimal, Decimal, Decimal] | None:
+        m = self.marks
+        if m is None:
+            return None
+        o, h, low, c = (
+            Decimal(repr(float(x))) for x in (m.open[i], m.high[i], m.low[i], m.close[i])
+        )
+        return o, h, low, c
 
     def price(self, value: float) -> Decimal:
         """A bar price as written (its shortest repr), on the tick unless continuous."""
@@ -129,6 +161,7 @@ class Desk:
         self.seen_intents: frozenset[str] = frozenset()
         self.executed_plans: set[str] = set()
         self.skipped: dict[str, int] = {}
+        self.risk_later: list[tuple[RiskInput, int]] | None = None  # see ``hold_risk``
         self.configured = frozenset(runs)
         self.tradable = frozenset(i.symbol for i in core.instruments())
         self.fills_seen = 0
@@ -187,7 +220,7 @@ class Desk:
         (returned: the entry it decided, if any, follows at that price — see
         :func:`quantum_trader.backtest.entries.open_entry`)."""
         price = run.price(float(run.series.open[i]))
-        self.core.set_price(run.symbol, price, now)
+        self.core.set_price(run.symbol, price, now, run.mark_open(i))
         self.collect(run, i, now)
         exits, run.pending_exits = run.pending_exits, []
         for decision, reason in exits:
@@ -231,8 +264,13 @@ class Desk:
                 label=reason,
             )
         )
+        mark = run.mark_open(i)  # the position's mark, as the apply layer reads it
         step = exit_step(
-            request, position, position.qty if position else None, run.instrument, price
+            request,
+            position,
+            position.qty if position else None,
+            run.instrument,
+            price if mark is None else mark,
         )
         if isinstance(step, Skip):
             if step.reason != STOP_UNCHANGED:
@@ -283,7 +321,9 @@ class Desk:
         """End of data: close what is left at the last close (reason ``end``)."""
         if run.position is None:
             return
-        self.core.set_price(run.symbol, run.price(float(run.series.close[i])), now)
+        self.core.set_price(
+            run.symbol, run.price(float(run.series.close[i])), now, run.mark_close(i)
+        )
         self.collect(run, i, now)
         if run.position is not None:
             plan_id = exit_plan_id(run.position.position_id, "end")
@@ -319,8 +359,24 @@ class Desk:
         run.pending_exits = []
         after = position_closed(closed, fill_ts, self.config.apply.cooldown_ms)
         run.cooldown_until = extended(run.cooldown_until, after)
-        if self.config.risk_guard:
+        if not self.config.risk_guard:
+            return
+        if self.risk_later is not None:
+            self.risk_later.append((after.trade, now))
+        else:
             self.risk, _ = step_risk(self.risk, after.trade, self.config.risk, now)
+
+    def hold_risk(self) -> None:
+        """From now on, closed trades reach the risk guard only at :meth:`release_risk`:
+        a trade closed at a bar's open (an exit executed there, a stop the open gapped
+        through) is counted by the running risk guard at its next tick, after the
+        entries decided at that open were gated."""
+        self.risk_later = []
+
+    def release_risk(self) -> None:
+        held, self.risk_later = self.risk_later or [], None
+        for trade, now in held:
+            self.risk, _ = step_risk(self.risk, trade, self.config.risk, now)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1

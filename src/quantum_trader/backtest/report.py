@@ -92,6 +92,7 @@ def summary_rows(summary: dict[str, object], seconds: float | None = None) -> li
         ("funding (+ received, − paid)", _num(summary["funding"])),
         ("net PnL (realized − fees + funding)", _num(summary["net_pnl"])),
         ("funding source", str(summary.get("funding_source", "—"))),
+        ("mark price source", str(summary.get("mark_source", "—"))),
         ("total return", _pct(summary["total_return"])),
         ("CAGR", _pct(summary["cagr"])),
         ("max drawdown", _pct(summary["max_drawdown"]).lstrip("+")),

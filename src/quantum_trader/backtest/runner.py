@@ -45,6 +45,15 @@ from quantum_trader.data import (
 )
 from quantum_trader.data.binance import UnnamedSeries
 from quantum_trader.data.funding import FundingSeries, find_funding
+from quantum_trader.data.marks import (
+    NO_MARKS,
+    SYNTHETIC,
+    MarkBars,
+    find_marks,
+    mark_bars,
+    synthetic_marks,
+)
+from quantum_trader.data.synthetic import SyntheticMarket
 
 MINUTES_PER_DAY = 1_440
 
@@ -83,6 +92,7 @@ class LoadedBars:
 
     series: list[BarSeries]
     files: list[LoadResult] = field(default_factory=list)
+    marks: MarkBars = NO_MARKS  # the mark's own bars (markPriceKlines files, synthetic)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -107,22 +117,34 @@ def parse_day(option: str, text: str) -> int:
 
 def load_bars(request: BacktestRequest) -> LoadedBars:
     """The bars the request selects, one series per symbol, all at one interval."""
+    label = "files"
     if request.synthetic:
-        loaded = LoadedBars(_synthetic(request))
+        market, bars = _synthetic(request)
+        loaded = LoadedBars(bars)
+        found = {s.symbol: synthetic_marks(market, s.symbol, s) for s in bars}
+        label = SYNTHETIC
     elif request.data is None:
         raise InputError("--data", "no market data given; pass --data PATH or --synthetic")
     else:
         loaded = _from_files(request, request.data)
+        try:
+            found = find_marks(request.data, [s.symbol for s in loaded.series])
+        except DataError as exc:
+            raise InputError("--data", str(exc)) from None
     series = [_window(s, request) for s in loaded.series]
     empty = [s.symbol for s in series if len(s) < 2]
     if empty:
         raise InputError(
             "--start/--end", f"no bars left for {', '.join(empty)}; widen the date range"
         )
-    return LoadedBars(series, loaded.files)
+    try:
+        marks = mark_bars(series, found, label)
+    except DataError as exc:
+        raise InputError("--data", str(exc)) from None
+    return LoadedBars(series, loaded.files, marks)
 
 
-def _synthetic(request: BacktestRequest) -> list[BarSeries]:
+def _synthetic(request: BacktestRequest) -> tuple[SyntheticMarket, list[BarSeries]]:
     symbols = list(request.symbols) or ["BTCUSDT"]
     unknown = [s for s in symbols if s not in DEFAULT_SYMBOLS]
     if unknown:
@@ -137,7 +159,7 @@ def _synthetic(request: BacktestRequest) -> list[BarSeries]:
     bars = [market.bars[s] for s in symbols]
     if request.timeframe and request.timeframe != "1m":
         bars = [_resample(s, request.timeframe) for s in bars]
-    return bars
+    return market, bars
 
 
 def _from_files(request: BacktestRequest, path: Path) -> LoadedBars:
@@ -235,7 +257,9 @@ def run_backtest(
     ruled = config.strategy_rules and profile_of(request.strategy, request.params) is not None
     started = time.perf_counter()
     funding = load_funding(request, loaded.series)
-    result = run_engine(loaded.series, request.strategy, config, request.params, progress, funding)
+    result = run_engine(
+        loaded.series, request.strategy, config, request.params, progress, funding, loaded.marks
+    )
     seconds = time.perf_counter() - started
     series = {s.symbol: s for s in loaded.series}
     return BacktestRun(result, series, seconds, loaded.files, ruled)

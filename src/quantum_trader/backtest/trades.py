@@ -18,6 +18,8 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
+from quantum_trader.data.marks import LAST_PRICE
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -159,6 +161,7 @@ class BacktestResult:
     skipped: dict[str, int] = field(default_factory=dict)  # entry refusals by reason
     realized_pnl: float | None = None
     funding_source: str = NO_FUNDING
+    mark_source: str = LAST_PRICE  # the mark price the exchange walked (files, synthetic)
 
     @property
     def final_equity(self) -> float:
@@ -208,4 +211,5 @@ def merge_results(parts: list[BacktestResult], strategy: str) -> BacktestResult:
         skipped=skipped,
         realized_pnl=sum(p.realized for p in parts),
         funding_source=", ".join(sources),
+        mark_source=", ".join(sorted({p.mark_source for p in parts})),
     )

@@ -109,11 +109,13 @@ class Visits:
             run = runs[entering[0]]
             decided = int(run.series.open_time[run.pending_entry])
             self.desk.sizing_account = (decided, core.margin_summary())
+        self.desk.hold_risk()
         for s, was in zip(due, pending, strict=True):
             if was:
                 self.desk.on_open(runs[s], self._bar(s, k), t)
         for s in entering:
             open_entry(self.desk, runs[s], self._bar(s, k), t)
+        self.desk.release_risk()
         for s, was in zip(due, pending, strict=True):
             self.bar_phase(s, k, was, before)
 
@@ -132,7 +134,8 @@ class Visits:
                 desk.on_close(run, i - 1, int(series.open_time[i]))  # skipped while flat
         else:
             if run.book_bar < i - 1:  # quiet bars: the book takes the last one's close
-                self.core.quiet_price(run.symbol, run.price(float(series.close[i - 1])))
+                close = run.price(float(series.close[i - 1]))
+                self.core.quiet_price(run.symbol, close, run.mark_close(i - 1))
                 run.book_bar = i - 1
             if run.last_bar < i - 1 and i - 1 in run.signals.sides:
                 # A quiet bar with a signal at its close: decided now, before this open.
@@ -153,7 +156,7 @@ class Visits:
                 run.price(float(x))
                 for x in (series.open[i], series.high[i], series.low[i], series.close[i])
             )
-            core.on_bar(run.symbol, t, o, h, low, c, interval=series.interval)
+            core.on_bar(run.symbol, t, o, h, low, c, interval=series.interval, mark=run.mark_bar(i))
             run.book_bar = i
             desk.collect(run, i, t)
         # else: still flat, nothing traded: the bar could only move a book no order rests on
@@ -176,12 +179,14 @@ class Visits:
             else:
                 j = self.bar_at(b, step) if current is not None or opening else None
                 if j is not None and run.book_bar < j:
-                    self.core.quiet_price(run.symbol, run.price(float(run.series.open[j])))
+                    opening_price = run.price(float(run.series.open[j]))
+                    self.core.quiet_price(run.symbol, opening_price, run.mark_open(j))
                     run.book_bar = j - 1
                     continue
                 target = self.latest_bar(b, step - 1)
             if target > run.book_bar:
-                self.core.quiet_price(run.symbol, run.price(float(run.series.close[target])))
+                close = run.price(float(run.series.close[target]))
+                self.core.quiet_price(run.symbol, close, run.mark_close(target))
                 run.book_bar = target
 
     def _account_event(self, s: int, k: int) -> None:
@@ -203,7 +208,7 @@ class Visits:
         for symbol, (qty, _) in positions.items():
             b = self.index[symbol]
             latest = max(self.latest_bar(b, k), 0)
-            marks[symbol] = float(self.runs[b].series.close[latest])
+            marks[symbol] = self.runs[b].mark_close_f(latest)
             notional = abs(qty * marks[symbol])
             maintenance[symbol] = (self.core.maintenance_f(symbol, notional), self.max_ratio[b])
         for symbol in self.guard.update(wallet, positions, marks, maintenance):
@@ -265,13 +270,13 @@ class Visits:
 
     def _touches(self, s: int, i: int) -> bool:
         down, up = self._band(s)
-        series = self.runs[s].series
-        return bool(series.low[i] <= down or series.high[i] >= up)
+        run = self.runs[s]
+        return bool(run.reach_low[i] <= down or run.reach_high[i] >= up)
 
     def _first_touch(self, s: int, start: int, stop: int) -> int:
         down, up = self._band(s)
-        series = self.runs[s].series
-        return first_touch(series.low, series.high, start, stop, down, up)
+        run = self.runs[s]
+        return first_touch(run.reach_low, run.reach_high, start, stop, down, up)
 
     def _first_event(self, s: int, start: int, stop: int) -> int:
         j = self._first_touch(s, start, stop)

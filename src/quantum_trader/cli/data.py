@@ -23,6 +23,7 @@ from quantum_trader.cli.download import download_command
 from quantum_trader.data.bars import MINUTE_MS, BarSeries, DataError, binance_interval, interval_ms
 from quantum_trader.data.binance import parse_dump_name, read_kline_file, scan
 from quantum_trader.data.funding import generate_funding, load_funding_rates, write_funding_csv
+from quantum_trader.data.marks import mark_dump_name, synthetic_marks
 from quantum_trader.data.quality import RawKlines, check_bars, fmt_time, repair_bars
 from quantum_trader.data.resample import resample
 from quantum_trader.data.summary import SeriesSummary, summarize
@@ -109,6 +110,9 @@ def synth(
     out: Path = typer.Option(Path("data/synthetic"), help="Output directory."),
     fmt: FileFormat = typer.Option(FileFormat.csv, "--format", help="csv or parquet."),
     funding: bool = typer.Option(True, help="Also write an 8 h funding-rate file per symbol."),
+    mark: bool = typer.Option(
+        True, help="Also write a markPriceKlines file per symbol (the mark price's bars)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Generate a seeded synthetic market and write Binance-style kline files."""
@@ -146,6 +150,16 @@ def synth(
                 write_parquet(series, path)
             entry: dict[str, Any] = {"symbol": name, "interval": interval, "rows": len(series)}
             entry["path"] = str(path)
+            if mark:
+                marks = synthetic_marks(market, name, series)
+                mark_path = out / mark_dump_name(path.name)
+                if fmt is FileFormat.csv:
+                    write_klines_csv(
+                        marks, mark_path, tick_size=spec.tick_size, step_size=spec.step_size
+                    )
+                else:
+                    write_parquet(marks, mark_path)
+                entry["mark_path"] = str(mark_path)
             if funding:
                 rates = generate_funding(market, name)
                 funding_path = out / dump_name(series).replace(f"-{interval}-", "-fundingRate-")

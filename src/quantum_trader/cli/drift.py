@@ -58,7 +58,7 @@ def drift_command(
         reference = card.evidence.get("drift_reference")
         if not isinstance(reference, dict):
             raise ModelError(f"{card.model_id} has no training distribution: retrain it")
-        series, funding, _ = load_market(
+        series, funding, _, _ = load_market(
             s, data, synthetic, symbols, card.interval, days, None, None, seed
         )
         barrier = BarrierConfig(

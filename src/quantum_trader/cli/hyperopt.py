@@ -134,7 +134,7 @@ def trial_context(spec: StudySpec, data: Path, loaded: LoadedBars | None = None)
 
     return TrialContext(
         spec,
-        Market(loaded.series, funding, split),
+        Market(loaded.series, funding, split, loaded.marks),
         dims,
         settings_for,  # type: ignore[arg-type]
         lambda s: engine_config(s, seed=spec.seed, workers=1, **account),

@@ -18,6 +18,7 @@ from quantum_trader.data import DataError, generate_market, load_klines_dir
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.data.binance import load_klines
 from quantum_trader.data.funding import find_funding
+from quantum_trader.data.marks import NO_MARKS, MarkBars, find_marks, mark_bars, synthetic_mark_bars
 from quantum_trader.data.synthetic import MarketConfig
 from quantum_trader.exchange.sim import FundingSchedule, MatchingCore, SimExchange
 from quantum_trader.exchange.sim.funding import recorded_schedule
@@ -42,14 +43,18 @@ def sim_exchange() -> None:
 SYNTHETIC_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]
 
 
-def load_series(data: Path | None, seed: int) -> list[BarSeries]:
-    """Kline file or directory, or a day of synthetic 1 m bars."""
+def load_series(data: Path | None, seed: int) -> tuple[list[BarSeries], MarkBars]:
+    """Kline file or directory, or a day of synthetic 1 m bars; with the mark's bars (the
+    markPriceKlines files beside the klines, or the synthetic market's mark)."""
     if data is None:
         market = generate_market(SYNTHETIC_SYMBOLS, SYNTHETIC_BARS, MarketConfig(seed=seed))
-        return list(market.bars.values())
+        series = list(market.bars.values())
+        return series, synthetic_mark_bars(market, series)
     if data.is_dir():
-        return list(load_klines_dir(data, allow_gaps=True).values())
-    return [load_klines(data, allow_gaps=True)]
+        series = list(load_klines_dir(data, allow_gaps=True).values())
+    else:
+        series = [load_klines(data, allow_gaps=True)]
+    return series, mark_bars(series, find_marks(data, [s.symbol for s in series]))
 
 
 def load_funding(data: Path | None, series: list[BarSeries]) -> FundingSchedule:
@@ -83,12 +88,12 @@ def serve(
     if data is not None and not data.exists():
         raise typer.BadParameter(f"{data} does not exist", param_hint="--data")
     try:
-        series = load_series(data, seed)
+        series, marks = load_series(data, seed)
         funding = load_funding(data, series)
     except (DataError, OSError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from None
     credentials = Credentials(api_key or DEFAULT_API_KEY, api_secret or DEFAULT_API_SECRET)
-    options = ServeOptions(series, funding, speed, faults, credentials, weight_limit)
+    options = ServeOptions(series, funding, speed, faults, credentials, weight_limit, marks)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(host, port, seed, options))
 
@@ -103,6 +108,7 @@ class ServeOptions:
     faults: str
     credentials: Credentials
     weight_limit: int
+    marks: MarkBars = NO_MARKS
 
 
 async def _serve(host: str, port: int, seed: int, options: ServeOptions) -> None:
@@ -126,8 +132,9 @@ async def _serve(host: str, port: int, seed: int, options: ServeOptions) -> None
     symbols = ", ".join(sorted({s.symbol for s in series}))
     typer.echo(f"simulated Binance USDⓈ-M at {url} (ws {server.ws_url}/ws), faults={faults}")
     typer.echo(f"replaying {symbols} at ×{speed:g}; admin at {url}/admin/state")
+    typer.echo(f"mark price: {options.marks.source}")
     try:
-        await replay(server, series, speed)
+        await replay(server, series, speed, marks=options.marks.series)
         typer.echo("replay finished; still serving (Ctrl-C to stop)")
         await asyncio.Event().wait()
     finally:

@@ -27,6 +27,7 @@ from quantum_trader.clock import SystemClock
 from quantum_trader.config import Settings
 from quantum_trader.data import BarSeries, DataError
 from quantum_trader.data.funding import FundingSeries
+from quantum_trader.data.marks import MarkBars
 from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.model.registry import ModelError, Registry
 from quantum_trader.model.walk_forward import FoldLayoutError
@@ -89,7 +90,7 @@ def train_command(
     except ValueError as exc:
         raise fail(f"{'--horizon' if 'horizon' in str(exc) else '--folds'}: {exc}") from None
     try:
-        series, funding, engine = load_market(
+        series, funding, engine, marks = load_market(
             s, data, synthetic, symbols, interval, days, start, end, seed
         )
     except InputError as exc:  # the bar loader names backtest's --timeframe
@@ -98,7 +99,7 @@ def train_command(
         raise fail(str(exc)) from None
     request = TrainingRequest(
         series, barrier, train, engine, funding, funding_feature, model.promotion,
-        model.drift.bins,
+        model.drift.bins, marks=marks,
     )  # fmt: skip
     try:
         outcome = _train_with_progress(request, registry)
@@ -122,7 +123,7 @@ def train_command(
         console.print(f"result: {json_path}")
 
 
-Market = tuple[list[BarSeries], dict[str, FundingSeries], EngineConfig]
+Market = tuple[list[BarSeries], dict[str, FundingSeries], EngineConfig, MarkBars]
 
 
 def load_market(
@@ -142,8 +143,8 @@ def load_market(
         None, data, synthetic, symbols, interval, days, start, end, None, None, None,
         None, None, None, seed, True, [], (False, file_symbol, file_interval), s,
     )  # fmt: skip
-    series = load_bars(backtest).series
-    return series, load_funding(backtest, series), backtest.engine
+    loaded = load_bars(backtest)
+    return loaded.series, load_funding(backtest, loaded.series), backtest.engine, loaded.marks
 
 
 def _train_with_progress(request: TrainingRequest, registry: Registry) -> TrainingOutcome:

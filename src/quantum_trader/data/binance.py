@@ -240,8 +240,10 @@ def scan(
     groups: dict[tuple[str, str], list[RawKlines]] = {}
     for file in sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()):
         named = parse_dump_name(file)
-        if file.suffix != ".parquet" and (named is None or named.kind != kind):
-            continue
+        if named is not None and named.kind != kind:
+            continue  # another price's dump (mark, index, premium) or another kind
+        if named is None and (file.suffix != ".parquet" or kind != "klines"):
+            continue  # an unnamed Parquet file says its own series; it holds trade bars
         raw = read_kline_file(file)
         groups.setdefault((raw.series.symbol, raw.series.interval), []).append(raw)
     if not groups:

@@ -31,23 +31,31 @@ class HttpDriver:
             if response.status != 200:
                 raise RuntimeError(f"{path}: HTTP {response.status}: {await response.text()}")
 
-    async def set_price(self, symbol: str, price: Decimal) -> None:
-        await self._post("/admin/price", {"symbol": symbol, "price": fmt(price)})
+    async def set_price(self, symbol: str, price: Decimal, mark: Decimal | None = None) -> None:
+        body: dict[str, object] = {"symbol": symbol, "price": fmt(price)}
+        if mark is not None:
+            body["mark"] = fmt(mark)
+        await self._post("/admin/price", body)
 
-    async def bar(self, kline: Kline) -> None:
-        await self._post(
-            "/admin/bar",
-            {
-                "symbol": kline.symbol,
-                "interval": kline.interval,
-                "open_time": kline.open_time,
-                "open": fmt(kline.open),
-                "high": fmt(kline.high),
-                "low": fmt(kline.low),
-                "close": fmt(kline.close),
-                "volume": fmt(kline.volume),
-            },
-        )
+    async def bar(self, kline: Kline, mark: Kline | None = None) -> None:
+        body: dict[str, object] = {
+            "symbol": kline.symbol,
+            "interval": kline.interval,
+            "open_time": kline.open_time,
+            "open": fmt(kline.open),
+            "high": fmt(kline.high),
+            "low": fmt(kline.low),
+            "close": fmt(kline.close),
+            "volume": fmt(kline.volume),
+        }
+        if mark is not None:
+            body |= {
+                "mark_open": fmt(mark.open),
+                "mark_high": fmt(mark.high),
+                "mark_low": fmt(mark.low),
+                "mark_close": fmt(mark.close),
+            }
+        await self._post("/admin/bar", body)
 
     async def close(self) -> None:
         await self.session.close()

@@ -10,7 +10,7 @@ it, files must hold it (or a finer interval that resamples to it). The first
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +22,25 @@ from quantum_trader.data import MarketConfig, generate_market
 from quantum_trader.data.bars import BarSeries, DataError, interval_ms
 from quantum_trader.data.binance import load_all
 from quantum_trader.data.funding import find_funding
+from quantum_trader.data.marks import MarkBars, find_marks, mark_bars, synthetic_mark_bars
 from quantum_trader.data.resample import resample
 from quantum_trader.exchange.sim import FundingSchedule
 
 
 def synthetic_market(
     symbols: tuple[str, ...], hours: float, seed: int, interval: str, start_ms: int, warmup: int
-) -> dict[str, BarSeries]:
+) -> tuple[dict[str, BarSeries], MarkBars]:
+    """The seeded market's bars and its synthetic mark (``quantum backtest --synthetic``'s)."""
     minutes_per_bar = interval_ms(interval) // 60_000
     bars = warmup + int(hours * 60 / minutes_per_bar) + 1
     market = generate_market(
         list(symbols), bars * minutes_per_bar, MarketConfig(seed=seed, start_ms=start_ms)
     )
     if minutes_per_bar == 1:
-        return dict(market.bars)
-    return {s: resample(b, interval) for s, b in market.bars.items()}
+        series = dict(market.bars)
+    else:
+        series = {s: resample(b, interval) for s, b in market.bars.items()}
+    return series, synthetic_mark_bars(market, series.values())
 
 
 def file_market(
@@ -84,13 +88,25 @@ def file_market(
     return cut
 
 
-def venue_funding(data: Path | None, symbols: Sequence[str], settings: Settings) -> FundingSchedule:
+def venue_funding(
+    data: Path | None, symbols: Sequence[str], settings: Settings
+) -> tuple[FundingSchedule, str]:
     """The venue's funding, as ``quantum backtest`` charges it: the rates recorded beside
-    the kline files at ``data``, the flat rate for the rest (and for a synthetic market)."""
+    the kline files at ``data``, the flat rate for the rest (and for a synthetic market);
+    with the summary's name for that source."""
     recorded = None
     if data is not None:
         try:
             recorded = find_funding(data, symbols)
         except DataError as exc:
             raise ValueError(f"--data {data}: {exc}") from None
-    return funding_schedule(symbols, engine_config(settings), recorded)[0]
+    return funding_schedule(symbols, engine_config(settings), recorded)
+
+
+def file_marks(data: Path, series: Mapping[str, BarSeries]) -> MarkBars:
+    """The mark the venue walks beside the last price, as ``quantum backtest --data`` of
+    the same files does: the markPriceKlines files beside the kline files at ``data``."""
+    try:
+        return mark_bars(series.values(), find_marks(data, list(series)))
+    except DataError as exc:
+        raise ValueError(f"--data {data}: {exc}") from None

@@ -58,6 +58,8 @@ class RunSummary:
     stopped_early: str | None = None  # why it ended before its last bar; None: it did not
     market_minutes_run: int = 0
     request_weight_peak: int = 0  # the most request weight one minute used at the venue
+    funding_source: str = ""  # the funding rates the venue settled (``quantum backtest``'s words)
+    mark_source: str = ""  # the mark price the venue walked: files, synthetic or the last price
     # Closed positions in the backtest's trade format (``quantum backtest --json``).
     trades: list[dict[str, Any]] = field(default_factory=list)
     # The signal models that scored the bars, in the order they went live (model strategy).

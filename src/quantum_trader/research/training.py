@@ -24,6 +24,7 @@ from quantum_trader.backtest.trades import BacktestResult
 from quantum_trader.clock import Clock
 from quantum_trader.data.bars import DAY_MS, BarSeries
 from quantum_trader.data.funding import FundingSeries
+from quantum_trader.data.marks import NO_MARKS, MarkBars
 from quantum_trader.domain.timefmt import iso_utc
 from quantum_trader.model import evidence
 from quantum_trader.model.card import ModelCard
@@ -62,6 +63,7 @@ class TrainingRequest:
     # From this many bars on, the two backtests run side by side (one in a process of its
     # own): below it, starting a process costs more than it saves. Results are the same.
     parallel_from_bars: int = PARALLEL_FROM_BARS
+    marks: MarkBars = NO_MARKS  # the mark price the backtests' exchange walks
 
     def round_trip(self) -> float:
         return self.cost if self.cost is not None else round_trip_cost(float(self.engine.taker_fee))
@@ -124,7 +126,9 @@ def backtest_figures(result: BacktestResult, from_ms: int) -> dict[str, Any]:
 def model_backtest(request: TrainingRequest, scorer: Scorer, from_ms: int) -> dict[str, Any]:
     config = replace(request.engine, trade_from_ms=max(request.engine.trade_from_ms, from_ms))
     params = {"scorer": scorer, "barrier": request.barrier, "cost": request.round_trip()}
-    result = run_engine(request.series, "model", config, params, funding=request.funding)
+    result = run_engine(
+        request.series, "model", config, params, funding=request.funding, marks=request.marks
+    )
     return backtest_figures(result, from_ms)
 
 

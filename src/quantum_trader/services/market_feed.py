@@ -12,7 +12,7 @@ path), which triggers stops intrabar.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -25,9 +25,11 @@ from quantum_trader.domain.klines import Kline
 class MarketDriver(Protocol):
     """What moves a simulated market: in-process, or the HTTP front's admin endpoints."""
 
-    async def set_price(self, symbol: str, price: Decimal) -> None: ...
+    async def set_price(self, symbol: str, price: Decimal, mark: Decimal | None = None) -> None:
+        """Move the last price (and the mark to ``mark``, else with it)."""
 
-    async def bar(self, kline: Kline) -> None: ...
+    async def bar(self, kline: Kline, mark: Kline | None = None) -> None:
+        """Walk one bar of the last price (and of the mark, ``mark``, when it has its own)."""
 
 
 @dataclass
@@ -37,6 +39,7 @@ class MarketFeed:
     series: Mapping[str, BarSeries]
     ticks: Mapping[str, Decimal]
     steps: int = 0
+    marks: Mapping[str, BarSeries] = field(default_factory=dict)  # the mark's own bars
     # takes the sizing basis of a bar before it is published (None: no basis)
     basis: Callable[[int], Awaitable[object]] | None = None
 
@@ -47,6 +50,10 @@ class MarketFeed:
     def kline(self, symbol: str, i: int) -> Kline:
         return self.series[symbol].bar_at(i, tick_size=self.ticks[symbol])
 
+    def mark(self, symbol: str, i: int) -> Kline | None:
+        marks = self.marks.get(symbol)
+        return None if marks is None else marks.bar_at(i)  # as written: finer than the tick
+
     async def step(self, i: int, settle: Callable[[], Awaitable[None]] | None = None) -> int:
         """Advance to bar ``i``: publish bar ``i-1`` at bar ``i``'s open, let the system act
         on it (``settle``: orders fill at that open), then run the rest of bar ``i``.
@@ -55,8 +62,12 @@ class MarketFeed:
         """
         symbols: Sequence[str] = sorted(self.series)
         current = {s: self.kline(s, i) for s in symbols}
+        marks = {s: self.mark(s, i) for s in symbols}
         for symbol in symbols:
-            await self.driver.set_price(symbol, current[symbol].open)
+            mark = marks[symbol]
+            await self.driver.set_price(
+                symbol, current[symbol].open, None if mark is None else mark.open
+            )
         known_at = current[symbols[0]].open_time
         if i > 0 and self.basis is not None:
             await self.basis(self.kline(symbols[0], i - 1).open_time)
@@ -66,7 +77,7 @@ class MarketFeed:
             if settle is not None:
                 await settle()
         for symbol in symbols:
-            await self.driver.bar(current[symbol])
+            await self.driver.bar(current[symbol], marks[symbol])
         self.steps += 1
         return known_at
 

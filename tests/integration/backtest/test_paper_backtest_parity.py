@@ -13,6 +13,7 @@ from quantum_trader.backtest.engine import build_replay
 from quantum_trader.bootstrap import engine_config
 from quantum_trader.config import Settings, load_settings
 from quantum_trader.data import MarketConfig, generate_market
+from quantum_trader.data.marks import synthetic_mark_bars
 from quantum_trader.domain.orders import Fill
 from quantum_trader.ops.paper_run import (
     START_MS,
@@ -56,7 +57,9 @@ async def test_paper_and_backtest_make_the_same_trades(
     market = generate_market(list(symbols), bars, MarketConfig(seed=seed, start_ms=START_MS))
     # the backtest's decisions come from the same settings, through the composition root
     config = engine_config(settings, seed=seed, workers=1)  # history bars included
-    replay = build_replay([market.bars[s] for s in symbols], strategies, config)
+    series = [market.bars[s] for s in symbols]
+    # the venue walked the synthetic market's mark beside it
+    replay = build_replay(series, strategies, config, marks=synthetic_mark_bars(market, series))
     result = replay.run(",".join(strategies))
     backtest = facts(list(replay.core.history().fills))
 

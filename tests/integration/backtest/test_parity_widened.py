@@ -25,6 +25,7 @@ from quantum_trader.backtest.engine import build_replay
 from quantum_trader.bootstrap import engine_config
 from quantum_trader.config import Settings, load_settings
 from quantum_trader.data import MarketConfig, generate_market
+from quantum_trader.data.marks import synthetic_mark_bars
 from quantum_trader.ops.paper_run import (
     START_MS,
     PaperRun,
@@ -87,7 +88,9 @@ def both_sides(seed: int) -> Sides:
     bars = HISTORY + int(HOURS * 60) + 1
     market = generate_market(list(SYMBOLS), bars, MarketConfig(seed=seed, start_ms=START_MS))
     config = engine_config(settings, seed=seed, workers=1)  # history bars included
-    replay = build_replay([market.bars[s] for s in SYMBOLS], STRATEGIES, config)
+    series = [market.bars[s] for s in SYMBOLS]
+    # the venue walked the synthetic market's mark beside it
+    replay = build_replay(series, STRATEGIES, config, marks=synthetic_mark_bars(market, series))
     result = replay.run(",".join(STRATEGIES))
     # The backtest closes what is open at the end of its data (reason "end"); the running
     # system keeps it open: compared apart, as the positions the paper run ends with.

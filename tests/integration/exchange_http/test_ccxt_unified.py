@@ -47,7 +47,7 @@ def readme_client(url: str) -> Any:
 @pytest.fixture
 async def venue() -> Any:
     data = shared_data("klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
-    series = [s.slice(0, BARS) for s in load_series(data, seed=0)]
+    series = [s.slice(0, BARS) for s in load_series(data, seed=0)[0]]
     core = MatchingCore(seed=3, start_ms=int(series[0].open_time[0]))
     server = SimHttpServer(SimExchange(core), seed=3)
     url = await server.start()

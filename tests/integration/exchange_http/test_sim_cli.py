@@ -46,7 +46,7 @@ def test_unreadable_data_file_is_a_bad_parameter(tmp_path: Path) -> None:
 
 async def test_replay_feeds_recorded_bars_into_the_core() -> None:
     data = shared_data("klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
-    series = [s.slice(0, 50) for s in load_series(data, seed=0)]
+    series = [s.slice(0, 50) for s in load_series(data, seed=0)[0]]
     server = SimHttpServer(SimExchange(MatchingCore(start_ms=int(series[0].open_time[0]))))
 
     async def no_wait(seconds: float) -> None:
@@ -61,7 +61,7 @@ async def test_the_venue_settles_the_recorded_funding_rates_beside_the_klines() 
     """``serve --data`` funds as ``quantum backtest --data`` does: Binance's recorded
     XRPUSDT rates (beside the 5m klines), served on its fundingRate history."""
     data = shared_data("klines/XRPUSDT-5m-2021-11-15_2021-11-21.csv")
-    series = load_series(data, seed=0)
+    series = load_series(data, seed=0)[0]
     recorded = find_funding(data, ["XRPUSDT"])["XRPUSDT"]
     core = MatchingCore(start_ms=int(series[0].open_time[0]), funding=load_funding(data, series))
     server = SimHttpServer(SimExchange(core))
@@ -80,3 +80,40 @@ async def test_the_venue_settles_the_recorded_funding_rates_beside_the_klines() 
     for i, row in enumerate(after):
         assert abs(row.funding_time - int(recorded.funding_time[i])) < 60_000  # Binance's ms
         assert row.rate == recorded.rate_at(i)
+
+
+async def test_replayed_mark_klines_are_the_venues_mark(tmp_path: Path) -> None:
+    """``serve --data`` with Binance's markPriceKlines beside the klines walks that mark:
+    /fapi/v1/markPriceKlines answers the file's bars, premiumIndex its latest close."""
+    import shutil
+
+    import aiohttp
+
+    for name in ("XRPUSDT-1h-2021-11-17_2021-11-21.csv",
+                 "XRPUSDT-markPriceKlines-1h-2021-11-15_2021-11-19.csv"):  # fmt: skip
+        shutil.copy(shared_data(f"klines/{name}"), tmp_path / name)
+    series, marks = load_series(tmp_path, seed=0)
+    assert marks.source.startswith("files: 1 symbols")
+    series = [s.slice(0, 30) for s in series]  # inside the mark file's days
+    server = SimHttpServer(SimExchange(MatchingCore(start_ms=int(series[0].open_time[0]))))
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    await replay(server, series, speed=60, sleep=no_wait, marks=marks.series)
+    url = await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            query = {"symbol": "XRPUSDT", "interval": "1h", "limit": "30"}
+            async with http.get(f"{url}/fapi/v1/markPriceKlines", params=query) as response:
+                rows = await response.json()
+            async with http.get(f"{url}/fapi/v1/klines", params=query) as response:
+                trades = await response.json()
+            async with http.get(f"{url}/fapi/v1/premiumIndex", params=query) as response:
+                index = await response.json()
+    finally:
+        await server.stop()
+    expected = marks.series["XRPUSDT"].slice(0, 30)
+    assert [float(r[4]) for r in rows] == expected.close.tolist()
+    assert [float(r[4]) for r in rows] != [float(r[4]) for r in trades]
+    assert float(index["markPrice"]) == expected.close[-1]

@@ -37,6 +37,8 @@ KEYS = {
     "stopped_early",
     "market_minutes_run",
     "request_weight_peak",
+    "funding_source",  # the funding rates the venue settled
+    "mark_source",  # the mark price the venue walked (synthetic for the built-in market)
     "trades",
     "models",  # the signal models that served (empty without the model strategy)
 }

@@ -47,7 +47,12 @@ def test_run_and_backtest_of_the_same_files_list_the_same_trades(
     if history is not None:  # one setting moves where both start trading
         monkeypatch.setenv("QUANTUM_STRATEGIES__HISTORY_BARS", str(history))
     run = summary("run", data, tmp_path / "run.json")
-    tested = summary("backtest", data, tmp_path / "backtest.json")["trades"]
+    backtest = summary("backtest", data, tmp_path / "backtest.json")
+    tested = backtest["trades"]
+    # Both walked the mark price of the markPriceKlines files and settled the funding
+    # rates of the fundingRate files that `data synth` wrote beside the bars.
+    for key in ("mark_source", "funding_source"):
+        assert run[key] == backtest["summary"][key] == "files: 2 symbols"
     # The backtest closes what is still open when its data ends (reason "end"); the run
     # leaves it open and counts it.
     ended = [t for t in tested if t["exit_reason"] == "end"]

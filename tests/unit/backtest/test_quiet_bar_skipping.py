@@ -22,6 +22,7 @@ from quantum_trader.backtest.config import EngineConfig
 from quantum_trader.backtest.engine import build_replay
 from quantum_trader.backtest.trades import BacktestResult
 from quantum_trader.data import BarSeries, MarketConfig, generate_market
+from quantum_trader.data.marks import NO_MARKS, MarkBars, synthetic_mark_bars
 from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.risk_guard import RiskConfig
@@ -123,10 +124,16 @@ CASES = {
 }
 
 
-def replay(series: list[BarSeries], strategy: str, config: EngineConfig, skip: bool) -> tuple:  # type: ignore[type-arg]
+def replay(
+    series: list[BarSeries],
+    strategy: str,
+    config: EngineConfig,
+    skip: bool,
+    marks: MarkBars = NO_MARKS,
+) -> tuple:  # type: ignore[type-arg]
     params = {"stop_pct": 0.002, "target_pct": 0.003} if strategy == "ref_ema_cross" else None
     config = replace(config, skip_quiet_bars=skip, workers=1)
-    run = build_replay(series, strategy, config, params)
+    run = build_replay(series, strategy, config, params, marks=marks)
     result: BacktestResult = run.run(strategy)
     fills = [
         (f.symbol, f.ts, f.side, f.qty, f.price, f.reduce_only, f.client_order_id)
@@ -147,3 +154,32 @@ def test_skipping_quiet_bars_changes_no_fill(case: str) -> None:
     np.testing.assert_allclose(skipped.equity, walked.equity, rtol=1e-12)
     exits = Counter(e.reason for t in skipped.trades for e in t.exits)
     assert reasons <= set(exits), exits  # the rules the case is about really fired
+
+
+MARKED = {
+    "trend_ema, 3 symbols, own mark": (
+        "trend_ema", EngineConfig(), 12_000, 3, SYMBOLS, {"stop", "trailing_stop"},
+    ),
+    "cross-margin liquidations on the mark": (
+        "alternating_wide_stop_test", RECKLESS, 12_000, 4, SYMBOLS, {"liquidation"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(MARKED))
+def test_skipping_quiet_bars_changes_no_fill_when_the_mark_has_its_own_bars(case: str) -> None:
+    """The mark's own bars (which trigger the stops and liquidate) widen what a quiet bar
+    must not reach: skipping still changes no fill, and the mark really changed them."""
+    strategy, config, bars, seed, symbols, reasons = MARKED[case]
+    generated = generate_market(symbols, bars, MarketConfig(seed=seed))
+    series = list(generated.bars.values())
+    marks = synthetic_mark_bars(generated, series)
+    skipped_fills, skipped = replay(series, strategy, config, skip=True, marks=marks)
+    walked_fills, walked = replay(series, strategy, config, skip=False, marks=marks)
+    assert skipped_fills == walked_fills
+    assert skipped.skipped == walked.skipped and skipped.funding == walked.funding
+    np.testing.assert_allclose(skipped.equity, walked.equity, rtol=1e-12)
+    assert skipped.mark_source == "synthetic"
+    assert reasons <= {e.reason for t in skipped.trades for e in t.exits}
+    last_price_fills, _ = replay(series, strategy, config, skip=True)
+    assert last_price_fills != skipped_fills

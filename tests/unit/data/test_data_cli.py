@@ -72,11 +72,13 @@ def test_synth_parquet_at_an_hourly_interval_with_progress(tmp_path: Path) -> No
     )
     assert code == 0, out
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == [
-        "BTCUSDT-1h-2024-01-01_2024-01-03.parquet",
-        "ETHUSDT-1h-2024-01-01_2024-01-03.parquet",
-        "SOLUSDT-1h-2024-01-01_2024-01-03.parquet",
-        "XRPUSDT-1h-2024-01-01_2024-01-03.parquet",
+    assert files == [  # each with its mark price's bars
+        name
+        for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT")
+        for name in (
+            f"{symbol}-1h-2024-01-01_2024-01-03.parquet",
+            f"{symbol}-markPriceKlines-1h-2024-01-01_2024-01-03.parquet",
+        )
     ]
     assert len(load_klines(tmp_path / files[0])) == 72
     assert "BTCUSDT" in out

@@ -40,17 +40,20 @@ def candles(
     start: int | None = None,
     end: int | None = None,
     limit: int = 500,
+    mark: bool = False,
 ) -> list[Kline]:
     """Up to ``limit`` candles opening within [start, end]: the first ones from ``start``
-    when it is given, else the latest ones (Binance's paging)."""
-    recorded = core.kline_intervals(symbol)
+    when it is given, else the latest ones (Binance's paging). ``mark``: the mark price's
+    candles — the trade price's where the venue was fed no separate mark."""
+    mark = mark and bool(core.kline_intervals(symbol, mark=True))
+    recorded = core.kline_intervals(symbol, mark=mark)
     if not recorded or limit <= 0:
         return []
     if interval in recorded:
-        bars = core.klines(symbol, interval, 1_000_000, end)
+        bars = core.klines(symbol, interval, 1_000_000, end, mark=mark)
     else:
         base = min(recorded, key=interval_ms)
-        source = core.klines(symbol, base, 1_000_000, end)
+        source = core.klines(symbol, base, 1_000_000, end, mark=mark)
         bars = convert(_window(source, interval, start, limit), interval, core.instrument(symbol))
     chosen = [
         k

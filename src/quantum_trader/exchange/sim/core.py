@@ -124,12 +124,15 @@ class MatchingCore:
         close: Decimal,
         volume: Decimal = ZERO,
         interval: str = "1m",
+        mark: market.Prices | None = None,
     ) -> None:
-        """Drive one candle of the trade price; the mark follows the same path."""
+        """Drive one candle of the trade price, and of the mark price (``mark``: open,
+        high, low, close) when given; else the mark follows the trade price's path. The
+        ``LEVELS`` bar model (the reference strategy's rules) has one price: no mark."""
         book = self._book(symbol)
         if self.rules.bar_model is BarModel.PATH:
             prices = (open, high, low, close)
-            market.on_bar(self._state, symbol, open_time, prices, volume, interval)
+            market.on_bar(self._state, symbol, open_time, prices, volume, interval, mark)
             return
         state = self._state
         if open_time >= state.next_funding_ms or open_time > state.now_ms:
@@ -150,23 +153,27 @@ class MatchingCore:
             self.advance_time(now_ms)
         market.set_mark(self._state, symbol, mark)
 
-    def set_price(self, symbol: str, price: Decimal, now_ms: int | None = None) -> None:
-        """Set last and mark together (a jump; stops reached fire at this price). In the
-        ``LEVELS`` bar model it is a quote: market orders fill at it, stops wait."""
+    def set_price(
+        self, symbol: str, price: Decimal, now_ms: int | None = None, mark: Decimal | None = None
+    ) -> None:
+        """Set last and mark (``mark``, else ``price`` too) at once: a jump, stops reached
+        fire at it. In the ``LEVELS`` bar model it is a quote: market orders fill at it."""
         book = self._book(symbol)
         if now_ms is not None:
             self.advance_time(now_ms)
         if self.rules.bar_model is BarModel.LEVELS:
             quote(self._state, book, price)
         else:
-            market.set_price(self._state, symbol, price)
+            market.set_price(self._state, symbol, price, mark)
 
-    def quiet_price(self, symbol: str, price: Decimal) -> None:
+    def quiet_price(self, symbol: str, price: Decimal, mark: Decimal | None = None) -> None:
         """Catch up over bars the caller proved could act on nothing (no resting order's
-        level in their range, the account solvent throughout): the book takes the close."""
+        level in their range, the account solvent throughout): the book takes the close
+        (and the mark's close, ``mark``, when the mark has its own bars)."""
         book = self._book(symbol)
-        book.last = book.mark = price
-        book.mark_f = float(price)
+        book.last = price
+        book.mark = price if mark is None else mark
+        book.mark_f = float(book.mark)
 
     def trigger_band(self, symbol: str) -> tuple[float, float]:
         """(highest level acting on a fall, lowest level acting on a rise) of the symbol's
@@ -333,12 +340,18 @@ class MatchingCore:
         return self._book(symbol).last
 
     def klines(
-        self, symbol: str, interval: str, limit: int = 500, end_time: int | None = None
+        self,
+        symbol: str,
+        interval: str,
+        limit: int = 500,
+        end_time: int | None = None,
+        mark: bool = False,
     ) -> list[Kline]:
-        return market_data.klines(self._state, symbol, interval, limit, end_time)
+        """The recorded bars (``mark``: the mark's, where the venue was fed them)."""
+        return market_data.klines(self._state, symbol, interval, limit, end_time, mark)
 
-    def kline_intervals(self, symbol: str) -> list[str]:
-        return market_data.kline_intervals(self._state, symbol)
+    def kline_intervals(self, symbol: str, mark: bool = False) -> list[str]:
+        return market_data.kline_intervals(self._state, symbol, mark)
 
     def drain_events(self) -> list[ExecutionEvent]:
         if type(self._state.events) is NoEvents:

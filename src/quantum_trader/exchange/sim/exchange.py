@@ -162,16 +162,17 @@ class SimExchange:
         close: Decimal,
         volume: Decimal = ZERO,
         interval: str = "1m",
+        mark: tuple[Decimal, Decimal, Decimal, Decimal] | None = None,
     ) -> None:
-        self.core.on_bar(symbol, open_time, open, high, low, close, volume, interval)
+        self.core.on_bar(symbol, open_time, open, high, low, close, volume, interval, mark)
         self._publish()
 
     def set_mark(self, symbol: str, mark: Decimal) -> None:
         self.core.set_mark(symbol, mark)
         self._publish()
 
-    def set_price(self, symbol: str, price: Decimal) -> None:
-        self.core.set_price(symbol, price)
+    def set_price(self, symbol: str, price: Decimal, mark: Decimal | None = None) -> None:
+        self.core.set_price(symbol, price, mark=mark)
         self._publish()
 
     def advance_time(self, now_ms: int) -> None:

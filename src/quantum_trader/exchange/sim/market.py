@@ -12,6 +12,7 @@ from collections import deque
 from decimal import Decimal
 
 from quantum_trader.domain.klines import Kline
+from quantum_trader.domain.money import ZERO
 from quantum_trader.exchange.sim.book import SymbolBook
 from quantum_trader.exchange.sim.execution import REASON_FUNDING, emit_account
 from quantum_trader.exchange.sim.funding import funding_payment
@@ -64,6 +65,9 @@ def settle_funding(state: SimState, funding_time: int) -> None:
         check_liquidation(state)
 
 
+Prices = tuple[Decimal, Decimal, Decimal, Decimal]  # open, high, low, close
+
+
 def set_mark(state: SimState, symbol: str, mark: Decimal) -> None:
     """A mark-price update alone: mark-triggered stops may fire, limits do not move."""
     book = state.books[symbol]
@@ -74,22 +78,28 @@ def set_mark(state: SimState, symbol: str, mark: Decimal) -> None:
     check_liquidation(state)
 
 
-def set_price(state: SimState, symbol: str, price: Decimal) -> None:
-    """Last and mark jump together to ``price`` (a tick of a market with no basis)."""
+def set_price(state: SimState, symbol: str, price: Decimal, mark: Decimal | None = None) -> None:
+    """Last and mark jump to ``price`` together (a tick of a market with no basis), or
+    the mark to its own ``mark``."""
     book = state.books[symbol]
     state.market_start.setdefault(symbol, state.now_ms)
+    at = price if mark is None else mark
     if not book.has_price:
-        set_prices(book, price, price)
+        set_prices(book, price, at)
         return
-    sweep(state, book, price, price, gap=True)
+    sweep(state, book, price, at, gap=True)
     check_liquidation(state)
 
 
-def record_kline(state: SimState, kline: Kline) -> None:
+def record_kline(
+    state: SimState, kline: Kline, into: dict[tuple[str, str], deque[Kline]] | None = None
+) -> None:
+    """Keep ``kline`` for the klines queries (``into``: the mark's klines, not the trades')."""
+    recorded = state.klines if into is None else into
     key = (kline.symbol, kline.interval)
-    bars = state.klines.get(key)
+    bars = recorded.get(key)
     if bars is None:
-        bars = state.klines[key] = deque(maxlen=state.config.kline_history)
+        bars = recorded[key] = deque(maxlen=state.config.kline_history)
     bars.append(kline)
 
 
@@ -100,8 +110,14 @@ def on_bar(
     prices: tuple[Decimal, Decimal, Decimal, Decimal],
     volume: Decimal,
     interval: str,
+    mark: Prices | None = None,
 ) -> None:
-    """Walk one bar: time to its open, then the intrabar path, then the close."""
+    """Walk one bar: time to its open, then the intrabar path, then the close.
+
+    ``mark``: the mark price's bar (open, high, low, close). The two prices walk their
+    own paths (each open → nearer extreme → farther extreme → close) in step, four
+    points each: last-price orders act on the one, mark-price stops and liquidation on
+    the other. Without it the mark follows the last price."""
     if open_time >= state.next_funding_ms:
         advance_time(state, open_time)
     elif open_time > state.now_ms:
@@ -115,16 +131,39 @@ def on_bar(
             state,
             Kline(symbol, interval, open_time, o, h, low, c, volume, open_time + span - 1),
         )
-    if not book.has_price:
-        set_prices(book, o, o)
-    if h < book.up_min and low > book.down_max and _fast_solvent(state, book, symbol, h, low):
-        book.last = book.mark = c
-        book.mark_f = float(c)
+        if mark is not None:
+            mo, mh, ml, mc = mark
+            close_time = open_time + span - 1
+            kline = Kline(symbol, interval, open_time, mo, mh, ml, mc, ZERO, close_time)
+            record_kline(state, kline, state.mark_klines)
+    if mark is None:
+        if not book.has_price:
+            set_prices(book, o, o)
+        if h < book.up_min and low > book.down_max and _fast_solvent(state, book, symbol, h, low):
+            book.last = book.mark = c
+            book.mark_f = float(c)
+            return
+        for index, price in enumerate(bar_path(prices)):
+            sweep(state, book, price, price, gap=index == 0)
+            check_liquidation(state)
         return
-    path = (o, h, low, c) if h - o <= o - low else (o, low, h, c)
-    for index, price in enumerate(path):
-        sweep(state, book, price, price, gap=index == 0)
+    mo, mh, ml, mc = mark
+    if not book.has_price:
+        set_prices(book, o, mo)
+    top, bottom = max(h, mh), min(low, ml)
+    if top < book.up_min and bottom > book.down_max and _fast_solvent(state, book, symbol, mh, ml):
+        book.last, book.mark = c, mc
+        book.mark_f = float(mc)
+        return
+    for index, (price, at) in enumerate(zip(bar_path(prices), bar_path(mark), strict=True)):
+        sweep(state, book, price, at, gap=index == 0)
         check_liquidation(state)
+
+
+def bar_path(prices: Prices) -> Prices:
+    """Open, the extreme nearer the open (ties: high), the other extreme, close."""
+    o, h, low, c = prices
+    return (o, h, low, c) if h - o <= o - low else (o, low, h, c)
 
 
 def _fast_solvent(

@@ -57,13 +57,19 @@ def mark_at(state: SimState, symbol: str, ms: int) -> Decimal | None:
 
 
 def klines(
-    state: SimState, symbol: str, interval: str, limit: int = 500, end_time: int | None = None
+    state: SimState,
+    symbol: str,
+    interval: str,
+    limit: int = 500,
+    end_time: int | None = None,
+    mark: bool = False,
 ) -> list[Kline]:
-    bars = state.klines.get((symbol, interval), ())
+    bars = (state.mark_klines if mark else state.klines).get((symbol, interval), ())
     selected = [k for k in bars if end_time is None or k.open_time <= end_time]
     return selected[-limit:] if limit > 0 else []
 
 
-def kline_intervals(state: SimState, symbol: str) -> list[str]:
+def kline_intervals(state: SimState, symbol: str, mark: bool = False) -> list[str]:
     """The intervals ``symbol``'s bars were recorded at (what ``klines`` holds)."""
-    return [interval for (name, interval) in state.klines if name == symbol]
+    recorded = state.mark_klines if mark else state.klines
+    return [interval for (name, interval) in recorded if name == symbol]

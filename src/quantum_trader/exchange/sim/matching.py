@@ -172,18 +172,44 @@ def sweep(
             assert end is not None
             level = order.level
             exact = at_level or (not gap and _between(level, start, end))
-            at = level if exact else end
+            at = level if order.type is OrderType.LIMIT or exact else end
+            moves = (start_last, end_last, start_mark, end_mark)
+            last_at, mark_at = _prices_at(book, order.on_mark, at, moves)
+            set_prices(book, last_at, mark_at)
             if order.type is OrderType.LIMIT:
-                set_prices(book, level, level if end_mark is not None else None)
                 fill_resting_limit(state, order)
             else:
-                set_prices(
-                    book,
-                    at if end_last is not None else None,
-                    at if end_mark is not None else None,
-                )
                 execute_market(state, order)
     set_prices(book, end_last, end_mark)
+
+
+def _prices_at(
+    book: SymbolBook,
+    on_mark: bool,
+    at: Decimal,
+    moves: tuple[Decimal, Decimal | None, Decimal, Decimal | None],
+) -> tuple[Decimal | None, Decimal | None]:
+    """(last, mark) when the price an order watches is at ``at`` during a move of
+    ``moves`` = (start last, end last, start mark, end mark; an end None: that price
+    does not move). Moving together (no basis), both are ``at``; moving apart, the other
+    price is where a straight move of it has got to — the last price on the tick, since
+    a triggered order fills at it."""
+    start_last, end_last, start_mark, end_mark = moves
+    if on_mark:
+        start, end, other_start, other_end = start_mark, end_mark, start_last, end_last
+    else:
+        start, end, other_start, other_end = start_last, end_last, start_mark, end_mark
+    if other_end is None:
+        other = None
+    elif other_start == start and other_end == end:
+        other = at
+    elif end is None or end == start:
+        other = other_end
+    else:
+        other = other_start + (other_end - other_start) * ((at - start) / (end - start))
+        if on_mark and not book.rules.continuous:
+            other = book.instrument.round_price(other)
+    return (other, at) if on_mark else (at, other)
 
 
 def walk_levels(

@@ -47,6 +47,7 @@ class SimState:
     history: History = field(default_factory=History)
     events: list[ExecutionEvent] = field(default_factory=list)
     klines: dict[tuple[str, str], deque[Kline]] = field(default_factory=dict)
+    mark_klines: dict[tuple[str, str], deque[Kline]] = field(default_factory=dict)  # fed marks
     market_start: dict[str, int] = field(default_factory=dict)  # a symbol's first bar or price
     order_seq: int = 0
     trade_seq: int = 0

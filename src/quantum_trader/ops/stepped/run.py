@@ -17,7 +17,7 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,14 @@ from quantum_trader.bus.schemas import Plan, TradeIntent
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings
 from quantum_trader.data import MarketConfig, generate_market
+from quantum_trader.data.marks import synthetic_mark_bars
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http import SimHttpServer
 from quantum_trader.infra.embedded_redis import EmbeddedRedis
 from quantum_trader.infra.http_venue import HttpDriver
 from quantum_trader.observability.metrics import serve_metrics
 from quantum_trader.observability.metrics_redis import RedisCollector, reconcile_repairs
+from quantum_trader.ops.paper_market import venue_funding
 from quantum_trader.ops.paper_run import START_MS, SimDriver
 from quantum_trader.ops.run_summary import venue_money
 from quantum_trader.ops.run_trades import paper_trades
@@ -83,6 +85,9 @@ class SteppedRun:
     on_step: Callable[[int, int], None] = lambda done, total: None
     on_redis: Callable[[str], None] = lambda url: None  # once the run's Redis is up
     metrics_port: int = 0  # /metrics and /health, read from Redis (0: off)
+    # Each service process serves its own /metrics on the settings' ports only when asked:
+    # a run beside a deployed system must not take (or answer on) that system's ports.
+    service_metrics: bool = False
     run_id: str = ""  # the journal's run id of the service processes
     settings: Settings | None = None  # the user's; None: defaults and environment
     evidence: Evidence | None = None  # what the checker read, for a run summary
@@ -113,18 +118,23 @@ class SteppedRun:
         cfg = self.config
         started = time.monotonic()
         clock = SimClock(START_MS)
-        sim = SimExchange(MatchingCore(seed=cfg.seed, start_ms=START_MS), clock=clock)
-        history = (self.settings or Settings()).strategies.history_bars
+        settings = self.settings or Settings()
+        # The venue funds and marks as a paper run's venue of the same market does.
+        funding, funding_source = venue_funding(None, cfg.symbols, settings)
+        core = MatchingCore(seed=cfg.seed, start_ms=START_MS, funding=funding)
+        sim = SimExchange(core, clock=clock)
+        history = settings.strategies.history_bars
         bars = history + int(cfg.hours * 60) + QUIET_BARS + 1
         market = generate_market(
             list(cfg.symbols), bars, MarketConfig(seed=cfg.seed, start_ms=START_MS)
         )
+        marks = synthetic_mark_bars(market, market.bars.values())
         ticks = {s: sim.core.instrument(s).tick_size for s in cfg.symbols}
         warm = SimDriver(sim)
         for i in range(history):
             clock.set(market.bars[cfg.symbols[0]].bar_at(i).open_time)
             for s in cfg.symbols:
-                await warm.bar(market.bars[s].bar_at(i, tick_size=ticks[s]))
+                await warm.bar(market.bars[s].bar_at(i, tick_size=ticks[s]), marks.bar(s, i))
         front = SimHttpServer(sim, weight_limit=ACCELERATED_WEIGHT_LIMIT, seed=cfg.seed)
         url = await front.start()
         redis = aioredis.Redis.from_url(
@@ -143,6 +153,9 @@ class SteppedRun:
                 "stream_maxlen": 1_000_000,
             }
         )
+        if not self.service_metrics:
+            unserved = replace(run_settings.metrics, base_port=0, ports={})
+            run_settings = run_settings.model_copy(update={"metrics": unserved})
         registry_dir = (self.settings or Settings()).data_dir / "models"
         if registry_dir.is_dir() and not (data_dir / "models").exists():
             # the model registry stays the user's: a promotion reaches the running engine
@@ -195,7 +208,12 @@ class SteppedRun:
             await self._wait_started(redis, keys, procs)
             basis, book = RedisSizingBasis(redis, keys), CoreAccount(sim.core, clock)
             feed = MarketFeed(
-                driver, bus, market.bars, ticks, basis=lambda t: take_basis(book, basis, t)
+                driver,
+                bus,
+                market.bars,
+                ticks,
+                basis=lambda t: take_basis(book, basis, t),
+                marks=marks.series,
             )
             total = bars - history
             for n, i in enumerate(range(history, bars)):
@@ -248,7 +266,7 @@ class SteppedRun:
             await driver.close()
             await redis.aclose()
             await front.stop()
-        return build_report(
+        report = build_report(
             evidence,
             internal,
             injector.counts(),
@@ -269,6 +287,8 @@ class SteppedRun:
                 **{f"sigstop:{k}": v for k, v in procs.paused.items()},
             },
         )
+        report.money |= {"funding_source": funding_source, "mark_source": marks.source}
+        return report
 
     async def _bar(
         self,

@@ -24,6 +24,7 @@ from quantum_trader.backtest.trades import BacktestResult
 from quantum_trader.config import ConfigError, Settings
 from quantum_trader.data.bars import BarSeries
 from quantum_trader.data.funding import FundingSeries
+from quantum_trader.data.marks import NO_MARKS, MarkBars
 from quantum_trader.research.hyperopt.folds import Split, Window
 from quantum_trader.research.hyperopt.objective import FoldScore, Refused, score_fold
 from quantum_trader.research.hyperopt.space import Dimension, check_defaults, suggest
@@ -39,6 +40,7 @@ class Market:
     series: list[BarSeries]
     funding: dict[str, FundingSeries]
     split: Split
+    marks: MarkBars = NO_MARKS
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -61,7 +63,12 @@ class TrialContext:
     ) -> BacktestResult:
         series = self.market.split.series_for(window, self.market.series)
         return run_engine(
-            series, self.spec.strategy, config, dict(params), funding=self.market.funding
+            series,
+            self.spec.strategy,
+            config,
+            dict(params),
+            funding=self.market.funding,
+            marks=self.market.marks,
         )
 
     def score(self, result: BacktestResult) -> FoldScore:

@@ -108,7 +108,8 @@ def admin_routes(srv: Venue) -> list[web.RouteDef]:
 
     async def price(body: dict[str, Any]) -> Any:
         symbol = text(body, "symbol")
-        srv.lookup(lambda: sim.set_price(symbol, dec(body, "price")))
+        mark = dec(body, "mark") if "mark" in body else None
+        srv.lookup(lambda: sim.set_price(symbol, dec(body, "price"), mark))
         await srv.market_moved(symbol)
         return {"symbol": symbol, "price": str(srv.core.last_price(symbol))}
 
@@ -124,7 +125,10 @@ def admin_routes(srv: Venue) -> list[web.RouteDef]:
         o, h, low, c = (dec(body, k) for k in ("open", "high", "low", "close"))
         volume = dec(body, "volume") if "volume" in body else Decimal(0)
         open_time = int(body["open_time"])
-        srv.lookup(lambda: sim.on_bar(symbol, open_time, o, h, low, c, volume, interval))
+        marks = ("mark_open", "mark_high", "mark_low", "mark_close")
+        m = tuple(dec(body, k) for k in marks) if "mark_close" in body else None
+        mark = None if m is None else (m[0], m[1], m[2], m[3])
+        srv.lookup(lambda: sim.on_bar(symbol, open_time, o, h, low, c, volume, interval, mark))
         await srv.bar_closed(symbol, interval)
         return {"symbol": symbol, "now_ms": srv.core.now_ms}
 

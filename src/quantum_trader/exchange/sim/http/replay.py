@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from quantum_trader.data.bars import BarSeries
@@ -36,8 +36,11 @@ async def replay(
     series: Sequence[BarSeries],
     speed: float = 1.0,
     sleep: Sleep = asyncio.sleep,
+    marks: Mapping[str, BarSeries] | None = None,
 ) -> int:
-    """Replay every bar; returns how many bars were fed."""
+    """Replay every bar (with the mark's own bar where ``marks`` has the symbol, aligned
+    on its bars); returns how many bars were fed."""
+    marks = marks or {}
     chosen = tradable(srv, series)
     steps: dict[int, list[tuple[BarSeries, int]]] = {}
     for s in chosen:
@@ -51,8 +54,10 @@ async def replay(
         for s, i in steps[t]:
             instrument = srv.core.instrument(s.symbol)
             k = s.bar_at(i, instrument.tick_size, instrument.step_size)
+            m = marks[s.symbol].bar_at(i) if s.symbol in marks else None  # finer than the tick
+            mark = None if m is None else (m.open, m.high, m.low, m.close)
             srv.sim.on_bar(
-                s.symbol, k.open_time, k.open, k.high, k.low, k.close, k.volume, s.interval
+                s.symbol, k.open_time, k.open, k.high, k.low, k.close, k.volume, s.interval, mark
             )
             await srv.bar_closed(s.symbol, s.interval)
             fed += 1

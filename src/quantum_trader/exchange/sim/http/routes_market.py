@@ -48,7 +48,7 @@ def one_or_all(params: Params, rows: list[Any]) -> Any:
     return rows[0] if params.get("symbol") else rows
 
 
-async def _klines(srv: Venue, params: Params, key: str, row: Row) -> Any:
+async def _klines(srv: Venue, params: Params, key: str, row: Row, mark: bool = False) -> Any:
     symbol = need(params, key)
     interval = need(params, "interval")
     if not served_interval(interval):
@@ -56,7 +56,7 @@ async def _klines(srv: Venue, params: Params, key: str, row: Row) -> Any:
     limit = max(1, min(int_param(params, "limit", 500) or 500, 1500))
     start, end = int_param(params, "startTime"), int_param(params, "endTime")
     srv.core.instrument(symbol)
-    bars = candles(srv.core, symbol, interval, start=start, end=end, limit=limit)
+    bars = candles(srv.core, symbol, interval, start=start, end=end, limit=limit, mark=mark)
     return [row(k) for k in bars]
 
 
@@ -73,8 +73,9 @@ async def continuous_klines(srv: Venue, params: Params) -> Any:
 
 
 async def mark_price_klines(srv: Venue, params: Params) -> Any:
-    """The mark follows the traded price's path on this venue (one price source)."""
-    return await _klines(srv, params, "symbol", mj.price_kline_row)
+    """The mark's own bars where the venue was fed them (a replay of markPriceKlines
+    files, a synthetic market); else the mark follows the traded price's path."""
+    return await _klines(srv, params, "symbol", mj.price_kline_row, mark=True)
 
 
 async def index_price_klines(srv: Venue, params: Params) -> Any:
