@@ -179,6 +179,7 @@ def test_failure_17_a_misconfigured_stream_name_fails_loudly() -> None:
         keys.fills,
         keys.events,
         keys.dead,
+        keys.audit,
     }
 
 
@@ -282,6 +283,7 @@ def test_failure_25_every_guard_key_the_entry_gate_reads_has_a_writer_in_src() -
             "cooldown_open",
             "inflight",
             "plan_done",
+            "pause_entries",
         )
         if name not in reserved_by_lua and not _written_in_src(name)
     ]

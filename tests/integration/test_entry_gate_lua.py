@@ -48,6 +48,9 @@ async def materialise(client: aioredis.Redis, keys: Keys, case: GateCase) -> Red
     if s.cooldown:
         # the cooldown key holds the market time it ends
         await client.set(keys.cooldown_open(SYMBOL), str(case.now + 60_000))
+    if s.symbol_paused:  # an operator's lock: the market time it ends
+        lock = {"until": case.now + 60_000, "reason": "test", "by": "alice"}
+        await client.set(keys.pause_entries(SYMBOL), json.dumps(lock))
     age = 120_001 if s.risk_state_stale else 0  # one ms past the oldest accepted
     risk = {"mode": s.risk_mode.value, "updated_at": case.now - age}
     await client.set(keys.risk_state, json.dumps(risk))
@@ -107,6 +110,35 @@ async def test_fifty_racing_reservations_for_one_symbol_let_exactly_one_through(
 
     answers = await asyncio.gather(*(attempt(n) for n in range(50)))
     assert answers.count(GateAnswer.ALLOW) == 1
+
+
+@pytest.mark.parametrize(
+    ("lock", "answer"),
+    [
+        ({"until": 1_000}, GateAnswer.ALLOW),  # ended at market ms 1000: the key is stale
+        ({"until": 1_001}, GateAnswer.SKIP),
+        ("not json", GateAnswer.SKIP),  # unreadable: held
+        ({"reason": "no end"}, GateAnswer.SKIP),
+    ],
+)
+async def test_an_entry_pause_holds_until_its_market_time_and_fails_closed(
+    redis_client: aioredis.Redis, keys: Keys, lock: object, answer: GateAnswer
+) -> None:
+    """The lock's end is market time, as the cooldown's is; another symbol is not paused."""
+    await redis_client.set(keys.risk_state, json.dumps({"mode": "NORMAL", "updated_at": 1_000}))
+    raw = lock if isinstance(lock, str) else json.dumps(lock)
+    await redis_client.set(keys.pause_entries(SYMBOL), raw)
+    gate = RedisEntryGate(redis_client, keys, [SYMBOL, OTHERS[0]], GateLimits())
+    for symbol, expected in ((SYMBOL, answer), (OTHERS[0], GateAnswer.ALLOW)):
+        plan = f"p-{symbol}"
+        result = await gate.check_and_reserve(
+            plan_id=plan, symbol=symbol, side=PositionSide.LONG, notional=Decimal(10),
+            expires_at=60_000, lease=Lease(plan, f"qe-{plan}", PositionSide.LONG, Decimal(10), 0),
+            now=1_000,
+        )  # fmt: skip
+        assert result.answer is expected
+        if expected is GateAnswer.SKIP:
+            assert result.reason == "symbol_paused"
 
 
 @pytest.mark.parametrize(

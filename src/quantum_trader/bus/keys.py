@@ -18,6 +18,7 @@ STREAM_NAMES = (
     "fills",
     "events",
     "dead",
+    "audit",
 )
 
 # pattern (without prefix) -> (redis type, writer)
@@ -45,6 +46,14 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "fence": ("string", "apply-layer (fencing token counter of entry reservations)"),
     "epoch": ("string", "the system's bootstrap (its state marker; see ops/safety_state.py)"),
     "model:state": ("string", "signal-engine (the model in service: id, drift, decay, entries)"),
+    "pause:entries:{symbol}": (
+        "string",
+        "operator (dashboard): entries paused until a market time",
+    ),
+    "dashboard:action:{action_id}": (
+        "string",
+        "dashboard (one operator action per idempotency key)",
+    ),
 }
 
 
@@ -91,6 +100,11 @@ class Keys:
     @property
     def dead(self) -> str:
         return self.stream("dead")
+
+    @property
+    def audit(self) -> str:
+        """Every operator action taken through the dashboard: who, what, when, result."""
+        return self.stream("audit")
 
     def position(self, symbol: str) -> str:
         return f"{self.prefix}position:{symbol}"
@@ -172,6 +186,15 @@ class Keys:
     @property
     def model_state(self) -> str:
         return f"{self.prefix}model:state"
+
+    def pause_entries(self, symbol: str) -> str:
+        """An operator's lock on new entries for ``symbol``: JSON with the market time
+        (``until``, ms) it ends; the entry gate reads it, exits never do."""
+        return f"{self.prefix}pause:entries:{symbol}"
+
+    def dashboard_action(self, action_id: str) -> str:
+        """The outcome of the operator action with idempotency key ``action_id``."""
+        return f"{self.prefix}dashboard:action:{action_id}"
 
     @property
     def fence(self) -> str:

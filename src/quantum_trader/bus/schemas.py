@@ -229,7 +229,33 @@ class DeadLetter(Envelope, frozen=True, kw_only=True, tag="dead"):
     raw: str
 
 
-Message = MarketBar | TradeIntent | Plan | ApplyResult | FillEvent | Event | Heartbeat | DeadLetter
+class OperatorAction(Envelope, frozen=True, kw_only=True, tag="operator.action"):
+    """One action an operator took (the dashboard's audit stream): who, what, when
+    (``ts_event``, the system's clock) and the result. ``action_id`` is the request's
+    idempotency key: a repeated request is one action, recorded once."""
+
+    action_id: Id
+    user: str
+    role: str
+    action: str  # kill_switch_on, kill_switch_off, pause_entries, resume_entries, close, ...
+    symbol: str = ""
+    params: dict[str, str] = {}
+    result: str  # accepted / refused / forbidden
+    detail: str = ""
+    plan_id: str = ""  # the exit plan it sent down the exit lane, if any
+
+
+Message = (
+    MarketBar
+    | TradeIntent
+    | Plan
+    | ApplyResult
+    | FillEvent
+    | Event
+    | Heartbeat
+    | DeadLetter
+    | OperatorAction
+)
 MESSAGE_TYPES: tuple[type[Envelope], ...] = (
     MarketBar,
     TradeIntent,
@@ -239,4 +265,5 @@ MESSAGE_TYPES: tuple[type[Envelope], ...] = (
     Event,
     Heartbeat,
     DeadLetter,
+    OperatorAction,
 )

@@ -15,6 +15,8 @@ Check order is part of the contract (the first failing check gives the reason):
     4. ``risk_reduce_only`` - risk mode REDUCE_ONLY
     4b. ``risk_state_stale`` - the risk guard's mode is older than ``risk_state_max_age_ms``
                               (treated as REDUCE_ONLY: its guard may be dead)
+    4c. ``symbol_paused``   - an operator paused entries on this symbol (a lock holding the
+                              market time it ends; an unreadable lock counts as held)
     5. ``inflight``         - an entry on this symbol is in progress (its position may
                               not be written yet: the race behind FAILURES #1)
     6. ``position_exists``  - a position on this symbol: always for the opposite side
@@ -95,6 +97,7 @@ GATE_CHECK_ORDER: tuple[str, ...] = (
     reasons.RISK_HALT,
     reasons.RISK_REDUCE_ONLY,
     reasons.RISK_STATE_STALE,
+    reasons.SYMBOL_PAUSED,
     reasons.INFLIGHT,
     reasons.POSITION_EXISTS,
     reasons.COOLDOWN,
@@ -144,6 +147,7 @@ class GateSnapshot:
     max_gross_exposure: Decimal
     state_intact: bool = True  # the store still holds this system's state (epoch)
     risk_state_stale: bool = False  # the risk mode is older than the gate accepts
+    symbol_paused: bool = False  # an operator's entry lock on the symbol is in force
 
 
 def gate_applies(plan_kind: PlanKind) -> bool:
@@ -166,6 +170,8 @@ def check_entry_gate(snapshot: GateSnapshot, now: int) -> GateVerdict:
         return GateVerdict.skip(reasons.RISK_REDUCE_ONLY)
     if s.risk_state_stale:
         return GateVerdict.skip(reasons.RISK_STATE_STALE)
+    if s.symbol_paused:
+        return GateVerdict.skip(reasons.SYMBOL_PAUSED)
     if s.inflight:
         return GateVerdict.skip(reasons.INFLIGHT)
     has_position = s.position_side is not None and s.position_qty > ZERO

@@ -39,6 +39,8 @@ RISK_REDUCE_ONLY: Final = "risk_reduce_only"
 RISK_HALT: Final = "risk_halt"
 MAX_POSITIONS: Final = "max_positions"
 MAX_EXPOSURE: Final = "max_exposure"
+# An operator paused new entries on this symbol until a market time (a lock with expiry).
+SYMBOL_PAUSED: Final = "symbol_paused"
 
 # Risk guard (risk_guard); service health reasons are SERVICE_DOWN_PREFIX + service name
 EQUITY_STALE: Final = "EQUITY_STALE"
@@ -59,6 +61,9 @@ TRAILING_STOP: Final = "trailing_stop"
 KILL_SCORE: Final = "kill_score"
 TIME_STOP: Final = "time_stop"
 STOP_BREACHED: Final = "stop_breached"
+# Exits an operator asked for (the dashboard's close and stop-move actions).
+OPERATOR_CLOSE: Final = "operator_close"
+OPERATOR_STOP: Final = "operator_stop"
 
 # Close quantity at execution (close_qty)
 NO_POSITION: Final = "no_position"

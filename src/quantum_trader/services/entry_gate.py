@@ -29,7 +29,7 @@ EXECUTOR_GROUP = groups.APPLY_LAYER  # the consumer group whose members reserve 
 _CHECKS = Path(__file__).with_name("entry_gate_checks.lua").read_text()
 _RESERVE = Path(__file__).with_name("entry_gate_reserve.lua").read_text()
 _SCRIPT = _CHECKS + _RESERVE  # atomic: every check, then the reservation
-_PRECHECK = _CHECKS + "return {'PASS', ''}\n"  # read-only: checks 1-7 on 8 keys
+_PRECHECK = _CHECKS + "return {'PASS', ''}\n"  # read-only: checks 0-7 on 10 keys
 _FINISH = Path(__file__).with_name("plan_finish.lua").read_text()
 _TAKEOVER = Path(__file__).with_name("entry_gate_takeover.lua").read_text()
 _FENCE = Path(__file__).with_name("entry_gate_fence.lua").read_text()
@@ -143,6 +143,7 @@ class RedisEntryGate:
             k.risk_supervisor,
             k.risk_circuit,
             k.epoch,
+            k.pause_entries(symbol),
         ]
         # A SKIP is always safe to act on (it places nothing), so duplicates and blocked
         # symbols are answered by the cheap read-only pre-check; an ALLOW only ever comes
@@ -157,9 +158,10 @@ class RedisEntryGate:
                 "1" if self.limits.allow_pyramiding else "0",
                 self.limits.max_adds,
                 *("",) * 6,  # 7-12: the reservation's, unused by the checks
-                len(head),
+                len(head) - 1,  # the epoch key's index
                 self.epoch or "",
                 self.limits.risk_state_max_age_ms,
+                len(head),  # the pause key's index
             ],
         )
         if _text(answer) == GateAnswer.SKIP.value:
@@ -179,6 +181,7 @@ class RedisEntryGate:
             *(k.inflight(s) for s in universe),
             k.fence,
             k.epoch,
+            k.pause_entries(symbol),
         ]
         lim = self.limits
         args = [
@@ -194,9 +197,10 @@ class RedisEntryGate:
             lease.to_json(),
             lim.plan_done_ttl_ms,
             len(universe),
-            len(keys),
+            len(keys) - 1,  # the epoch key's index
             self.epoch or "",
             lim.risk_state_max_age_ms,
+            len(keys),  # the pause key's index
         ]
         answer, detail = await self._script(keys=keys, args=args)
         verdict = GateAnswer(_text(answer))

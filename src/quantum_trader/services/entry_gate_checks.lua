@@ -12,6 +12,7 @@
 --      10 lease json  11 plan_done ttl ms  12 N
 --      13 index of the epoch key in KEYS  14 the epoch this system expects ('' = none)
 --      15 the oldest risk state accepted (ms)
+--      16 index of the symbol's entry-pause key in KEYS (an operator's lock)
 local now = tonumber(ARGV[1])
 -- 0. The store must still hold this system's state: after a FLUSHALL, a failover to an
 -- empty replica or an eviction, every check below would read "nothing there".
@@ -43,6 +44,14 @@ if redis.call('EXISTS', KEYS[8]) == 1 then raise('HALT') end
 if mode == 'HALT' then return {'SKIP', 'risk_halt'} end
 if mode == 'REDUCE_ONLY' then return {'SKIP', 'risk_reduce_only'} end
 if stale then return {'SKIP', 'risk_state_stale'} end
+-- An operator's pause of this symbol's entries: JSON holding the market time it ends.
+-- The wall-clock TTL only cleans the key up; an unreadable lock counts as held.
+local pause = redis.call('GET', KEYS[tonumber(ARGV[16])])
+if pause then
+  local ok, lock = pcall(cjson.decode, pause)
+  local ends = ok and type(lock) == 'table' and tonumber(lock['until']) or nil
+  if ends == nil or ends > now then return {'SKIP', 'symbol_paused'} end
+end
 
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'SKIP', 'inflight'} end
 local pos = redis.call('HMGET', KEYS[2], 'side', 'qty', 'entry_orders')

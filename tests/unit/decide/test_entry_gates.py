@@ -30,7 +30,7 @@ def test_every_reason_in_the_check_order_has_a_case() -> None:
 
 
 def test_check_order_lists_each_reason_once() -> None:
-    assert len(GATE_CHECK_ORDER) == len(set(GATE_CHECK_ORDER)) == 11
+    assert len(GATE_CHECK_ORDER) == len(set(GATE_CHECK_ORDER)) == 12
     assert GATE_CHECK_ORDER[0] == reasons.STATE_LOST
     assert GATE_CHECK_ORDER[1] == reasons.DUPLICATE_PLAN
 
