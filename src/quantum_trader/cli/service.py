@@ -9,11 +9,17 @@ import typer
 
 from quantum_trader.cli.context import fail, settings
 from quantum_trader.infra.connect import NoRedis, resolve_redis_url
-from quantum_trader.ops.service_main import SERVICES, ServiceSetup, run_service
+from quantum_trader.ops.service_main import EXPORTER, SERVICES, ServiceSetup, run_service
 
 
 def service_command(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help=f"One of: {', '.join(SERVICES)}; or {EXPORTER} (what lives in Redis and on "
+            "the exchange, for Prometheus)."
+        ),
+    ],
     exchange_url: Annotated[
         str, typer.Option(help="Base URL of the Binance-compatible exchange front.")
     ],
@@ -30,7 +36,8 @@ def service_command(
         typer.Option(help="Take market time from this Redis key (stepped runs)."),
     ] = None,
 ) -> None:
-    """Run one service as its own process (systemd unit, container, chaos run)."""
+    """Run one service as its own process (systemd unit, container, chaos run); each
+    serves /metrics and /health on its port (metrics.base_port + its place)."""
     overrides: dict[str, Any] = {}
     if symbols is not None:
         overrides["trading_symbols"] = symbols

@@ -2,71 +2,57 @@
 
 Nothing on a hot path is instrumented beyond plain counters the services keep anyway;
 the collector turns the live objects and Redis state into metric families when scraped.
+A scrape that cannot read Redis still answers: ``quantum_redis_up 0`` and the process's
+own figures, so the alert says what is wrong instead of a silent target.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Protocol
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
 )
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector as PromCollector
 
 from quantum_trader.bootstrap.parts import SystemParts
+from quantum_trader.observability.exchange_view import ExchangeView
+from quantum_trader.observability.families import (
+    Histogram,
+    SampleFeed,
+    build_info,
+    gauge,
+    message_families,
+    model_metrics,
+    model_state,
+    order_families,
+    plan_families,
+    risk_mode_family,
+    service_families,
+)
+from quantum_trader.observability.state import Snapshot, SystemState, with_fail_safe
 from quantum_trader.runtime.supervisor import Supervisor
+from quantum_trader.services.order_router import OUTCOMES
 
-BUCKETS_MS = (0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, float("inf"))
-
-
-@dataclass
-class Snapshot:
-    """What the collector reports; filled asynchronously before each scrape."""
-
-    health_ttl_ms: dict[str, int]
-    risk: dict[str, Any]
-    open_positions: int
-    gross_exposure: float
-    model: dict[str, Any] = field(default_factory=dict)  # ``model:state``: the served model
-
-
-async def model_state(redis: Any, keys: Any) -> dict[str, Any]:
-    """The signal engine's ``model:state`` (empty without the model strategy)."""
-    try:
-        raw = await redis.get(keys.model_state)
-        state = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def model_metrics(state: dict[str, Any]) -> Iterator[Metric]:
-    """The model in service: its drift, hit rate and whether its entries are stopped."""
-    if not state:
-        return
-    model = [str(state.get("model_id", ""))]
-    for name, key, text in (
-        ("quantum_model_max_psi", "max_psi", "Largest feature PSI against training"),
-        ("quantum_model_hit_rate", "hit_rate", "Live hit rate of the model's sign"),
-        ("quantum_model_expected_hit_rate", "expected_hit_rate", "Out-of-sample hit rate"),
-    ):
-        value = state.get(key)
-        if isinstance(value, int | float):
-            family = GaugeMetricFamily(name, text, labels=["model"])
-            family.add_metric(model, float(value))
-            yield family
-    stopped = GaugeMetricFamily(
-        "quantum_model_entries_stopped", "1: the model drifted or decayed", labels=["model"]
-    )
-    stopped.add_metric(model, 1.0 if state.get("entries_stopped") else 0.0)
-    yield stopped
+__all__ = [
+    "Collector",
+    "Snapshot",
+    "SystemCollector",
+    "model_metrics",
+    "model_state",
+    "risk_mode_family",
+    "serve_metrics",
+    "service_families",
+    "with_fail_safe",
+]
+PROCESS_FAMILIES = (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR)
 
 
 class Collector(Protocol):
@@ -82,29 +68,34 @@ class Collector(Protocol):
 
 
 class SystemCollector:
+    """Every service in this process (``quantum run``): the supervisor's records, the
+    apply layers' outcomes and latencies, and the system's state in Redis and on the
+    exchange."""
+
     def __init__(self, parts: SystemParts, supervisor: Supervisor) -> None:
         self.parts = parts
         self.supervisor = supervisor
+        s = parts.settings
+        view = ExchangeView(parts.exchange, s.risk, s.metrics.exchange_refresh_s)
+        self.state = SystemState(
+            parts.redis,
+            parts.bus.keys,
+            list(supervisor.records),
+            s.heartbeat_ttl_ms,
+            s.risk,
+            s.model.drift.psi_limit,
+            exchange=view,
+            supervisor=supervisor,
+        )
+        self.latency: dict[str, dict[int, SampleFeed]] = {"open": {}, "exit": {}}
         self.snapshot = Snapshot({}, {}, 0, 0.0)
 
     async def refresh(self) -> Snapshot:
-        keys, redis = self.parts.bus.keys, self.parts.redis
-        ttl = {name: int(await redis.pttl(keys.health(name))) for name in self.supervisor.records}
-        raw = await redis.get(keys.risk_state)
-        risk = json.loads(raw) if raw else {"mode": "UNKNOWN", "reasons": []}
-        if await redis.exists(keys.risk_supervisor) or await redis.exists(keys.risk_circuit):
-            risk = {
-                **risk,
-                "mode": "HALT" if await redis.exists(keys.risk_circuit) else "REDUCE_ONLY",
-            }
-        if await redis.exists(keys.risk_kill_switch):
-            risk = {**risk, "mode": "HALT", "kill_switch": True}
-        risk = with_fail_safe(risk, self.supervisor)
-        positions = await self.parts.exchange.positions()
-        exposure = float(sum(p.qty * p.mark_price for p in positions))
-        open_positions = sum(1 for p in positions if p.qty > 0)
-        model = await model_state(redis, keys)
-        self.snapshot = Snapshot(ttl, risk, open_positions, exposure, model)
+        self.snapshot = await self.state.refresh()
+        for n, layer in enumerate(self.parts.apply_layers):
+            for kind, window in layer.latency_ms.items():
+                feed = self.latency.setdefault(kind, {}).setdefault(n, SampleFeed())
+                feed.fold(window, layer.submitted[kind], 0.001)
         return self.snapshot
 
     def fail_safe(self) -> dict[str, object]:
@@ -115,77 +106,83 @@ class SystemCollector:
         return record.restarts if record else 0
 
     def collect(self) -> Iterator[Metric]:
-        per_service = {
-            name: CounterMetricFamily(
-                f"quantum_messages_{name}_total", f"Messages {name} per service", labels=["service"]
-            )
-            for name in ("processed", "failed", "dead_lettered")
+        counts = {
+            name: {
+                "processed": r.runtime.processed,
+                "failed": r.runtime.failed,
+                "dead_lettered": r.runtime.dead_lettered,
+            }
+            for name, r in self.supervisor.records.items()
+            if r.runtime is not None
         }
-        for name, record in self.supervisor.records.items():
-            runtime = record.runtime
-            if runtime is None:
-                continue
-            per_service["processed"].add_metric([name], runtime.processed)
-            per_service["failed"].add_metric([name], runtime.failed)
-            per_service["dead_lettered"].add_metric([name], runtime.dead_lettered)
-        yield from per_service.values()
+        yield from message_families(counts)
         restarts = {name: record.restarts for name, record in self.supervisor.records.items()}
-        yield from service_families(restarts, self.snapshot.health_ttl_ms)
-        yield from self._apply_metrics()
-        yield risk_mode_family(self.snapshot.risk.get("mode"))
-        yield GaugeMetricFamily(
-            "quantum_open_positions",
-            "Open positions on the exchange",
-            value=self.snapshot.open_positions,
-        )
-        yield GaugeMetricFamily(
-            "quantum_gross_exposure_usdt", "Σ|qty × mark|", value=self.snapshot.gross_exposure
-        )
-        yield from model_metrics(self.snapshot.model)
-        repairs = CounterMetricFamily("quantum_reconcile_repairs_total", "Repairs", labels=["kind"])
-        for monitor in self.parts.monitors:
-            for kind, count in monitor.repairs.items():
-                repairs.add_metric([kind], count)
-        yield repairs
-
-    def _apply_metrics(self) -> Iterator[Metric]:
-        gate = CounterMetricFamily(
-            "quantum_plan_outcomes_total", "Apply-layer outcomes by reason", labels=["reason"]
-        )
-        latency = HistogramMetricFamily(
-            "quantum_plan_to_order_ms", "Plan taken → exchange answered (ms)", labels=["kind"]
-        )
-        totals: dict[str, int] = {}
-        samples: dict[str, list[float]] = {"open": [], "exit": []}
-        for layer in self.parts.apply_layers:
-            for reason, count in layer.decisions.items():
-                totals[reason] = totals.get(reason, 0) + count
-            for kind, values in layer.latency_ms.items():
-                samples[kind].extend(values)
-        for reason, count in sorted(totals.items()):
-            gate.add_metric([reason], count)
-        for kind, observed in samples.items():
-            buckets = [(str(b), float(sum(1 for v in observed if v <= b))) for b in BUCKETS_MS]
-            latency.add_metric([kind], buckets, sum_value=sum(observed))
-        yield gate
-        yield latency
+        beats = self.state.heartbeats
+        yield from service_families(restarts, beats.ages(), beats.up())
+        yield from apply_families(self.parts, self.latency)
+        yield from order_families(OUTCOMES)
+        yield from self.state.families()
+        yield build_info("quantum-run")
 
 
-def with_fail_safe(risk: dict[str, Any], supervisor: Supervisor | None) -> dict[str, Any]:
-    """The risk mode Redis holds, made at least as strict as the supervisor's own
-    decision — which Redis may have refused to store (out of memory)."""
-    if supervisor is None or not supervisor.fail_safe_reasons or risk.get("mode") == "HALT":
-        return risk
-    return {**risk, "mode": "REDUCE_ONLY"}
+def apply_families(
+    parts: SystemParts, latency: dict[str, dict[int, SampleFeed]]
+) -> Iterator[Metric]:
+    """The apply layers of this process: outcomes by reason, plan → order latency."""
+    totals: dict[str, int] = {}
+    for layer in parts.apply_layers:
+        for reason, count in layer.decisions.items():
+            totals[reason] = totals.get(reason, 0) + count
+    merged: dict[str, Histogram] = {}
+    for kind, feeds in latency.items():
+        histogram = merged.setdefault(kind, Histogram())
+        for feed in feeds.values():
+            histogram.counts = [
+                a + b for a, b in zip(histogram.counts, feed.histogram.counts, strict=True)
+            ]
+            histogram.total += feed.histogram.total
+            histogram.observed += feed.histogram.observed
+    for kind in ("open", "exit"):
+        merged.setdefault(kind, Histogram())
+    yield from plan_families(totals, merged)
+
+
+class _RedisUp:
+    def __init__(self) -> None:
+        self.up = True
+
+    def collect(self) -> Iterator[Metric]:
+        yield gauge("quantum_redis_up", "1: this scrape could read Redis", 1.0 if self.up else 0.0)
+
+
+def registries(
+    collector: PromCollector,
+    extra: Iterable[PromCollector] = PROCESS_FAMILIES,
+    redis_up: bool = True,
+) -> tuple[CollectorRegistry, CollectorRegistry, _RedisUp]:
+    """The full registry, and the one served while Redis cannot be read."""
+    up = _RedisUp()
+    full, degraded = CollectorRegistry(), CollectorRegistry()
+    for registry in (full, degraded):
+        if redis_up:
+            registry.register(up)
+        for family in extra:
+            registry.register(family)
+    full.register(collector)
+    return full, degraded, up
 
 
 async def serve_metrics(collector: Collector, port: int, host: str = "127.0.0.1") -> web.AppRunner:
-    registry = CollectorRegistry()
-    registry.register(collector)
+    full, degraded, up = registries(collector)
 
     async def metrics(_: web.Request) -> web.Response:
-        await collector.refresh()
-        return web.Response(body=generate_latest(registry), content_type="text/plain")
+        try:
+            await collector.refresh()
+        except Exception:  # Redis down or refusing: say so rather than fail the scrape
+            up.up = False
+            return web.Response(body=generate_latest(degraded), content_type="text/plain")
+        up.up = True
+        return web.Response(body=generate_latest(full), content_type="text/plain")
 
     async def health(_: web.Request) -> web.Response:
         try:
@@ -215,33 +212,23 @@ async def serve_metrics(collector: Collector, port: int, host: str = "127.0.0.1"
         }
         return web.json_response(body, status=200 if ok else 503)
 
+    return await serve_app({"/metrics": metrics, "/health": health}, port, host)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def serve_app(
+    routes: dict[str, Handler], port: int, host: str = "127.0.0.1"
+) -> web.AppRunner:
     app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/health", health)
-    runner = web.AppRunner(app)
+    for path, handler in routes.items():
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner
-
-
-def service_families(
-    restarts: Mapping[str, int], health_ttl_ms: Mapping[str, int]
-) -> Iterator[Metric]:
-    """Restarts and heartbeat TTL per service (-2: no heartbeat)."""
-    counted = CounterMetricFamily("quantum_service_restarts_total", "Restarts", labels=["service"])
-    age = GaugeMetricFamily(
-        "quantum_heartbeat_ttl_ms", "Heartbeat TTL left (-2 = missing)", labels=["service"]
-    )
-    for name, count in restarts.items():
-        counted.add_metric([name], count)
-        age.add_metric([name], health_ttl_ms.get(name, -2))
-    yield counted
-    yield age
-
-
-def risk_mode_family(current: object) -> Metric:
-    """One series per risk mode: 1 for the current one."""
-    mode = GaugeMetricFamily("quantum_risk_mode", "1 for the current risk mode", labels=["mode"])
-    for m in ("NORMAL", "REDUCE_ONLY", "HALT"):
-        mode.add_metric([m], 1.0 if current == m else 0.0)
-    return mode

@@ -1,33 +1,29 @@
-"""Metrics of a system whose services run as their own processes, read from Redis.
+"""Metrics of a system whose services run as their own processes, read from Redis (and,
+in the ``metrics`` service, from the exchange).
 
 Each process's heartbeat carries its counters (processed, failed, dead-lettered); the
-risk keys, the ledger and the events stream say the rest. The metric names are the
-in-process collector's, so one dashboard and one set of alert rules serve both.
+risk keys, the ledger, the consumer groups and the streams say the rest. The metric
+names are the in-process collector's, so one dashboard and one set of alert rules serve
+both.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from quantum_trader.bus.codec import decode
 from quantum_trader.bus.keys import Keys
-from quantum_trader.bus.schemas import Event, Heartbeat
-from quantum_trader.observability.metrics import (
-    Snapshot,
-    model_metrics,
-    model_state,
-    risk_mode_family,
-    service_families,
-    with_fail_safe,
-)
+from quantum_trader.bus.schemas import Event
+from quantum_trader.decide.risk_guard import RiskConfig
+from quantum_trader.observability.exchange_view import ExchangeView
+from quantum_trader.observability.families import build_info, message_families, service_families
+from quantum_trader.observability.state import Snapshot, SystemState
 from quantum_trader.runtime.supervisor import Supervisor
-from quantum_trader.services.ledger import RedisLedger
 
 
 async def reconcile_repairs(redis: aioredis.Redis, keys: Keys) -> Counter[str]:
@@ -50,73 +46,59 @@ class RedisCollector:
         redis: aioredis.Redis,
         keys: Keys,
         services: Sequence[str],
-        restarts: Callable[[], dict[str, int]] = dict,
+        restarts: Callable[[], dict[str, int]] | None = None,
         supervisor: Supervisor | None = None,
+        *,
+        exchange: ExchangeView | None = None,
+        heartbeat_ttl_ms: int = 5_000,
+        limits: RiskConfig | None = None,
+        psi_limit: float | None = None,
     ) -> None:
         self.redis, self.keys, self.services = redis, keys, tuple(services)
         self.supervisor = supervisor  # the orchestrator's fail-safe watcher, if any
+        # who restarts the processes knows how often; without one, a new process behind a
+        # service's heartbeat counts as a restart
         self._restarts = restarts
+        self.state = SystemState(
+            redis,
+            keys,
+            self.services,
+            heartbeat_ttl_ms,
+            limits or RiskConfig(),
+            psi_limit,
+            exchange=exchange,
+            supervisor=supervisor,
+        )
         self.snapshot = Snapshot({}, {}, 0, 0.0)
-        self.beats: dict[str, Heartbeat] = {}
-        self.repairs: Counter[str] = Counter()
+
+    @property
+    def repairs(self) -> Counter[str]:
+        return self.state.tallies.repairs
 
     async def refresh(self) -> Snapshot:
-        keys, redis = self.keys, self.redis
-        ttl = {name: int(await redis.pttl(keys.health(name))) for name in self.services}
-        beats = await redis.mget([keys.health(n) for n in self.services])
-        self.beats = {}
-        for name, raw in zip(self.services, beats, strict=True):
-            try:
-                beat = decode(raw) if raw else None
-            except ValueError:
-                beat = None
-            if isinstance(beat, Heartbeat):
-                self.beats[name] = beat
-        raw_risk = await redis.get(keys.risk_state)
-        risk: dict[str, Any] = json.loads(raw_risk) if raw_risk else {"mode": "UNKNOWN"}
-        if await redis.exists(keys.risk_circuit) or await redis.exists(keys.risk_kill_switch):
-            risk = {**risk, "mode": "HALT"}
-        elif await redis.exists(keys.risk_supervisor):
-            risk = {**risk, "mode": "REDUCE_ONLY"}
-        risk = with_fail_safe(risk, self.supervisor)
-        positions = [p for p in await RedisLedger(redis, keys).all() if p.qty > 0]
-        exposure = float(sum(p.qty * p.entry_price for p in positions))
-        self.repairs = await reconcile_repairs(redis, keys)
-        model = await model_state(redis, keys)
-        self.snapshot = Snapshot(ttl, risk, len(positions), exposure, model)
+        self.snapshot = await self.state.refresh()
         return self.snapshot
 
     def fail_safe(self) -> dict[str, object]:
         return self.supervisor.fail_safe() if self.supervisor is not None else {}
 
     def restarts_of(self, service: str) -> int:
-        return self._restarts().get(service, 0)
+        if self._restarts is not None:
+            return self._restarts().get(service, 0)
+        return self.state.heartbeats.restarts.get(service, 0)
 
     def collect(self) -> Iterator[Metric]:
-        for counter in ("processed", "failed", "dead_lettered"):
-            family = CounterMetricFamily(
-                f"quantum_messages_{counter}_total",
-                f"Messages {counter} per service",
-                labels=["service"],
-            )
-            for name, beat in sorted(self.beats.items()):
-                family.add_metric([name], getattr(beat, counter))
-            yield family
+        beats = self.state.heartbeats
+        counts = {
+            name: {
+                "processed": beat.processed,
+                "failed": beat.failed,
+                "dead_lettered": beat.dead_lettered,
+            }
+            for name, beat in beats.beats.items()
+        }
+        yield from message_families(counts)
         restarts = {name: self.restarts_of(name) for name in self.services}
-        yield from service_families(restarts, self.snapshot.health_ttl_ms)
-        yield risk_mode_family(self.snapshot.risk.get("mode"))
-        yield GaugeMetricFamily(
-            "quantum_open_positions",
-            "Open positions in the ledger",
-            value=self.snapshot.open_positions,
-        )
-        yield GaugeMetricFamily(
-            "quantum_gross_exposure_usdt",
-            "Σ|qty × entry| of the ledger's positions",
-            value=self.snapshot.gross_exposure,
-        )
-        yield from model_metrics(self.snapshot.model)
-        repairs = CounterMetricFamily("quantum_reconcile_repairs_total", "Repairs", labels=["kind"])
-        for kind, count in sorted(self.repairs.items()):
-            repairs.add_metric([kind], count)
-        yield repairs
+        yield from service_families(restarts, beats.ages(), beats.up())
+        yield from self.state.families()
+        yield build_info("metrics")

@@ -7,6 +7,10 @@ in-process run uses, and runs it until SIGTERM/SIGINT. A loop that ends on its o
 exits non-zero, so whatever runs the process (systemd, a container runtime, the chaos
 orchestrator) restarts it. ``--follow-clock KEY`` makes the service take market time from
 an orchestrator's published clock (stepped accelerated time) instead of the wall clock.
+
+Each process serves its own ``/metrics`` and ``/health`` on ``metrics.host`` and its port
+(``metrics.base_port`` + its place in ``config.METRICS_SERVICES``); ``quantum service
+metrics`` is the exporter of what lives in Redis and on the exchange.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import Settings
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.infra.data_dir import new_run_id
+from quantum_trader.observability.service_metrics import serve_service_metrics
+from quantum_trader.ops.metrics_service import run_metrics_service
 from quantum_trader.runtime.follow_clock import FollowClock
 from quantum_trader.runtime.safety_state import SafetyStore, establish_epoch
 from quantum_trader.services.journal import Journal
@@ -44,6 +50,7 @@ SERVICES = (
     "position-monitor",
     "circuit-breaker",
 )
+EXPORTER = "metrics"  # what lives in Redis and on the exchange (ops/metrics_service.py)
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -93,8 +100,11 @@ class ServiceSetup:
 
 async def run_service(name: str, setup: ServiceSetup) -> int:
     """Build and run one service; 0 after a requested stop, 1 when a loop died."""
+    if name == EXPORTER:
+        return await run_metrics_service(setup.settings, setup.exchange_url, SERVICES)
     if name not in SERVICES:
-        raise ValueError(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
+        known = ", ".join((*SERVICES, EXPORTER))
+        raise ValueError(f"unknown service {name!r}; one of: {known}")
     settings = setup.settings
     redis = aioredis.Redis.from_url(setup.redis_url)
     clock: Clock
@@ -128,11 +138,16 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         )
         runtime = parts.build(name)
         runtime.install_signal_handlers()
+        served = settings.metrics
+        metrics = await serve_service_metrics(name, runtime, parts, served.host, served.port(name))
         try:
             await runtime.run()
         except Exception as exc:  # a dead loop: exit non-zero so the runner restarts us
             print(f"{name}: {type(exc).__name__}: {exc}", flush=True)
             return 1
+        finally:
+            if metrics is not None:
+                await metrics.cleanup()
         return 0
     finally:
         # Bounded: a cleanup that hangs on a dead Redis or exchange must not keep a dead

@@ -80,6 +80,7 @@ class ApplyLayer:
     latency_ms: dict[str, deque[float]] = field(
         default_factory=lambda: {"open": deque(maxlen=10_000), "exit": deque(maxlen=10_000)}
     )
+    submitted: Counter[str] = field(default_factory=Counter)  # every latency ever recorded
     _taken_at: float = 0.0
     # Plans this executor is executing now. Its reservations carry its owner name and the
     # gate lets an owner resume its own (a redelivery after a crash); a copy that arrives
@@ -107,6 +108,7 @@ class ApplyLayer:
 
     def _submitted(self, kind: str) -> None:
         self.latency_ms[kind].append((time.perf_counter() - self._taken_at) * 1000)
+        self.submitted[kind] += 1
 
     # -- entries ---------------------------------------------------------------------
 

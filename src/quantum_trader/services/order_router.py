@@ -10,8 +10,9 @@ the earlier order instead of placing a second one (invariant 1).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from quantum_trader.clock import Clock
 from quantum_trader.domain.orders import Fill, Order, OrderRequest
@@ -41,6 +42,21 @@ class Refused:
 
 
 @dataclass
+class OrderOutcomes:
+    """What the exchange answered this process's order requests, for ``/metrics``: accepted,
+    rejected (by Binance code), or unknown at first; ``unresolved`` holds the client ids
+    whose fate is still not known (looked up until it is)."""
+
+    accepted: int = 0
+    rejected: Counter[int] = field(default_factory=Counter)
+    unknown: int = 0
+    unresolved: set[str] = field(default_factory=set)
+
+
+OUTCOMES = OrderOutcomes()  # the process's tally: every router in it adds to it
+
+
+@dataclass
 class OrderRouter:
     exchange: Exchange
     clock: Clock
@@ -55,36 +71,47 @@ class OrderRouter:
 
     async def place(self, request: OrderRequest) -> Placed | Refused:
         """Place ``request`` (or find it, if an earlier attempt got through)."""
-        attempts = 0
+        attempts, coid = 0, request.client_order_id
         while True:
             try:
-                return Placed(await self.exchange.create_order(request))
+                order = await self.exchange.create_order(request)
             except OrderRejected as exc:
-                if exc.code == -4116:  # duplicate client id: our earlier attempt exists
-                    return Placed(await self.find(request.symbol, request.client_order_id))
-                return Refused(exc.code, exc.message)
+                if exc.code != -4116:
+                    OUTCOMES.rejected[exc.code] += 1
+                    OUTCOMES.unresolved.discard(coid)
+                    return Refused(exc.code, exc.message)
+                order = await self.find(request.symbol, coid)  # our earlier attempt exists
             except RetryableError as exc:
                 attempts += 1
                 if attempts > self.lookups:
-                    raise OutcomeUnresolved(f"{request.client_order_id}: {exc}") from exc
+                    raise OutcomeUnresolved(f"{coid}: {exc}") from exc
                 await self._pause(exc.retry_after_s)
+                continue
             except OrderOutcomeUnknown:
-                found = await self.resolve(request.symbol, request.client_order_id)
-                if found is not None:
-                    return Placed(found)
-                # Definitively absent: safe to send again with the same client id.
+                OUTCOMES.unknown += 1
+                OUTCOMES.unresolved.add(coid)
+                found = await self.resolve(request.symbol, coid)
+                if found is None:
+                    continue  # definitively absent: safe to send again with the same id
+                order = found
+            OUTCOMES.accepted += 1
+            return Placed(order)
 
     async def resolve(self, symbol: str, coid: str) -> Order | None:
         """The order with ``coid``, or None when the exchange says it does not exist."""
         delay = self.backoff_s
         for _ in range(self.lookups):
             try:
-                return await self.exchange.fetch_order(symbol, coid)
+                order = await self.exchange.fetch_order(symbol, coid)
             except OrderNotFound:
+                OUTCOMES.unresolved.discard(coid)
                 return None
             except (OrderOutcomeUnknown, RetryableError):
                 await self._pause(delay)
                 delay = min(delay * 2, 5.0)
+            else:
+                OUTCOMES.unresolved.discard(coid)
+                return order
         raise OutcomeUnresolved(f"{coid}: status still unknown after {self.lookups} lookups")
 
     async def find(self, symbol: str, coid: str) -> Order:

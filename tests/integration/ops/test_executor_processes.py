@@ -90,6 +90,7 @@ async def test_three_executor_processes_with_sigstop_and_sigkill_enter_each_plan
         key_prefix=keys.prefix,
         data_dir=tmp_path / "var",
         trading_symbols=list(PRICES),
+        metrics={"base_port": 0},  # three executors on one host: no fixed ports in a test
     )
     setup = ServiceSetup(
         settings=settings,
