@@ -21,6 +21,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -152,6 +153,116 @@ class ModelSettings:
             )
 
 
+class DashboardRole(StrEnum):
+    """What a dashboard user may do: ``admin`` acts (kill switch, pauses, closes, stops,
+    breaker), ``viewer`` reads only."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
+@checked_dataclass(frozen=True)
+class DashboardUser:
+    """One dashboard login. ``password`` is an argon2 hash (``$argon2id$…``, what
+    ``quantum dashboard hash-password`` prints) or, discouraged, the password itself,
+    hashed when the dashboard starts."""
+
+    password: SecretStr
+    role: DashboardRole = DashboardRole.VIEWER
+
+
+@checked_dataclass(frozen=True)
+class DashboardSettings:
+    """``quantum dashboard`` / ``quantum run --dashboard``: where it listens, who may log
+    in, how long a login lasts, and the limits its actions keep."""
+
+    host: str = "127.0.0.1"  # loopback; any other address also needs allow_remote
+    port: int = 8080
+    allow_remote: bool = False
+    users: dict[str, DashboardUser] = dataclasses.field(default_factory=dict)
+    # signs the login tokens; unset: a random key per process (logins end at a restart)
+    jwt_secret: SecretStr | None = None
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 43_200
+    login_attempts: int = 5  # failed logins per user and client address per window
+    login_window_s: int = 300
+    live_interval_ms: int = 250  # the fastest a page is told the same thing changed again
+    # a stop moved by hand stays at least this fraction of the last price away from it
+    stop_min_distance_pct: Decimal = Decimal("0.001")
+    max_pause_ms: int = 7 * 86_400_000  # the longest entry pause an operator may set
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port must be in 1..65535, got {self.port}")
+        for name in self.users:
+            if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
+                raise ValueError(f"users: {name!r} is not a user name (letters, digits, _.@-)")
+        for name in ("access_token_ttl_s", "refresh_token_ttl_s", "login_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.refresh_token_ttl_s < self.access_token_ttl_s:
+            raise ValueError("refresh_token_ttl_s must be at least access_token_ttl_s")
+        if self.login_window_s < 1 or self.live_interval_ms < 0 or self.max_pause_ms < 60_000:
+            raise ValueError(
+                "login_window_s >= 1, live_interval_ms >= 0 and max_pause_ms >= 60000 required"
+            )
+        if not 0 <= self.stop_min_distance_pct < 1:
+            raise ValueError(
+                f"stop_min_distance_pct must be in [0, 1), got {self.stop_min_distance_pct}"
+            )
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        if secret is not None and len(secret) < 32:
+            raise ValueError("jwt_secret must be at least 32 characters")
+
+
+# Every process that serves /metrics and /health, in port order: its port is
+# ``metrics.base_port`` + its place here (the ``metrics`` service reads Redis and the
+# exchange; the others are ``quantum service NAME``).
+METRICS_SERVICES = (
+    "metrics",
+    "signal-engine",
+    "intent-bridge",
+    "risk-guard",
+    "apply-layer",
+    "exit-brain",
+    "ledger",
+    "execution-pump",
+    "position-monitor",
+    "circuit-breaker",
+)
+
+
+@checked_dataclass(frozen=True)
+class MetricsSettings:
+    """Where each process serves ``/metrics`` and ``/health`` (``host``; port
+    ``base_port`` + its place in ``METRICS_SERVICES``, or its entry in ``ports``; 0 serves
+    nothing), and how often the ``metrics`` service reads the exchange."""
+
+    host: str = "127.0.0.1"  # 0.0.0.0 for a Prometheus on another machine
+    base_port: int = 9310
+    ports: dict[str, int] = dataclasses.field(default_factory=dict)
+    exchange_refresh_s: float = 5.0  # account, positions and stops: at most this often
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.base_port <= 65535 - len(METRICS_SERVICES):
+            raise ValueError(f"base_port must be in 0..{65535 - len(METRICS_SERVICES)}")
+        for name, port in self.ports.items():
+            if name not in METRICS_SERVICES:
+                raise ValueError(f"ports: {name!r} is not one of {', '.join(METRICS_SERVICES)}")
+            if not 0 <= port <= 65535:
+                raise ValueError(f"ports: {name} = {port} is not in 0..65535")
+        if not 0 < self.exchange_refresh_s <= 300:
+            raise ValueError(
+                f"exchange_refresh_s must be in (0, 300], got {self.exchange_refresh_s}"
+            )
+
+    def port(self, service: str) -> int:
+        """The port ``service`` serves on (0: none)."""
+        if service in self.ports:
+            return self.ports[service]
+        return self.base_port + METRICS_SERVICES.index(service) if self.base_port else 0
+
+
 class Settings(BaseSettings):
     """Everything configurable. Frozen: build a new one with ``model_copy(update=...)``."""
 
@@ -200,6 +311,8 @@ class Settings(BaseSettings):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     exits: ExitConfig = Field(default_factory=ExitConfig)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     # exchange credentials: environment or secret file only, never logged
     binance_api_key: SecretStr | None = None

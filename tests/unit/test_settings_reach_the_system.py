@@ -47,6 +47,13 @@ PROVEN_ELSEWHERE = {
     "test_every_model_setting_reaches_the_training_run",
     "binance_secret_file": "tests/chaos/test_failure_20_21_24_one_path_one_mode.py::"
     "test_failure_24_keys_only_from_env_or_secret_file_and_live_needs_confirmation",
+    # the operator's dashboard: where it listens, its users, logins and action limits
+    "dashboard": "tests/integration/dashboard/test_dashboard_api.py::"
+    "test_the_dashboard_listens_and_logs_in_as_its_settings_say",
+    # where each process serves /metrics and /health, how often the exporter reads the
+    # exchange: a real Prometheus scrapes every process on the ports the settings give
+    "metrics": "tests/integration/alerting/test_prometheus_e2e.py::"
+    "test_prometheus_alerts_on_a_killed_exit_brain_and_every_panel_has_data",
     # where a paper run and a backtest start trading: not a service's parameter
     "strategies.history_bars": "tests/integration/ops/test_run_backtest_pair.py::"
     "test_run_and_backtest_of_the_same_files_list_the_same_trades",

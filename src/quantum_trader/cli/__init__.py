@@ -287,6 +287,12 @@ def _mount_optional() -> None:
     from quantum_trader.cli.strategies import strategies_app
 
     app.add_typer(strategies_app, name="strategies")
+    from quantum_trader.cli.ops_render import ops_app
+
+    app.add_typer(ops_app, name="ops")
+    from quantum_trader.cli.dashboard import dashboard_app
+
+    app.add_typer(dashboard_app, name="dashboard")
 
 
 def main() -> None:

@@ -14,12 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from quantum_trader.cli.checks import finite, free_port_or_off, writable_output
+from quantum_trader.cli.dashboard import listenable_port
 from quantum_trader.config import Mode
 from quantum_trader.data.bars import interval_ms
 from quantum_trader.exchange.sim.http.security import DEFAULT_WEIGHT_LIMIT
 from quantum_trader.ops.run_summary import RunSummary
 
 if TYPE_CHECKING:
+    from quantum_trader.cli.dashboard import RunDashboard
     from quantum_trader.config import Settings
     from quantum_trader.ops.paper_run import PaperRun
 
@@ -131,6 +133,17 @@ def run_command(
             min=0.01,
         ),
     ] = None,
+    dashboard: Annotated[
+        int,
+        typer.Option(
+            "--dashboard",
+            help="Paper: serve the operator's dashboard for this run on 127.0.0.1:PORT "
+            "(0: off; use it with --speed to watch). Other runs: `quantum dashboard`.",
+            min=0,
+            max=65535,
+            callback=listenable_port,
+        ),
+    ] = 0,
 ) -> None:
     """Run every service against the exchange; print a summary at the end."""
     from quantum_trader.cli.context import fail, settings
@@ -141,6 +154,11 @@ def run_command(
     s = settings(mode=mode)
     mode = s.mode
     writable_output(json_path, "--json")  # before the run, not after hours of it
+    if dashboard and (mode in (Mode.DEMO, Mode.LIVE) or exchange_url or processes):
+        raise fail(
+            "--dashboard serves a paper run in this process; for this run start "
+            "`quantum dashboard` in another terminal"
+        )
     if mode in (Mode.DEMO, Mode.LIVE) or exchange_url:
         _run_real_time(
             s,
@@ -188,8 +206,14 @@ def run_command(
             config,
             on_step=lambda done, total: progress.update(task, completed=done, total=total),
         )
+        served = None
+        if dashboard:
+            from quantum_trader.cli.dashboard import RunDashboard
+
+            served = RunDashboard(s, dashboard, lambda line: console.print(line, highlight=False))
+            served.attach(run)
         try:
-            summary = run_until_signalled(run)
+            summary = run_until_signalled(run, served)
         except (ValueError, DataDirError, EmbeddedRedisError) as exc:
             raise fail(str(exc)) from None
     show(summary)
@@ -210,9 +234,10 @@ def run_command(
         raise typer.Exit(1)
 
 
-def run_until_signalled(run: PaperRun) -> RunSummary:
+def run_until_signalled(run: PaperRun, dashboard: RunDashboard | None = None) -> RunSummary:
     """Run; the first SIGINT / SIGTERM stops new bars (and so new entries), lets the work
-    in flight finish and still writes the summary (exit 0); a second one aborts."""
+    in flight finish and still writes the summary (exit 0); a second one aborts. A
+    ``--dashboard`` served beside the run stops with it."""
 
     async def main() -> RunSummary:
         loop = asyncio.get_running_loop()
@@ -239,6 +264,8 @@ def run_until_signalled(run: PaperRun) -> RunSummary:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            if dashboard is not None:
+                await dashboard.stop()
 
     try:
         return asyncio.run(main())
@@ -380,6 +407,8 @@ def show(summary: RunSummary) -> None:
         ("fees (USDT)", summary.fees),
         ("funding (USDT; + received, − paid)", summary.funding),
         ("net PnL (USDT; realized − fees + funding)", summary.net_pnl),
+        ("funding source", summary.funding_source or "—"),
+        ("mark price source", summary.mark_source or "—"),
         ("open positions", str(summary.open_positions)),
         ("dead letters", str(summary.dead_letters)),
         ("restarts", str(summary.restarts)),

@@ -29,6 +29,7 @@ from quantum_trader.bus.schemas import Plan, TradeIntent
 from quantum_trader.clock import SimClock
 from quantum_trader.config import Settings, mask_url
 from quantum_trader.data.bars import BarSeries
+from quantum_trader.data.marks import NO_MARKS, MarkBars
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.klines import Kline
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
@@ -39,7 +40,7 @@ from quantum_trader.infra import data_dir
 from quantum_trader.infra.embedded_redis import EmbeddedRedis, read_state
 from quantum_trader.infra.http_venue import http_venue
 from quantum_trader.observability.metrics import SystemCollector, serve_metrics
-from quantum_trader.ops.paper_market import file_market, synthetic_market, venue_funding
+from quantum_trader.ops.paper_market import file_market, file_marks, synthetic_market, venue_funding
 from quantum_trader.ops.run_summary import RunSummary, summarise
 from quantum_trader.ops.run_trades import paper_trades
 from quantum_trader.runtime.idle import groups_idle
@@ -73,10 +74,10 @@ class SimDriver:
     def __init__(self, exchange: SimExchange) -> None:
         self.exchange = exchange
 
-    async def set_price(self, symbol: str, price: Decimal) -> None:
-        self.exchange.set_price(symbol, price)
+    async def set_price(self, symbol: str, price: Decimal, mark: Decimal | None = None) -> None:
+        self.exchange.set_price(symbol, price, mark)
 
-    async def bar(self, kline: Kline) -> None:
+    async def bar(self, kline: Kline, mark: Kline | None = None) -> None:
         self.exchange.on_bar(
             kline.symbol,
             kline.open_time,
@@ -86,6 +87,7 @@ class SimDriver:
             kline.close,
             kline.volume,
             kline.interval,
+            None if mark is None else (mark.open, mark.high, mark.low, mark.close),
         )
 
 
@@ -141,6 +143,8 @@ class PaperRun:
     settings: Settings
     config: PaperRunConfig
     on_step: Callable[[int, int], None] = lambda done, total: None
+    # called once the services are built, before they start (``quantum run --dashboard``)
+    on_trading: Callable[[SystemParts], None] = lambda parts: None
     supervisor: Supervisor | None = None
     parts: SystemParts | None = None
     self_check: dict[str, object] = field(default_factory=dict)
@@ -154,6 +158,8 @@ class PaperRun:
     keys: Keys = field(default_factory=Keys)
     symbols: tuple[str, ...] = ()  # what the run trades (the configured or the data's)
     weights: WeightMeter | None = None  # the venue's request-weight meter (HTTP venue)
+    marks: MarkBars = NO_MARKS  # the mark's bars the venue walks (none: it follows the last)
+    funding_source: str = ""  # how the summary names the funding the venue charged
 
     @property
     def history(self) -> int:
@@ -206,17 +212,18 @@ class PaperRun:
         interval = self.settings.strategies.interval
         history = self.history
         if cfg.data is None:
-            series = synthetic_market(cfg.symbols, cfg.hours, cfg.seed, interval, START_MS, history)
+            series, marks = synthetic_market(
+                cfg.symbols, cfg.hours, cfg.seed, interval, START_MS, history
+            )
         else:
             series = file_market(cfg.data, cfg.symbols, cfg.data_hours, interval, history)
+            marks = file_marks(cfg.data, series)
         self.symbols = tuple(series)
+        self.marks = marks
         start = int(next(iter(series.values())).open_time[0])
         clock = SimClock(start)
-        core = MatchingCore(
-            seed=cfg.seed,
-            start_ms=start,
-            funding=venue_funding(cfg.data, self.symbols, self.settings),
-        )
+        funding, self.funding_source = venue_funding(cfg.data, self.symbols, self.settings)
+        core = MatchingCore(seed=cfg.seed, start_ms=start, funding=funding)
         sim = SimExchange(core, clock=clock)
         self.sim = sim
         instruments = {i.symbol: i for i in await sim.instruments()}
@@ -233,7 +240,7 @@ class PaperRun:
         for i in range(history):
             clock.set(series[self.symbols[0]].bar_at(i).open_time)
             for s in self.symbols:
-                await warm.bar(series[s].bar_at(i, tick_size=ticks[s]))
+                await warm.bar(series[s].bar_at(i, tick_size=ticks[s]), marks.bar(s, i))
         if cfg.venue == "http":
             async with http_venue(sim, clock) as venue:
                 self.weights = venue.server.weights
@@ -267,7 +274,12 @@ class PaperRun:
         bus = Bus(RedisTransport(redis), clock, self.keys, self.settings.stream_maxlen)
         basis = RedisSizingBasis(redis, self.keys)
         feed = MarketFeed(
-            driver, bus, series, ticks, basis=lambda t: take_basis(exchange, basis, t)
+            driver,
+            bus,
+            series,
+            ticks,
+            basis=lambda t: take_basis(exchange, basis, t),
+            marks=self.marks.series,
         )
         journal_file = journal_path(self.settings)
         journal_file.parent.mkdir(parents=True, exist_ok=True)
@@ -285,6 +297,7 @@ class PaperRun:
             epoch=epoch,
         )
         self.parts = parts
+        self.on_trading(parts)
         await parts.monitor().reconcile_once()  # before the apply layer takes any plan
         supervisor = Supervisor(
             parts.specs(),
@@ -313,6 +326,8 @@ class PaperRun:
         summary.stopped_early = self.stop_reason
         summary.market_minutes_run = self.bars_run
         summary.request_weight_peak = self.weights.peak if self.weights else 0
+        summary.funding_source = self.funding_source
+        summary.mark_source = self.marks.source
         plans = [
             m
             for m in await stream_messages(parts.redis, bus.keys.apply_plan)
