@@ -209,10 +209,14 @@ class Background:
 
 
 async def sim_rest(
-    series: list[BarSeries], *, weight_limit: int = 2400, weight_clock: Clock | None = None
+    series: list[BarSeries],
+    *,
+    weight_limit: int = 2400,
+    weight_clock: Clock | None = None,
+    marks: dict[str, BarSeries] | None = None,
 ) -> SimHttpServer:
     """The simulated exchange's HTTP front holding ``series`` (its /fapi/v1/klines and
-    /fapi/v1/fundingRate), the bars replayed into it at once."""
+    /fapi/v1/fundingRate; /fapi/v1/markPriceKlines: ``marks``), replayed into it at once."""
     first = min(int(s.open_time[0]) for s in series)
     core = MatchingCore(seed=7, start_ms=first, config=SimConfig(kline_history=10_000))
     server = SimHttpServer(
@@ -223,5 +227,5 @@ async def sim_rest(
     async def at_once(_seconds: float) -> None:
         await asyncio.sleep(0)
 
-    await replay(server, series, sleep=at_once)
+    await replay(server, series, sleep=at_once, marks=marks)
     return server

@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 
 import quantum_trader.data.rest as rest
+from quantum_trader.backtest.runner import BacktestRequest, load_bars
 from quantum_trader.data import BarSeries, generate_market, load_klines
 from quantum_trader.data.archive import day_ms
 from quantum_trader.data.download import download
 from quantum_trader.data.download_report import DownloadFailed, DownloadRequest
 from quantum_trader.data.funding import find_funding
+from quantum_trader.data.marks import find_marks, synthetic_marks
 from quantum_trader.data.synthetic import MarketConfig
 from tests.integration.download.archive import ArchiveServer, JumpClock, build_archive, sim_rest
 
@@ -129,3 +131,30 @@ async def test_funding_the_archive_lacks_comes_from_rest(
     funding = find_funding(tmp_path)["BTCUSDT"]
     assert len(funding) >= 2 and funding.interval_hours == 8
     assert all(day_ms(DAY) <= t < day_ms(NEXT) for t in funding.funding_time.tolist())
+
+
+async def test_mark_price_klines_the_archive_lacks_come_from_rest_and_are_walked(
+    tmp_path: Path, empty_archive: ArchiveServer
+) -> None:
+    """markPriceKlines from /fapi/v1/markPriceKlines land where the loaders find them,
+    and are the mark a backtest of the downloaded bars walks."""
+    market = generate_market(["BTCUSDT"], 1440, MarketConfig(seed=9, start_ms=day_ms(DAY)))
+    bars = market.bars["BTCUSDT"]
+    marks = synthetic_marks(market, "BTCUSDT", bars)
+    clock = JumpClock(day_ms(date(2024, 6, 1)))
+    venue = await sim_rest([bars], weight_clock=clock, marks={"BTCUSDT": marks})
+    try:
+        report = await download(
+            request(tmp_path, empty_archive.url, venue.url, kinds=("klines", "markPriceKlines")),
+            clock=clock,
+        )
+    finally:
+        await venue.stop()
+    assert report.count("rest") == 2
+    path = tmp_path / "BTCUSDT" / "BTCUSDT-markPriceKlines-1m-2024-02-02.zip"
+    assert path.is_file()
+    found = find_marks(tmp_path)["BTCUSDT"]
+    assert np.array_equal(found.open_time, bars.open_time)
+    assert np.array_equal(found.close, marks.close) and np.array_equal(found.high, marks.high)
+    loaded = load_bars(BacktestRequest(strategy="trend_ema", data=tmp_path))
+    assert loaded.marks.source == "files: 1 symbols"

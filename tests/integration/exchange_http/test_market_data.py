@@ -23,7 +23,7 @@ async def get(rig: Rig, path: str, **params: object) -> tuple[int, Any]:
 async def test_a_symbol_without_a_price_has_no_ticker(rig: Rig) -> None:
     await rig.admin.set_price("ETHUSDT", D("3000"))
     for path in ("/fapi/v1/ticker/price", "/fapi/v2/ticker/price", "/fapi/v1/ticker/24hr",
-                 "/fapi/v1/ticker/bookTicker"):  # fmt: skip
+                 "/fapi/v1/ticker/bookTicker", "/fapi/v1/premiumIndex"):  # fmt: skip
         assert await get(rig, path, symbol="BTCUSDT") == (
             400, {"code": -1121, "msg": "Invalid symbol."},
         )  # fmt: skip

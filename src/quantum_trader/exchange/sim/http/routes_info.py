@@ -7,7 +7,7 @@ from typing import Any
 
 import quantum_trader.exchange.sim.http.binance_json as bj
 from quantum_trader.exchange.sim.http.routes_trade import Params, Route, need
-from quantum_trader.exchange.sim.http.security import bad_request
+from quantum_trader.exchange.sim.http.security import BinanceError, bad_request
 from quantum_trader.exchange.sim.http.venue import Venue
 
 
@@ -29,6 +29,21 @@ def symbols_of(srv: Venue, params: Params) -> list[str]:
     return [i.symbol for i in srv.core.instruments()]
 
 
+def no_price() -> BinanceError:
+    return bad_request(-1121, "Invalid symbol.")
+
+
+def priced(srv: Venue, params: Params) -> list[str]:
+    """The symbols asked for that have a price (-1121 for a named one that has none)."""
+    symbol = params.get("symbol")
+    if symbol:
+        srv.core.instrument(symbol)
+        if srv.core.last_price(symbol) <= 0:
+            raise no_price()
+        return [symbol]
+    return [i.symbol for i in srv.core.instruments() if srv.core.last_price(i.symbol) > 0]
+
+
 async def ping(srv: Venue, params: Params) -> Any:
     return {}
 
@@ -45,7 +60,8 @@ async def exchange_info(srv: Venue, params: Params) -> Any:
 
 
 async def premium_index(srv: Venue, params: Params) -> Any:
-    rows = [bj.premium_index_json(srv.core.mark_price(s)) for s in symbols_of(srv, params)]
+    """Mark and index per symbol; a named symbol with no price yet is -1121, not 0."""
+    rows = [bj.premium_index_json(srv.core.mark_price(s)) for s in priced(srv, params)]
     return rows[0] if params.get("symbol") else rows
 
 

@@ -20,28 +20,13 @@ from quantum_trader.domain.money import fmt
 from quantum_trader.domain.orders import Fill
 from quantum_trader.exchange.sim.candles import candles, served_interval
 from quantum_trader.exchange.sim.http.depth import book_ticker_json, depth_json, depth_limit
-from quantum_trader.exchange.sim.http.routes_info import int_param
+from quantum_trader.exchange.sim.http.routes_info import int_param, priced
 from quantum_trader.exchange.sim.http.routes_trade import Params, Route, need
-from quantum_trader.exchange.sim.http.security import BinanceError, bad_request
+from quantum_trader.exchange.sim.http.security import bad_request
 from quantum_trader.exchange.sim.http.venue import Venue
 
 Row = Callable[[Kline], list[Any]]
 HOUR_MS = 3_600_000
-
-
-def no_price() -> BinanceError:
-    return bad_request(-1121, "Invalid symbol.")
-
-
-def priced(srv: Venue, params: Params) -> list[str]:
-    """The symbols asked for that have a price (-1121 for a named one that has none)."""
-    symbol = params.get("symbol")
-    if symbol:
-        srv.core.instrument(symbol)
-        if srv.core.last_price(symbol) <= 0:
-            raise no_price()
-        return [symbol]
-    return [i.symbol for i in srv.core.instruments() if srv.core.last_price(i.symbol) > 0]
 
 
 def one_or_all(params: Params, rows: list[Any]) -> Any:
