@@ -215,11 +215,8 @@ class DashboardSettings:
             raise ValueError("jwt_secret must be at least 32 characters")
 
 
-# Every process that serves /metrics and /health, in port order: its port is
-# ``metrics.base_port`` + its place here (the ``metrics`` service reads Redis and the
-# exchange; the others are ``quantum service NAME``).
-METRICS_SERVICES = (
-    "metrics",
+# The services ``quantum service NAME`` runs, each in a process of its own.
+SERVICE_NAMES = (
     "signal-engine",
     "intent-bridge",
     "risk-guard",
@@ -230,6 +227,95 @@ METRICS_SERVICES = (
     "position-monitor",
     "circuit-breaker",
 )
+
+
+class NotifyKind(StrEnum):
+    """What the notifier sends; a target subscribes to any of them (default: all)."""
+
+    ENTRY = "entry"  # an entry order's fill
+    EXIT = "exit"  # a fill that reduced or closed a position (reason, PnL)
+    RISK_MODE = "risk_mode"  # a change of risk mode or of its reasons
+    BREAKER = "breaker"  # the circuit breaker tripped (or was reset)
+    SERVICE_DEAD = "service_dead"  # a service's heartbeat went stale
+    SERVICE_RECOVERED = "service_recovered"  # ... and came back
+    DAILY_SUMMARY = "daily_summary"  # the market day just ended (UTC)
+    CRITICAL = "critical"  # any other critical event (crash loop, state lost, …)
+
+
+class NotifyTargetKind(StrEnum):
+    """The body a target is sent: a stable JSON record, or a chat API's own message."""
+
+    GENERIC = "generic"
+    TELEGRAM = "telegram"  # Bot API sendMessage (url .../bot<token>/sendMessage, chat_id)
+    DISCORD = "discord"  # webhook execute (content, embeds)
+    SLACK = "slack"  # incoming webhook (text, blocks)
+
+
+@checked_dataclass(frozen=True)
+class NotifyTarget:
+    """One webhook. ``url`` is a secret (chat URLs carry their token); ``rate_per_minute``
+    overrides ``notify.rate_per_minute`` for this target."""
+
+    kind: NotifyTargetKind
+    url: SecretStr
+    chat_id: str | None = Field(default=None, validate_default=True)  # telegram only
+    events: tuple[NotifyKind, ...] = tuple(NotifyKind)
+    rate_per_minute: float | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"https?://[^\s/]+\S*", value.get_secret_value()):
+            raise ValueError("url must be an http:// or https:// URL")
+        return value
+
+    @field_validator("chat_id")
+    @classmethod
+    def _chat_of_telegram(cls, value: str | None, info: Any) -> str | None:
+        if (info.data.get("kind") == NotifyTargetKind.TELEGRAM) != bool(value):
+            raise ValueError("chat_id is required for a telegram target, and only for one")
+        return value
+
+    def __post_init__(self) -> None:
+        if self.rate_per_minute is not None and self.rate_per_minute <= 0:
+            raise ValueError(f"rate_per_minute must be > 0, got {self.rate_per_minute}")
+
+
+@checked_dataclass(frozen=True)
+class NotifySettings:
+    """The notifier: where it sends (``targets``, by name), how hard it tries, how fast it
+    may send to one target, how long an event is remembered, when a service is dead."""
+
+    targets: dict[str, NotifyTarget] = dataclasses.field(default_factory=dict)
+    retries: int = 3  # attempts after the first, on 5xx / 429 / timeouts / refused
+    backoff_s: float = 1.0  # the first retry's wait, doubling after each attempt ...
+    max_backoff_s: float = 60.0  # ... up to this; a longer Retry-After gives up at once
+    timeout_s: float = 10.0  # one request
+    rate_per_minute: float = 20.0  # requests per target (token bucket) ...
+    burst: int = 5  # ... of which this many at once
+    dedup_window_s: int = 86_400  # an event is sent once within this (and older is dropped)
+    service_down_after_s: float = 30.0  # a heartbeat gone or not running this long: dead
+    watch_interval_s: float = 5.0  # how often heartbeats and the market day are looked at
+
+    def __post_init__(self) -> None:
+        for name in self.targets:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+                raise ValueError(f"targets: {name!r} is not a target name (letters, digits, _.-)")
+        if not 0 <= self.retries <= 20 or self.burst < 1:
+            raise ValueError("retries must be in 0..20 and burst >= 1")
+        for name in ("backoff_s", "timeout_s", "rate_per_minute", "service_down_after_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError("max_backoff_s must be at least backoff_s")
+        if self.dedup_window_s < 60 or self.watch_interval_s <= 0:
+            raise ValueError("dedup_window_s must be >= 60 and watch_interval_s > 0")
+
+
+# Every process that serves /metrics and /health, in port order: its port is
+# ``metrics.base_port`` + its place here (the ``metrics`` service reads Redis and the
+# exchange; the others are ``quantum service NAME``).
+METRICS_SERVICES = ("metrics", *SERVICE_NAMES)
 
 
 @checked_dataclass(frozen=True)
@@ -313,6 +399,7 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     # exchange credentials: environment or secret file only, never logged
     binance_api_key: SecretStr | None = None
@@ -448,6 +535,18 @@ def _leaves(values: dict[str, Any], within: str = "") -> list[str]:
     return out
 
 
+SECRET_FIELDS = frozenset(
+    {"url", "password", "jwt_secret", "binance_api_key", "binance_api_secret"}
+)
+
+
+def _secrets_masked(value: Any) -> Any:
+    """A bad value fit to print: a secret it holds is still a secret."""
+    if isinstance(value, dict):
+        return {k: "****" if k in SECRET_FIELDS else _secrets_masked(v) for k, v in value.items()}
+    return value
+
+
 def describe(
     exc: ValidationError, values: dict[str, Any], sources: dict[str, str] | None = None
 ) -> str:
@@ -462,6 +561,7 @@ def describe(
     if len(loc) == 1 and isinstance(value, dict) and first in value:
         loc, value = [*loc, first], value[first]
     name = ".".join(loc) or "settings"
+    value = "****" if loc and loc[-1] in SECRET_FIELDS else _secrets_masked(value)
     source = (sources or {}).get(name, "env")
     where = f"env {env_name(name)}" if source == "env" else source
     if source == "cli":

@@ -180,6 +180,7 @@ def test_failure_17_a_misconfigured_stream_name_fails_loudly() -> None:
         keys.events,
         keys.dead,
         keys.audit,
+        keys.notify_failed,
     }
 
 

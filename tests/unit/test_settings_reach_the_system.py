@@ -54,6 +54,10 @@ PROVEN_ELSEWHERE = {
     # exchange: a real Prometheus scrapes every process on the ports the settings give
     "metrics": "tests/integration/alerting/test_prometheus_e2e.py::"
     "test_prometheus_alerts_on_a_killed_exit_brain_and_every_panel_has_data",
+    # where the notifier sends, how hard it tries, how fast, what it remembers, when a
+    # service counts as dead: each field steers a notifier on a real Redis
+    "notify": "tests/integration/alerting/test_notifier.py::"
+    "test_every_notify_setting_steers_the_notifier",
     # where a paper run and a backtest start trading: not a service's parameter
     "strategies.history_bars": "tests/integration/ops/test_run_backtest_pair.py::"
     "test_run_and_backtest_of_the_same_files_list_the_same_trades",

@@ -19,6 +19,7 @@ STREAM_NAMES = (
     "events",
     "dead",
     "audit",
+    "notify.failed",
 )
 
 # pattern (without prefix) -> (redis type, writer)
@@ -54,6 +55,11 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
         "string",
         "dashboard (one operator action per idempotency key)",
     ),
+    "notify:sent:{target_event}": ("string", "notifier (an event claimed for one target; TTL)"),
+    "notify:outbox:{target}": ("list", "notifier (events waiting to be sent to one target)"),
+    "notify:stats": ("hash", "notifier (sent / failed / retried / deduplicated, per target)"),
+    "notify:services": ("hash", "notifier (each watched service: alive or dead, and since)"),
+    "notify:summary_day": ("string", "notifier (the last market day it summarised)"),
 }
 
 
@@ -195,6 +201,31 @@ class Keys:
     def dashboard_action(self, action_id: str) -> str:
         """The outcome of the operator action with idempotency key ``action_id``."""
         return f"{self.prefix}dashboard:action:{action_id}"
+
+    @property
+    def notify_failed(self) -> str:
+        """Notifications given up on: one dead-letter record each, with the reason."""
+        return self.stream("notify.failed")
+
+    def notify_sent(self, target: str, event_key: str) -> str:
+        """Claimed while an event is (or was) sent to ``target``: SET NX with the dedup
+        window as TTL, so a redelivery or a restart sends it once."""
+        return f"{self.prefix}notify:sent:{target}:{event_key}"
+
+    def notify_outbox(self, target: str) -> str:
+        return f"{self.prefix}notify:outbox:{target}"
+
+    @property
+    def notify_stats(self) -> str:
+        return f"{self.prefix}notify:stats"
+
+    @property
+    def notify_services(self) -> str:
+        return f"{self.prefix}notify:services"
+
+    @property
+    def notify_summary_day(self) -> str:
+        return f"{self.prefix}notify:summary_day"
 
     @property
     def fence(self) -> str:

@@ -293,6 +293,9 @@ def _mount_optional() -> None:
     from quantum_trader.cli.dashboard import dashboard_app
 
     app.add_typer(dashboard_app, name="dashboard")
+    from quantum_trader.cli.notify import notify_app
+
+    app.add_typer(notify_app, name="notify")
 
 
 def main() -> None:

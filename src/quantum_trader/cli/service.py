@@ -9,7 +9,14 @@ import typer
 
 from quantum_trader.cli.context import fail, settings
 from quantum_trader.infra.connect import NoRedis, resolve_redis_url
-from quantum_trader.ops.service_main import EXPORTER, SERVICES, ServiceSetup, run_service
+from quantum_trader.ops.service_main import (
+    EXPORTER,
+    NOTIFIER,
+    SERVICES,
+    WATCHDOG,
+    ServiceSetup,
+    run_service,
+)
 
 
 def service_command(
@@ -17,12 +24,17 @@ def service_command(
         str,
         typer.Argument(
             help=f"One of: {', '.join(SERVICES)}; or {EXPORTER} (what lives in Redis and on "
-            "the exchange, for Prometheus)."
+            f"the exchange, for Prometheus); {NOTIFIER} (webhooks and chat messages); or "
+            f"{WATCHDOG} (heartbeats -> REDUCE_ONLY when an exit-path service is silent)."
         ),
     ],
     exchange_url: Annotated[
-        str, typer.Option(help="Base URL of the Binance-compatible exchange front.")
-    ],
+        str | None,
+        typer.Option(
+            help="Base URL of the Binance-compatible exchange front "
+            f"(not for {NOTIFIER} or {WATCHDOG})."
+        ),
+    ] = None,
     symbols: Annotated[
         str | None,
         typer.Option(help="Comma list of symbols to trade (default: the configured universe)."),
@@ -43,6 +55,8 @@ def service_command(
         overrides["trading_symbols"] = symbols
     if strategies is not None:
         overrides["strategies"] = {"names": [x.strip() for x in strategies.split(",") if x]}
+    if exchange_url is None and name not in (NOTIFIER, WATCHDOG):
+        raise fail(f"quantum service {name} needs --exchange-url")
     s = settings(**overrides)
     try:
         url = resolve_redis_url(s)
@@ -50,7 +64,7 @@ def service_command(
         raise fail(str(exc)) from None
     setup = ServiceSetup(
         settings=s.model_copy(update={"redis_url": url}),
-        exchange_url=exchange_url,
+        exchange_url=exchange_url or "",
         symbols=s.trading_symbols,
         follow_clock=follow_clock,
     )

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
+from quantum_trader.alerting.notify_service import notifier_specs
 from quantum_trader.bootstrap import system_parts, venue_for
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import encode
@@ -230,7 +231,11 @@ async def _trade(
 
     await parts.monitor().reconcile_once()  # before the apply layer takes any plan
     supervisor = Supervisor(
-        [*parts.specs(), ServiceSpec("market-feed", feed_runtime)],
+        [
+            *parts.specs(),
+            ServiceSpec("market-feed", feed_runtime),
+            *notifier_specs(parts, ["market-feed"]),  # the notifier: when targets are set
+        ],
         redis,
         bus,
         panic_flatten_after_s=config.panic_flatten_after_s,

@@ -20,6 +20,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from quantum_trader.alerting.notify_service import notifier_specs
 from quantum_trader.bootstrap import system_parts
 from quantum_trader.bootstrap.parts import SystemParts
 from quantum_trader.bus.bus import Bus
@@ -300,7 +301,7 @@ class PaperRun:
         self.on_trading(parts)
         await parts.monitor().reconcile_once()  # before the apply layer takes any plan
         supervisor = Supervisor(
-            parts.specs(),
+            [*parts.specs(), *notifier_specs(parts)],  # the notifier: when targets are set
             redis,
             bus,
             panic_flatten_after_s=cfg.panic_flatten_after_s,

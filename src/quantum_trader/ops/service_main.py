@@ -10,7 +10,8 @@ an orchestrator's published clock (stepped accelerated time) instead of the wall
 
 Each process serves its own ``/metrics`` and ``/health`` on ``metrics.host`` and its port
 (``metrics.base_port`` + its place in ``config.METRICS_SERVICES``); ``quantum service
-metrics`` is the exporter of what lives in Redis and on the exchange.
+metrics`` is the exporter of what lives in Redis and on the exchange, ``quantum service
+notifier`` the sender of webhooks and chat messages (it needs no ``--exchange-url``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from pydantic import SecretStr
+from pydantic_core import to_jsonable_python
 from sqlalchemy.exc import OperationalError
 
 from quantum_trader.bootstrap import system_parts
@@ -30,27 +33,21 @@ from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
-from quantum_trader.config import Settings
+from quantum_trader.config import SERVICE_NAMES, Settings
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.infra.data_dir import new_run_id
 from quantum_trader.observability.service_metrics import serve_service_metrics
 from quantum_trader.ops.metrics_service import run_metrics_service
+from quantum_trader.ops.notifier_service import run_notifier_service
+from quantum_trader.ops.watchdog_service import run_watchdog_service
 from quantum_trader.runtime.follow_clock import FollowClock
 from quantum_trader.runtime.safety_state import SafetyStore, establish_epoch
 from quantum_trader.services.journal import Journal
 
-SERVICES = (
-    "signal-engine",
-    "intent-bridge",
-    "risk-guard",
-    "apply-layer",
-    "exit-brain",
-    "ledger",
-    "execution-pump",
-    "position-monitor",
-    "circuit-breaker",
-)
+SERVICES = SERVICE_NAMES  # one list, in config.py
 EXPORTER = "metrics"  # what lives in Redis and on the exchange (ops/metrics_service.py)
+NOTIFIER = "notifier"  # webhooks and chat messages (ops/notifier_service.py); no exchange
+WATCHDOG = "watchdog"  # heartbeats -> the fail-safe (ops/watchdog_service.py); no exchange
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -73,10 +70,7 @@ class ServiceSetup:
 
     def to_json(self) -> dict[str, Any]:
         """For the process that forks services (a pipe on this machine): secrets included."""
-        settings = self.settings.model_dump(mode="json")
-        for name in ("binance_api_key", "binance_api_secret"):
-            secret = getattr(self.settings, name)
-            settings[name] = secret.get_secret_value() if secret is not None else None
+        settings = to_jsonable_python(_revealed(self.settings.model_dump()))
         return {
             "settings": settings,
             "exchange_url": self.exchange_url,
@@ -102,8 +96,14 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
     """Build and run one service; 0 after a requested stop, 1 when a loop died."""
     if name == EXPORTER:
         return await run_metrics_service(setup.settings, setup.exchange_url, SERVICES)
+    if name == NOTIFIER:
+        return await run_notifier_service(
+            setup.settings, SERVICES, setup.run_id, setup.follow_clock
+        )
+    if name == WATCHDOG:
+        return await run_watchdog_service(setup.settings, setup.epoch)
     if name not in SERVICES:
-        known = ", ".join((*SERVICES, EXPORTER))
+        known = ", ".join((*SERVICES, EXPORTER, NOTIFIER, WATCHDOG))
         raise ValueError(f"unknown service {name!r}; one of: {known}")
     settings = setup.settings
     redis = aioredis.Redis.from_url(setup.redis_url)
@@ -155,6 +155,18 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(_close(follower, exchange, redis), CLOSE_TIMEOUT_S)
         journal.close()
+
+
+def _revealed(value: Any) -> Any:
+    """``value`` with every secret (exchange keys, webhook URLs, the dashboard's signing
+    key and password hashes) as its plain text, for a child process to validate again."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _revealed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed(v) for v in value]
+    return value
 
 
 async def _epoch(redis: aioredis.Redis, keys: Keys, settings: Settings, name: str) -> str:
