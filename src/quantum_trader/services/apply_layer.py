@@ -46,7 +46,7 @@ from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.orders import Order
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.entry_gate import GateAnswer, Lease, RedisEntryGate
-from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.ledger_port import Ledger
 from quantum_trader.services.order_router import OrderRouter, Refused
 from quantum_trader.services.protective_stop import ProtectiveStops
 
@@ -63,7 +63,7 @@ class Outcome:
 class ApplyLayer:
     exchange: Exchange
     router: OrderRouter
-    ledger: RedisLedger
+    ledger: Ledger
     gate: RedisEntryGate
     stops: ProtectiveStops
     effects: EffectStore

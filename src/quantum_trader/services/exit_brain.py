@@ -25,7 +25,7 @@ from quantum_trader.decide.position_ledger import LedgerPosition, judgeable
 from quantum_trader.domain.enums import PlanKind
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
-from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.ledger_port import Ledger
 from quantum_trader.services.runtime import RedisHealthWriter, ServiceRuntime
 from quantum_trader.strategies.base import Bar
 from quantum_trader.strategies.features import MarketFeatures as FeatureTracker
@@ -36,7 +36,7 @@ PLAN_TTL_MS = 60_000
 
 @dataclass
 class ExitBrain:
-    ledger: RedisLedger
+    ledger: Ledger
     effects: EffectStore
     bus: Bus
     clock: Clock

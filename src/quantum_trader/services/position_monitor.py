@@ -40,7 +40,7 @@ from quantum_trader.exchange.interface import (
 )
 from quantum_trader.services.entry_gate import Lease
 from quantum_trader.services.journal import Journal
-from quantum_trader.services.ledger import RedisLedger
+from quantum_trader.services.ledger_port import Ledger
 from quantum_trader.services.ledger_service import journal_close
 from quantum_trader.services.order_router import OrderRouter, OutcomeUnresolved
 from quantum_trader.services.protective_stop import ProtectiveStops
@@ -52,7 +52,7 @@ T = TypeVar("T")
 @dataclass
 class PositionMonitor:
     exchange: Exchange
-    ledger: RedisLedger
+    ledger: Ledger
     router: OrderRouter
     stops: ProtectiveStops
     bus: Bus
