@@ -88,6 +88,9 @@ def free_port_or_off(value: int) -> int:
     (refused while parsing, not after the run has started)."""
     if value:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the server will bind: a port a finished run left in TIME_WAIT is free
+            # (a port something listens on is refused all the same).
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", value))
             except OSError as exc:
