@@ -21,7 +21,6 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,6 +45,36 @@ from quantum_trader.model.drift import DriftRules
 from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.promotion import PromotionRules
 from quantum_trader.model.train import TrainConfig
+from quantum_trader.operator_settings import (
+    METRICS_SERVICES as METRICS_SERVICES,
+)
+from quantum_trader.operator_settings import (
+    SERVICE_NAMES as SERVICE_NAMES,
+)
+from quantum_trader.operator_settings import (
+    DashboardRole as DashboardRole,
+)
+from quantum_trader.operator_settings import (
+    DashboardSettings as DashboardSettings,
+)
+from quantum_trader.operator_settings import (
+    DashboardUser as DashboardUser,
+)
+from quantum_trader.operator_settings import (
+    MetricsSettings as MetricsSettings,
+)
+from quantum_trader.operator_settings import (
+    NotifyKind as NotifyKind,
+)
+from quantum_trader.operator_settings import (
+    NotifySettings as NotifySettings,
+)
+from quantum_trader.operator_settings import (
+    NotifyTarget as NotifyTarget,
+)
+from quantum_trader.operator_settings import (
+    NotifyTargetKind as NotifyTargetKind,
+)
 from quantum_trader.strategies import available as available_strategies
 
 
@@ -151,202 +180,6 @@ class ModelSettings:
                 f"pinned: {self.pinned!r} is not a model id ({ID_PREFIX} and {ID_HEX_DIGITS} "
                 "hex digits, as quantum model list shows them)"
             )
-
-
-class DashboardRole(StrEnum):
-    """What a dashboard user may do: ``admin`` acts (kill switch, pauses, closes, stops,
-    breaker), ``viewer`` reads only."""
-
-    ADMIN = "admin"
-    VIEWER = "viewer"
-
-
-@checked_dataclass(frozen=True)
-class DashboardUser:
-    """One dashboard login. ``password`` is an argon2 hash (``$argon2id$…``, what
-    ``quantum dashboard hash-password`` prints) or, discouraged, the password itself,
-    hashed when the dashboard starts."""
-
-    password: SecretStr
-    role: DashboardRole = DashboardRole.VIEWER
-
-
-@checked_dataclass(frozen=True)
-class DashboardSettings:
-    """``quantum dashboard`` / ``quantum run --dashboard``: where it listens, who may log
-    in, how long a login lasts, and the limits its actions keep."""
-
-    host: str = "127.0.0.1"  # loopback; any other address also needs allow_remote
-    port: int = 8080
-    allow_remote: bool = False
-    users: dict[str, DashboardUser] = dataclasses.field(default_factory=dict)
-    # signs the login tokens; unset: a random key per process (logins end at a restart)
-    jwt_secret: SecretStr | None = None
-    access_token_ttl_s: int = 900
-    refresh_token_ttl_s: int = 43_200
-    login_attempts: int = 5  # failed logins per user and client address per window
-    login_window_s: int = 300
-    live_interval_ms: int = 250  # the fastest a page is told the same thing changed again
-    # a stop moved by hand stays at least this fraction of the last price away from it
-    stop_min_distance_pct: Decimal = Decimal("0.001")
-    max_pause_ms: int = 7 * 86_400_000  # the longest entry pause an operator may set
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"port must be in 1..65535, got {self.port}")
-        for name in self.users:
-            if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
-                raise ValueError(f"users: {name!r} is not a user name (letters, digits, _.@-)")
-        for name in ("access_token_ttl_s", "refresh_token_ttl_s", "login_attempts"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.refresh_token_ttl_s < self.access_token_ttl_s:
-            raise ValueError("refresh_token_ttl_s must be at least access_token_ttl_s")
-        if self.login_window_s < 1 or self.live_interval_ms < 0 or self.max_pause_ms < 60_000:
-            raise ValueError(
-                "login_window_s >= 1, live_interval_ms >= 0 and max_pause_ms >= 60000 required"
-            )
-        if not 0 <= self.stop_min_distance_pct < 1:
-            raise ValueError(
-                f"stop_min_distance_pct must be in [0, 1), got {self.stop_min_distance_pct}"
-            )
-        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
-        if secret is not None and len(secret) < 32:
-            raise ValueError("jwt_secret must be at least 32 characters")
-
-
-# The services ``quantum service NAME`` runs, each in a process of its own.
-SERVICE_NAMES = (
-    "signal-engine",
-    "intent-bridge",
-    "risk-guard",
-    "apply-layer",
-    "exit-brain",
-    "ledger",
-    "execution-pump",
-    "position-monitor",
-    "circuit-breaker",
-)
-
-
-class NotifyKind(StrEnum):
-    """What the notifier sends; a target subscribes to any of them (default: all)."""
-
-    ENTRY = "entry"  # an entry order's fill
-    EXIT = "exit"  # a fill that reduced or closed a position (reason, PnL)
-    RISK_MODE = "risk_mode"  # a change of risk mode or of its reasons
-    BREAKER = "breaker"  # the circuit breaker tripped (or was reset)
-    SERVICE_DEAD = "service_dead"  # a service's heartbeat went stale
-    SERVICE_RECOVERED = "service_recovered"  # ... and came back
-    DAILY_SUMMARY = "daily_summary"  # the market day just ended (UTC)
-    CRITICAL = "critical"  # any other critical event (crash loop, state lost, …)
-
-
-class NotifyTargetKind(StrEnum):
-    """The body a target is sent: a stable JSON record, or a chat API's own message."""
-
-    GENERIC = "generic"
-    TELEGRAM = "telegram"  # Bot API sendMessage (url .../bot<token>/sendMessage, chat_id)
-    DISCORD = "discord"  # webhook execute (content, embeds)
-    SLACK = "slack"  # incoming webhook (text, blocks)
-
-
-@checked_dataclass(frozen=True)
-class NotifyTarget:
-    """One webhook. ``url`` is a secret (chat URLs carry their token); ``rate_per_minute``
-    overrides ``notify.rate_per_minute`` for this target."""
-
-    kind: NotifyTargetKind
-    url: SecretStr
-    chat_id: str | None = Field(default=None, validate_default=True)  # telegram only
-    events: tuple[NotifyKind, ...] = tuple(NotifyKind)
-    rate_per_minute: float | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        if not re.fullmatch(r"https?://[^\s/]+\S*", value.get_secret_value()):
-            raise ValueError("url must be an http:// or https:// URL")
-        return value
-
-    @field_validator("chat_id")
-    @classmethod
-    def _chat_of_telegram(cls, value: str | None, info: Any) -> str | None:
-        if (info.data.get("kind") == NotifyTargetKind.TELEGRAM) != bool(value):
-            raise ValueError("chat_id is required for a telegram target, and only for one")
-        return value
-
-    def __post_init__(self) -> None:
-        if self.rate_per_minute is not None and self.rate_per_minute <= 0:
-            raise ValueError(f"rate_per_minute must be > 0, got {self.rate_per_minute}")
-
-
-@checked_dataclass(frozen=True)
-class NotifySettings:
-    """The notifier: where it sends (``targets``, by name), how hard it tries, how fast it
-    may send to one target, how long an event is remembered, when a service is dead."""
-
-    targets: dict[str, NotifyTarget] = dataclasses.field(default_factory=dict)
-    retries: int = 3  # attempts after the first, on 5xx / 429 / timeouts / refused
-    backoff_s: float = 1.0  # the first retry's wait, doubling after each attempt ...
-    max_backoff_s: float = 60.0  # ... up to this; a longer Retry-After gives up at once
-    timeout_s: float = 10.0  # one request
-    rate_per_minute: float = 20.0  # requests per target (token bucket) ...
-    burst: int = 5  # ... of which this many at once
-    dedup_window_s: int = 86_400  # an event is sent once within this (and older is dropped)
-    service_down_after_s: float = 30.0  # a heartbeat gone or not running this long: dead
-    watch_interval_s: float = 5.0  # how often heartbeats and the market day are looked at
-
-    def __post_init__(self) -> None:
-        for name in self.targets:
-            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-                raise ValueError(f"targets: {name!r} is not a target name (letters, digits, _.-)")
-        if not 0 <= self.retries <= 20 or self.burst < 1:
-            raise ValueError("retries must be in 0..20 and burst >= 1")
-        for name in ("backoff_s", "timeout_s", "rate_per_minute", "service_down_after_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.max_backoff_s < self.backoff_s:
-            raise ValueError("max_backoff_s must be at least backoff_s")
-        if self.dedup_window_s < 60 or self.watch_interval_s <= 0:
-            raise ValueError("dedup_window_s must be >= 60 and watch_interval_s > 0")
-
-
-# Every process that serves /metrics and /health, in port order: its port is
-# ``metrics.base_port`` + its place here (the ``metrics`` service reads Redis and the
-# exchange; the others are ``quantum service NAME``).
-METRICS_SERVICES = ("metrics", *SERVICE_NAMES)
-
-
-@checked_dataclass(frozen=True)
-class MetricsSettings:
-    """Where each process serves ``/metrics`` and ``/health`` (``host``; port
-    ``base_port`` + its place in ``METRICS_SERVICES``, or its entry in ``ports``; 0 serves
-    nothing), and how often the ``metrics`` service reads the exchange."""
-
-    host: str = "127.0.0.1"  # 0.0.0.0 for a Prometheus on another machine
-    base_port: int = 9310
-    ports: dict[str, int] = dataclasses.field(default_factory=dict)
-    exchange_refresh_s: float = 5.0  # account, positions and stops: at most this often
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.base_port <= 65535 - len(METRICS_SERVICES):
-            raise ValueError(f"base_port must be in 0..{65535 - len(METRICS_SERVICES)}")
-        for name, port in self.ports.items():
-            if name not in METRICS_SERVICES:
-                raise ValueError(f"ports: {name!r} is not one of {', '.join(METRICS_SERVICES)}")
-            if not 0 <= port <= 65535:
-                raise ValueError(f"ports: {name} = {port} is not in 0..65535")
-        if not 0 < self.exchange_refresh_s <= 300:
-            raise ValueError(
-                f"exchange_refresh_s must be in (0, 300], got {self.exchange_refresh_s}"
-            )
-
-    def port(self, service: str) -> int:
-        """The port ``service`` serves on (0: none)."""
-        if service in self.ports:
-            return self.ports[service]
-        return self.base_port + METRICS_SERVICES.index(service) if self.base_port else 0
 
 
 class Settings(BaseSettings):

@@ -20,6 +20,7 @@ LAYERS = (
     "features",
     "model",
     "strategies",
+    "operator_settings",
     "config",
     "exchange",
     "bus",

@@ -86,6 +86,12 @@ def output_dir(path: Path, option_name: str) -> Path:
 def free_port_or_off(value: int) -> int:
     """Typer callback for ``--metrics-port``: 0, or a loopback port nothing listens on yet
     (refused while parsing, not after the run has started)."""
+    return free_loopback_port(value, "no endpoint")
+
+
+def free_loopback_port(value: int, off: str) -> int:
+    """0, or a loopback port free to listen on; else a bad parameter whose fix names
+    what 0 means (``off``)."""
     if value:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             # As the server will bind: a port a finished run left in TIME_WAIT is free
@@ -96,7 +102,7 @@ def free_port_or_off(value: int) -> int:
             except OSError as exc:
                 raise typer.BadParameter(
                     f"port {value} is not free on 127.0.0.1 ({exc.strerror or exc}); pick "
-                    "another port, or 0 for no endpoint"
+                    f"another port, or 0 for {off}"
                 ) from None
     return value
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from redis.exceptions import RedisError
 
-from quantum_trader.cli.checks import unreachable_redis
+from quantum_trader.cli.checks import free_loopback_port, unreachable_redis
 from quantum_trader.cli.context import err_console, fail, settings
 from quantum_trader.infra.connect import NoRedis
 
@@ -38,17 +37,7 @@ dashboard_app = typer.Typer(
 def listenable_port(value: int) -> int:
     """Typer callback for ``--dashboard PORT``: 0, or a loopback port free to listen on
     (refused while parsing, not once the run has started)."""
-    if value:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", value))
-            except OSError as exc:
-                raise typer.BadParameter(
-                    f"port {value} is not free on 127.0.0.1 ({exc.strerror or exc}); pick "
-                    "another port, or 0 for no dashboard"
-                ) from None
-    return value
+    return free_loopback_port(value, "no dashboard")
 
 
 def _password_line(url: str, password: str | None) -> str:

@@ -22,6 +22,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import Settings
+from quantum_trader.ops.service_run import run_loops
 from quantum_trader.runtime.follow_clock import FollowClock
 from quantum_trader.services.journal import Journal
 
@@ -56,12 +57,7 @@ async def run_notifier_service(
             config=consumer_config(settings),
         )
         runtime.install_signal_handlers()
-        try:
-            await runtime.run()
-        except Exception as exc:  # a dead loop: exit non-zero so the runner restarts us
-            print(f"{NAME}: {type(exc).__name__}: {exc}", flush=True)
-            return 1
-        return 0
+        return await run_loops(runtime, NAME)
     finally:
         if follower is not None:
             with contextlib.suppress(Exception):

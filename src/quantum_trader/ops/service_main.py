@@ -35,13 +35,12 @@ from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import SERVICE_NAMES, Settings
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
-from quantum_trader.infra.data_dir import new_run_id
 from quantum_trader.observability.service_metrics import serve_service_metrics
 from quantum_trader.ops.metrics_service import run_metrics_service
 from quantum_trader.ops.notifier_service import run_notifier_service
+from quantum_trader.ops.service_run import run_loops, system_epoch
 from quantum_trader.ops.watchdog_service import run_watchdog_service
 from quantum_trader.runtime.follow_clock import FollowClock
-from quantum_trader.runtime.safety_state import SafetyStore, establish_epoch
 from quantum_trader.services.journal import Journal
 
 SERVICES = SERVICE_NAMES  # one list, in config.py
@@ -124,7 +123,7 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         await exchange.start()
         instruments = {i.symbol: i for i in await exchange.instruments()}
         bus = Bus(RedisTransport(redis), clock, Keys(settings.key_prefix), settings.stream_maxlen)
-        epoch = setup.epoch or await _epoch(redis, bus.keys, settings, name)
+        epoch = setup.epoch or await system_epoch(redis, bus.keys, settings, name)
         parts = system_parts(
             settings,
             exchange=exchange,
@@ -141,14 +140,10 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         served = settings.metrics
         metrics = await serve_service_metrics(name, runtime, parts, served.host, served.port(name))
         try:
-            await runtime.run()
-        except Exception as exc:  # a dead loop: exit non-zero so the runner restarts us
-            print(f"{name}: {type(exc).__name__}: {exc}", flush=True)
-            return 1
+            return await run_loops(runtime, name)
         finally:
             if metrics is not None:
                 await metrics.cleanup()
-        return 0
     finally:
         # Bounded: a cleanup that hangs on a dead Redis or exchange must not keep a dead
         # service's process alive (whatever runs it restarts it only once it exits).
@@ -167,17 +162,6 @@ def _revealed(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_revealed(v) for v in value]
     return value
-
-
-async def _epoch(redis: aioredis.Redis, keys: Keys, settings: Settings, name: str) -> str:
-    """A service started on its own (a multi-host deployment) finds the system's marker
-    (or, the system's first process, writes it)."""
-    store = SafetyStore(settings.data_dir, keys.prefix)
-    epoch, lost = await establish_epoch(redis, keys, store, new_run_id())
-    if lost:
-        print(f"{name}: Redis lost this system's state: entries halted until a reconcile "
-              "round and `quantum state confirm`", flush=True)  # fmt: skip
-    return epoch
 
 
 async def _close(

@@ -25,8 +25,8 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import SystemClock
 from quantum_trader.config import SERVICE_NAMES, Settings
-from quantum_trader.infra.data_dir import new_run_id
-from quantum_trader.runtime.safety_state import SafetyStore, StateGuard, establish_epoch
+from quantum_trader.ops.service_run import run_loops, system_epoch
+from quantum_trader.runtime.safety_state import SafetyStore, StateGuard
 from quantum_trader.runtime.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
 
@@ -74,22 +74,10 @@ async def run_watchdog_service(settings: Settings, epoch: str = "") -> int:
     assert settings.redis_url, "the watchdog needs a resolved redis_url"
     redis = aioredis.Redis.from_url(settings.redis_url)
     try:
-        if not epoch:
-            store = SafetyStore(settings.data_dir, settings.key_prefix)
-            epoch, lost = await establish_epoch(
-                redis, Keys(settings.key_prefix), store, new_run_id()
-            )
-            if lost:
-                print(f"{NAME}: Redis lost this system's state: entries halted until a "
-                      "reconcile round and `quantum state confirm`", flush=True)  # fmt: skip
+        epoch = epoch or await system_epoch(redis, Keys(settings.key_prefix), settings, NAME)
         _, runtime = build_watchdog(settings, redis, epoch)
         runtime.install_signal_handlers()
-        try:
-            await runtime.run()
-        except Exception as exc:  # a dead loop: exit non-zero so the unit is restarted
-            print(f"{NAME}: {type(exc).__name__}: {exc}", flush=True)
-            return 1
-        return 0
+        return await run_loops(runtime, NAME)
     finally:
         with contextlib.suppress(Exception):
             await redis.aclose()

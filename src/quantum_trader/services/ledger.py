@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -25,10 +24,9 @@ from quantum_trader.decide.position_ledger import (
     FillOutcome,
     LedgerPosition,
     apply_fill,
-    with_ladder_stage,
-    with_stop,
 )
 from quantum_trader.domain.orders import Fill
+from quantum_trader.services.ledger_port import StopAndStage
 
 FILL_DEDUPE_TTL_S = 14 * 86_400
 
@@ -57,7 +55,7 @@ def _decode(raw: Any) -> LedgerPosition | None:
     return LedgerPosition.from_hash({as_text(k): as_text(v) for k, v in raw.items()})
 
 
-class RedisLedger:
+class RedisLedger(StopAndStage):
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
@@ -140,18 +138,6 @@ class RedisLedger:
                     return new
                 except WatchError:
                     continue
-
-    async def set_stop(
-        self, symbol: str, position_id: str, stop_price: Decimal, stop_order_id: str, now: int
-    ) -> LedgerPosition | None:
-        return await self.update(
-            symbol, position_id, lambda p: with_stop(p, stop_price, stop_order_id, now)
-        )
-
-    async def set_ladder_stage(
-        self, symbol: str, position_id: str, stage: int, now: int
-    ) -> LedgerPosition | None:
-        return await self.update(symbol, position_id, lambda p: with_ladder_stage(p, stage, now))
 
     async def replace(self, position: LedgerPosition | None, symbol: str) -> None:
         """Reconciler repairs: write the exchange's truth (adopt, correct drift, drop ghost)."""

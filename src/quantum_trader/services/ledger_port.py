@@ -57,7 +57,26 @@ class Ledger(Protocol):
     async def replace(self, position: LedgerPosition | None, symbol: str) -> None: ...
 
 
-class MemoryLedger:
+class StopAndStage:
+    """``set_stop`` and ``set_ladder_stage`` in terms of an adapter's own ``update``."""
+
+    async def update(self, symbol: str, position_id: str, change: Change) -> LedgerPosition | None:
+        raise NotImplementedError
+
+    async def set_stop(
+        self, symbol: str, position_id: str, stop_price: Decimal, stop_order_id: str, now: int
+    ) -> LedgerPosition | None:
+        return await self.update(
+            symbol, position_id, lambda p: with_stop(p, stop_price, stop_order_id, now)
+        )
+
+    async def set_ladder_stage(
+        self, symbol: str, position_id: str, stage: int, now: int
+    ) -> LedgerPosition | None:
+        return await self.update(symbol, position_id, lambda p: with_ladder_stage(p, stage, now))
+
+
+class MemoryLedger(StopAndStage):
     """The ledger in one process's memory (a backtest's, a test's)."""
 
     def __init__(self) -> None:
@@ -93,18 +112,6 @@ class MemoryLedger:
         new = change(current)
         self._write(symbol, new)
         return new
-
-    async def set_stop(
-        self, symbol: str, position_id: str, stop_price: Decimal, stop_order_id: str, now: int
-    ) -> LedgerPosition | None:
-        return await self.update(
-            symbol, position_id, lambda p: with_stop(p, stop_price, stop_order_id, now)
-        )
-
-    async def set_ladder_stage(
-        self, symbol: str, position_id: str, stage: int, now: int
-    ) -> LedgerPosition | None:
-        return await self.update(symbol, position_id, lambda p: with_ladder_stage(p, stage, now))
 
     async def replace(self, position: LedgerPosition | None, symbol: str) -> None:
         self._write(symbol, position)

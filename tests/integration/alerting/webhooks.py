@@ -85,4 +85,4 @@ async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     while not condition():
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0)  # a turn of the loop: its sockets are polled
