@@ -36,8 +36,8 @@ from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.infra import data_dir
 from quantum_trader.infra.redis_checks import check_redis
+from quantum_trader.infra.redis_target import redis_for
 from quantum_trader.observability.metrics import SystemCollector, serve_metrics
-from quantum_trader.ops.paper_run import redis_for
 from quantum_trader.runtime.safety_state import (
     ForeignState,
     SafetyStore,

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -38,8 +38,8 @@ from quantum_trader.exchange.interface import Exchange, RetryableError
 from quantum_trader.exchange.sim import MatchingCore, SimExchange
 from quantum_trader.exchange.sim.http.security import WeightMeter
 from quantum_trader.infra import data_dir
-from quantum_trader.infra.embedded_redis import EmbeddedRedis, read_state
 from quantum_trader.infra.http_venue import http_venue
+from quantum_trader.infra.redis_target import redis_target
 from quantum_trader.observability.metrics import SystemCollector, serve_metrics
 from quantum_trader.ops.paper_market import file_market, file_marks, synthetic_market, venue_funding
 from quantum_trader.ops.run_summary import RunSummary, summarise
@@ -90,49 +90,6 @@ class SimDriver:
             kline.interval,
             None if mark is None else (mark.open, mark.high, mark.low, mark.close),
         )
-
-
-@dataclass
-class RedisTarget:
-    client: aioredis.Redis
-    url: str
-    embedded: bool  # a server this data directory runs (ours, or `quantum redis start`'s)
-
-
-@contextlib.asynccontextmanager
-async def redis_target(settings: Settings) -> AsyncIterator[RedisTarget]:
-    """The configured Redis; else the data directory's embedded server if one is running
-    (`quantum redis start`, or another command's); else a private one for this command.
-    One data directory never gets a second server: they would share one AOF file."""
-    url = settings.redis_url
-    server: EmbeddedRedis | None = None
-    if not url:
-        running = read_state(settings.data_dir / "redis")
-        if running is not None:
-            url = str(running["url"])
-        else:
-            server = EmbeddedRedis(settings.data_dir / "redis").start()
-            url = server.url
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=5.0)
-    try:
-        try:
-            await client.ping()
-        except (RedisError, OSError) as exc:
-            raise ValueError(
-                f"Redis at {mask_url(url)} is unreachable ({type(exc).__name__}): start it, "
-                "or fix QUANTUM_REDIS_URL (unset it to use an embedded redis-server)"
-            ) from None
-        yield RedisTarget(client, url, embedded=not settings.redis_url)
-    finally:
-        await client.aclose()
-        if server is not None:
-            server.stop()
-
-
-@contextlib.asynccontextmanager
-async def redis_for(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    async with redis_target(settings) as target:
-        yield target.client
 
 
 @dataclass
