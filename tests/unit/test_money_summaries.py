@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from quantum_trader.cli import run as run_cli
+from quantum_trader.cli import run_output
 from quantum_trader.config import load_settings
 from quantum_trader.domain.enums import OrderType, Side
 from quantum_trader.domain.orders import OrderRequest
@@ -64,7 +65,7 @@ def test_run_summary_json_and_table_show_net_pnl(monkeypatch: pytest.MonkeyPatch
     data = summary(money).to_json()
     assert {k: data[k] for k in MONEY_KEYS} == money.summary()
     recorder = Console(record=True, width=200)
-    monkeypatch.setattr(run_cli, "console", recorder)
+    monkeypatch.setattr(run_output, "console", recorder)  # where the tables print
     run_cli.show(summary(money))
     lines = recorder.export_text().splitlines()
     for label, key in (
