@@ -13,6 +13,7 @@ keep the same promises, proven by one table of cases run against each
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
@@ -57,11 +58,12 @@ class Ledger(Protocol):
     async def replace(self, position: LedgerPosition | None, symbol: str) -> None: ...
 
 
-class StopAndStage:
+class StopAndStage(ABC):
     """``set_stop`` and ``set_ladder_stage`` in terms of an adapter's own ``update``."""
 
+    @abstractmethod
     async def update(self, symbol: str, position_id: str, change: Change) -> LedgerPosition | None:
-        raise NotImplementedError
+        """Apply ``change`` to the open position ``position_id`` atomically."""
 
     async def set_stop(
         self, symbol: str, position_id: str, stop_price: Decimal, stop_order_id: str, now: int
