@@ -203,16 +203,29 @@ async def test_the_kill_switch_from_the_page_skips_every_entry(rig: Rig) -> None
     await expect(page.locator("#dialog [data-result=accepted]")).to_be_visible()
     await page.click("#dialog [data-close-dialog]")
     await expect(page.locator("#kill-switch-state")).to_contain_text("kill switch ON")
-    switched_at = len(await rig.results())
-    await expect(page.locator("td.reason >> text=risk_halt").first).to_be_visible()
-    await shot(page, "kill-switch-on")
-    entries = [r for r in (await rig.results())[switched_at:] if r.action is PlanAction.OPEN]
-    assert entries and not any(r.executed for r in entries)
-    assert {r.reason for r in entries} <= {"risk_halt"}
-    await page.click("button[data-action=kill_switch_off]")
-    await page.click("[data-dialog=kill_switch_off] button[data-confirm]")
-    await expect(page.locator("#dialog [data-result=accepted]")).to_be_visible()
-    await page.context.close()
+    try:
+        switched_at = len(await rig.results())
+        await expect(page.locator("td.reason >> text=risk_halt").first).to_be_visible()
+        await shot(page, "kill-switch-on")
+        entries = await entries_after(rig, switched_at)
+        assert not any(r.executed for r in entries)
+        assert {r.reason for r in entries} <= {"risk_halt"}
+    finally:
+        await page.click("button[data-action=kill_switch_off]")
+        await page.click("[data-dialog=kill_switch_off] button[data-confirm]")
+        await expect(page.locator("#dialog [data-result=accepted]")).to_be_visible()
+        await page.context.close()
+
+
+async def entries_after(rig: Rig, start: int) -> list[ApplyResult]:
+    """The entry results written after ``start``, once there is at least one: the
+    market keeps flowing, so the next entry signal comes within a few bars."""
+    for _ in range(600):
+        entries = [r for r in (await rig.results())[start:] if r.action is PlanAction.OPEN]
+        if entries:
+            return entries
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no entry was decided after result {start} within 60 s")
 
 
 async def test_a_read_only_user_sees_no_action_and_is_refused_one(rig: Rig) -> None:
