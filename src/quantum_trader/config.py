@@ -28,7 +28,6 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic.dataclasses import dataclass as checked_dataclass
 from pydantic_settings import (
-    BaseSettings,
     EnvSettingsSource,
     NoDecode,
     SettingsConfigDict,
@@ -46,36 +45,37 @@ from quantum_trader.model.labels import BarrierConfig
 from quantum_trader.model.promotion import PromotionRules
 from quantum_trader.model.train import TrainConfig
 from quantum_trader.operator_settings import (
-    METRICS_SERVICES as METRICS_SERVICES,
-)
-from quantum_trader.operator_settings import (
-    SERVICE_NAMES as SERVICE_NAMES,
-)
-from quantum_trader.operator_settings import (
-    DashboardRole as DashboardRole,
-)
-from quantum_trader.operator_settings import (
-    DashboardSettings as DashboardSettings,
-)
-from quantum_trader.operator_settings import (
-    DashboardUser as DashboardUser,
-)
-from quantum_trader.operator_settings import (
-    MetricsSettings as MetricsSettings,
-)
-from quantum_trader.operator_settings import (
-    NotifyKind as NotifyKind,
-)
-from quantum_trader.operator_settings import (
-    NotifySettings as NotifySettings,
-)
-from quantum_trader.operator_settings import (
-    NotifyTarget as NotifyTarget,
-)
-from quantum_trader.operator_settings import (
-    NotifyTargetKind as NotifyTargetKind,
+    METRICS_SERVICES,
+    SERVICE_NAMES,
+    SYSTEMD_ENV,
+    DashboardRole,
+    DashboardSettings,
+    DashboardUser,
+    MetricsSettings,
+    NotifyKind,
+    NotifySettings,
+    NotifyTarget,
+    NotifyTargetKind,
+    RedisSettings,
+    SystemdSettings,
+    credential_values,
 )
 from quantum_trader.strategies import available as available_strategies
+
+# the operator sections are part of the one Settings: importable from here
+__all__ = [
+    "METRICS_SERVICES",
+    "SERVICE_NAMES",
+    "DashboardRole",
+    "DashboardSettings",
+    "DashboardUser",
+    "MetricsSettings",
+    "NotifyKind",
+    "NotifySettings",
+    "NotifyTarget",
+    "NotifyTargetKind",
+    "RedisSettings",
+]
 
 
 class Mode(StrEnum):
@@ -182,8 +182,9 @@ class ModelSettings:
             )
 
 
-class Settings(BaseSettings):
-    """Everything configurable. Frozen: build a new one with ``model_copy(update=...)``."""
+class Settings(SystemdSettings):
+    """Everything configurable (with what systemd hands a unit, ``SystemdSettings``).
+    Frozen: build a new one with ``model_copy(update=...)``."""
 
     model_config = SettingsConfigDict(
         env_prefix="QUANTUM_",
@@ -198,6 +199,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; unset = start an embedded redis-server"
     )
+    redis: RedisSettings = Field(default_factory=RedisSettings)  # sentinels, WAIT
     key_prefix: str = Field(default="quantum:", pattern=r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*:$")
     data_dir: Path = Path("var")
     trading_symbols: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -301,13 +303,38 @@ def load_with_sources(
         sources[name] = f"file {config_file}"
     for name in _leaves(env):
         sources[name] = "env"
+    below = deep_merge(file_values, env)
+    directory = cli.get("credentials_directory", below.get("credentials_directory"))
+    credentials = _credentials(directory)
+    for name in _leaves(credentials):
+        sources[name] = f"credentials {directory}"
     for name in _leaves(cli):
         sources[name] = "cli"
     try:
-        settings = Settings(**deep_merge(deep_merge(file_values, env), cli))
+        settings = Settings(**deep_merge(deep_merge(below, credentials), cli))
     except ValidationError as exc:
         raise ConfigError(describe(exc, {**file_values, **cli}, sources)) from None
     return settings, sources
+
+
+def _credentials(directory: object) -> dict[str, Any]:
+    """Settings from ``CREDENTIALS_DIRECTORY`` (systemd's ``LoadCredential=``), between
+    the environment and the command line; nothing without one."""
+    if not directory:
+        return {}
+    try:
+        return credential_values(Settings, Path(str(directory)))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"invalid setting credentials_directory (env CREDENTIALS_DIRECTORY) = "
+            f"'{directory}': cannot be read ({reason})"
+        ) from None
+    except SettingsError as exc:
+        raise ConfigError(
+            f"credentials_directory {directory}: {exc}: a credential holds what its variable "
+            "would, lists and records as JSON"
+        ) from None
 
 
 def flatten_settings(data: dict[str, Any], within: str = "") -> list[tuple[str, Any]]:
@@ -324,7 +351,10 @@ def flatten_settings(data: dict[str, Any], within: str = "") -> list[tuple[str, 
 
 
 def env_name(dotted: str) -> str:
-    """The environment variable of a setting: ``sizing.risk_pct`` -> QUANTUM_SIZING__RISK_PCT."""
+    """The environment variable of a setting: ``sizing.risk_pct`` -> QUANTUM_SIZING__RISK_PCT
+    (systemd's own for what it sets: ``notify_socket`` -> NOTIFY_SOCKET)."""
+    if dotted in SYSTEMD_ENV:
+        return SYSTEMD_ENV[dotted]
     return "QUANTUM_" + dotted.upper().replace(".", "__")
 
 
@@ -369,7 +399,14 @@ def _leaves(values: dict[str, Any], within: str = "") -> list[str]:
 
 
 SECRET_FIELDS = frozenset(
-    {"url", "password", "jwt_secret", "binance_api_key", "binance_api_secret"}
+    {
+        "url",
+        "password",
+        "sentinel_password",
+        "jwt_secret",
+        "binance_api_key",
+        "binance_api_secret",
+    }
 )
 
 

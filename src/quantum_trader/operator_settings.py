@@ -1,19 +1,24 @@
 """The settings sections of the operator's tools: the dashboard (who may log in, how
 long a login lasts), the notifier (webhook targets, retries, rate limit, dedup window)
-and the metrics endpoints (where each process serves ``/metrics``), with the one list of
-the services ``quantum service NAME`` runs. ``quantum_trader.config`` holds them in
-``Settings``; nothing here reads the environment."""
+the metrics endpoints (where each process serves ``/metrics``) and Redis's failover
+(sentinels, write durability), with the one list of the services ``quantum service NAME``
+runs. ``quantum_trader.config`` holds them in ``Settings``; nothing here reads the
+environment."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic.dataclasses import dataclass as checked_dataclass
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode
 
 
 class DashboardRole(StrEnum):
@@ -175,10 +180,73 @@ class NotifySettings:
             raise ValueError("dedup_window_s must be >= 60 and watch_interval_s > 0")
 
 
+_ADDRESS = re.compile(r"\[?([A-Za-z0-9_.:-]+?)\]?:(\d{1,5})")
+
+
+@checked_dataclass(frozen=True)
+class RedisSettings:
+    """Where the primary is found and how durable a write must be before money moves.
+
+    ``sentinels`` (``host:port`` list, comma string accepted) set: every process asks
+    Sentinel for the primary of ``master_name`` and follows a failover; empty: the one
+    server of ``redis_url`` (or the embedded one). The primary's password is the one in
+    ``redis_url`` (with sentinels, only its user, password and database are used) or
+    ``password``; ``sentinel_password`` is the sentinels' own ``requirepass``.
+    ``wait_replicas`` > 0: the apply layer sends ``WAIT wait_replicas wait_timeout_ms``
+    after an entry's reservation (no order goes out until it is on that many replicas)
+    and after a plan's finish; 0 (the default, right for one server) waits for none."""
+
+    sentinels: Annotated[tuple[str, ...], NoDecode] = ()
+    master_name: str = "quantum"
+    password: SecretStr | None = None
+    sentinel_password: SecretStr | None = None
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 200
+
+    @field_validator("sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: Any) -> Any:
+        """``QUANTUM_REDIS__SENTINELS=10.0.0.5:26379,10.0.0.6:26379`` or a TOML list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        return value
+
+    def __post_init__(self) -> None:
+        for address in self.sentinels:
+            found = _ADDRESS.fullmatch(address)
+            if found is None or not 1 <= int(found.group(2)) <= 65535:
+                raise ValueError(
+                    f"sentinels: {address!r} is not host:port (e.g. 10.0.0.5:26379,10.0.0.6:26379)"
+                )
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.master_name):
+            raise ValueError(
+                f"master_name {self.master_name!r} must be letters, digits and _.- "
+                "(the name in the sentinels' `sentinel monitor NAME ...`)"
+            )
+        if not 0 <= self.wait_replicas <= 16:
+            raise ValueError(f"wait_replicas must be in 0..16, got {self.wait_replicas}")
+        if not 1 <= self.wait_timeout_ms <= 60_000:
+            # WAIT with timeout 0 blocks for ever: a dead replica would stop every entry
+            raise ValueError(f"wait_timeout_ms must be in 1..60000, got {self.wait_timeout_ms}")
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The sentinels as (host, port) pairs."""
+        out = []
+        for address in self.sentinels:
+            found = _ADDRESS.fullmatch(address)
+            assert found is not None  # checked above
+            out.append((found.group(1), int(found.group(2))))
+        return out
+
+
 # Every process that serves /metrics and /health, in port order: its port is
 # ``metrics.base_port`` + its place here (the ``metrics`` service reads Redis and the
-# exchange; the others are ``quantum service NAME``).
-METRICS_SERVICES = ("metrics", *SERVICE_NAMES)
+# exchange; the others are ``quantum service NAME``; the market feed last, so the ports
+# before it stay where they were).
+METRICS_SERVICES = ("metrics", *SERVICE_NAMES, "market-feed")
 
 
 @checked_dataclass(frozen=True)
@@ -210,3 +278,61 @@ class MetricsSettings:
         if service in self.ports:
             return self.ports[service]
         return self.base_port + METRICS_SERVICES.index(service) if self.base_port else 0
+
+
+# The settings a systemd unit hands its process, under systemd's own variable names (no
+# QUANTUM_ prefix: systemd sets them): its notify socket, its watchdog timeout, and the
+# directory holding the credentials of ``LoadCredential=`` (see ``credential_files``).
+SYSTEMD_ENV = {
+    "notify_socket": "NOTIFY_SOCKET",
+    "watchdog_usec": "WATCHDOG_USEC",
+    "credentials_directory": "CREDENTIALS_DIRECTORY",
+}
+
+
+class SystemdSettings(BaseSettings):
+    """The part of ``Settings`` systemd sets for a unit's process, read under
+    ``SYSTEMD_ENV``'s names: unset outside systemd."""
+
+    notify_socket: str | None = Field(
+        default=None, validation_alias=AliasChoices("notify_socket", "NOTIFY_SOCKET")
+    )
+    watchdog_usec: int | None = Field(
+        default=None, ge=1, validation_alias=AliasChoices("watchdog_usec", "WATCHDOG_USEC")
+    )
+    credentials_directory: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("credentials_directory", "CREDENTIALS_DIRECTORY"),
+    )
+
+    @field_validator("notify_socket")
+    @classmethod
+    def _socket_address(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("/", "@")):
+            raise ValueError("must be an absolute socket path or an @abstract address")
+        return value
+
+
+class CredentialFiles(EnvSettingsSource):
+    """The environment source reading a unit's credential files instead of the
+    environment: the same names, nesting (``__``) and JSON as a variable would have."""
+
+    def __init__(self, settings_cls: type[BaseSettings], files: dict[str, str]) -> None:
+        self._files = files
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return dict(self._files)
+
+
+def credential_values(settings_cls: type[BaseSettings], directory: Path) -> dict[str, Any]:
+    """The settings in the credentials systemd placed for a unit (``LoadCredential=NAME:
+    PATH``): each file is named like a setting's environment variable
+    (``QUANTUM_REDIS_URL``, ``QUANTUM_BINANCE_API_SECRET``, ``QUANTUM_NOTIFY__TARGETS``)
+    and holds the value that variable would (surrounding whitespace dropped); other
+    files are not settings and are ignored. Secrets so stay out of the unit file, the
+    process environment and ``systemctl show``."""
+    files = {
+        f.name.lower(): f.read_text().strip() for f in sorted(directory.iterdir()) if f.is_file()
+    }
+    return CredentialFiles(settings_cls, files)()

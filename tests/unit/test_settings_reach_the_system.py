@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "quantum_trader"
 
 LOGS = "tests/integration/test_cli_errors.py::test_log_settings_come_from_the_environment"
+SYSTEMD = (
+    "tests/integration/ops/test_sd_notify_service.py::"
+    "test_a_service_under_systemd_reads_its_credentials_and_says_ready_alive_stopping"
+)
 # Settings that steer where state lives, how the process logs and which venue it talks
 # to: each is proven by a behaviour test of its own.
 PROVEN_ELSEWHERE = {
@@ -58,6 +62,16 @@ PROVEN_ELSEWHERE = {
     # service counts as dead: each field steers a notifier on a real Redis
     "notify": "tests/integration/alerting/test_notifier.py::"
     "test_every_notify_setting_steers_the_notifier",
+    # where the primary is found (sentinels, its name, passwords) and how many replicas
+    # the apply layer's writes must reach: a real failover rides on every one of them
+    "redis": "tests/integration/infra/test_sentinel_failover.py::"
+    "test_every_component_rides_through_two_failovers",
+    # what systemd hands a unit's process: its notify socket, its watchdog, its
+    # credentials (a real `quantum service watchdog` talks to the test's socket and
+    # finds its Redis in the credentials directory)
+    "notify_socket": SYSTEMD,
+    "watchdog_usec": SYSTEMD,
+    "credentials_directory": SYSTEMD,
     # where a paper run and a backtest start trading: not a service's parameter
     "strategies.history_bars": "tests/integration/ops/test_run_backtest_pair.py::"
     "test_run_and_backtest_of_the_same_files_list_the_same_trades",

@@ -190,6 +190,8 @@ class SystemParts:
             limits=self.trading.limits,
             config=self.trading.apply,
             epoch=self.epoch,
+            wait_replicas=self.settings.redis.wait_replicas,
+            wait_timeout_ms=self.settings.redis.wait_timeout_ms,
         )
         self.apply_layers.append(layer)
         return build_apply_service(

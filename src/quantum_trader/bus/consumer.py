@@ -14,7 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.codec import DecodeError, decode
@@ -24,7 +26,13 @@ from quantum_trader.clock import Clock, pause, steady_clock
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Message, Delivery], Awaitable[None]]
-REFUSALS = ("OOM command not allowed", "READONLY", "MISCONF")  # also inside a Lua error
+# also inside a Lua error; NOREPLICAS: a primary with ``min-replicas-to-write`` and no
+# replica in sync (see docs/redis-failover.md)
+REFUSALS = ("OOM command not allowed", "READONLY", "MISCONF", "NOREPLICAS")
+# Redis is gone or moving (a restart, a Sentinel failover: the primary died, a replica is
+# being promoted): whatever the handler or the loop was doing is done again after a
+# reconnect, with backoff, never counted against the message.
+OUTAGES = (TransportClosed, ConnectionError, RedisConnectionError, RedisTimeoutError)
 
 
 def store_refuses(exc: BaseException) -> bool:
@@ -172,7 +180,7 @@ class StreamConsumer:
             return True
         try:
             await self.handler(message, delivery)
-        except (TransportClosed, ConnectionError):
+        except OUTAGES:
             raise
         except Exception as exc:  # a handler bug must not stop the loop
             if store_refuses(exc):
@@ -216,7 +224,7 @@ class StreamConsumer:
                     started = True
                 await self.poll()
                 backoff = 0.05
-            except (TransportClosed, ConnectionError, OSError) as exc:
+            except (*OUTAGES, OSError) as exc:
                 self.stats.reconnects += 1
                 log.warning("redis unavailable, reconnecting", extra={"err": str(exc)})
                 await pause(self.timer, backoff, stop)
@@ -231,6 +239,8 @@ class StreamConsumer:
                     continue
                 if "NOGROUP" not in str(exc) and "no such key" not in str(exc):
                     raise
-                started = False  # group or stream lost (a restart without AOF, a flush)
+                # Group or stream lost (a restart without AOF, a flush, a failover to a
+                # replica that never got the group): re-created at 0 (see ensure_group).
+                started = False
             except LookupError:
                 started = False

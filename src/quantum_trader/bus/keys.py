@@ -45,6 +45,7 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "effect:{effect_id}": ("string", "bus idempotency"),
     "consumer:alive:{group}:{consumer}": ("string", "each consumer's runtime (TTL: its heartbeat)"),
     "fence": ("string", "apply-layer (fencing token counter of entry reservations)"),
+    "durability:fence": ("string", "apply-layer (the write a WAIT counts replicas from; TTL)"),
     "epoch": ("string", "the system's bootstrap (its state marker; see ops/safety_state.py)"),
     "model:state": ("string", "signal-engine (the model in service: id, drift, decay, entries)"),
     "pause:entries:{symbol}": (
@@ -230,6 +231,13 @@ class Keys:
     @property
     def fence(self) -> str:
         return f"{self.prefix}fence"
+
+    @property
+    def durability_fence(self) -> str:
+        """Written right before a ``WAIT``, on the WAIT's own connection: WAIT counts the
+        replicas holding that connection's last write, so this one stands for every
+        write the server executed before it, whichever connection made them."""
+        return f"{self.prefix}durability:fence"
 
     def expected_type(self, key: str) -> str | None:
         """The one Redis type ``key`` may have, or None if it is not ours."""

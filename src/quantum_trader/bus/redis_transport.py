@@ -78,6 +78,16 @@ class RedisTransport:
         return [as_text(i) for i in ids]
 
     async def ensure_group(self, stream: str, group: str) -> None:
+        """Create ``group`` at ``0`` (every entry the stream holds), with the stream.
+
+        Also after a failover whose new primary lacks the group: replication is one
+        ordered stream, so a group the replica never got was created (and everything after
+        it written) in the lost window, and the entries the replica holds are exactly
+        those the group was to read from its start. ``$`` would skip entries never
+        handled; "the last id this process acknowledged" would skip entries other
+        consumers of the group still had pending. A replay is harmless: handlers are
+        idempotent (plan done marks and the gate's RESUME by client order id, fill trade
+        ids, effect keys), see docs/redis-failover.md."""
         try:
             await self.client.xgroup_create(stream, group, id="0", mkstream=True)
         except ResponseError as exc:

@@ -296,6 +296,9 @@ def _mount_optional() -> None:
     from quantum_trader.cli.notify import notify_app
 
     app.add_typer(notify_app, name="notify")
+    from quantum_trader.cli.deploy import deploy_app
+
+    app.add_typer(deploy_app, name="deploy")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from quantum_trader.cli.context import err_console, fail, settings
 from quantum_trader.clock import SystemClock
 from quantum_trader.domain.timefmt import describe, iso_or_none
 from quantum_trader.infra.connect import NoRedis, resolve_target
+from quantum_trader.infra.redis_connect import master_client_sync
 from quantum_trader.runtime.safety_state import SafetyStore, operator_event
 
 app = typer.Typer(
@@ -44,7 +45,7 @@ def _connect() -> tuple[redis.Redis, Keys, list[Keys]]:
         target = resolve_target(s)
     except NoRedis as exc:
         raise fail(str(exc)) from None
-    client = redis.Redis.from_url(target.url, socket_connect_timeout=2.0)
+    client = master_client_sync(s, target.url, socket_connect_timeout=2.0)
     return client, Keys(target.shown_prefix), [Keys(p) for p in target.prefixes]
 
 

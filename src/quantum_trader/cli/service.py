@@ -10,7 +10,11 @@ import typer
 from quantum_trader.cli.context import fail, settings
 from quantum_trader.infra.connect import NoRedis, resolve_redis_url
 from quantum_trader.ops.service_main import (
+    ALL_SERVICES,
+    DASHBOARD,
     EXPORTER,
+    MARKET_FEED,
+    NO_EXCHANGE,
     NOTIFIER,
     SERVICES,
     WATCHDOG,
@@ -24,15 +28,17 @@ def service_command(
         str,
         typer.Argument(
             help=f"One of: {', '.join(SERVICES)}; or {EXPORTER} (what lives in Redis and on "
-            f"the exchange, for Prometheus); {NOTIFIER} (webhooks and chat messages); or "
-            f"{WATCHDOG} (heartbeats -> REDUCE_ONLY when an exit-path service is silent)."
+            f"the exchange, for Prometheus); {NOTIFIER} (webhooks and chat messages); "
+            f"{WATCHDOG} (heartbeats -> REDUCE_ONLY when an exit-path service is silent); "
+            f"{MARKET_FEED} (closed klines -> the market stream, each once); or {DASHBOARD} "
+            "(the operator's dashboard, as dashboard.* configure it)."
         ),
     ],
     exchange_url: Annotated[
         str | None,
         typer.Option(
             help="Base URL of the Binance-compatible exchange front "
-            f"(not for {NOTIFIER} or {WATCHDOG})."
+            f"(not for {', '.join(NO_EXCHANGE)})."
         ),
     ] = None,
     symbols: Annotated[
@@ -55,7 +61,9 @@ def service_command(
         overrides["trading_symbols"] = symbols
     if strategies is not None:
         overrides["strategies"] = {"names": [x.strip() for x in strategies.split(",") if x]}
-    if exchange_url is None and name not in (NOTIFIER, WATCHDOG):
+    if name not in ALL_SERVICES:
+        raise fail(f"unknown service {name!r}; one of: {', '.join(ALL_SERVICES)}")
+    if exchange_url is None and name not in NO_EXCHANGE:
         raise fail(f"quantum service {name} needs --exchange-url")
     s = settings(**overrides)
     try:

@@ -15,7 +15,6 @@ import json
 from typing import Annotated, Any
 
 import redis
-import redis.asyncio as aioredis
 import typer
 from rich.console import Console
 
@@ -24,7 +23,9 @@ from quantum_trader.bus.redis_transport import as_text
 from quantum_trader.cli.checks import unreachable_redis
 from quantum_trader.cli.context import fail, settings
 from quantum_trader.clock import SystemClock
+from quantum_trader.config import Settings
 from quantum_trader.infra.connect import NoRedis, resolve_target
+from quantum_trader.infra.redis_connect import master_client, master_client_sync
 from quantum_trader.runtime.safety_state import NotConfirmable, SafetyStore, confirm_after_loss
 
 app = typer.Typer(
@@ -41,7 +42,7 @@ def _target() -> tuple[redis.Redis, Keys, SafetyStore]:
     except NoRedis as exc:
         raise fail(str(exc)) from None
     keys = Keys(target.shown_prefix)
-    client = redis.Redis.from_url(target.url, socket_connect_timeout=2.0)
+    client = master_client_sync(s, target.url, socket_connect_timeout=2.0)
     return client, keys, SafetyStore(s.data_dir, keys.prefix)
 
 
@@ -108,7 +109,7 @@ def state_confirm(
     keys = Keys(target.shown_prefix)
     store = SafetyStore(s.data_dir, keys.prefix)
     try:
-        confirmed = asyncio.run(_confirm(target.url, keys, store, reason.strip()))
+        confirmed = asyncio.run(_confirm(s, target.url, keys, store, reason.strip()))
     except NotConfirmable as exc:
         raise fail(f"cannot confirm: {exc}") from None
     except redis.RedisError as exc:
@@ -121,8 +122,8 @@ def state_confirm(
     console.print("state confirmed: entries resume once no other risk reason holds")
 
 
-async def _confirm(url: str, keys: Keys, store: SafetyStore, reason: str) -> bool:
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=2.0)
+async def _confirm(s: Settings, url: str, keys: Keys, store: SafetyStore, reason: str) -> bool:
+    client = master_client(s, url, socket_connect_timeout=2.0)
     try:
         return await confirm_after_loss(client, keys, store, reason, SystemClock().now_ms())
     finally:

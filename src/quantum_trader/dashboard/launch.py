@@ -15,6 +15,7 @@ from quantum_trader.config import Settings
 from quantum_trader.dashboard.auth import PasswordBook
 from quantum_trader.dashboard.context import DashboardContext
 from quantum_trader.infra.connect import resolve_target
+from quantum_trader.infra.redis_connect import master_client, uses_sentinel
 
 
 class MarketTimeClock:
@@ -53,7 +54,7 @@ def for_target(settings: Settings) -> DashboardContext:
     """The system `quantum status` would show: a running paper run's own namespace
     (its times are market time), else the configured namespace (wall clock)."""
     target = resolve_target(settings)
-    client = aioredis.Redis.from_url(target.url, socket_connect_timeout=2.0)
+    client = master_client(settings, target.url, socket_connect_timeout=2.0)
     keys = Keys(target.shown_prefix)
     if target.run_prefix:
         label = f"paper run {target.run_id} (market time)"
@@ -74,8 +75,11 @@ def for_target(settings: Settings) -> DashboardContext:
 def for_parts(parts: SystemParts, run_id: str) -> DashboardContext:
     """A paper run's own dashboard: its namespace, its market clock, its instruments;
     a connection pool of its own on the run's Redis."""
-    kwargs = dict(parts.redis.connection_pool.connection_kwargs)
-    client = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**kwargs))
+    if uses_sentinel(parts.settings):  # a pool of its own that follows a failover too
+        client = master_client(parts.settings)
+    else:
+        kwargs = dict(parts.redis.connection_pool.connection_kwargs)
+        client = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**kwargs))
     return DashboardContext(
         settings=parts.settings,
         redis=client,

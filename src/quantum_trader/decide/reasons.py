@@ -88,6 +88,9 @@ IN_PROGRESS_ELSEWHERE: Final = "in_progress_elsewhere"
 OWNER_LOST: Final = "owner_lost_before_order"
 # This executor's reservation was taken over while it was stopped: it must not place.
 SUPERSEDED: Final = "superseded"
+# The entry's reservation reached fewer replicas than ``redis.wait_replicas`` within
+# ``redis.wait_timeout_ms``: a failover could lose it, so no order was placed.
+NOT_DURABLE: Final = "not_durable"
 
 
 def service_down(service: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from quantum_trader.config import Settings, mask_url
 from quantum_trader.infra import data_dir
 from quantum_trader.infra.embedded_redis import read_state
+from quantum_trader.infra.redis_connect import sentinel_url, uses_sentinel
 
 
 class NoRedis(RuntimeError):
@@ -38,8 +39,13 @@ class Target:
 
 
 def resolve_redis_url(settings: Settings) -> str:
+    """The URL of the configured Redis; with sentinels, ``redis_url`` if set (it carries
+    the primary's credentials), else the sentinels' label (``redis_connect.sentinel_url``).
+    Connections are made by ``redis_connect.master_client``, which follows Sentinel."""
     if settings.redis_url:
         return settings.redis_url
+    if uses_sentinel(settings):
+        return sentinel_url(settings)
     state = read_state(settings.data_dir / "redis")
     if state is not None:
         return str(state["url"])

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from quantum_trader.config import Settings, mask_url
 from quantum_trader.infra.embedded_redis import EmbeddedRedis, read_state
+from quantum_trader.infra.redis_connect import master_client, sentinel_url, uses_sentinel
 
 
 @dataclass
@@ -27,7 +28,7 @@ async def redis_target(settings: Settings) -> AsyncIterator[RedisTarget]:
     """The configured Redis; else the data directory's embedded server if one is running
     (`quantum redis start`, or another command's); else a private one for this command.
     One data directory never gets a second server: they would share one AOF file."""
-    url = settings.redis_url
+    url = settings.redis_url or (sentinel_url(settings) if uses_sentinel(settings) else None)
     server: EmbeddedRedis | None = None
     if not url:
         running = read_state(settings.data_dir / "redis")
@@ -36,16 +37,22 @@ async def redis_target(settings: Settings) -> AsyncIterator[RedisTarget]:
         else:
             server = EmbeddedRedis(settings.data_dir / "redis").start()
             url = server.url
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=5.0)
+    client = master_client(settings, url, socket_connect_timeout=5.0)
     try:
         try:
             await client.ping()
         except (RedisError, OSError) as exc:
+            fix = (
+                "QUANTUM_REDIS__SENTINELS / QUANTUM_REDIS__MASTER_NAME"
+                if uses_sentinel(settings)
+                else "QUANTUM_REDIS_URL (unset it to use an embedded redis-server)"
+            )
             raise ValueError(
                 f"Redis at {mask_url(url)} is unreachable ({type(exc).__name__}): start it, "
-                "or fix QUANTUM_REDIS_URL (unset it to use an embedded redis-server)"
+                f"or fix {fix}"
             ) from None
-        yield RedisTarget(client, url, embedded=not settings.redis_url)
+        configured = bool(settings.redis_url) or uses_sentinel(settings)
+        yield RedisTarget(client, url, embedded=not configured)
     finally:
         await client.aclose()
         if server is not None:

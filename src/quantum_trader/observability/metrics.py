@@ -19,7 +19,7 @@ from prometheus_client import (
     CollectorRegistry,
     generate_latest,
 )
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector as PromCollector
 
 from quantum_trader.bootstrap.parts import SystemParts
@@ -145,6 +145,18 @@ def apply_families(
     for kind in ("open", "exit"):
         merged.setdefault(kind, Histogram())
     yield from plan_families(totals, merged)
+    short = CounterMetricFamily(
+        "quantum_redis_writes_not_durable",
+        "Writes WAIT found on fewer replicas than redis.wait_replicas, by kind",
+        labels=["write"],
+    )
+    writes: dict[str, int] = {}
+    for layer in parts.apply_layers:
+        for write, count in (layer.durability.short if layer.durability else {}).items():
+            writes[write] = writes.get(write, 0) + count
+    for write, count in sorted(writes.items()):
+        short.add_metric([write], count)
+    yield short
 
 
 class _RedisUp:

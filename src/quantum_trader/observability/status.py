@@ -17,6 +17,7 @@ from quantum_trader.bus.schemas import ApplyResult, Heartbeat, MarketBar
 from quantum_trader.config import Settings
 from quantum_trader.domain.money import fmt
 from quantum_trader.domain.timefmt import describe, duration, iso_or_none
+from quantum_trader.infra.redis_connect import master_client
 from quantum_trader.services.journal import unmarked_money
 from quantum_trader.services.ledger import RedisLedger
 
@@ -32,7 +33,7 @@ async def gather(
     """What the system under ``prefix`` (default: the configured one) is doing; the journal
     part is ``run_id``'s (a running paper run) or every run's."""
     keys = Keys(prefix or settings.key_prefix)
-    redis = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+    redis = master_client(settings, url, socket_connect_timeout=2)
     try:
         services = {}
         async for key in redis.scan_iter(match=keys.health("*")):

@@ -3,9 +3,9 @@
 the ccxt adapter.
 
 A startup self-check names the mode, endpoint and account before anything trades. The
-market feed polls the exchange's klines and publishes each closed bar once (its message
-id is derived from the bar, and publication is an idempotent effect), so a restart
-never feeds a bar twice.
+market feed (``ops/kline_feed.py``, also ``quantum service market-feed``) polls the
+exchange's klines and publishes each closed bar once (its message id is derived from the
+bar, and publication is an idempotent effect), so a restart never feeds a bar twice.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -23,21 +23,19 @@ import redis.asyncio as aioredis
 from quantum_trader.alerting.notify_service import notifier_specs
 from quantum_trader.bootstrap import system_parts, venue_for
 from quantum_trader.bus.bus import Bus
-from quantum_trader.bus.codec import encode
-from quantum_trader.bus.idempotency import RedisEffectStore, StreamAdd
+from quantum_trader.bus.idempotency import RedisEffectStore
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock, VenueClock
 from quantum_trader.config import Settings
-from quantum_trader.data import interval_ms
 from quantum_trader.decide.account_check import account_problems, foreign_orders
 from quantum_trader.domain.money import fmt
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
-from quantum_trader.exchange.interface import Exchange
 from quantum_trader.infra import data_dir
 from quantum_trader.infra.redis_checks import check_redis
 from quantum_trader.infra.redis_target import redis_for
 from quantum_trader.observability.metrics import SystemCollector, serve_metrics
+from quantum_trader.ops.kline_feed import KlineFeed
 from quantum_trader.runtime.safety_state import (
     ForeignState,
     SafetyStore,
@@ -46,10 +44,8 @@ from quantum_trader.runtime.safety_state import (
 )
 from quantum_trader.runtime.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.journal import Journal
-from quantum_trader.services.market_feed import bar_message
 from quantum_trader.services.model_serving import models_served
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
-from quantum_trader.services.sizing_basis import RedisSizingBasis, take_basis
 
 
 @dataclass
@@ -63,56 +59,6 @@ class LiveRunConfig:
     panic_flatten_after_s: float | None = None  # off by default
     metrics_port: int = 0  # 0: no /metrics and /health endpoint
     cancel_foreign_orders: bool = False  # cancel open orders this system did not place
-
-
-MAX_BACKFILL = 1000  # klines per request (Binance allows 1500; 1000 costs weight 5)
-
-
-@dataclass
-class KlineFeed:
-    """Publishes each newly closed kline of every symbol on the market stream, once —
-    every bar it missed too (a Redis outage, a slow poll): it asks for as many as the
-    gap since the last one it published holds, up to ``MAX_BACKFILL`` per poll. Before
-    a poll's new bars go out it takes the sizing basis of the latest of them."""
-
-    exchange: Exchange
-    bus: Bus
-    effects: RedisEffectStore
-    clock: Clock
-    symbols: Sequence[str]
-    interval: str
-    last_open: dict[str, int] = field(default_factory=dict)
-    published: int = 0
-
-    async def poll(self) -> None:
-        now = self.clock.now_ms()
-        fresh = []
-        for symbol in self.symbols:
-            for kline in await self.exchange.klines(
-                symbol, self.interval, self._limit(symbol, now)
-            ):
-                closed = kline.close_time < now
-                if closed and kline.open_time > self.last_open.get(symbol, -1):
-                    fresh.append(kline)
-        if fresh:  # the account at the close, before any decision on the bar can trade
-            basis = RedisSizingBasis(self.effects.client, self.bus.keys)
-            await take_basis(self.exchange, basis, max(k.open_time for k in fresh))
-        for kline in fresh:
-            if kline.open_time > self.last_open.get(kline.symbol, -1):
-                bar = bar_message(kline, now)
-                if await self.effects.apply_once(
-                    f"bar:{bar.msg_id}",
-                    [StreamAdd(self.bus.keys.market, encode(bar), self.bus.maxlen)],
-                ):
-                    self.published += 1
-                self.last_open[kline.symbol] = kline.open_time
-
-    def _limit(self, symbol: str, now: int) -> int:
-        last = self.last_open.get(symbol)
-        if last is None:
-            return 3  # a start: the bars before are history the strategies warm up from
-        missed = (now - last) // interval_ms(self.interval)
-        return int(max(3, min(MAX_BACKFILL, missed + 2)))
 
 
 async def run_live(

@@ -18,12 +18,15 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
+from quantum_trader.bootstrap import venue_for
 from quantum_trader.bus.keys import Keys
 from quantum_trader.config import Settings
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
+from quantum_trader.infra.redis_connect import master_client
 from quantum_trader.observability.exchange_view import ExchangeView
 from quantum_trader.observability.metrics import serve_metrics
 from quantum_trader.observability.metrics_redis import RedisCollector
+from quantum_trader.ops.service_run import keep_alive, systemd_notify
 
 NAME = "metrics"
 
@@ -38,8 +41,8 @@ async def run_metrics_service(
     if not port:
         print(f"{NAME}: no port (metrics.base_port or metrics.ports.{NAME} is 0)", flush=True)
         return 2
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    exchange = CcxtBinanceExchange("sim", base_url=exchange_url, user_stream=False)
+    redis = master_client(settings)
+    exchange = venue_for(settings, "sim", base_url=exchange_url, user_stream=False)
     collector = RedisCollector(
         redis,
         Keys(settings.key_prefix),
@@ -61,11 +64,17 @@ async def run_metrics_service(
         await _close(exchange, redis)
         return 1
     try:
-        await stop.wait()
+        # its systemd unit (if any): ready once it serves, then alive while its loop turns
+        unit = systemd_notify(settings)
+        await keep_alive(unit, NAME, settings.heartbeat_interval_ms / 1000, stop, _serving)
     finally:
         await runner.cleanup()
         await _close(exchange, redis)
     return 0
+
+
+async def _serving() -> bool:
+    return True  # the scrapes are served by this event loop: that it runs is the proof
 
 
 async def _close(exchange: CcxtBinanceExchange, redis: aioredis.Redis) -> None:

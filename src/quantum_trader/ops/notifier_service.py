@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
 from sqlalchemy.exc import OperationalError
 
 from quantum_trader.alerting.notify_service import NAME, build_notifier
@@ -22,7 +21,8 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import Settings
-from quantum_trader.ops.service_run import run_loops
+from quantum_trader.infra.redis_connect import master_client
+from quantum_trader.ops.service_run import run_loops, systemd_notify
 from quantum_trader.runtime.follow_clock import FollowClock
 from quantum_trader.services.journal import Journal
 
@@ -36,7 +36,7 @@ async def run_notifier_service(
     if not settings.notify.targets:
         print(f"{NAME}: no notify.targets configured: nothing to send", flush=True)
         return 2
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    redis = master_client(settings)
     clock: Clock = SystemClock()
     follower = None
     if follow_clock:
@@ -57,7 +57,7 @@ async def run_notifier_service(
             config=consumer_config(settings),
         )
         runtime.install_signal_handlers()
-        return await run_loops(runtime, NAME)
+        return await run_loops(runtime, NAME, systemd_notify(settings))
     finally:
         if follower is not None:
             with contextlib.suppress(Exception):

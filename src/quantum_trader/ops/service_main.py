@@ -11,7 +11,10 @@ an orchestrator's published clock (stepped accelerated time) instead of the wall
 Each process serves its own ``/metrics`` and ``/health`` on ``metrics.host`` and its port
 (``metrics.base_port`` + its place in ``config.METRICS_SERVICES``); ``quantum service
 metrics`` is the exporter of what lives in Redis and on the exchange, ``quantum service
-notifier`` the sender of webhooks and chat messages (it needs no ``--exchange-url``).
+notifier`` the sender of webhooks and chat messages (it needs no ``--exchange-url``),
+``quantum service market-feed`` the feed of closed klines and ``quantum service
+dashboard`` the operator's dashboard (no exchange either). Under a systemd unit each
+tells it READY / WATCHDOG / STOPPING (``ops/service_run.py``).
 """
 
 from __future__ import annotations
@@ -28,17 +31,19 @@ from pydantic import SecretStr
 from pydantic_core import to_jsonable_python
 from sqlalchemy.exc import OperationalError
 
-from quantum_trader.bootstrap import system_parts
+from quantum_trader.bootstrap import system_parts, venue_for
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import Clock, SystemClock
 from quantum_trader.config import SERVICE_NAMES, Settings
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
+from quantum_trader.infra.redis_connect import master_client
 from quantum_trader.observability.service_metrics import serve_service_metrics
+from quantum_trader.ops.market_feed_service import run_market_feed_service
 from quantum_trader.ops.metrics_service import run_metrics_service
 from quantum_trader.ops.notifier_service import run_notifier_service
-from quantum_trader.ops.service_run import run_loops, system_epoch
+from quantum_trader.ops.service_run import run_loops, system_epoch, systemd_notify
 from quantum_trader.ops.watchdog_service import run_watchdog_service
 from quantum_trader.runtime.follow_clock import FollowClock
 from quantum_trader.services.journal import Journal
@@ -47,6 +52,11 @@ SERVICES = SERVICE_NAMES  # one list, in config.py
 EXPORTER = "metrics"  # what lives in Redis and on the exchange (ops/metrics_service.py)
 NOTIFIER = "notifier"  # webhooks and chat messages (ops/notifier_service.py); no exchange
 WATCHDOG = "watchdog"  # heartbeats -> the fail-safe (ops/watchdog_service.py); no exchange
+MARKET_FEED = "market-feed"  # closed klines -> the market stream (ops/market_feed_service.py)
+DASHBOARD = "dashboard"  # the operator's dashboard (ops/dashboard_service.py); no exchange
+# every name ``quantum service NAME`` runs, and those that talk to no exchange
+ALL_SERVICES = (*SERVICES, EXPORTER, NOTIFIER, WATCHDOG, MARKET_FEED, DASHBOARD)
+NO_EXCHANGE = (NOTIFIER, WATCHDOG, DASHBOARD)
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -68,8 +78,10 @@ class ServiceSetup:
         return self.settings.redis_url
 
     def to_json(self) -> dict[str, Any]:
-        """For the process that forks services (a pipe on this machine): secrets included."""
-        settings = to_jsonable_python(_revealed(self.settings.model_dump()))
+        """For the process that forks services (a pipe on this machine): secrets included;
+        not the unit's notify socket (a forked service is not the unit's main process)."""
+        plain = self.settings.model_copy(update={"notify_socket": None, "watchdog_usec": None})
+        settings = to_jsonable_python(_revealed(plain.model_dump()))
         return {
             "settings": settings,
             "exchange_url": self.exchange_url,
@@ -97,15 +109,20 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         return await run_metrics_service(setup.settings, setup.exchange_url, SERVICES)
     if name == NOTIFIER:
         return await run_notifier_service(
-            setup.settings, SERVICES, setup.run_id, setup.follow_clock
+            setup.settings, (*SERVICES, MARKET_FEED), setup.run_id, setup.follow_clock
         )
     if name == WATCHDOG:
         return await run_watchdog_service(setup.settings, setup.epoch)
+    if name == MARKET_FEED:
+        return await run_market_feed_service(setup.settings, setup.exchange_url, setup.symbols)
+    if name == DASHBOARD:
+        from quantum_trader.ops.dashboard_service import run_dashboard_service
+
+        return await run_dashboard_service(setup.settings)
     if name not in SERVICES:
-        known = ", ".join((*SERVICES, EXPORTER, NOTIFIER, WATCHDOG))
-        raise ValueError(f"unknown service {name!r}; one of: {known}")
+        raise ValueError(f"unknown service {name!r}; one of: {', '.join(ALL_SERVICES)}")
     settings = setup.settings
-    redis = aioredis.Redis.from_url(setup.redis_url)
+    redis = master_client(settings, setup.redis_url)
     clock: Clock
     follower: FollowClock | None = None
     if setup.follow_clock:
@@ -114,9 +131,10 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         clock = follower
     else:
         clock = SystemClock()
-    # Only the execution pump reads the user-data stream; nobody else opens one.
-    exchange = CcxtBinanceExchange(
-        "sim", base_url=setup.exchange_url, user_stream=name == "execution-pump"
+    # Only the execution pump reads the user-data stream; nobody else opens one. The
+    # keys are the settings' (environment or the unit's credentials), else the sim's.
+    exchange = venue_for(
+        settings, "sim", base_url=setup.exchange_url, user_stream=name == "execution-pump"
     )
     journal = _journal(settings.data_dir / "journal.sqlite", setup.run_id)
     try:
@@ -140,7 +158,7 @@ async def run_service(name: str, setup: ServiceSetup) -> int:
         served = settings.metrics
         metrics = await serve_service_metrics(name, runtime, parts, served.host, served.port(name))
         try:
-            return await run_loops(runtime, name)
+            return await run_loops(runtime, name, systemd_notify(settings))
         finally:
             if metrics is not None:
                 await metrics.cleanup()

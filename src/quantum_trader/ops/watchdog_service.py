@@ -25,7 +25,8 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.bus.redis_transport import RedisTransport
 from quantum_trader.clock import SystemClock
 from quantum_trader.config import SERVICE_NAMES, Settings
-from quantum_trader.ops.service_run import run_loops, system_epoch
+from quantum_trader.infra.redis_connect import master_client
+from quantum_trader.ops.service_run import run_loops, system_epoch, systemd_notify
 from quantum_trader.runtime.safety_state import SafetyStore, StateGuard
 from quantum_trader.runtime.supervisor import ServiceSpec, Supervisor
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
@@ -62,6 +63,7 @@ def build_watchdog(
         keys,
         RedisHealthWriter(redis),
         jobs=[PeriodicJob("heartbeat-watch", watch.watch_interval_s, check)],
+        heartbeat_interval_s=settings.heartbeat_interval_ms / 1000,
         heartbeat_ttl_ms=settings.heartbeat_ttl_ms,
     )
     return watch, runtime
@@ -72,12 +74,12 @@ async def run_watchdog_service(settings: Settings, epoch: str = "") -> int:
     ``settings.redis_url`` is the resolved one; ``epoch``: the state marker its
     orchestrator established ("": find it, or write it as the system's first process)."""
     assert settings.redis_url, "the watchdog needs a resolved redis_url"
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    redis = master_client(settings)
     try:
         epoch = epoch or await system_epoch(redis, Keys(settings.key_prefix), settings, NAME)
         _, runtime = build_watchdog(settings, redis, epoch)
         runtime.install_signal_handlers()
-        return await run_loops(runtime, NAME)
+        return await run_loops(runtime, NAME, systemd_notify(settings))
     finally:
         with contextlib.suppress(Exception):
             await redis.aclose()

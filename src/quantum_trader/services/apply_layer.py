@@ -45,6 +45,12 @@ from quantum_trader.domain.enums import PlanAction
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.domain.orders import Order
 from quantum_trader.exchange.interface import Exchange
+from quantum_trader.services.durability import (
+    ENTRY_RESERVATION,
+    EXIT_RESERVATION,
+    PLAN_FINISH,
+    Durability,
+)
 from quantum_trader.services.entry_gate import GateAnswer, Lease, RedisEntryGate
 from quantum_trader.services.ledger_port import Ledger
 from quantum_trader.services.order_router import OrderRouter, Refused
@@ -72,6 +78,8 @@ class ApplyLayer:
     clock: Clock
     instruments: Mapping[str, Instrument]
     config: ApplyConfig = field(default_factory=ApplyConfig)
+    # WAIT for replicas before an order goes out and after a plan's finish (None: never)
+    durability: Durability | None = None
     source: str = "apply-layer"
     # this executor's consumer name, unique to its process: entry reservations record it
     owner: str = field(default_factory=lambda: consumer_name("apply-layer"))
@@ -156,6 +164,10 @@ class ApplyLayer:
             # reservation was taken over while it was stopped places nothing.
             if not await self.gate.still_ours(plan.plan_id, lease):
                 return Outcome(False, reasons.SUPERSEDED, published=True)
+            if not await self._durable(ENTRY_RESERVATION):
+                # A failover now could lose the reservation, and a replay place a second
+                # order beside this one: no order goes out (an entry is optional).
+                return await self._finish(plan, Outcome(False, reasons.NOT_DURABLE), 0)
             request = entry_order(plan.plan_id, plan.symbol, plan.side, plan.qty)
             placed = await self.router.place(request)
             if isinstance(placed, Refused):
@@ -198,6 +210,8 @@ class ApplyLayer:
             now=self.clock.now_ms(),
             cooldown_symbol=plan.symbol if cooldown_ms else None,
         )
+        if outcome.order is not None:  # counted when short: the order cannot be undone
+            await self._durable(PLAN_FINISH)
         return replace(outcome, published=True)
 
     # -- exits -----------------------------------------------------------------------
@@ -208,6 +222,8 @@ class ApplyLayer:
             done_key, "reserved:exit", nx=True, px=self.gate.limits.plan_done_ttl_ms
         )
         previous = None if claimed else await self.client.get(done_key)
+        if claimed:  # exits are never blocked: a short count is logged and counted only
+            await self._durable(EXIT_RESERVATION)
         if previous is not None and as_text(previous).startswith("done"):
             return Outcome(False, reasons.DUPLICATE_PLAN)
         # A plan reserved but not done was interrupted (the process died mid-way): its
@@ -223,8 +239,12 @@ class ApplyLayer:
             cooldown_symbol=plan.symbol,
             now=self.clock.now_ms(),
         )
-        outcome = replace(outcome, published=True)
-        return outcome
+        if outcome.order is not None:
+            await self._durable(PLAN_FINISH)
+        return replace(outcome, published=True)
+
+    async def _durable(self, write: str) -> bool:
+        return self.durability is None or await self.durability.confirm(write)
 
     async def _exit(self, plan: Plan, resuming: bool = False) -> Outcome:
         request = exit_request(plan)

@@ -21,6 +21,7 @@ from quantum_trader.decide.entry_gates import ApplyConfig, GateLimits
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
 from quantum_trader.services.apply_layer import ApplyLayer
+from quantum_trader.services.durability import Durability
 from quantum_trader.services.entry_gate import EXECUTOR_GROUP, RedisEntryGate
 from quantum_trader.services.ledger import RedisLedger
 from quantum_trader.services.order_router import OrderRouter
@@ -43,8 +44,12 @@ def build_apply_layer(
     config: ApplyConfig = ApplyConfig(),
     owner: str | None = None,
     epoch: str | None = None,
+    wait_replicas: int = 0,
+    wait_timeout_ms: int = 200,
 ) -> ApplyLayer:
-    """``owner``: the executor's consumer name (default: unique to this process)."""
+    """``owner``: the executor's consumer name (default: unique to this process);
+    ``wait_replicas`` / ``wait_timeout_ms``: the WAIT before orders and after finishes
+    (``redis.wait_replicas``; 0: none)."""
     router = OrderRouter(exchange, clock)
     ledger = RedisLedger(redis, bus.keys)
     layer = ApplyLayer(
@@ -59,6 +64,7 @@ def build_apply_layer(
         clock=clock,
         instruments=instruments,
         config=config,
+        durability=Durability(redis, bus.keys.durability_fence, wait_replicas, wait_timeout_ms),
     )
     if owner:
         layer.owner = owner

@@ -10,7 +10,7 @@ from the same object.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +20,8 @@ import redis.asyncio as aioredis
 
 from quantum_trader.bus.bus import Bus
 from quantum_trader.bus.schemas import ApplyResult, DeadLetter, Plan
+from quantum_trader.data.symbols import SymbolSpec
+from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.sim import SimExchange
 from quantum_trader.infra.embedded_redis import EmbeddedRedis
 from quantum_trader.ops.stepped.processes import ServiceProcesses
@@ -38,6 +40,10 @@ class RunConfig:
     reconcile_wait_s: float = 3.0  # at most this long for a fresh reconcile round per bar
     hung_after_s: float = 6.0
     key_prefix: str = "quantum:"
+    # A universe of its own (e.g. ``exchange.sim.scale_universe``): the generator's specs
+    # and the venue's instruments for ``symbols``; None: the built-in ones.
+    specs: Mapping[str, SymbolSpec] | None = None
+    instruments: Mapping[str, Instrument] | None = None
 
 
 @dataclass

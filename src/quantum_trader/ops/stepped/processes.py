@@ -37,6 +37,37 @@ def service_of(name: str) -> str:
     return name.split("#", 1)[0]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time the process has used so far (user + system, every thread), from
+    ``/proc/<pid>/stat``; None when it is gone (or there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # after "pid (comm)": state is field 3, utime 14, stime 15 (in clock ticks)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU seconds this process has used (user + system)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def run_cpu_seconds(
+    procs: ServiceProcesses, redis_server: subprocess.Popen[bytes] | None, own_since: float
+) -> dict[str, float]:
+    """CPU seconds so far of every service process, of the redis-server and of this
+    orchestrating process since ``own_since`` (``own_cpu_s()`` then): in a stepped run it
+    is the simulated exchange, its HTTP front and the market feed."""
+    used = procs.cpu_seconds()
+    if redis_server is not None:
+        used["redis-server"] = cpu_seconds(redis_server.pid) or 0.0
+    used["orchestrator"] = own_cpu_s() - own_since
+    return {name: round(seconds, 3) for name, seconds in used.items()}
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -56,6 +87,7 @@ class ServiceProcesses:
     crashes: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
     paused: dict[str, int] = field(default_factory=dict)
+    spent: dict[str, float] = field(default_factory=dict)  # CPU s of processes it ended
     _zygote: subprocess.Popen[str] | None = None
 
     def _fork(self, name: str) -> int:
@@ -85,10 +117,22 @@ class ServiceProcesses:
         pid = self.pids.get(name)
         return pid is not None and _alive(pid)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds per service: its running process's so far, plus what the ones it
+        killed had used (a process that died on its own took its count with it)."""
+        used = dict(self.spent)
+        for name, pid in self.pids.items():
+            used[name] = used.get(name, 0.0) + (cpu_seconds(pid) or 0.0)
+        return used
+
+    def _spend(self, name: str, pid: int) -> None:
+        self.spent[name] = self.spent.get(name, 0.0) + (cpu_seconds(pid) or 0.0)
+
     def kill(self, name: str) -> None:
         """SIGKILL: the process gets no chance to finish anything."""
         pid = self.pids.pop(name, None)
         if pid is not None and _alive(pid):
+            self._spend(name, pid)
             os.kill(pid, signal.SIGKILL)
         self.kills[name] = self.kills.get(name, 0) + 1
 
@@ -115,6 +159,7 @@ class ServiceProcesses:
         """SIGKILL an extra process (``apply-layer#2``); it is not restarted."""
         pid = self.pids.pop(name, None)
         if pid is not None and _alive(pid):
+            self._spend(name, pid)
             os.kill(pid, signal.SIGKILL)
 
     def reap(self) -> list[str]:

@@ -35,6 +35,13 @@ class ChaosReport:
     process_kills: dict[str, int] = field(default_factory=dict)
     money: dict[str, Any] = field(default_factory=dict)
     struck: dict[str, int] = field(default_factory=dict)  # armed faults that fired
+    # CPU seconds (user + system) per process — each service, "redis-server" and
+    # "orchestrator" (the simulated exchange, its HTTP front and the market feed) — over
+    # the whole run, and from the end of the first bar on (start-up and the warm-up the
+    # first bar wakes left out: the ``cpu_bars`` market minutes after it).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds_bars: dict[str, float] = field(default_factory=dict)
+    cpu_bars: int = 0
 
     @property
     def faults_total(self) -> int:
@@ -56,6 +63,9 @@ class ChaosReport:
             "stalled_bars": self.stalled_bars,
             "process_kills": self.process_kills,
             "struck": self.struck,
+            "cpu_seconds": self.cpu_seconds,
+            "cpu_seconds_bars": self.cpu_seconds_bars,
+            "cpu_bars": self.cpu_bars,
             "config": self.config,
         }
 

@@ -55,7 +55,7 @@ from quantum_trader.ops.stepped.faults import (
     NoFaults,
     RunConfig,
 )
-from quantum_trader.ops.stepped.processes import ServiceProcesses
+from quantum_trader.ops.stepped.processes import ServiceProcesses, own_cpu_s, run_cpu_seconds
 from quantum_trader.ops.stepped.report import ChaosReport, build_report
 from quantum_trader.ops.stepped.venue_history import CoreAccount
 from quantum_trader.runtime.follow_clock import publish_time
@@ -116,18 +116,17 @@ class SteppedRun:
 
     async def _with_redis(self, server: EmbeddedRedis, data_dir: Path) -> ChaosReport:
         cfg = self.config
-        started = time.monotonic()
+        started, spent_before = time.monotonic(), own_cpu_s()
         clock = SimClock(START_MS)
         settings = self.settings or Settings()
         # The venue funds and marks as a paper run's venue of the same market does.
         funding, funding_source = venue_funding(None, cfg.symbols, settings)
-        core = MatchingCore(seed=cfg.seed, start_ms=START_MS, funding=funding)
+        core = MatchingCore(cfg.instruments, seed=cfg.seed, start_ms=START_MS, funding=funding)
         sim = SimExchange(core, clock=clock)
         history = settings.strategies.history_bars
         bars = history + int(cfg.hours * 60) + QUIET_BARS + 1
-        market = generate_market(
-            list(cfg.symbols), bars, MarketConfig(seed=cfg.seed, start_ms=START_MS)
-        )
+        specs = {s: cfg.specs[s] for s in cfg.symbols} if cfg.specs else list(cfg.symbols)
+        market = generate_market(specs, bars, MarketConfig(seed=cfg.seed, start_ms=START_MS))
         marks = synthetic_mark_bars(market, market.bars.values())
         ticks = {s: sim.core.instrument(s).tick_size for s in cfg.symbols}
         warm = SimDriver(sim)
@@ -220,6 +219,8 @@ class SteppedRun:
                 await self._bar(
                     n, i, feed, clock, keys, clock_key, redis, injector, procs, fail_safe
                 )
+                if n == 0:  # the first bar wakes the services' warm-up: counted apart
+                    at_first_bar = run_cpu_seconds(procs, server.process, spent_before)
                 if n == traded:
                     await injector.finish()
                 self.on_step(n + 1, total)
@@ -232,6 +233,8 @@ class SteppedRun:
             for _ in range(FINAL_SETTLES):
                 if await self._settle(redis, keys, injector, procs, fail_safe, final_mark):
                     break
+            cpu = run_cpu_seconds(procs, server.process, spent_before)  # just before the stop
+            cpu_bars = {k: round(v - at_first_bar.get(k, 0.0), 3) for k, v in cpu.items()}
             await asyncio.to_thread(procs.stop_all)
             evidence, internal = await collect_evidence(
                 redis, keys, session, url, injector, sim, data_dir
@@ -288,6 +291,7 @@ class SteppedRun:
             },
         )
         report.money |= {"funding_source": funding_source, "mark_source": marks.source}
+        report.cpu_seconds, report.cpu_seconds_bars, report.cpu_bars = cpu, cpu_bars, total - 1
         return report
 
     async def _bar(

@@ -68,6 +68,11 @@ def processes_summary(
         "request_weight_peak": None,
         "trades": trades,
         "models": models,
+        # CPU seconds per process (each service, redis-server, orchestrator: the exchange
+        # and the feed), over the whole run and over the cpu_bars bars after the first.
+        "cpu_seconds": report.cpu_seconds,
+        "cpu_seconds_bars": report.cpu_seconds_bars,
+        "cpu_bars": report.cpu_bars,
         # The chaos checker's verdict over the same evidence, and its first offences.
         "checker_violations": {
             name: int(v["count"]) for name, v in report.violations_by_invariant.items()
