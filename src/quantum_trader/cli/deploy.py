@@ -33,7 +33,7 @@ def systemd_command(
     out: Annotated[Path, typer.Option("--out", help="Directory to write DIR/HOST/units to.")],
 ) -> None:
     """Render one unit per service per host, and a target per host."""
-    from quantum_trader.ops.deploy.hosts import HostsError, load_hosts
+    from quantum_trader.ops.deploy.hosts import HostsError, load_hosts, unplaced
     from quantum_trader.ops.deploy.units import render, target_name, watchdog_s, write
 
     s = settings()
@@ -49,6 +49,13 @@ def systemd_command(
         err_console.print(
             f"{out / host.name}: {target_name(host.name)} and {len(host.services)} units "
             f"({', '.join(host.services)})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if missing := unplaced(deployment):
+        err_console.print(
+            f"warning: no host runs {', '.join(missing)}: add each to a host's services, "
+            "or the deployment trades without it",
             highlight=False,
             soft_wrap=True,
         )

@@ -176,6 +176,23 @@ def test_the_command_writes_a_directory_per_host_and_removes_what_moved(tmp_path
     assert "systemctl enable --now quantum-HOST.target" in done.stderr
 
 
+def test_the_command_warns_of_a_service_no_host_runs(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.toml"
+    path.write_text(
+        '[deploy]\nquantum = "/opt/q/bin/quantum"\nexchange_url = "http://x:1"\n'
+        '[deploy.credentials]\nQUANTUM_REDIS_URL = "/etc/r"\n'
+        '[hosts.a]\nservices = ["signal-engine", "apply-layer", "exit-brain"]\n'
+    )
+    done = quantum("deploy", "systemd", "--hosts", str(path), "--out", str(tmp_path / "out"))
+    assert done.exit_code == 0, done.output
+    warning = next(line for line in done.stderr.splitlines() if line.startswith("warning"))
+    assert "ledger" in warning and "watchdog" in warning and "intent-bridge" in warning
+    assert "signal-engine" not in warning and "apply-layer" not in warning
+    full = quantum("deploy", "systemd", "--hosts", str(hosts_file(tmp_path / "all.toml")),
+                   "--out", str(tmp_path / "all"))  # fmt: skip
+    assert full.exit_code == 0 and "warning" not in full.stderr, full.stderr
+
+
 def write_settings(tmp_path: Path) -> Path:
     path = tmp_path / "quantum.toml"
     path.write_text("[quantum]\nheartbeat_interval_ms = 500\nheartbeat_ttl_ms = 2000\n")

@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from quantum_trader.config import Settings
+from quantum_trader.config import SERVICE_NAMES, Settings
 from quantum_trader.ops.service_main import ALL_SERVICES, NO_EXCHANGE
 
 # settings that are secrets: never in a unit's Environment=, only through a credential
@@ -113,6 +113,13 @@ class Deployment:
     dynamic_user: bool
     settings_file: str | None
     hosts: tuple[HostPlan, ...]
+
+
+def unplaced(deployment: Deployment) -> list[str]:
+    """The trading services and the watchdog no host runs: a deployment without one of
+    them trades without that part (no ledger, nobody to fail safe), so the command warns."""
+    placed = {service for host in deployment.hosts for service in host.services}
+    return [s for s in (*SERVICE_NAMES, "watchdog") if s not in placed]
 
 
 def load_hosts(path: Path) -> Deployment:
