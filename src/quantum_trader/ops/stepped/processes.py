@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -88,18 +88,22 @@ class ServiceProcesses:
     pids: dict[str, int] = field(default_factory=dict)
     paused: dict[str, int] = field(default_factory=dict)
     spent: dict[str, float] = field(default_factory=dict)  # CPU s of processes it ended
-    _zygote: subprocess.Popen[str] | None = None
+    # Where a service runs: the command prefix its zygote starts under (e.g. ``ip netns
+    # exec NS`` for a host of ``ops.hosts``); one zygote per distinct prefix. None: here.
+    launcher: Callable[[str], Sequence[str]] | None = None
+    _zygotes: dict[tuple[str, ...], subprocess.Popen[str]] = field(default_factory=dict)
 
     def _fork(self, name: str) -> int:
-        if self._zygote is None or self._zygote.poll() is not None:
-            self._zygote = subprocess.Popen(
-                [sys.executable, "-m", "quantum_trader.ops.stepped.processes"],
+        prefix = tuple(self.launcher(name)) if self.launcher is not None else ()
+        zygote = self._zygotes.get(prefix)
+        if zygote is None or zygote.poll() is not None:
+            zygote = self._zygotes[prefix] = subprocess.Popen(
+                [*prefix, sys.executable, "-m", "quantum_trader.ops.stepped.processes"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
                 start_new_session=True,
             )
-        zygote = self._zygote
         assert zygote.stdin is not None and zygote.stdout is not None
         zygote.stdin.write(json.dumps({"name": name, "setup": _setup_json(self.setup)}) + "\n")
         zygote.stdin.flush()
@@ -185,13 +189,13 @@ class ServiceProcesses:
         for pid in pids:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        if self._zygote is not None:
-            assert self._zygote.stdin is not None
-            self._zygote.stdin.close()
-            self._zygote.wait(5)
-            if self._zygote.stdout is not None:
-                self._zygote.stdout.close()
-            self._zygote = None
+        for zygote in self._zygotes.values():
+            assert zygote.stdin is not None
+            zygote.stdin.close()
+            zygote.wait(5)
+            if zygote.stdout is not None:
+                zygote.stdout.close()
+        self._zygotes = {}
 
 
 def zygote_main(lines: IO[str], out: IO[str]) -> None:
