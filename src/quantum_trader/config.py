@@ -57,6 +57,7 @@ from quantum_trader.operator_settings import (
     NotifyTarget,
     NotifyTargetKind,
     RedisSettings,
+    ShardingSettings,
     SystemdSettings,
     credential_values,
 )
@@ -200,6 +201,7 @@ class Settings(SystemdSettings):
         default=None, description="Redis URL; unset = start an embedded redis-server"
     )
     redis: RedisSettings = Field(default_factory=RedisSettings)  # sentinels, WAIT
+    sharding: ShardingSettings = Field(default_factory=ShardingSettings)  # lanes, leases
     key_prefix: str = Field(default="quantum:", pattern=r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*:$")
     data_dir: Path = Path("var")
     trading_symbols: Annotated[tuple[str, ...], NoDecode] = Field(

@@ -1,9 +1,9 @@
 """The settings sections of the operator's tools: the dashboard (who may log in, how
 long a login lasts), the notifier (webhook targets, retries, rate limit, dedup window)
-the metrics endpoints (where each process serves ``/metrics``) and Redis's failover
-(sentinels, write durability), with the one list of the services ``quantum service NAME``
-runs. ``quantum_trader.config`` holds them in ``Settings``; nothing here reads the
-environment."""
+the metrics endpoints (where each process serves ``/metrics``), Redis's failover
+(sentinels, write durability) and symbol sharding (shards, their leases), with the one
+list of the services ``quantum service NAME`` runs. ``quantum_trader.config`` holds them
+in ``Settings``; nothing here reads the environment."""
 
 from __future__ import annotations
 
@@ -240,6 +240,60 @@ class RedisSettings:
             assert found is not None  # checked above
             out.append((found.group(1), int(found.group(2))))
         return out
+
+
+@checked_dataclass(frozen=True)
+class ShardingSettings:
+    """Symbols split across executors (``decide/shards.py``): ``shards`` lanes, each
+    served by the one apply-layer process holding its lease (``services/shard_lease.py``).
+
+    ``lease_ms``: how long a lease outlives its last renewal, so a dead owner's shard is
+    taken by a survivor within ``lease_ms + renew_ms``; ``renew_ms``: how often an owner
+    renews (and looks for free shards), under half the lease so one late renewal does not
+    lose it; ``prefer``: the shards this process asks for first and takes back from a
+    process that merely covers for it (empty: whatever is free, a standby). 1 shard (the
+    default) runs everything unsharded, as one lane."""
+
+    shards: int = 1
+    lease_ms: int = 3_000
+    renew_ms: int = 1_000
+    prefer: Annotated[tuple[int, ...], NoDecode] = ()
+
+    @field_validator("prefer", mode="before")
+    @classmethod
+    def _split_prefer(cls, value: Any) -> Any:
+        """``QUANTUM_SHARDING__PREFER=0,2`` or a TOML list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            try:
+                return tuple(int(part) for part in text.split(",") if part.strip())
+            except ValueError:
+                raise ValueError(
+                    f"prefer: {value!r} is not a list of shard numbers (e.g. 0,2)"
+                ) from None
+        return value
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shards <= 256:
+            raise ValueError(f"shards must be in 1..256 (1: unsharded), got {self.shards}")
+        if not 100 <= self.lease_ms <= 600_000:
+            raise ValueError(f"lease_ms must be in 100..600000, got {self.lease_ms}")
+        if self.renew_ms < 10 or 2 * self.renew_ms >= self.lease_ms:
+            raise ValueError(
+                f"renew_ms must be at least 10 and under half of lease_ms ({self.lease_ms}), "
+                f"got {self.renew_ms}: renew at least twice per lease, e.g. "
+                f"renew_ms={max(10, self.lease_ms // 3)}"
+            )
+        outside = [k for k in self.prefer if not 0 <= k < self.shards]
+        if outside:
+            raise ValueError(
+                f"prefer: shard {outside[0]} does not exist with shards={self.shards} "
+                f"(shards are 0..{self.shards - 1}); raise shards or drop it"
+            )
+        if len(set(self.prefer)) != len(self.prefer):
+            raise ValueError("prefer: each shard may appear once")
 
 
 # Every process that serves /metrics and /health, in port order: its port is

@@ -82,6 +82,10 @@ OTHER_CHOICES: dict[str, Any] = {
     "strategies.warmup_bars": 100,
     "trading_symbols": ["SOLUSDT"],
     "exits.harvest.tranches": [{"at_r": "1.5", "action": "PARTIAL_50"}],
+    # the shards an executor asks for first (sharding.*: the apply layer's leases and
+    # lanes, the bridge's and the exit brain's routing; tests/integration/apply/
+    # test_sharding.py runs them)
+    "sharding.prefer": [0],
 }
 
 

@@ -98,7 +98,11 @@ def trading_config(settings: Settings, symbols: Sequence[str] | None = None) -> 
             model_drift=settings.model.drift,
         ),
         bridge=IntentBridgeConfig(
-            symbols=chosen, policy=policy, sizing=settings.sizing, consumer=consumer
+            symbols=chosen,
+            policy=policy,
+            sizing=settings.sizing,
+            consumer=consumer,
+            shards=settings.sharding.shards,
         ),
         risk=RiskGuardConfig(risk=settings.risk, consumer=consumer),
         limits=settings.gate,
@@ -107,6 +111,7 @@ def trading_config(settings: Settings, symbols: Sequence[str] | None = None) -> 
         consumer=consumer,
         heartbeat_interval_s=settings.heartbeat_interval_ms / 1000,
         heartbeat_ttl_ms=settings.heartbeat_ttl_ms,
+        sharding=settings.sharding,
     )
 
 

@@ -22,6 +22,7 @@ from quantum_trader.decide.exit_brain import ExitConfig
 from quantum_trader.decide.order_requests import panic_exit
 from quantum_trader.domain.instruments import Instrument
 from quantum_trader.exchange.interface import Exchange
+from quantum_trader.operator_settings import ShardingSettings
 from quantum_trader.runtime.circuit_breaker import CircuitBreaker, build_circuit_breaker
 from quantum_trader.runtime.safety_state import SafetyStore
 from quantum_trader.runtime.supervisor import ServiceSpec
@@ -57,6 +58,7 @@ class TradingConfig:
     consumer: ConsumerConfig
     heartbeat_interval_s: float
     heartbeat_ttl_ms: int
+    sharding: ShardingSettings = field(default_factory=ShardingSettings)
 
 
 @dataclass
@@ -192,6 +194,7 @@ class SystemParts:
             epoch=self.epoch,
             wait_replicas=self.settings.redis.wait_replicas,
             wait_timeout_ms=self.settings.redis.wait_timeout_ms,
+            sharding=self.trading.sharding,
         )
         self.apply_layers.append(layer)
         return build_apply_service(
@@ -207,6 +210,7 @@ class SystemParts:
             self.instruments,
             self.trading.exits,
             exchange=self.exchange,
+            shards=self.trading.sharding.shards,
         )
         return build_exit_brain_service(
             brain, self.redis, consumer_name("exit-brain"), self.trading.heartbeat_interval_s,

@@ -94,6 +94,25 @@ class StreamConsumer:
             await self.bus.transport.ensure_group(stream, self.group)
         self._retry_own = True
 
+    async def follow(self, streams: Sequence[str], *, first: bool = False) -> None:
+        """Read ``streams`` too from the next poll (a shard's lanes, once its lease is
+        held): their group is created, what this consumer left pending there is retried,
+        and the next poll reclaims what a dead consumer of the group left there
+        (``first``: read before the other streams, as exits are)."""
+        for stream in streams:
+            await self.bus.transport.ensure_group(stream, self.group)
+        new = [s for s in streams if s not in self.streams]
+        self.streams = (*self.streams, *new)
+        if first:
+            self.priority = (*self.priority, *(s for s in streams if s not in self.priority))
+        self._retry_own = True
+        self._last_reclaim = -(10**15)
+
+    def unfollow(self, streams: Sequence[str]) -> None:
+        """Stop reading ``streams`` from the next poll on (a shard's lease is lost)."""
+        self.streams = tuple(s for s in self.streams if s not in streams)
+        self.priority = tuple(s for s in self.priority if s not in streams)
+
     async def poll(self, block_ms: int | None = None) -> int:
         """Process one batch; returns how many deliveries were handled."""
         transport = self.bus.transport

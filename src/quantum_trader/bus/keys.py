@@ -7,7 +7,10 @@ type. Names follow the original system so its operators recognise them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from quantum_trader.decide.shards import shard_of
 
 STREAM_NAMES = (
     "market",
@@ -21,10 +24,16 @@ STREAM_NAMES = (
     "audit",
     "notify.failed",
 )
+# With ``sharding.shards`` > 1 each of these is also one stream per symbol shard,
+# ``apply.plan.{shard}`` / ``apply.exit.{shard}`` (``Keys.entry_lane`` / ``exit_lane``).
+SHARDED_STREAMS = ("apply.plan", "apply.exit")
+_SHARD_LANE = re.compile(r"(apply\.plan|apply\.exit)\.(\d{1,3}|\{shard\})")
 
 # pattern (without prefix) -> (redis type, writer)
 KEY_TYPES: dict[str, tuple[str, str]] = {
     **{f"stream:{name}": ("stream", "see DESIGN.md §3") for name in STREAM_NAMES},
+    "stream:apply.plan.{shard}": ("stream", "intent-bridge (entry plans of one symbol shard)"),
+    "stream:apply.exit.{shard}": ("stream", "exit-brain (exit plans of one symbol shard)"),
     "position:{symbol}": ("hash", "ledger"),
     "positions": ("set", "ledger"),
     "ledger:fills:{symbol}": ("set", "ledger"),
@@ -61,6 +70,15 @@ KEY_TYPES: dict[str, tuple[str, str]] = {
     "notify:stats": ("hash", "notifier (sent / failed / retried / deduplicated, per target)"),
     "notify:services": ("hash", "notifier (each watched service: alive or dead, and since)"),
     "notify:summary_day": ("string", "notifier (the last market day it summarised)"),
+    "shard:{service}:{shard}": (
+        "string",
+        "the shard's owner ({owner, token}, PX sharding.lease_ms; services/shard_lease.py)",
+    ),
+    "shard:{service}:token": ("string", "shard leases (fencing token counter of one service)"),
+    "shard:{service}:{shard}:want": (
+        "string",
+        "shard leases (a process preferring the shard asks its covering owner for it; TTL)",
+    ),
 }
 
 
@@ -71,7 +89,9 @@ class Keys:
     prefix: str = "quantum:"
 
     def stream(self, name: str) -> str:
-        if name not in STREAM_NAMES:
+        """A stream's key; besides ``STREAM_NAMES``, a sharded lane (``apply.plan.3``, or
+        its pattern ``apply.plan.{shard}`` as the catalogue writes it)."""
+        if name not in STREAM_NAMES and not _SHARD_LANE.fullmatch(name):
             raise KeyError(f"unknown stream {name!r}; known: {', '.join(STREAM_NAMES)}")
         return f"{self.prefix}stream:{name}"
 
@@ -91,6 +111,24 @@ class Keys:
     def apply_exit(self) -> str:
         """Exit plans' own lane, read before entries so an entry storm cannot delay them."""
         return self.stream("apply.exit")
+
+    def apply_plan_shard(self, shard: int) -> str:
+        """The entry lane of symbol shard ``shard`` (``sharding.shards`` > 1)."""
+        return self.stream(f"apply.plan.{shard}")
+
+    def apply_exit_shard(self, shard: int) -> str:
+        """The exit lane of symbol shard ``shard`` (``sharding.shards`` > 1)."""
+        return self.stream(f"apply.exit.{shard}")
+
+    def entry_lane(self, symbol: str, shards: int) -> str:
+        """Where an entry plan for ``symbol`` goes: ``apply.plan`` unsharded, else its
+        shard's lane."""
+        return self.apply_plan if shards == 1 else self.apply_plan_shard(shard_of(symbol, shards))
+
+    def exit_lane(self, symbol: str, shards: int) -> str:
+        """Where an exit plan for ``symbol`` goes: ``apply.exit`` unsharded, else its
+        shard's lane."""
+        return self.apply_exit if shards == 1 else self.apply_exit_shard(shard_of(symbol, shards))
 
     @property
     def apply_result(self) -> str:
@@ -227,6 +265,19 @@ class Keys:
     @property
     def notify_summary_day(self) -> str:
         return f"{self.prefix}notify:summary_day"
+
+    def shard(self, service: str, shard: int) -> str:
+        """The lease of ``service``'s symbol shard ``shard``: ``{owner, token}`` while a
+        process holds it (PX ``sharding.lease_ms``, renewed by its owner)."""
+        return f"{self.prefix}shard:{service}:{shard}"
+
+    def shard_token(self, service: str) -> str:
+        """Fencing token counter of ``service``'s shard leases (INCR on every grant)."""
+        return f"{self.prefix}shard:{service}:token"
+
+    def shard_want(self, service: str, shard: int) -> str:
+        """Set (with a TTL) by a process that prefers ``shard`` while another covers it."""
+        return f"{self.prefix}shard:{service}:{shard}:want"
 
     @property
     def fence(self) -> str:

@@ -217,6 +217,7 @@ class Heartbeat(Envelope, frozen=True, kw_only=True, tag="heartbeat"):
     processed: Annotated[int, msgspec.Meta(ge=0)] = 0
     failed: Annotated[int, msgspec.Meta(ge=0)] = 0
     dead_lettered: Annotated[int, msgspec.Meta(ge=0)] = 0
+    shards: tuple[int, ...] = ()  # the symbol shards this process serves (sharded only)
 
 
 class DeadLetter(Envelope, frozen=True, kw_only=True, tag="dead"):

@@ -91,6 +91,10 @@ SUPERSEDED: Final = "superseded"
 # The entry's reservation reached fewer replicas than ``redis.wait_replicas`` within
 # ``redis.wait_timeout_ms``: a failover could lose it, so no order was placed.
 NOT_DURABLE: Final = "not_durable"
+# Sharded: the plan's symbol is in a shard whose lease this executor does not hold (or
+# no longer holds: lost while it was stopped). Nothing is decided or published; the plan
+# is handed to its shard's lane for the owner (services/shard_lanes.py).
+NOT_SHARD_OWNER: Final = "not_shard_owner"
 
 
 def service_down(service: str) -> str:

@@ -3,9 +3,10 @@
 What only the process knows: whether its loops run, each consumer's counters and how long
 ago it finished a poll, the apply layer's outcomes and plan → order latency, the orders it
 sent and what the exchange answered (accepted, rejected by code, unknown and still
-unresolved), and the process's own figures (CPU, memory, file descriptors, start time —
-a start time that keeps changing is a crash loop). What the system holds in Redis and on
-the exchange is the ``metrics`` service's.
+unresolved), the symbol shards it holds (sharded executors: ``quantum_shards_held``,
+and ``shards`` in ``/health``), and the process's own figures (CPU, memory, file
+descriptors, start time — a start time that keeps changing is a crash loop). What the
+system holds in Redis and on the exchange is the ``metrics`` service's.
 
 A port that cannot be bound is logged and the service runs on: its metrics are not worth
 an exit path, and the scrape target being down is itself the alert.
@@ -39,6 +40,14 @@ class ServiceCollector:
         )
         running.add_metric([service], 1.0 if runtime.status == "running" else 0.0)
         yield running
+        if runtime.held_shards is not None:  # sharded: how many symbol shards it serves
+            held = GaugeMetricFamily(
+                "quantum_shards_held",
+                "Symbol shards whose lease this process holds (sharding.shards > 1)",
+                labels=["service"],
+            )
+            held.add_metric([service], float(len(runtime.held_shards())))
+            yield held
         labels = ["service", "group"]
         counters = {
             name: CounterMetricFamily(
@@ -80,6 +89,8 @@ class ServiceCollector:
             "instance": self.runtime.instance,
             "pid": os.getpid(),
         }
+        if self.runtime.held_shards is not None:
+            body["shards"] = list(self.runtime.held_shards())
         return body, ok
 
 

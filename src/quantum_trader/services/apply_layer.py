@@ -51,10 +51,11 @@ from quantum_trader.services.durability import (
     PLAN_FINISH,
     Durability,
 )
-from quantum_trader.services.entry_gate import GateAnswer, Lease, RedisEntryGate
+from quantum_trader.services.entry_gate import Fence, GateAnswer, Lease, RedisEntryGate
 from quantum_trader.services.ledger_port import Ledger
 from quantum_trader.services.order_router import OrderRouter, Refused
 from quantum_trader.services.protective_stop import ProtectiveStops
+from quantum_trader.services.shard_lanes import ShardLanes
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,9 @@ class ApplyLayer:
     config: ApplyConfig = field(default_factory=ApplyConfig)
     # WAIT for replicas before an order goes out and after a plan's finish (None: never)
     durability: Durability | None = None
+    # sharded (``sharding.shards`` > 1): the shards this executor holds and their lanes;
+    # it judges only its own shards' plans and hands every other one to its owner's lane
+    lanes: ShardLanes | None = None
     source: str = "apply-layer"
     # this executor's consumer name, unique to its process: entry reservations record it
     owner: str = field(default_factory=lambda: consumer_name("apply-layer"))
@@ -99,6 +103,9 @@ class ApplyLayer:
         if not isinstance(message, Plan):
             raise TypeError(f"apply layer got {type(message).__name__}")
         self._taken_at = time.perf_counter()
+        if self.lanes is not None and self.lanes.claim_of(message.symbol) is None:
+            await self._hand_back(message, delivery)  # another executor's shard
+            return
         if message.plan_id in self._in_flight:  # its first copy publishes the one result
             self.decisions[reasons.IN_PROGRESS_ELSEWHERE] += 1
             return
@@ -109,10 +116,19 @@ class ApplyLayer:
             )
         finally:
             self._in_flight.discard(message.plan_id)
+        if outcome.reason == reasons.NOT_SHARD_OWNER:
+            await self._hand_back(message, delivery)  # its lease was lost meanwhile
+            return
         self.decisions[outcome.reason] += 1
         if outcome.published or outcome.reason == reasons.DUPLICATE_PLAN:
             return  # a plan already done had its result published with its final state
         await self.publish_result(message, outcome)
+
+    async def _hand_back(self, plan: Plan, delivery: Delivery) -> None:
+        """Onto the lane of the plan's shard, for its owner; no result (the owner's)."""
+        assert self.lanes is not None
+        self.decisions[reasons.NOT_SHARD_OWNER] += 1
+        await self.lanes.hand_back(plan, delivery)
 
     def _submitted(self, kind: str) -> None:
         self.latency_ms[kind].append((time.perf_counter() - self._taken_at) * 1000)
@@ -132,6 +148,9 @@ class ApplyLayer:
             now,
             self.owner,
         )
+        claim = self.lanes.claim_of(plan.symbol) if self.lanes is not None else None
+        if self.lanes is not None and claim is None:
+            return Outcome(False, reasons.NOT_SHARD_OWNER, published=True)
         verdict = await self.gate.check_and_reserve(
             plan_id=plan.plan_id,
             symbol=plan.symbol,
@@ -142,8 +161,11 @@ class ApplyLayer:
             expires_at=min(plan.expires_at, plan.created_at + self.gate.limits.max_plan_age_ms),
             lease=lease,
             now=now,
+            shard=claim,
         )
         if verdict.answer is GateAnswer.SKIP:
+            if verdict.reason == reasons.NOT_SHARD_OWNER:  # lost while this one was away
+                return await self._not_owner(plan)
             return Outcome(False, verdict.reason)
         if verdict.answer is GateAnswer.BUSY:  # its live owner publishes the one result
             return Outcome(False, reasons.IN_PROGRESS_ELSEWHERE, published=True)
@@ -162,8 +184,11 @@ class ApplyLayer:
             await self.exchange.set_leverage(plan.symbol, plan.leverage)
             # The fencing check, as close to the order as it can be: an executor whose
             # reservation was taken over while it was stopped places nothing.
-            if not await self.gate.still_ours(plan.plan_id, lease):
+            fence = await self.gate.fence(plan.plan_id, plan.symbol, lease, claim)
+            if fence is Fence.SUPERSEDED:
                 return Outcome(False, reasons.SUPERSEDED, published=True)
+            if fence is Fence.NOT_SHARD_OWNER:  # its reservation given up: the owner's now
+                return await self._not_owner(plan)
             if not await self._durable(ENTRY_RESERVATION):
                 # A failover now could lose the reservation, and a replay place a second
                 # order beside this one: no order goes out (an entry is optional).
@@ -197,6 +222,12 @@ class ApplyLayer:
         cooldown = plan_cooldown_ms(plan.action, True, self.config.cooldown_ms)
         return await self._finish(plan, Outcome(True, reason, order), cooldown)
 
+    async def _not_owner(self, plan: Plan) -> Outcome:
+        """The symbol's shard lease is another's: stop serving that shard at once."""
+        if self.lanes is not None:
+            await self.lanes.refused(plan.symbol)
+        return Outcome(False, reasons.NOT_SHARD_OWNER, published=True)
+
     async def _finish(
         self, plan: Plan, outcome: Outcome, cooldown_ms: int, *, release: bool = True
     ) -> Outcome:
@@ -217,6 +248,8 @@ class ApplyLayer:
     # -- exits -----------------------------------------------------------------------
 
     async def exit(self, plan: Plan) -> Outcome:
+        if not await self._serves(plan.symbol):
+            return Outcome(False, reasons.NOT_SHARD_OWNER, published=True)
         done_key = self.bus.keys.plan_done(plan.plan_id)
         claimed = await self.client.set(
             done_key, "reserved:exit", nx=True, px=self.gate.limits.plan_done_ttl_ms
@@ -230,6 +263,10 @@ class ApplyLayer:
         # order may already be on the exchange, and a filled market order frees its client
         # id, so it must be looked up, never placed again.
         outcome = await self._exit(plan, resuming=previous is not None)
+        if outcome.reason == reasons.NOT_SHARD_OWNER:
+            # Nothing was sent; left reserved, so the owner resumes it (looks its order up
+            # first): an exit is never lost, and never sent by two executors.
+            return replace(outcome, published=True)
         await self.gate.finish(
             plan.plan_id,
             None,
@@ -242,6 +279,10 @@ class ApplyLayer:
         if outcome.order is not None:
             await self._durable(PLAN_FINISH)
         return replace(outcome, published=True)
+
+    async def _serves(self, symbol: str) -> bool:
+        """Unsharded, or this executor holds ``symbol``'s shard by Redis right now."""
+        return self.lanes is None or await self.lanes.still_held(symbol)
 
     async def _durable(self, write: str) -> bool:
         return self.durability is None or await self.durability.confirm(write)
@@ -265,6 +306,8 @@ class ApplyLayer:
         if isinstance(step, Skip):
             return Outcome(False, step.reason)
         assert ours is not None
+        if not await self._serves(plan.symbol):  # the last check before the exchange
+            return Outcome(False, reasons.NOT_SHARD_OWNER)
         if isinstance(step, MoveStop):
             moved = await self.stops.ensure(ours, step.stop_price, step.label)
             return Outcome(moved, "stop_moved" if moved else "stop_refused_position_exited")

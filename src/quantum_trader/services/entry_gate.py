@@ -6,6 +6,11 @@ The lease TTL is independent of (and longer than) any dedupe window (FAILURES #1
 A plan reserved but never finished (the apply layer died mid-way) comes back as
 ``RESUME`` with its lease, so the restarted executor resolves that order by its client
 order id instead of placing a second one.
+
+Sharded (``sharding.shards`` > 1), the caller also hands in its lease on the symbol's
+shard: the same script answers ``SKIP not_shard_owner`` unless the lease key still holds
+that grant, the fencing check before the order repeats it (and gives a stale owner's
+reservation up), and a reservation whose owner lost the shard is taken over by the owner.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from quantum_trader.bus.keys import Keys
 from quantum_trader.decide.entry_gates import GateLimits
 from quantum_trader.domain.enums import PositionSide
 from quantum_trader.domain.money import fmt
+from quantum_trader.services.shard_lease import ShardClaim
 
 EXECUTOR_GROUP = groups.APPLY_LAYER  # the consumer group whose members reserve entries
 _CHECKS = Path(__file__).with_name("entry_gate_checks.lua").read_text()
@@ -87,6 +93,14 @@ class Lease:
         )
 
 
+class Fence(StrEnum):
+    """The check right before an entry order: place it, or why not."""
+
+    OURS = "ours"
+    SUPERSEDED = "superseded"  # the reservation was taken over (another token)
+    NOT_SHARD_OWNER = "not_shard_owner"  # the shard was lost: reservation given up
+
+
 @dataclass(frozen=True, slots=True)
 class GateResult:
     answer: GateAnswer
@@ -131,7 +145,10 @@ class RedisEntryGate:
         expires_at: int,
         lease: Lease,
         now: int,
+        shard: ShardClaim | None = None,
     ) -> GateResult:
+        """``shard``: the caller's lease on the symbol's shard (sharded executors): the
+        script answers ``SKIP not_shard_owner`` unless the lease key still holds it."""
         k = self.keys
         head = [
             k.plan_done(plan_id),
@@ -145,6 +162,10 @@ class RedisEntryGate:
             k.epoch,
             k.pause_entries(symbol),
         ]
+        epoch_at, pause_at = len(head) - 1, len(head)
+        if shard:
+            head.append(shard.key)
+        owner_check = [len(head), shard.value] if shard else ["", ""]
         # A SKIP is always safe to act on (it places nothing), so duplicates and blocked
         # symbols are answered by the cheap read-only pre-check; an ALLOW only ever comes
         # from the atomic script below, which repeats every check.
@@ -158,10 +179,11 @@ class RedisEntryGate:
                 "1" if self.limits.allow_pyramiding else "0",
                 self.limits.max_adds,
                 *("",) * 6,  # 7-12: the reservation's, unused by the checks
-                len(head) - 1,  # the epoch key's index
+                epoch_at,  # the epoch key's index
                 self.epoch or "",
                 self.limits.risk_state_max_age_ms,
-                len(head),  # the pause key's index
+                pause_at,  # the pause key's index
+                *owner_check,  # 17-18: the shard lease key's index, the caller's grant
             ],
         )
         if _text(answer) == GateAnswer.SKIP.value:
@@ -183,6 +205,10 @@ class RedisEntryGate:
             k.epoch,
             k.pause_entries(symbol),
         ]
+        epoch_at, pause_at = len(keys) - 1, len(keys)
+        if shard:
+            keys += [shard.key]
+        owner_check = [len(keys), shard.value] if shard else ["", ""]
         lim = self.limits
         args = [
             now,
@@ -197,10 +223,11 @@ class RedisEntryGate:
             lease.to_json(),
             lim.plan_done_ttl_ms,
             len(universe),
-            len(keys) - 1,  # the epoch key's index
+            epoch_at,  # the epoch key's index
             self.epoch or "",
             lim.risk_state_max_age_ms,
-            len(keys),  # the pause key's index
+            pause_at,  # the pause key's index
+            *owner_check,
         ]
         answer, detail = await self._script(keys=keys, args=args)
         verdict = GateAnswer(_text(answer))
@@ -208,12 +235,15 @@ class RedisEntryGate:
         if verdict is GateAnswer.SKIP:
             return GateResult(verdict, text)
         if verdict is GateAnswer.RESUME:
-            return await self._resume(plan_id, symbol, Lease.from_json(text), lease.owner)
+            return await self._resume(plan_id, symbol, Lease.from_json(text), lease.owner, shard)
         return GateResult(verdict, "", Lease.from_json(text))
 
-    async def _resume(self, plan_id: str, symbol: str, held: Lease, me: str) -> GateResult:
+    async def _resume(
+        self, plan_id: str, symbol: str, held: Lease, me: str, shard: ShardClaim | None = None
+    ) -> GateResult:
         """A reserved, unfinished plan: this executor's own (resume it), or another's —
-        busy while that owner beats, taken over (new token) once it provably stopped."""
+        busy while that owner beats, taken over (new token) once it provably stopped or,
+        sharded, once this executor holds the symbol's shard (the owner lost it)."""
         if held.owner == me:
             return GateResult(GateAnswer.RESUME, "", held)
         k = self.keys
@@ -224,8 +254,14 @@ class RedisEntryGate:
                     k.consumer_alive(EXECUTOR_GROUP, held.owner),
                     k.fence,
                     k.inflight(symbol),
+                    *((shard.key,) if shard else ()),
                 ],
-                args=[held.to_json(), me, self.limits.plan_done_ttl_ms],
+                args=[
+                    held.to_json(),
+                    me,
+                    self.limits.plan_done_ttl_ms,
+                    *((shard.value,) if shard else ()),
+                ],
             )
             outcome, text = _text(answer), _text(detail)
             if outcome == "TAKEN":
@@ -242,7 +278,23 @@ class RedisEntryGate:
     async def still_ours(self, plan_id: str, lease: Lease) -> bool:
         """The fencing check right before an entry order goes out: the plan is still
         reserved under ``lease`` (a superseded executor must not place)."""
-        return bool(await self._fence(keys=[self.keys.plan_done(plan_id)], args=[lease.to_json()]))
+        return await self.fence(plan_id, "", lease) is Fence.OURS
+
+    async def fence(
+        self, plan_id: str, symbol: str, lease: Lease, shard: ShardClaim | None = None
+    ) -> Fence:
+        """:meth:`still_ours`, and, sharded, that the caller still holds the symbol's shard
+        lease ``shard`` — if not, its reservation is given up in the same script (nothing
+        was placed), so the shard's owner judges the plan afresh."""
+        k = self.keys
+        if shard is None:
+            found = await self._fence(keys=[k.plan_done(plan_id)], args=[lease.to_json()])
+        else:
+            found = await self._fence(
+                keys=[k.plan_done(plan_id), k.inflight(symbol), shard.key],
+                args=[lease.to_json(), shard.value],
+            )
+        return {1: Fence.OURS, 0: Fence.SUPERSEDED}.get(int(found), Fence.NOT_SHARD_OWNER)
 
     async def finish(
         self,

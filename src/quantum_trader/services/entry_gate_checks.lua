@@ -6,14 +6,22 @@
 -- KEYS: 1 plan_done  2 position  3 inflight  4 cooldown  5 risk_state  6 kill_switch
 --       7 risk_supervisor  8 risk_circuit  9 positions index  then N position keys and
 --       N inflight keys of every traded symbol (for open-position count and exposure),
---       then the fencing token counter
+--       then the fencing token counter, the epoch, the symbol's entry pause and
+--       (sharded) the caller's shard lease key
 -- ARGV: 1 now_ms  2 plan_expires_at  3 plan_side  4 plan_notional  5 allow_pyramiding
 --       6 max_adds  7 max_open_positions  8 max_gross_exposure  9 lease_ms
 --      10 lease json  11 plan_done ttl ms  12 N
 --      13 index of the epoch key in KEYS  14 the epoch this system expects ('' = none)
 --      15 the oldest risk state accepted (ms)
 --      16 index of the symbol's entry-pause key in KEYS (an operator's lock)
+--      17 index of the caller's shard lease key in KEYS ('' or absent: unsharded)
+--      18 the caller's grant of that lease, exactly as stored
 local now = tonumber(ARGV[1])
+-- Sharded: only the owner of the symbol's shard may judge its plans, a stale owner (its
+-- lease lost while it was stopped) not even a duplicate; the plan stays for the owner.
+if ARGV[17] and ARGV[17] ~= '' and redis.call('GET', KEYS[tonumber(ARGV[17])]) ~= ARGV[18] then
+  return {'SKIP', 'not_shard_owner'}
+end
 -- 0. The store must still hold this system's state: after a FLUSHALL, a failover to an
 -- empty replica or an eviction, every check below would read "nothing there".
 if ARGV[14] ~= '' and redis.call('GET', KEYS[tonumber(ARGV[13])]) ~= ARGV[14] then

@@ -1,7 +1,7 @@
 """The exit brain: on every closed bar, judge every open position on that symbol with the
 pure ``decide.exit_brain.evaluate_exit`` and send its CLOSE / PARTIAL / UPDATE_STOP plans
-down the exit lane (``apply.exit``), each exactly once (its plan id is derived from the
-position and the tranche or reason, FAILURES #26)."""
+down the exit lane (``apply.exit``; sharded, the lane of the symbol's shard), each exactly
+once (its plan id is derived from the position and the tranche or reason, FAILURES #26)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class ExitBrain:
     states: dict[str, ExitState] = field(default_factory=dict)
     strength_at_entry: dict[str, Decimal] = field(default_factory=dict)
     proposed: int = 0
+    shards: int = 1  # sharding.shards: > 1, each plan goes to its symbol's shard lane
 
     def observe(self, bar: MarketBar) -> FeatureTracker:
         tracker = self.trackers.get(bar.symbol) or FeatureTracker.start()
@@ -143,9 +144,10 @@ class ExitBrain:
             created_at=decision.created_at,
             expires_at=decision.created_at + PLAN_TTL_MS,
         )
+        lane = self.bus.keys.exit_lane(plan.symbol, self.shards)
         applied = await self.effects.apply_once(
             f"exit-plan:{decision.plan_id}",
-            [StreamAdd(self.bus.keys.apply_exit, encode(plan), self.bus.maxlen)],
+            [StreamAdd(lane, encode(plan), self.bus.maxlen)],
         )
         self.proposed += int(applied)
 

@@ -82,6 +82,7 @@ class IntentBridgeConfig:
     sizing: SizingConfig = field(default_factory=SizingConfig)
     universe_refresh_s: float = 60.0
     consumer: ConsumerConfig = field(default_factory=ConsumerConfig)
+    shards: int = 1  # sharding.shards: > 1, each plan goes to its symbol's shard lane
 
     def __post_init__(self) -> None:
         if not 0 < self.universe_refresh_s * 1000 < self.policy.universe_max_age_ms:
@@ -238,7 +239,8 @@ class IntentBridge:
             created_at=now,
             expires_at=now + self.config.policy.plan_ttl_ms,
         )
-        write = StreamAdd(self.bus.keys.apply_plan, encode(plan), self.bus.maxlen)
+        lane = self.bus.keys.entry_lane(plan.symbol, self.config.shards)
+        write = StreamAdd(lane, encode(plan), self.bus.maxlen)
         if await self.effects.apply_once(f"plan:{plan_id}", [write]):
             self.stats.plans_published += 1
             log.info(

@@ -78,6 +78,10 @@ class ServiceRuntime:
     status: str = "starting"
     # Real time for the heartbeat loop and liveness; its consumers share it.
     timer: Clock = field(default_factory=steady_clock)
+    # Sharded services: the shards this process serves now (its heartbeat names them)
+    held_shards: Callable[[], Sequence[int]] | None = None
+    # Run once every loop has ended (e.g. release the shard leases on a clean stop)
+    on_stopped: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def processed(self) -> int:
@@ -106,6 +110,7 @@ class ServiceRuntime:
             processed=self.processed,
             failed=self.failed,
             dead_lettered=self.dead_lettered,
+            shards=tuple(self.held_shards()) if self.held_shards else (),
         )
 
     async def beat(self) -> None:
@@ -208,6 +213,9 @@ class ServiceRuntime:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             stopper.cancel()
+            for hook in self.on_stopped:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(hook(), 5)
             self.status = "stopped"
             with contextlib.suppress(Exception):
                 await self.beat()
