@@ -15,7 +15,8 @@ an exit path, and the scrape target being down is itself the alert.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import generate_latest
@@ -100,7 +101,22 @@ async def serve_service_metrics(
     """Serve ``name``'s ``/metrics`` and ``/health`` on ``host:port`` (0: not at all)."""
     if not port:
         return None
-    collector = ServiceCollector(name, runtime, parts)
+    return await serve_collector(name, ServiceCollector(name, runtime, parts), host, port)
+
+
+class HealthCollector(Protocol):
+    """A process's collector: its metrics, and its health (body, healthy)."""
+
+    def collect(self) -> Iterable[Metric]: ...
+
+    def health(self) -> tuple[dict[str, Any], bool]: ...
+
+
+async def serve_collector(
+    name: str, collector: HealthCollector, host: str, port: int
+) -> web.AppRunner | None:
+    """``/metrics`` and ``/health`` of ``collector`` on ``host:port``; one that cannot be
+    bound is logged and the process runs on (its scrape target being down is the alert)."""
     registry, _, _ = registries(collector, redis_up=False)
 
     async def metrics(_: web.Request) -> web.Response:

@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from quantum_trader.bootstrap import venue_for
@@ -36,7 +36,7 @@ from quantum_trader.data import interval_ms
 from quantum_trader.exchange.ccxt_binance import CcxtBinanceExchange
 from quantum_trader.infra.redis_connect import master_client
 from quantum_trader.observability.families import build_info
-from quantum_trader.observability.metrics import registries, serve_app
+from quantum_trader.observability.service_metrics import serve_collector
 from quantum_trader.ops.kline_feed import KlineFeed
 from quantum_trader.ops.service_run import run_loops, systemd_notify
 from quantum_trader.services.runtime import PeriodicJob, RedisHealthWriter, ServiceRuntime
@@ -135,7 +135,7 @@ class FeedCollector:
         yield age
         yield build_info(NAME)
 
-    def health(self) -> tuple[dict[str, object], bool]:
+    def health(self) -> tuple[dict[str, Any], bool]:
         ok = self.runtime.status == "running"
         body: dict[str, object] = {
             "ok": ok,
@@ -155,17 +155,4 @@ async def serve_feed_metrics(
     is logged and the feed runs on — its scrape target being down is the alert)."""
     if not port:
         return None
-    registry, _, _ = registries(collector, redis_up=False)
-
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), content_type="text/plain")
-
-    async def health(_: web.Request) -> web.Response:
-        body, ok = collector.health()
-        return web.json_response(body, status=200 if ok else 503)
-
-    try:
-        return await serve_app({"/metrics": metrics, "/health": health}, port, host)
-    except OSError as exc:
-        print(f"{NAME}: cannot serve /metrics on {host}:{port}: {exc}", flush=True)
-        return None
+    return await serve_collector(NAME, collector, host, port)
